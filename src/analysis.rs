@@ -1,0 +1,341 @@
+//! The pipeline in one place: bytes → records → segments → connections →
+//! the [`Analysis`] every report renders. One streaming pass per file; the
+//! files of one run form one timeline (rotated `tcpdump -C/-G` output).
+
+use crate::capture::{self, CaptureError, CaptureFacts, LinkType};
+use crate::decode::{self, Segment, SkipReason};
+use crate::detect::{self, Finding, Severity};
+use crate::time::Timestamp;
+use crate::track::{
+    CloseKind, Closer, ConnectionRecord, HandshakeState, HostRecord, Observation, Tracker,
+    host_time_wait,
+};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::io::Read;
+
+/// The JSON contract's name; bumped only with an incompatible change.
+pub const SCHEMA: &str = "timewait/1";
+
+/// Every threshold of the analysis; printed in the JSON so a result can be
+/// reproduced.
+#[derive(Debug, Clone, Serialize)]
+pub struct Options {
+    /// How long the active closer holds TIME_WAIT (Linux: 60 s, fixed in
+    /// the kernel as TCP_TIMEWAIT_LEN).
+    pub time_wait_s: f64,
+    /// The client's ephemeral port range (`net.ipv4.ip_local_port_range`).
+    pub port_range: (u16, u16),
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            time_wait_s: 60.0,
+            port_range: (32768, 60999),
+        }
+    }
+}
+
+/// Frames per link type.
+#[derive(Debug, Clone, Serialize)]
+pub struct LinkTypeCount {
+    pub link_type: LinkType,
+    pub id: u32,
+    pub frames: u64,
+}
+
+/// One input file, as read.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaptureReport {
+    pub path: String,
+    /// `pcap`, `pcap_nanosecond`, `pcap_modified`, `pcapng`; null when the
+    /// file could not be read at all.
+    pub format: Option<capture::CaptureFormat>,
+    pub big_endian: bool,
+    pub link_types: Vec<LinkTypeCount>,
+    /// Records read (Wireshark's frame count).
+    pub packets: u64,
+    /// Frames that yielded a TCP segment.
+    pub tcp_packets: u64,
+    /// Frames without a usable TCP segment, by reason.
+    pub skipped: BTreeMap<SkipReason, u64>,
+    pub first: Option<Timestamp>,
+    pub last: Option<Timestamp>,
+    /// The file ends in the middle of a record.
+    pub truncated: bool,
+    /// Why reading stopped early, if it did.
+    pub damage: Option<capture::Damage>,
+    /// Why the file could not be read at all.
+    pub error: Option<String>,
+}
+
+/// Counts over all connections.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Summary {
+    pub packets: u64,
+    pub tcp_packets: u64,
+    pub connections: u64,
+    pub by_close_kind: BTreeMap<&'static str, u64>,
+    pub by_active_closer: BTreeMap<&'static str, u64>,
+    pub by_handshake: BTreeMap<&'static str, u64>,
+    /// The host with the most TIME_WAIT sockets at once.
+    pub time_wait_peak: Option<TimeWaitPeak>,
+    pub findings: BTreeMap<Severity, u64>,
+    /// Capture duration, first to last frame, in seconds.
+    pub duration_s: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TimeWaitPeak {
+    pub ip: std::net::IpAddr,
+    pub sockets: u64,
+    pub at: Option<Timestamp>,
+}
+
+/// Everything timewait knows about a run: the input of every report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Analysis {
+    pub schema: &'static str,
+    pub version: &'static str,
+    pub options: Options,
+    pub captures: Vec<CaptureReport>,
+    pub summary: Summary,
+    pub connections: Vec<ConnectionRecord>,
+    pub findings: Vec<Finding>,
+    pub hosts: Vec<HostRecord>,
+}
+
+impl Analysis {
+    /// Time of the first frame of the run, the origin of relative times.
+    pub fn origin(&self) -> Option<Timestamp> {
+        self.captures.iter().filter_map(|c| c.first).min()
+    }
+
+    /// Whether any input could not be read or stopped early on damage
+    /// other than a truncated tail.
+    pub fn has_input_errors(&self) -> bool {
+        self.captures.iter().any(|c| {
+            c.error.is_some()
+                || c.damage
+                    .as_ref()
+                    .is_some_and(|d| d.kind != capture::DamageKind::Truncated)
+        })
+    }
+}
+
+/// Called for every TCP segment with what the tracker made of it; used by
+/// `show` to draw one connection's ladder.
+pub trait SegmentObserver {
+    fn on_segment(&mut self, capture: u32, seg: &Segment, obs: &Observation);
+}
+
+impl SegmentObserver for () {
+    fn on_segment(&mut self, _: u32, _: &Segment, _: &Observation) {}
+}
+
+/// Streams one or more capture files through decode and track.
+pub struct Pipeline<'o> {
+    options: Options,
+    tracker: Tracker,
+    captures: Vec<CaptureReport>,
+    observer: Box<dyn SegmentObserver + 'o>,
+}
+
+impl<'o> Pipeline<'o> {
+    pub fn new(options: Options) -> Pipeline<'o> {
+        Pipeline::with_observer(options, Box::new(()))
+    }
+
+    pub fn with_observer(
+        options: Options,
+        observer: Box<dyn SegmentObserver + 'o>,
+    ) -> Pipeline<'o> {
+        Pipeline {
+            tracker: Tracker::new(options.time_wait_s),
+            options,
+            captures: Vec::new(),
+            observer,
+        }
+    }
+
+    /// Reads one capture to its end. An unreadable file is recorded in the
+    /// report and returned as the error; damage after the header is not an
+    /// error (see [`CaptureReport::damage`]).
+    pub fn feed<R: Read>(&mut self, path: &str, input: R) -> Result<(), CaptureError> {
+        let index = self.captures.len() as u32;
+        self.tracker.set_capture(index);
+        let mut report = CaptureReport {
+            path: path.to_string(),
+            format: None,
+            big_endian: false,
+            link_types: Vec::new(),
+            packets: 0,
+            tcp_packets: 0,
+            skipped: BTreeMap::new(),
+            first: None,
+            last: None,
+            truncated: false,
+            damage: None,
+            error: None,
+        };
+        let mut links: BTreeMap<LinkType, u64> = BTreeMap::new();
+        let tracker = &mut self.tracker;
+        let observer = &mut self.observer;
+        let result = capture::read_capture(input, |record| {
+            *links.entry(record.link).or_default() += 1;
+            if report.first.is_none_or(|f| record.ts < f) {
+                report.first = Some(record.ts);
+            }
+            if report.last.is_none_or(|l| record.ts > l) {
+                report.last = Some(record.ts);
+            }
+            match decode::decode(record) {
+                Ok(seg) => {
+                    report.tcp_packets += 1;
+                    let obs = tracker.on_segment(&seg);
+                    observer.on_segment(index, &seg, &obs);
+                }
+                Err(reason) => *report.skipped.entry(reason).or_default() += 1,
+            }
+        });
+        report.link_types = links
+            .into_iter()
+            .map(|(link_type, frames)| LinkTypeCount {
+                link_type,
+                id: link_type.0,
+                frames,
+            })
+            .collect();
+        let outcome = match result {
+            Ok(facts) => {
+                self.apply_facts(&mut report, facts);
+                Ok(())
+            }
+            Err(e) => {
+                report.error = Some(e.to_string());
+                Err(e)
+            }
+        };
+        self.captures.push(report);
+        outcome
+    }
+
+    fn apply_facts(&self, report: &mut CaptureReport, facts: CaptureFacts) {
+        report.format = Some(facts.format);
+        report.big_endian = facts.big_endian;
+        report.packets = facts.records;
+        report.truncated = facts
+            .damage
+            .as_ref()
+            .is_some_and(|d| d.kind == capture::DamageKind::Truncated);
+        report.damage = facts.damage;
+    }
+
+    /// Retires every connection, runs the detectors and builds the report.
+    pub fn finish(self) -> Analysis {
+        let connections = self.tracker.finish();
+        let hosts = host_time_wait(&connections);
+        let findings = detect::run(&connections, &hosts, &self.options);
+        let summary = summarize(&self.captures, &connections, &hosts, &findings);
+        Analysis {
+            schema: SCHEMA,
+            version: env!("CARGO_PKG_VERSION"),
+            options: self.options,
+            captures: self.captures,
+            summary,
+            connections,
+            findings,
+            hosts,
+        }
+    }
+}
+
+fn summarize(
+    captures: &[CaptureReport],
+    conns: &[ConnectionRecord],
+    hosts: &[HostRecord],
+    findings: &[Finding],
+) -> Summary {
+    let mut s = Summary {
+        packets: captures.iter().map(|c| c.packets).sum(),
+        tcp_packets: captures.iter().map(|c| c.tcp_packets).sum(),
+        connections: conns.len() as u64,
+        ..Summary::default()
+    };
+    for k in ["fin", "simultaneous", "rst", "open"] {
+        s.by_close_kind.insert(k, 0);
+    }
+    for k in ["client", "server", "both", "none"] {
+        s.by_active_closer.insert(k, 0);
+    }
+    for c in conns {
+        *s.by_close_kind
+            .entry(close_kind_name(c.close.kind))
+            .or_default() += 1;
+        *s.by_active_closer
+            .entry(closer_name(c.close.active_closer))
+            .or_default() += 1;
+        *s.by_handshake
+            .entry(handshake_name(c.handshake.state))
+            .or_default() += 1;
+    }
+    s.time_wait_peak = hosts
+        .iter()
+        .filter(|h| h.time_wait_peak > 0)
+        .max_by_key(|h| h.time_wait_peak)
+        .map(|h| TimeWaitPeak {
+            ip: h.ip,
+            sockets: h.time_wait_peak,
+            at: h.peak_at,
+        });
+    for sev in [Severity::Info, Severity::Warning, Severity::Error] {
+        s.findings.insert(sev, 0);
+    }
+    for f in findings {
+        *s.findings.entry(f.severity).or_default() += 1;
+    }
+    let first = captures.iter().filter_map(|c| c.first).min();
+    let last = captures.iter().filter_map(|c| c.last).max();
+    if let (Some(a), Some(b)) = (first, last) {
+        s.duration_s = b.secs_since(a);
+    }
+    s
+}
+
+pub fn close_kind_name(k: CloseKind) -> &'static str {
+    match k {
+        CloseKind::Fin => "fin",
+        CloseKind::Simultaneous => "simultaneous",
+        CloseKind::Rst => "rst",
+        CloseKind::Open => "open",
+    }
+}
+
+pub fn closer_name(c: Closer) -> &'static str {
+    match c {
+        Closer::Client => "client",
+        Closer::Server => "server",
+        Closer::Both => "both",
+        Closer::None => "none",
+    }
+}
+
+pub fn handshake_name(h: HandshakeState) -> &'static str {
+    match h {
+        HandshakeState::Complete => "complete",
+        HandshakeState::SynAckOnly => "syn_ack_only",
+        HandshakeState::SynOnly => "syn_only",
+        HandshakeState::Refused => "refused",
+        HandshakeState::Challenged => "challenged",
+        HandshakeState::NotCaptured => "not_captured",
+    }
+}
+
+/// Analyzes one capture from a reader: the whole pipeline in one call, as
+/// tests, benches and fuzz targets use it.
+pub fn analyze<R: Read>(path: &str, input: R, options: &Options) -> Result<Analysis, CaptureError> {
+    let mut p = Pipeline::new(options.clone());
+    p.feed(path, input)?;
+    Ok(p.finish())
+}

@@ -1,0 +1,158 @@
+//! Reading capture files: pcap and pcapng framing, byte order, timestamp
+//! units and per-interface link types, turned into numbered [`Record`]s.
+//!
+//! Only `reader.rs` touches pcap-parser; no pcap-parser type leaves this
+//! module. The format is detected from the magic number, never from the file
+//! name (many `.pcap` files are pcapng).
+
+mod reader;
+mod timestamp;
+
+pub use reader::read_capture;
+
+use crate::time::Timestamp;
+use serde::Serialize;
+use std::fmt;
+
+/// A LINKTYPE_ value from the file (<https://www.tcpdump.org/linktypes.html>).
+/// An open registry, so a newtype with constants rather than an enum:
+/// unknown values stay representable and countable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LinkType(pub u32);
+
+impl LinkType {
+    pub const NULL: LinkType = LinkType(0);
+    pub const ETHERNET: LinkType = LinkType(1);
+    pub const RAW: LinkType = LinkType(101);
+    pub const LOOP: LinkType = LinkType(108);
+    pub const LINUX_SLL: LinkType = LinkType(113);
+    pub const IPV4: LinkType = LinkType(228);
+    pub const IPV6: LinkType = LinkType(229);
+    pub const LINUX_SLL2: LinkType = LinkType(276);
+    /// DLT_RAW as some BSDs number it in pcap headers.
+    pub const RAW_BSD12: LinkType = LinkType(12);
+    pub const RAW_BSD14: LinkType = LinkType(14);
+
+    /// The name Wireshark's capinfos uses, or `linktype-N`.
+    pub fn name(self) -> String {
+        let known = match self {
+            LinkType::NULL => "null",
+            LinkType::ETHERNET => "ether",
+            LinkType::RAW | LinkType::RAW_BSD12 | LinkType::RAW_BSD14 => "rawip",
+            LinkType::LOOP => "loop",
+            LinkType::LINUX_SLL => "linux-sll",
+            LinkType::IPV4 => "rawip4",
+            LinkType::IPV6 => "rawip6",
+            LinkType::LINUX_SLL2 => "linux-sll2",
+            _ => return format!("linktype-{}", self.0),
+        };
+        known.to_string()
+    }
+}
+
+impl fmt::Display for LinkType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+impl Serialize for LinkType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.name())
+    }
+}
+
+/// One captured frame. `frame` is Wireshark's `frame.number`: 1-based over
+/// every packet record of the file, whatever it carries.
+#[derive(Debug, Clone, Copy)]
+pub struct Record<'a> {
+    pub frame: u64,
+    pub ts: Timestamp,
+    pub link: LinkType,
+    pub data: &'a [u8],
+    /// Length on the wire; larger than `data.len()` when the snap length cut it.
+    pub orig_len: u32,
+}
+
+/// The container format, as detected from the magic number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaptureFormat {
+    Pcap,
+    PcapNanosecond,
+    PcapModified,
+    Pcapng,
+}
+
+impl fmt::Display for CaptureFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CaptureFormat::Pcap => "pcap",
+            CaptureFormat::PcapNanosecond => "pcap (nanosecond)",
+            CaptureFormat::PcapModified => "pcap (modified)",
+            CaptureFormat::Pcapng => "pcapng",
+        })
+    }
+}
+
+/// Why reading stopped before the end of the data. Everything before
+/// `after_frame` was delivered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Damage {
+    /// What went wrong.
+    pub kind: DamageKind,
+    /// The last complete frame delivered (0 when none).
+    pub after_frame: u64,
+    /// Byte offset in the file where the unreadable part starts.
+    pub offset: u64,
+    /// A sentence for people.
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DamageKind {
+    /// The file ends in the middle of a record (tcpdump killed, disk full).
+    Truncated,
+    /// A record or block cannot be parsed (absurd length, bad block).
+    Corrupt,
+    /// The operating system failed to read further.
+    Io,
+}
+
+/// What the reader learned about the file itself.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaptureFacts {
+    pub format: CaptureFormat,
+    /// Big-endian file (or, for pcapng, at least one big-endian section).
+    pub big_endian: bool,
+    /// pcapng sections (1 for pcap).
+    pub sections: u32,
+    /// pcapng interfaces over all sections (1 for pcap).
+    pub interfaces: u32,
+    /// Packet records delivered.
+    pub records: u64,
+    /// Bytes consumed from the input.
+    pub bytes: u64,
+    /// Set when reading stopped early; results cover the records before it.
+    pub damage: Option<Damage>,
+    /// pcapng blocks that carry no packet and that we do not use, by type.
+    pub skipped_blocks: u64,
+}
+
+/// Errors that prevent reading a capture at all.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    #[error("the file is empty")]
+    Empty,
+    #[error(
+        "not a pcap or pcapng file (starts with {head}); write captures with `tcpdump -w FILE`"
+    )]
+    NotACapture { head: String },
+    #[error("the file is too short to hold a capture header ({len} bytes)")]
+    ShortHeader { len: usize },
+    #[error("unsupported capture header: {reason}")]
+    BadHeader { reason: String },
+    #[error("cannot read input")]
+    Io(#[source] std::io::Error),
+}

@@ -1,0 +1,436 @@
+//! The one place that drives pcap-parser's streaming readers
+//! (`next` / `consume` / `refill`), so memory stays at one buffer however
+//! large the file is.
+
+use super::timestamp::{PcapngClock, pcap_timestamp};
+use super::{CaptureError, CaptureFacts, CaptureFormat, Damage, DamageKind, LinkType, Record};
+use crate::time::Timestamp;
+use pcap_parser::pcapng::Block;
+use pcap_parser::traits::{PcapNGPacketBlock, PcapReaderIterator};
+use pcap_parser::{LegacyPcapReader, PcapBlockOwned, PcapError, PcapNGReader};
+use std::io::{Cursor, Read};
+
+/// Buffer for one read; also the largest record we accept. Wireshark's own
+/// limit for ordinary link types is 256 KiB, so 4 MiB only rejects lengths
+/// that are damage (the corpus has 4 GB "records").
+const BUFFER_BYTES: usize = 4 << 20;
+
+const PCAPNG_MAGIC: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
+/// Block type of the obsolete Packet Block (pcapng draft, still written by old tools).
+const OPB_TYPE: u32 = 2;
+
+/// Reads a whole capture, calling `on_record` for every packet record in
+/// file order. Returns what was learned about the file; damage after the
+/// header (truncation, a corrupt record) ends reading but is not an error:
+/// it is reported in [`CaptureFacts::damage`] and everything before it was
+/// delivered.
+pub fn read_capture<R: Read, F: FnMut(&Record<'_>)>(
+    mut input: R,
+    on_record: F,
+) -> Result<CaptureFacts, CaptureError> {
+    let mut prefix = [0u8; 32];
+    let got = read_up_to(&mut input, &mut prefix).map_err(CaptureError::Io)?;
+    if got == 0 {
+        return Err(CaptureError::Empty);
+    }
+    let head = &prefix[..got];
+    let format = sniff(head)?;
+    let chained = Cursor::new(head.to_vec()).chain(input);
+    match format {
+        Sniffed::Pcap => read_pcap(chained, on_record),
+        Sniffed::Pcapng => read_pcapng(chained, on_record),
+    }
+}
+
+enum Sniffed {
+    Pcap,
+    Pcapng,
+}
+
+fn sniff(head: &[u8]) -> Result<Sniffed, CaptureError> {
+    if head.len() < 4 {
+        return Err(CaptureError::ShortHeader { len: head.len() });
+    }
+    let magic = [head[0], head[1], head[2], head[3]];
+    let be = u32::from_be_bytes(magic);
+    let le = u32::from_le_bytes(magic);
+    let pcap_magics = [0xa1b2_c3d4, 0xa1b2_3c4d, 0xa1b2_cd34];
+    if magic == PCAPNG_MAGIC {
+        if head.len() < 28 {
+            return Err(CaptureError::ShortHeader { len: head.len() });
+        }
+        // Byte-order magic decides the section's endianness; version 1.x only.
+        let bom = &head[8..12];
+        let major = match bom {
+            [0x4d, 0x3c, 0x2b, 0x1a] => u16::from_le_bytes([head[12], head[13]]),
+            [0x1a, 0x2b, 0x3c, 0x4d] => u16::from_be_bytes([head[12], head[13]]),
+            _ => {
+                return Err(CaptureError::BadHeader {
+                    reason: format!("pcapng byte-order magic {bom:02x?} is not 0x1a2b3c4d"),
+                });
+            }
+        };
+        if major != 1 {
+            return Err(CaptureError::BadHeader {
+                reason: format!("pcapng version {major} (only 1.x exists)"),
+            });
+        }
+        return Ok(Sniffed::Pcapng);
+    }
+    if pcap_magics.contains(&be) || pcap_magics.contains(&le) {
+        if head.len() < 24 {
+            return Err(CaptureError::ShortHeader { len: head.len() });
+        }
+        let major = if pcap_magics.contains(&le) {
+            u16::from_le_bytes([head[4], head[5]])
+        } else {
+            u16::from_be_bytes([head[4], head[5]])
+        };
+        if major != 2 {
+            return Err(CaptureError::BadHeader {
+                reason: format!("pcap version {major} (only 2.x is readable)"),
+            });
+        }
+        return Ok(Sniffed::Pcap);
+    }
+    Err(CaptureError::NotACapture {
+        head: head[..4]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+    })
+}
+
+/// Fills `buf` as far as the input allows; pipes may deliver a header in
+/// several short reads.
+fn read_up_to<R: Read>(input: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match input.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Shared bookkeeping of both readers.
+struct Progress {
+    frame: u64,
+    consumed: u64,
+}
+
+impl Progress {
+    fn damage(&self, kind: DamageKind, message: String) -> Damage {
+        Damage {
+            kind,
+            after_frame: self.frame,
+            offset: self.consumed,
+            message,
+        }
+    }
+
+    /// The record after the last one delivered claims `declared` bytes.
+    fn too_large(&self, declared: Option<u32>) -> Damage {
+        let next = self.frame + 1;
+        let message = match declared {
+            Some(len) => format!(
+                "record {next} declares {len} bytes, more than the {} MiB limit; the file is damaged",
+                BUFFER_BYTES >> 20
+            ),
+            None => format!("record {next} is larger than the read buffer"),
+        };
+        self.damage(DamageKind::Corrupt, message)
+    }
+}
+
+/// What one `next()` call means for the loop.
+enum Step {
+    Consumed(usize),
+    Refill,
+    End,
+    Stop(DamageKind, String),
+    /// The next record does not fit the buffer: its length is damage.
+    TooLarge,
+}
+
+/// Translates a pcap-parser error into the loop's next step.
+fn classify(err: &PcapError<&[u8]>, frame: u64) -> Step {
+    let next = frame + 1;
+    match err {
+        PcapError::Eof => Step::End,
+        PcapError::Incomplete(_) => Step::Refill,
+        PcapError::UnexpectedEof => Step::Stop(
+            DamageKind::Truncated,
+            format!("the file ends in the middle of record {next}"),
+        ),
+        PcapError::BufferTooSmall => Step::TooLarge,
+        PcapError::ReadError => Step::Stop(DamageKind::Io, "read error".to_string()),
+        _ => Step::Stop(
+            DamageKind::Corrupt,
+            format!("record {next} cannot be parsed: {err}"),
+        ),
+    }
+}
+
+fn u32_at(data: &[u8], at: usize, big_endian: bool) -> Option<u32> {
+    let b: [u8; 4] = data.get(at..at + 4)?.try_into().ok()?;
+    Some(if big_endian {
+        u32::from_be_bytes(b)
+    } else {
+        u32::from_le_bytes(b)
+    })
+}
+
+fn read_pcap<R: Read, F: FnMut(&Record<'_>)>(
+    input: R,
+    mut on_record: F,
+) -> Result<CaptureFacts, CaptureError> {
+    let mut reader =
+        LegacyPcapReader::new(BUFFER_BYTES, input).map_err(|e| CaptureError::BadHeader {
+            reason: e.to_string(),
+        })?;
+    let mut facts = CaptureFacts {
+        format: CaptureFormat::Pcap,
+        big_endian: false,
+        sections: 1,
+        interfaces: 1,
+        records: 0,
+        bytes: 0,
+        damage: None,
+        skipped_blocks: 0,
+    };
+    let mut nanosecond = false;
+    let mut link = LinkType::ETHERNET;
+    let mut progress = Progress {
+        frame: 0,
+        consumed: 0,
+    };
+    loop {
+        let step = match reader.next() {
+            Ok((len, PcapBlockOwned::LegacyHeader(header))) => {
+                facts.big_endian = header.is_bigendian();
+                nanosecond = header.is_nanosecond_precision();
+                facts.format = if header.is_modified_format() {
+                    CaptureFormat::PcapModified
+                } else if nanosecond {
+                    CaptureFormat::PcapNanosecond
+                } else {
+                    CaptureFormat::Pcap
+                };
+                // The upper bits of the field carry FCS information (pcap spec
+                // §LinkType); the link type itself is the low 16 bits.
+                link = LinkType(header.network.0 as u32 & 0xffff);
+                Step::Consumed(len)
+            }
+            Ok((len, PcapBlockOwned::Legacy(block))) => {
+                progress.frame += 1;
+                on_record(&Record {
+                    frame: progress.frame,
+                    ts: pcap_timestamp(block.ts_sec, block.ts_usec, nanosecond),
+                    link,
+                    data: block.data,
+                    orig_len: block.origlen,
+                });
+                Step::Consumed(len)
+            }
+            Ok((len, PcapBlockOwned::NG(_))) => Step::Consumed(len),
+            Err(e) => classify(&e, progress.frame),
+        };
+        match step {
+            Step::Consumed(len) => {
+                reader.consume(len);
+                progress.consumed += len as u64;
+            }
+            Step::Refill => {
+                if let Err(e) = reader.refill() {
+                    facts.damage = Some(progress.damage(DamageKind::Io, e.to_string()));
+                    break;
+                }
+            }
+            Step::End => break,
+            Step::Stop(kind, message) => {
+                facts.damage = Some(progress.damage(kind, message));
+                break;
+            }
+            Step::TooLarge => {
+                let declared = u32_at(reader.data(), 8, facts.big_endian);
+                facts.damage = Some(progress.too_large(declared));
+                break;
+            }
+        }
+    }
+    facts.records = progress.frame;
+    facts.bytes = progress.consumed;
+    Ok(facts)
+}
+
+/// One interface of the current pcapng section.
+#[derive(Clone, Copy)]
+struct Interface {
+    link: LinkType,
+    clock: PcapngClock,
+}
+
+fn read_pcapng<R: Read, F: FnMut(&Record<'_>)>(
+    input: R,
+    mut on_record: F,
+) -> Result<CaptureFacts, CaptureError> {
+    let mut reader =
+        PcapNGReader::new(BUFFER_BYTES, input).map_err(|e| CaptureError::BadHeader {
+            reason: e.to_string(),
+        })?;
+    let mut facts = CaptureFacts {
+        format: CaptureFormat::Pcapng,
+        big_endian: false,
+        sections: 0,
+        interfaces: 0,
+        records: 0,
+        bytes: 0,
+        damage: None,
+        skipped_blocks: 0,
+    };
+    let mut interfaces: Vec<Interface> = Vec::new();
+    let mut section_big_endian = false;
+    let mut last_ts = Timestamp::default();
+    let mut progress = Progress {
+        frame: 0,
+        consumed: 0,
+    };
+    loop {
+        let step = match reader.next() {
+            Ok((len, PcapBlockOwned::NG(block))) => {
+                match block {
+                    Block::SectionHeader(shb) => {
+                        // Interfaces are numbered per section (pcapng §4.1).
+                        interfaces.clear();
+                        facts.sections += 1;
+                        section_big_endian = shb.big_endian();
+                        facts.big_endian |= section_big_endian;
+                    }
+                    Block::InterfaceDescription(idb) => {
+                        facts.interfaces += 1;
+                        interfaces.push(Interface {
+                            link: LinkType(u32::from(idb.linktype.0 as u16)),
+                            clock: PcapngClock::from_tsresol(idb.if_tsresol, idb.if_tsoffset),
+                        });
+                    }
+                    Block::EnhancedPacket(epb) => {
+                        progress.frame += 1;
+                        let iface = interfaces.get(epb.if_id as usize).copied();
+                        let ts = iface
+                            .map(|i| i.clock)
+                            .unwrap_or_default()
+                            .to_timestamp(epb.ts_high, epb.ts_low);
+                        last_ts = ts;
+                        on_record(&Record {
+                            frame: progress.frame,
+                            ts,
+                            link: iface.map_or(LinkType(u32::MAX), |i| i.link),
+                            data: epb.packet_data(),
+                            orig_len: epb.origlen,
+                        });
+                    }
+                    Block::SimplePacket(spb) => {
+                        // An SPB has no timestamp and always belongs to
+                        // interface 0; it inherits the previous record's time
+                        // so the timeline stays ordered.
+                        progress.frame += 1;
+                        on_record(&Record {
+                            frame: progress.frame,
+                            ts: last_ts,
+                            link: interfaces.first().map_or(LinkType(u32::MAX), |i| i.link),
+                            data: spb.packet_data(),
+                            orig_len: spb.origlen,
+                        });
+                    }
+                    Block::Unknown(ub)
+                        if ub.block_type == OPB_TYPE || ub.block_type.swap_bytes() == OPB_TYPE =>
+                    {
+                        progress.frame += 1;
+                        let opb = ObsoletePacket::parse(ub.data, section_big_endian);
+                        let iface = opb.and_then(|o| interfaces.get(o.if_id as usize).copied());
+                        let ts = match (opb, iface) {
+                            (Some(o), Some(i)) => i.clock.to_timestamp(o.ts_high, o.ts_low),
+                            (Some(o), None) => {
+                                PcapngClock::default().to_timestamp(o.ts_high, o.ts_low)
+                            }
+                            _ => last_ts,
+                        };
+                        last_ts = ts;
+                        on_record(&Record {
+                            frame: progress.frame,
+                            ts,
+                            link: iface.map_or(LinkType(u32::MAX), |i| i.link),
+                            data: opb.map_or(&[][..], |o| o.data),
+                            orig_len: opb.map_or(0, |o| o.orig_len),
+                        });
+                    }
+                    _ => facts.skipped_blocks += 1,
+                }
+                Step::Consumed(len)
+            }
+            Ok((len, _)) => Step::Consumed(len),
+            Err(e) => classify(&e, progress.frame),
+        };
+        match step {
+            Step::Consumed(len) => {
+                reader.consume(len);
+                progress.consumed += len as u64;
+            }
+            Step::Refill => {
+                if let Err(e) = reader.refill() {
+                    facts.damage = Some(progress.damage(DamageKind::Io, e.to_string()));
+                    break;
+                }
+            }
+            Step::End => break,
+            Step::Stop(kind, message) => {
+                facts.damage = Some(progress.damage(kind, message));
+                break;
+            }
+            Step::TooLarge => {
+                let declared = u32_at(reader.data(), 4, section_big_endian);
+                facts.damage = Some(progress.too_large(declared));
+                break;
+            }
+        }
+    }
+    facts.records = progress.frame;
+    facts.bytes = progress.consumed;
+    Ok(facts)
+}
+
+/// The obsolete Packet Block (type 2): interface id (16 bits), drops count,
+/// 64-bit timestamp, captured and original length, then the packet.
+#[derive(Clone, Copy)]
+struct ObsoletePacket<'a> {
+    if_id: u16,
+    ts_high: u32,
+    ts_low: u32,
+    orig_len: u32,
+    data: &'a [u8],
+}
+
+impl<'a> ObsoletePacket<'a> {
+    fn parse(body: &'a [u8], big_endian: bool) -> Option<ObsoletePacket<'a>> {
+        let if_id = body.get(0..2)?;
+        let if_id = if big_endian {
+            u16::from_be_bytes([if_id[0], if_id[1]])
+        } else {
+            u16::from_le_bytes([if_id[0], if_id[1]])
+        };
+        let caplen = u32_at(body, 12, big_endian)? as usize;
+        let data = body.get(20..)?;
+        Some(ObsoletePacket {
+            if_id,
+            ts_high: u32_at(body, 4, big_endian)?,
+            ts_low: u32_at(body, 8, big_endian)?,
+            orig_len: u32_at(body, 16, big_endian)?,
+            data: &data[..caplen.min(data.len())],
+        })
+    }
+}

@@ -1,0 +1,332 @@
+//! Command-line definitions (clap derive) and what each command does. The
+//! only file that knows clap; the library never sees a flag.
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::fs::File;
+use std::io::{self, BufWriter, IsTerminal, Read, Write};
+use std::process::ExitCode;
+use timewait::analysis::{Analysis, Options, Pipeline};
+use timewait::report::{self, TextStyle};
+use timewait::track::{CloseKind, Closer, ConnectionRecord, HandshakeState};
+
+const AFTER_HELP: &str = "\
+Examples:
+  timewait dump.pcap                     summary of every connection (same as `analyze`)
+  tcpdump -w - -i eth0 port 80 | timewait analyze -
+  timewait conns dump.pcap --closer server
+  timewait analyze dump.pcap --format json > report.json
+
+Exit codes: 0 ok; 2 usage error or an input that could not be read
+(a truncated last record is not an error: everything before it is analyzed).";
+
+/// Explains TCP connection lifecycles in tcpdump captures: who closed first
+/// and holds TIME_WAIT, failed handshakes, resets.
+#[derive(Debug, Parser)]
+#[command(name = "timewait", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Summary of a capture: verdict, findings, connections by close, TIME_WAIT per host.
+    #[command(after_help = "Example:\n  timewait analyze dump.pcap --format json")]
+    Analyze(AnalyzeArgs),
+    /// One row per connection: roles, handshake, close, active closer, TIME_WAIT holder.
+    #[command(after_help = "Example:\n  timewait conns dump.pcap --closer server --format ndjson")]
+    Conns(ConnsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InputArgs {
+    /// Capture files (pcap or pcapng, any byte order); `-` reads standard input.
+    /// Several files are one timeline (rotated `tcpdump -C/-G` output).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<String>,
+    /// How long the active closer holds TIME_WAIT, in seconds (Linux: 60).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
+    pub time_wait: f64,
+    /// The clients' ephemeral port range, as `net.ipv4.ip_local_port_range`.
+    #[arg(long, value_name = "LOW-HIGH", default_value = "32768-60999", value_parser = parse_port_range)]
+    pub port_range: (u16, u16),
+    /// Colour: auto (only on a terminal, not with NO_COLOR), always, never.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// Table width in columns (default: the terminal's, or unlimited when piped).
+    #[arg(long, value_name = "COLUMNS")]
+    pub width: Option<u16>,
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ConnsArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ConnsFormat::Text)]
+    pub format: ConnsFormat,
+    /// Only connections closed first by this side.
+    #[arg(long, value_enum)]
+    pub closer: Option<CloserFilter>,
+    /// Only connections that ended this way.
+    #[arg(long, value_enum)]
+    pub close: Option<CloseFilter>,
+    /// Only connections whose handshake got this far.
+    #[arg(long, value_enum)]
+    pub state: Option<HandshakeFilter>,
+    /// Only connections with this IP address on either side.
+    #[arg(long)]
+    pub host: Option<std::net::IpAddr>,
+    /// Only connections with this port on either side.
+    #[arg(long)]
+    pub port: Option<u16>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ConnsFormat {
+    Text,
+    Json,
+    Ndjson,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CloserFilter {
+    Client,
+    Server,
+    Both,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CloseFilter {
+    Fin,
+    Simultaneous,
+    Rst,
+    Open,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum HandshakeFilter {
+    Complete,
+    SynAckOnly,
+    SynOnly,
+    Refused,
+    Challenged,
+    NotCaptured,
+}
+
+fn parse_port_range(s: &str) -> Result<(u16, u16), String> {
+    let (lo, hi) = s
+        .split_once(['-', ' ', '\t'])
+        .ok_or_else(|| format!("`{s}` is not LOW-HIGH (e.g. 32768-60999)"))?;
+    let lo: u16 = lo
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{lo}` is not a port"))?;
+    let hi: u16 = hi
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{hi}` is not a port"))?;
+    if lo > hi {
+        return Err(format!("the range {lo}-{hi} is empty"));
+    }
+    Ok((lo, hi))
+}
+
+const SUBCOMMANDS: &[&str] = &["analyze", "conns", "help"];
+
+/// `timewait FILE` means `timewait analyze FILE`: insert the default
+/// sub-command when the first argument is not one.
+pub fn args_with_default_command() -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(first) = args.get(1).and_then(|a| a.to_str()) {
+        let is_flag_for_top = matches!(first, "-h" | "--help" | "-V" | "--version");
+        if !SUBCOMMANDS.contains(&first) && !is_flag_for_top {
+            args.insert(1, "analyze".into());
+        }
+    }
+    args
+}
+
+impl InputArgs {
+    fn options(&self) -> Result<Options> {
+        if !(self.time_wait.is_finite() && self.time_wait >= 0.0) {
+            bail!("--time-wait must be a number of seconds, 0 or more");
+        }
+        Ok(Options {
+            time_wait_s: self.time_wait,
+            port_range: self.port_range,
+        })
+    }
+
+    fn style(&self) -> TextStyle {
+        let tty = io::stdout().is_terminal();
+        let color = match self.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        };
+        TextStyle {
+            width: self.width,
+            tty,
+            color,
+        }
+    }
+
+    /// Reads every input. Problems with a file are reported on stderr and in
+    /// the analysis; the run goes on with the others.
+    fn run_pipeline(&self) -> Result<(Analysis, bool)> {
+        let mut pipeline = Pipeline::new(self.options()?);
+        let mut failed = false;
+        for path in &self.files {
+            let outcome = if path == "-" {
+                pipeline
+                    .feed("-", io::stdin().lock())
+                    .map_err(anyhow::Error::from)
+            } else {
+                open_input(path).and_then(|f| pipeline.feed(path, f).map_err(anyhow::Error::from))
+            };
+            if let Err(e) = outcome {
+                eprintln!("timewait: {path}: {e:#}");
+                failed = true;
+            }
+        }
+        let analysis = pipeline.finish();
+        for c in &analysis.captures {
+            if let Some(d) = &c.damage {
+                eprintln!(
+                    "timewait: {}: {}; results cover frames 1-{}",
+                    c.path, d.message, d.after_frame
+                );
+            }
+        }
+        let failed = failed || analysis.has_input_errors();
+        Ok((analysis, failed))
+    }
+}
+
+fn open_input(path: &str) -> Result<Box<dyn Read>> {
+    let meta = std::fs::metadata(path).with_context(|| "cannot open".to_string())?;
+    if meta.is_dir() {
+        bail!("is a directory, not a capture file");
+    }
+    let f = File::open(path).context("cannot open")?;
+    Ok(Box::new(f))
+}
+
+/// Runs the parsed command; returns the exit code.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let code = match cli.command {
+        Command::Analyze(args) => {
+            let (analysis, failed) = args.input.run_pipeline()?;
+            if analysis.captures.iter().all(|c| c.format.is_none()) {
+                return Ok(ExitCode::from(2));
+            }
+            match args.format {
+                ReportFormat::Text => {
+                    report::render_text(&analysis, &args.input.style(), &mut out)?
+                }
+                ReportFormat::Json => report::render_json(&analysis, &mut out)?,
+            }
+            exit_for(failed)
+        }
+        Command::Conns(args) => {
+            let (analysis, failed) = args.input.run_pipeline()?;
+            if analysis.captures.iter().all(|c| c.format.is_none()) {
+                return Ok(ExitCode::from(2));
+            }
+            let conns: Vec<&ConnectionRecord> = analysis
+                .connections
+                .iter()
+                .filter(|c| args.keeps(c))
+                .collect();
+            match args.format {
+                ConnsFormat::Text => report::render_connections_text(
+                    &analysis,
+                    &conns,
+                    &args.input.style(),
+                    &mut out,
+                )?,
+                ConnsFormat::Json => report::render_connections_json(&conns, &mut out)?,
+                ConnsFormat::Ndjson => report::render_connections_ndjson(&conns, &mut out)?,
+            }
+            exit_for(failed)
+        }
+    };
+    out.flush()?;
+    Ok(code)
+}
+
+fn exit_for(failed: bool) -> ExitCode {
+    if failed {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+impl ConnsArgs {
+    fn keeps(&self, c: &ConnectionRecord) -> bool {
+        let closer_ok = self.closer.is_none_or(|f| {
+            c.close.active_closer
+                == match f {
+                    CloserFilter::Client => Closer::Client,
+                    CloserFilter::Server => Closer::Server,
+                    CloserFilter::Both => Closer::Both,
+                    CloserFilter::None => Closer::None,
+                }
+        });
+        let close_ok = self.close.is_none_or(|f| {
+            c.close.kind
+                == match f {
+                    CloseFilter::Fin => CloseKind::Fin,
+                    CloseFilter::Simultaneous => CloseKind::Simultaneous,
+                    CloseFilter::Rst => CloseKind::Rst,
+                    CloseFilter::Open => CloseKind::Open,
+                }
+        });
+        let state_ok = self.state.is_none_or(|f| {
+            c.handshake.state
+                == match f {
+                    HandshakeFilter::Complete => HandshakeState::Complete,
+                    HandshakeFilter::SynAckOnly => HandshakeState::SynAckOnly,
+                    HandshakeFilter::SynOnly => HandshakeState::SynOnly,
+                    HandshakeFilter::Refused => HandshakeState::Refused,
+                    HandshakeFilter::Challenged => HandshakeState::Challenged,
+                    HandshakeFilter::NotCaptured => HandshakeState::NotCaptured,
+                }
+        });
+        let host_ok = self
+            .host
+            .is_none_or(|h| c.client.ip() == h || c.server.ip() == h);
+        let port_ok = self
+            .port
+            .is_none_or(|p| c.client.port() == p || c.server.port() == p);
+        closer_ok && close_ok && state_ok && host_ok && port_ok
+    }
+}

@@ -1,0 +1,9 @@
+pub mod analysis;
+pub mod capture;
+pub mod decode;
+pub mod detect;
+pub mod flow;
+pub mod report;
+pub mod seq;
+pub mod time;
+pub mod track;

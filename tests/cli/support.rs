@@ -1,0 +1,150 @@
+//! Shared helpers: fixture paths, tshark's truth files, the kernel's
+//! socket snapshots, and running the binary.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use timewait::analysis::{Analysis, Options, analyze};
+
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
+}
+
+/// Every capture under fixtures/ that has a tshark truth file beside it.
+pub fn fixtures_with_truth() -> Vec<(String, PathBuf)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(&dir).expect("fixtures dir") {
+        let path = entry.expect("entry").path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if let Some(stem) = name
+            .strip_suffix(".pcapng")
+            .or_else(|| name.strip_suffix(".pcap"))
+        {
+            if dir.join(format!("{stem}.tshark.tsv")).exists() {
+                out.push((stem.to_string(), path));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+pub fn analyze_file(path: &Path) -> Analysis {
+    let f = std::fs::File::open(path).expect("open fixture");
+    analyze(&path.display().to_string(), f, &Options::default()).expect("fixture is readable")
+}
+
+/// One row of `<name>.tshark.tsv` (see fixtures/README.md).
+#[derive(Debug, Clone)]
+pub struct TsharkFrame {
+    pub frame: u64,
+    pub stream: Option<u32>,
+    pub flags: u16,
+    pub src: String,
+    pub dst: String,
+    pub seq: u32,
+    pub ack: u32,
+    pub len: u32,
+    pub retransmission: bool,
+}
+
+impl TsharkFrame {
+    pub fn syn(&self) -> bool {
+        self.flags & 0x02 != 0
+    }
+    pub fn fin(&self) -> bool {
+        self.flags & 0x01 != 0
+    }
+    pub fn rst(&self) -> bool {
+        self.flags & 0x04 != 0
+    }
+    pub fn ack_flag(&self) -> bool {
+        self.flags & 0x10 != 0
+    }
+}
+
+fn endpoint(ip4: &str, ip6: &str, port: &str) -> String {
+    if !ip4.is_empty() {
+        format!("{ip4}:{port}")
+    } else {
+        format!("[{ip6}]:{port}")
+    }
+}
+
+pub fn tshark_truth(stem: &str) -> Vec<TsharkFrame> {
+    let text = std::fs::read_to_string(fixture(&format!("{stem}.tshark.tsv"))).expect("truth file");
+    let mut rows = Vec::new();
+    for line in text.lines().skip(1) {
+        let c: Vec<&str> = line.split('\t').collect();
+        let get = |i: usize| c.get(i).copied().unwrap_or("");
+        let stream = get(1).parse().ok();
+        rows.push(TsharkFrame {
+            frame: get(0).parse().expect("frame number"),
+            stream,
+            flags: u16::from_str_radix(get(2).trim_start_matches("0x"), 16).unwrap_or(0),
+            src: endpoint(get(3), get(4), get(5)),
+            dst: endpoint(get(6), get(7), get(8)),
+            seq: get(9).parse().unwrap_or(0),
+            ack: get(10).parse().unwrap_or(0),
+            len: get(11).parse().unwrap_or(0),
+            retransmission: !get(13).is_empty(),
+        });
+    }
+    rows
+}
+
+/// Frames of each tshark stream, in order.
+pub fn streams(rows: &[TsharkFrame]) -> BTreeMap<u32, Vec<&TsharkFrame>> {
+    let mut m: BTreeMap<u32, Vec<&TsharkFrame>> = BTreeMap::new();
+    for r in rows {
+        if let Some(s) = r.stream {
+            m.entry(s).or_default().push(r);
+        }
+    }
+    m
+}
+
+/// The kernel's TIME-WAIT sockets after the traffic: (local, peer).
+pub fn kernel_time_wait(stem: &str) -> Option<BTreeSet<(String, String)>> {
+    let text = std::fs::read_to_string(fixture(&format!("{stem}.kernel.tsv"))).ok()?;
+    Some(
+        text.lines()
+            .skip(1)
+            .filter_map(|l| {
+                let c: Vec<&str> = l.split('\t').collect();
+                (c.len() >= 5 && c[1] == "socket" && c[2] == "TIME-WAIT")
+                    .then(|| (c[3].to_string(), c[4].to_string()))
+            })
+            .collect(),
+    )
+}
+
+/// A counter from `<name>.kernel.tsv`: `namespace nstat COUNTER VALUE`.
+pub fn kernel_counter(stem: &str, namespace: &str, counter: &str) -> Option<i64> {
+    let text = std::fs::read_to_string(fixture(&format!("{stem}.kernel.tsv"))).ok()?;
+    text.lines().find_map(|l| {
+        let c: Vec<&str> = l.split('\t').collect();
+        (c.len() >= 4 && c[0] == namespace && c[2] == counter)
+            .then(|| c[3].parse().ok())
+            .flatten()
+    })
+}
+
+pub fn timewait(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_timewait"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run timewait")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
