@@ -221,6 +221,24 @@ impl<'o> Pipeline<'o> {
         outcome
     }
 
+    /// Records an input that could not even be opened.
+    pub fn record_failure(&mut self, path: &str, error: &str) {
+        self.captures.push(CaptureReport {
+            path: path.to_string(),
+            format: None,
+            big_endian: false,
+            link_types: Vec::new(),
+            packets: 0,
+            tcp_packets: 0,
+            skipped: BTreeMap::new(),
+            first: None,
+            last: None,
+            truncated: false,
+            damage: None,
+            error: Some(error.to_string()),
+        });
+    }
+
     fn apply_facts(&self, report: &mut CaptureReport, facts: CaptureFacts) {
         report.format = Some(facts.format);
         report.big_endian = facts.big_endian;

@@ -203,14 +203,20 @@ impl InputArgs {
         let mut failed = false;
         for path in &self.files {
             let outcome = if path == "-" {
-                pipeline
-                    .feed("-", io::stdin().lock())
-                    .map_err(anyhow::Error::from)
+                pipeline.feed("-", io::stdin().lock())
             } else {
-                open_input(path).and_then(|f| pipeline.feed(path, f).map_err(anyhow::Error::from))
+                match open_input(path) {
+                    Ok(f) => pipeline.feed(path, f),
+                    Err(e) => {
+                        pipeline.record_failure(path, &format!("{e:#}"));
+                        eprintln!("timewait: {path}: {e:#}");
+                        failed = true;
+                        continue;
+                    }
+                }
             };
             if let Err(e) = outcome {
-                eprintln!("timewait: {path}: {e:#}");
+                eprintln!("timewait: {path}: {e}");
                 failed = true;
             }
         }

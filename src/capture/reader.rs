@@ -35,7 +35,7 @@ pub fn read_capture<R: Read, F: FnMut(&Record<'_>)>(
     }
     let head = &prefix[..got];
     let format = sniff(head)?;
-    let chained = Cursor::new(head.to_vec()).chain(input);
+    let chained = FullReads(Cursor::new(head.to_vec()).chain(input));
     match format {
         Sniffed::Pcap => read_pcap(chained, on_record),
         Sniffed::Pcapng => read_pcapng(chained, on_record),
@@ -115,6 +115,17 @@ fn read_up_to<R: Read>(input: &mut R, buf: &mut [u8]) -> std::io::Result<usize> 
         }
     }
     Ok(filled)
+}
+
+/// Makes every `read` fill the buffer unless the input ends. pcap-parser
+/// parses the pcapng section header from its first `read` alone, and pipes
+/// deliver data in short pieces; whole-buffer reads also mean fewer calls.
+struct FullReads<R>(R);
+
+impl<R: Read> Read for FullReads<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        read_up_to(&mut self.0, buf)
+    }
 }
 
 /// Shared bookkeeping of both readers.

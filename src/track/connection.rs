@@ -209,13 +209,15 @@ impl Connection {
         &self.sides[s.index()]
     }
 
-    /// Whether this SYN or SYN-ACK opens a new incarnation of the 4-tuple
-    /// rather than belonging to this one. Wireshark's rule, so that ids agree
-    /// with `tcp.stream`: a SYN whose sequence number differs from the first
-    /// one seen in its direction starts a new conversation; the same ISN
-    /// again is a retransmission.
+    /// Whether this segment opens a new incarnation of the 4-tuple rather
+    /// than belonging to this one. Wireshark 4.0's rule, so that ids agree
+    /// with `tcp.stream` (checked with tshark on crafted captures): a SYN
+    /// without ACK whose sequence number differs from the first one seen in
+    /// its direction (SYN or not) starts a new conversation; the same ISN
+    /// again is a retransmission, even after FIN or RST; a SYN-ACK never
+    /// splits a conversation.
     pub fn is_new_incarnation(&self, seg: &Segment) -> bool {
-        if !seg.flags.syn() {
+        if !seg.flags.syn() || seg.flags.ack() {
             return false;
         }
         let sender = self.side(self.side_of(seg.src));
@@ -923,6 +925,16 @@ pub(crate) mod tests {
         assert!(!c.is_new_incarnation(&seg(9, C, S, F::SYN, 100, 0, 0)));
         assert!(c.is_new_incarnation(&seg(9, C, S, F::SYN, 7777, 0, 0)));
         assert!(!c.is_new_incarnation(&seg(9, C, S, F::ACK, 7777, 0, 0)));
+        // A SYN-ACK with another ISN stays in the conversation (tshark 4.0).
+        assert!(!c.is_new_incarnation(&seg(9, S, C, F::SYN | F::ACK, 7777, 101, 0)));
+        // The server opening the tuple in reverse is a new conversation.
+        assert!(c.is_new_incarnation(&seg(9, S, C, F::SYN, 12345, 0, 0)));
+    }
+
+    #[test]
+    fn syn_after_midstream_data_is_a_new_incarnation() {
+        let c = run(&[seg(1, C, S, F::ACK | F::PSH, 5000, 9000, 10)]);
+        assert!(c.is_new_incarnation(&seg(2, C, S, F::SYN, 777, 0, 0)));
     }
 
     #[test]

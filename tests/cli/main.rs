@@ -1,4 +1,5 @@
 //! The one integration-test crate (one link step on a 2-core CI).
 
+mod inputs;
 mod support;
 mod tshark_agreement;
