@@ -31,7 +31,7 @@ macro_rules! serial {
             pub fn after(self, other: $t) -> bool {
                 self.diff(other) > 0
             }
-            pub fn add(self, n: u32) -> $t {
+            pub fn plus(self, n: u32) -> $t {
                 $t(self.0.wrapping_add(n))
             }
         }
@@ -58,7 +58,7 @@ mod tests {
     #[test]
     fn sequence_wraps_past_2_pow_32() {
         let near_end = SeqNum(u32::MAX - 10);
-        let wrapped = near_end.add(20);
+        let wrapped = near_end.plus(20);
         assert_eq!(wrapped, SeqNum(9));
         assert!(near_end.before(wrapped));
         assert!(wrapped.after(near_end));

@@ -87,7 +87,7 @@ pub fn render_text(a: &Analysis, style: &TextStyle, out: &mut dyn Write) -> io::
         writeln!(out)?;
         writeln!(out, "Findings")?;
         let mut findings: Vec<_> = a.findings.iter().collect();
-        findings.sort_by(|x, y| y.severity.cmp(&x.severity));
+        findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
         for f in findings {
             let sev = format!("{:?}", f.severity).to_uppercase();
             let code = match f.severity {

@@ -245,10 +245,10 @@ impl Connection {
                 s.base_seq = Some(if f.syn() {
                     seg.seq
                 } else {
-                    seg.seq.add(u32::MAX)
+                    seg.seq.plus(u32::MAX)
                 });
             }
-            let end = seg.seq.add(seg.seq_len());
+            let end = seg.seq.plus(seg.seq_len());
             if s.next_seq.is_none_or(|n| end.after(n)) {
                 s.next_seq = Some(end);
             }
@@ -310,14 +310,15 @@ impl Connection {
         let peer_isn = self.side(peer).isn;
         let h = &self.handshake;
         // The client's ACK of the SYN-ACK completes the handshake.
-        if from == Side::Client && h.ack.is_none() && h.synack.is_some() {
-            if let Some(isn) = peer_isn {
-                if seg.ack == isn.add(1) || seg.ack.after(isn) {
-                    self.handshake.ack = Some((seg.frame, seg.ts));
-                    self.set_state(from, Event::SendHandshakeAck);
-                    self.set_state(peer, Event::RecvHandshakeAck);
-                }
-            }
+        if from == Side::Client
+            && h.ack.is_none()
+            && h.synack.is_some()
+            && let Some(isn) = peer_isn
+            && seg.ack.after(isn)
+        {
+            self.handshake.ack = Some((seg.frame, seg.ts));
+            self.set_state(from, Event::SendHandshakeAck);
+            self.set_state(peer, Event::RecvHandshakeAck);
         }
         // A bare ACK from the server while the client waits in SYN_SENT:
         // the server has a socket for this tuple and challenges the SYN
@@ -325,6 +326,7 @@ impl Connection {
         if from == Side::Server
             && self.handshake.synack.is_none()
             && self.handshake.syn_count > 0
+            && self.side(Side::Client).state() == TcpState::SynSent
             && seg.payload_len == 0
             && !seg.flags.fin()
         {
@@ -332,17 +334,17 @@ impl Connection {
             self.handshake.challenge_ack.get_or_insert(seg.frame);
         }
         // ACK of the peer's FIN.
-        if let Some(peer_fin) = self.side(peer).fin_seq {
-            if !seg.ack.before(peer_fin.add(1)) {
-                let s = &mut self.sides[from.index()];
-                if s.acked_peer_fin.is_none() {
-                    s.acked_peer_fin = Some((seg.frame, seg.ts));
-                }
-                let p = &mut self.sides[peer.index()];
-                if p.fin_acked.is_none() {
-                    p.fin_acked = Some((seg.frame, seg.ts));
-                    self.set_state(peer, Event::RecvFinAck);
-                }
+        if let Some(peer_fin) = self.side(peer).fin_seq
+            && !seg.ack.before(peer_fin.plus(1))
+        {
+            let s = &mut self.sides[from.index()];
+            if s.acked_peer_fin.is_none() {
+                s.acked_peer_fin = Some((seg.frame, seg.ts));
+            }
+            let p = &mut self.sides[peer.index()];
+            if p.fin_acked.is_none() {
+                p.fin_acked = Some((seg.frame, seg.ts));
+                self.set_state(peer, Event::RecvFinAck);
             }
         }
     }
@@ -368,7 +370,7 @@ impl Connection {
         // Does this FIN acknowledge the peer's FIN?
         let peer_fin = self.side(to).fin_seq;
         let acks_peer = match peer_fin {
-            Some(pf) => seg.flags.ack() && !seg.ack.before(pf.add(1)),
+            Some(pf) => seg.flags.ack() && !seg.ack.before(pf.plus(1)),
             None => false,
         };
         match self.first_fin_by {
@@ -437,12 +439,10 @@ impl Connection {
         };
         // Each letter once per direction, as Zeek does, so the string stays
         // short; retransmissions and data repeat only after something else.
-        if self.history.chars().last() != Some(c)
-            && !(matches!(c, 'a' | 'A' | 'd' | 'D') && self.history.contains(c))
-        {
-            if self.history.len() < 24 {
-                self.history.push(c);
-            }
+        let repeat = self.history.ends_with(c)
+            || (matches!(c, 'a' | 'A' | 'd' | 'D') && self.history.contains(c));
+        if !repeat && self.history.len() < 24 {
+            self.history.push(c);
         }
     }
 

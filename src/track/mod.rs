@@ -63,12 +63,12 @@ impl Tracker {
     pub fn on_segment(&mut self, seg: &Segment) -> Observation {
         let key = FlowKey::new(seg.src, seg.dst);
         let mut reused_tuple = false;
-        if let Some(conn) = self.live.get(&key) {
-            if conn.is_new_incarnation(seg) {
-                reused_tuple = true;
-                if let Some(old) = self.live.swap_remove(&key) {
-                    self.retired.push(old.finish(self.time_wait_secs));
-                }
+        if let Some(conn) = self.live.get(&key)
+            && conn.is_new_incarnation(seg)
+        {
+            reused_tuple = true;
+            if let Some(old) = self.live.swap_remove(&key) {
+                self.retired.push(old.finish(self.time_wait_secs));
             }
         }
         let conn = match self.live.entry(key) {

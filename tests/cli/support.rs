@@ -22,10 +22,9 @@ pub fn fixtures_with_truth() -> Vec<(String, PathBuf)> {
         if let Some(stem) = name
             .strip_suffix(".pcapng")
             .or_else(|| name.strip_suffix(".pcap"))
+            && dir.join(format!("{stem}.tshark.tsv")).exists()
         {
-            if dir.join(format!("{stem}.tshark.tsv")).exists() {
-                out.push((stem.to_string(), path));
-            }
+            out.push((stem.to_string(), path));
         }
     }
     out.sort();

@@ -148,3 +148,27 @@ fn time_wait_holders_match_the_kernels_sockets() {
         "kernel TIME-WAIT sockets compared: {compared}"
     );
 }
+
+#[test]
+fn syn_and_fin_retransmissions_match_tshark() {
+    let mut seen = 0;
+    for (stem, path) in fixtures_with_truth() {
+        let truth = tshark_truth(&stem);
+        let a = analyze_file(&path);
+        for (id, frames) in streams(&truth) {
+            let c = &a.connections[id as usize];
+            let syn = frames
+                .iter()
+                .filter(|f| f.syn() && !f.ack_flag() && f.retransmission)
+                .count() as u32;
+            let fin = frames
+                .iter()
+                .filter(|f| f.fin() && !f.syn() && f.retransmission)
+                .count() as u32;
+            assert_eq!(c.handshake.syn_retransmits, syn, "{stem} stream {id}: SYN retransmissions");
+            assert_eq!(c.close.fin_retransmits, fin, "{stem} stream {id}: FIN retransmissions");
+            seen += syn + fin;
+        }
+    }
+    assert!(seen >= 10, "retransmissions compared: {seen}");
+}
