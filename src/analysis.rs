@@ -4,7 +4,7 @@
 
 use crate::capture::{self, CaptureError, CaptureFacts, LinkType};
 use crate::decode::{self, Segment, SkipReason};
-use crate::detect::{self, Finding, Severity};
+use crate::detect::{self, Detector, Finding, Selection, Severity};
 use crate::time::Timestamp;
 use crate::track::{
     CloseKind, Closer, ConnectionRecord, HandshakeState, HostRecord, Observation, Tracker,
@@ -26,6 +26,8 @@ pub struct Options {
     pub time_wait_s: f64,
     /// The client's ephemeral port range (`net.ipv4.ip_local_port_range`).
     pub port_range: (u16, u16),
+    /// Which finding kinds to report (`--only`, `--skip`).
+    pub findings: Selection,
 }
 
 impl Default for Options {
@@ -33,6 +35,7 @@ impl Default for Options {
         Options {
             time_wait_s: 60.0,
             port_range: (32768, 60999),
+            findings: Selection::default(),
         }
     }
 }
@@ -138,6 +141,7 @@ impl SegmentObserver for () {
 pub struct Pipeline<'o> {
     options: Options,
     tracker: Tracker,
+    detectors: Vec<Box<dyn Detector>>,
     captures: Vec<CaptureReport>,
     observer: Box<dyn SegmentObserver + 'o>,
 }
@@ -153,6 +157,7 @@ impl<'o> Pipeline<'o> {
     ) -> Pipeline<'o> {
         Pipeline {
             tracker: Tracker::new(options.time_wait_s),
+            detectors: detect::all(&options),
             options,
             captures: Vec::new(),
             observer,
@@ -182,6 +187,7 @@ impl<'o> Pipeline<'o> {
         let mut links: BTreeMap<LinkType, u64> = BTreeMap::new();
         let tracker = &mut self.tracker;
         let observer = &mut self.observer;
+        let detectors = &mut self.detectors;
         let result = capture::read_capture(input, |record| {
             *links.entry(record.link).or_default() += 1;
             if report.first.is_none_or(|f| record.ts < f) {
@@ -193,8 +199,7 @@ impl<'o> Pipeline<'o> {
             match decode::decode(record) {
                 Ok(seg) => {
                     report.tcp_packets += 1;
-                    let obs = tracker.on_segment(&seg);
-                    observer.on_segment(index, &seg, &obs);
+                    feed_segment(tracker, detectors, &seg, &mut **observer, index);
                 }
                 Err(reason) => *report.skipped.entry(reason).or_default() += 1,
             }
@@ -250,11 +255,30 @@ impl<'o> Pipeline<'o> {
         report.damage = facts.damage;
     }
 
+    /// Feeds one already decoded segment (tests and generators build them).
+    pub fn feed_segment(&mut self, seg: &Segment) {
+        feed_segment(
+            &mut self.tracker,
+            &mut self.detectors,
+            seg,
+            &mut *self.observer,
+            0,
+        );
+    }
+
     /// Retires every connection, runs the detectors and builds the report.
-    pub fn finish(self) -> Analysis {
+    pub fn finish(mut self) -> Analysis {
         let connections = self.tracker.finish();
         let hosts = host_time_wait(&connections);
-        let findings = detect::run(&connections, &hosts, &self.options);
+        let ctx = detect::Context {
+            conns: &connections,
+            hosts: &hosts,
+            options: &self.options,
+            capture_start: self.captures.iter().filter_map(|c| c.first).min(),
+            capture_end: self.captures.iter().filter_map(|c| c.last).max(),
+            earlier: &[],
+        };
+        let findings = detect::finish_all(&mut self.detectors, &ctx, &self.options.findings);
         let summary = summarize(&self.captures, &connections, &hosts, &findings);
         Analysis {
             schema: SCHEMA,
@@ -267,6 +291,23 @@ impl<'o> Pipeline<'o> {
             hosts,
         }
     }
+}
+
+/// One segment through the tracker, the detectors and the observer.
+fn feed_segment(
+    tracker: &mut Tracker,
+    detectors: &mut [Box<dyn Detector>],
+    seg: &Segment,
+    observer: &mut dyn SegmentObserver,
+    capture: u32,
+) {
+    let obs = tracker.on_segment(seg);
+    if let Some(conn) = tracker.connection_of(seg) {
+        for d in detectors.iter_mut() {
+            d.on_segment(seg, &obs, conn);
+        }
+    }
+    observer.on_segment(capture, seg, &obs);
 }
 
 fn summarize(

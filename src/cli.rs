@@ -7,6 +7,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
 use std::process::ExitCode;
 use timewait::analysis::{Analysis, Options, Pipeline};
+use timewait::detect::{FindingKind, Selection};
 use timewait::report::{self, TextStyle};
 use timewait::track::{CloseKind, Closer, ConnectionRecord, HandshakeState};
 
@@ -66,6 +67,16 @@ pub struct AnalyzeArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     pub format: ReportFormat,
+    /// Report only these finding kinds (repeat or comma-separate).
+    #[arg(long, value_name = "KIND", value_delimiter = ',', value_parser = parse_kind)]
+    pub only: Vec<FindingKind>,
+    /// Do not report these finding kinds (repeat or comma-separate).
+    #[arg(long, value_name = "KIND", value_delimiter = ',', value_parser = parse_kind)]
+    pub skip: Vec<FindingKind>,
+}
+
+fn parse_kind(s: &str) -> Result<FindingKind, String> {
+    s.parse()
 }
 
 #[derive(Debug, Args)]
@@ -179,6 +190,7 @@ impl InputArgs {
         Ok(Options {
             time_wait_s: self.time_wait,
             port_range: self.port_range,
+            findings: Selection::default(),
         })
     }
 
@@ -198,8 +210,10 @@ impl InputArgs {
 
     /// Reads every input. Problems with a file are reported on stderr and in
     /// the analysis; the run goes on with the others.
-    fn run_pipeline(&self) -> Result<(Analysis, bool)> {
-        let mut pipeline = Pipeline::new(self.options()?);
+    fn run_pipeline(&self, selection: Selection) -> Result<(Analysis, bool)> {
+        let mut options = self.options()?;
+        options.findings = selection;
+        let mut pipeline = Pipeline::new(options);
         let mut failed = false;
         for path in &self.files {
             let outcome = if path == "-" {
@@ -249,7 +263,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let mut out = BufWriter::new(stdout.lock());
     let code = match cli.command {
         Command::Analyze(args) => {
-            let (analysis, failed) = args.input.run_pipeline()?;
+            let selection = Selection {
+                only: args.only.clone(),
+                skip: args.skip.clone(),
+            };
+            let (analysis, failed) = args.input.run_pipeline(selection)?;
             if analysis.captures.iter().all(|c| c.format.is_none()) {
                 return Ok(ExitCode::from(2));
             }
@@ -262,7 +280,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             exit_for(failed)
         }
         Command::Conns(args) => {
-            let (analysis, failed) = args.input.run_pipeline()?;
+            let (analysis, failed) = args.input.run_pipeline(Selection::default())?;
             if analysis.captures.iter().all(|c| c.format.is_none()) {
                 return Ok(ExitCode::from(2));
             }

@@ -110,7 +110,8 @@ impl Segment {
     }
     /// The sequence number of the FIN flag, if the segment carries one.
     pub fn fin_seq(&self) -> SeqNum {
-        self.seq.plus(self.payload_len + u32::from(self.flags.syn()))
+        self.seq
+            .plus(self.payload_len + u32::from(self.flags.syn()))
     }
 }
 

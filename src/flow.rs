@@ -57,7 +57,7 @@ impl FlowKey {
 }
 
 /// The role a side plays: the client sent the first SYN (or is inferred).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Side {
     Client,

@@ -154,6 +154,11 @@ pub struct Connection {
     /// The second FIN did not acknowledge the first: both were in flight.
     pub simultaneous: bool,
     pub first_rst: Option<(u64, Timestamp, Side, TcpState)>,
+    /// Time of the last segment with payload, either direction.
+    pub last_data: Option<Timestamp>,
+    /// Seconds from the last data to the first FIN (0 when the FIN carries
+    /// data): how long the closer let the connection sit idle.
+    pub idle_before_first_fin: Option<f64>,
 }
 
 /// What one segment was, for detectors and the ladder diagram.
@@ -194,6 +199,8 @@ impl Connection {
             first_fin_by: None,
             simultaneous: false,
             first_rst: None,
+            last_data: None,
+            idle_before_first_fin: None,
         }
     }
 
@@ -272,6 +279,9 @@ impl Connection {
             self.on_fin(seg, from, to, &mut notes);
         }
         self.record_history(seg, from, &notes);
+        if seg.payload_len > 0 {
+            self.last_data = Some(seg.ts);
+        }
         notes
     }
 
@@ -374,7 +384,14 @@ impl Connection {
             None => false,
         };
         match self.first_fin_by {
-            None => self.first_fin_by = Some(from),
+            None => {
+                self.first_fin_by = Some(from);
+                self.idle_before_first_fin = Some(if seg.payload_len > 0 {
+                    0.0
+                } else {
+                    self.last_data.map_or(0.0, |d| seg.ts.secs_since(d))
+                });
+            }
             Some(first) if first != from && !acks_peer => {
                 // This side sent its FIN before the peer's had reached it:
                 // both FINs are in flight, each side goes through CLOSING.
@@ -540,6 +557,7 @@ impl Connection {
                     },
                     from: Some(from),
                     until: Some(from.add_secs(time_wait_secs)),
+                    reused_by: None,
                 }
             }
         };
@@ -587,6 +605,10 @@ impl Connection {
                 challenge_ack_frame: h.challenge_ack,
                 rst_frame: h.refused,
                 rtt_ms,
+                connect_s: match (h.first_syn, h.synack) {
+                    (Some(syn), Some((_, sa))) => Some(sa.secs_since(syn)),
+                    _ => None,
+                },
                 capture_near,
             },
             close: CloseRecord {
@@ -595,12 +617,16 @@ impl Connection {
                 first_fin_frame: self
                     .first_fin_by
                     .and_then(|s| self.side(s).fin_first.map(|(f, _)| f)),
+                first_fin_at: self
+                    .first_fin_by
+                    .and_then(|s| self.side(s).fin_first.map(|(_, t)| t)),
                 fin_frames,
                 fin_retransmits: client.fin_count.saturating_sub(1)
                     + server.fin_count.saturating_sub(1),
                 rst_frame: rst.map(|r| r.0),
                 rst_by: rst.map(|r| r.2),
                 rst_sender_state: rst.map(|r| r.3),
+                idle_before_fin_s: self.idle_before_first_fin,
                 client_state: client.state(),
                 server_state: server.state(),
             },
@@ -639,6 +665,9 @@ pub struct HandshakeRecord {
     pub rst_frame: Option<u64>,
     /// First SYN to the handshake's ACK, as seen at the capture point.
     pub rtt_ms: Option<f64>,
+    /// Seconds from the first SYN to the SYN-ACK: how long connect() took,
+    /// retransmissions included.
+    pub connect_s: Option<f64>,
     /// Which side looks closer to the capture point (its leg of the
     /// handshake is shorter); "sent first" is judged there.
     pub capture_near: Option<Side>,
@@ -650,6 +679,7 @@ pub struct CloseRecord {
     pub kind: CloseKind,
     pub active_closer: Closer,
     pub first_fin_frame: Option<u64>,
+    pub first_fin_at: Option<Timestamp>,
     /// FIN frames of both sides (at most 8 per side).
     pub fin_frames: Vec<u64>,
     /// FINs sent again with the same sequence number.
@@ -658,6 +688,9 @@ pub struct CloseRecord {
     pub rst_by: Option<Side>,
     /// State of the RST's sender just before it.
     pub rst_sender_state: Option<TcpState>,
+    /// Seconds from the last data (either way) to the first FIN: how long
+    /// the active closer let the connection sit idle before closing it.
+    pub idle_before_fin_s: Option<f64>,
     /// Each side's state at the end of the capture.
     pub client_state: TcpState,
     pub server_state: TcpState,
@@ -668,7 +701,11 @@ pub struct CloseRecord {
 pub struct TimeWaitRecord {
     pub holder: Closer,
     pub from: Option<Timestamp>,
+    /// End of the interval: `from` + `--time-wait`, or earlier when a new
+    /// connection took the 4-tuple over (`reused_by`).
     pub until: Option<Timestamp>,
+    /// The connection that reused this 4-tuple while it was in TIME_WAIT.
+    pub reused_by: Option<ConnId>,
 }
 
 impl TimeWaitRecord {
@@ -677,6 +714,7 @@ impl TimeWaitRecord {
             holder: Closer::None,
             from: None,
             until: None,
+            reused_by: None,
         }
     }
 }
@@ -687,6 +725,11 @@ pub struct DirectionRecord {
     pub packets: u64,
     /// Payload bytes (as declared by the IP header).
     pub bytes: u64,
+    /// This side sent the TCP timestamp option (RFC 7323).
+    pub timestamps: bool,
+    /// TSval of this side's first and last segment with timestamps.
+    pub first_tsval: Option<TsVal>,
+    pub last_tsval: Option<TsVal>,
 }
 
 impl From<&SideTrack> for DirectionRecord {
@@ -694,6 +737,9 @@ impl From<&SideTrack> for DirectionRecord {
         DirectionRecord {
             packets: s.packets,
             bytes: s.bytes,
+            timestamps: s.first_tsval.is_some(),
+            first_tsval: s.first_tsval,
+            last_tsval: s.last_tsval,
         }
     }
 }

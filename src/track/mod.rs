@@ -30,7 +30,19 @@ pub struct Observation {
     /// Both sides' states after the segment: [client, server].
     pub states: [TcpState; 2],
     /// The segment opened a new incarnation of a tuple seen before.
-    pub reused_tuple: bool,
+    pub reuse: Option<Reuse>,
+}
+
+/// A SYN that reopened a 4-tuple: what the previous incarnation left.
+#[derive(Debug, Clone, Copy)]
+pub struct Reuse {
+    pub previous: ConnId,
+    /// Who held TIME_WAIT on the previous incarnation.
+    pub holder: Closer,
+    /// When that TIME_WAIT would have ended.
+    pub time_wait_until: Option<crate::time::Timestamp>,
+    /// When that TIME_WAIT started.
+    pub time_wait_from: Option<crate::time::Timestamp>,
 }
 
 /// The connection table.
@@ -62,14 +74,27 @@ impl Tracker {
     /// Feeds one segment, in capture order.
     pub fn on_segment(&mut self, seg: &Segment) -> Observation {
         let key = FlowKey::new(seg.src, seg.dst);
-        let mut reused_tuple = false;
+        let mut reuse = None;
         if let Some(conn) = self.live.get(&key)
             && conn.is_new_incarnation(seg)
+            && let Some(old) = self.live.swap_remove(&key)
         {
-            reused_tuple = true;
-            if let Some(old) = self.live.swap_remove(&key) {
-                self.retired.push(old.finish(self.time_wait_secs));
+            let mut record = old.finish(self.time_wait_secs);
+            let tw = &mut record.time_wait;
+            reuse = Some(Reuse {
+                previous: record.id,
+                holder: tw.holder,
+                time_wait_until: tw.until,
+                time_wait_from: tw.from,
+            });
+            // The new incarnation takes the 4-tuple over: the TIME_WAIT
+            // socket is gone from this moment (tcp_tw_reuse, or a TIME_WAIT
+            // socket accepting the SYN).
+            if tw.until.is_some_and(|u| u > seg.ts) {
+                tw.until = Some(seg.ts);
+                tw.reused_by = Some(self.next_id);
             }
+            self.retired.push(record);
         }
         let conn = match self.live.entry(key) {
             indexmap::map::Entry::Occupied(e) => e.into_mut(),
@@ -88,8 +113,13 @@ impl Tracker {
                 conn.side(Side::Client).state(),
                 conn.side(Side::Server).state(),
             ],
-            reused_tuple,
+            reuse,
         }
+    }
+
+    /// The live connection a segment belongs to (after `on_segment`).
+    pub fn connection_of(&self, seg: &Segment) -> Option<&Connection> {
+        self.live.get(&FlowKey::new(seg.src, seg.dst))
     }
 
     /// Number of connections opened so far.

@@ -1,0 +1,125 @@
+//! `fin-retransmit-rst`: the passive closer retransmits its FIN and the
+//! active closer answers with RST.
+//!
+//! RFC 9293 §3.6: the active closer ACKs the peer's FIN and waits in
+//! TIME_WAIT for 2·MSL, so that a lost final ACK can be sent again when the
+//! FIN is retransmitted. Linux answers a segment for which no socket exists
+//! with RST (tcp_v4_send_reset). A FIN retransmitted into an RST therefore
+//! proves the active closer's TIME_WAIT socket was gone: not created
+//! (`tcp_max_tw_buckets` reached, TcpExtTCPTimeWaitOverflow), killed
+//! (`tcp_tw_recycle` before 4.12, SO_LINGER 0) or never needed because the
+//! application aborted.
+//!
+//! Fires when: an RST comes from the side that sent the first FIN, after
+//! the other side sent its own FIN at least twice with the same sequence
+//! number. Does not fire when: the RST answers the first FIN (no
+//! retransmission; that is `abortive-close`), or follows a retransmission
+//! of data without FIN.
+
+use super::{Context, Detector, Evidence, Finding, FindingKind, Severity, plural};
+use crate::decode::Segment;
+use crate::track::{ConnId, Connection, Observation};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+pub const TEXTS: (&str, &str) = (
+    "The passive closer waits in LAST_ACK until its FIN is acknowledged. The active closer's \
+     final ACK did not arrive, so the FIN was retransmitted; a TIME_WAIT socket would have \
+     answered it with the ACK again (that is what TIME_WAIT is for), but the active closer \
+     answered with RST: it had no socket for the 4-tuple. Linux skips the TIME_WAIT socket when \
+     net.ipv4.tcp_max_tw_buckets is reached (nstat TcpExtTCPTimeWaitOverflow), and kernels \
+     before 4.12 killed it early with tcp_tw_recycle; SO_LINGER 0 resets instead of closing. \
+     The peer sees a reset instead of a clean close, and on a lossy path its LAST_ACK sockets \
+     linger until their retransmissions give up.",
+    "On the active closer, check `nstat -az TcpExtTCPTimeWaitOverflow` and `ss -tan state \
+     time-wait | wc -l` against `sysctl net.ipv4.tcp_max_tw_buckets`; raise the limit, or \
+     better make fewer connections end on this side: reuse connections (pool, keep-alive), or \
+     let the peer close first. Never use SO_LINGER 0 for ordinary closes.",
+);
+
+struct Case {
+    closer: IpAddr,
+    evidence: Evidence,
+}
+
+#[derive(Default)]
+pub struct FinRetransmitRst {
+    cases: BTreeMap<ConnId, Case>,
+}
+
+impl Detector for FinRetransmitRst {
+    fn kinds(&self) -> &'static [FindingKind] {
+        &[FindingKind::FinRetransmitRst]
+    }
+
+    fn on_segment(&mut self, seg: &Segment, obs: &Observation, conn: &Connection) {
+        if !seg.flags.rst() || self.cases.contains_key(&obs.conn) {
+            return;
+        }
+        let Some(closer) = conn.first_fin_by else {
+            return;
+        };
+        if obs.sender != closer {
+            return;
+        }
+        let passive = conn.side(closer.peer());
+        if passive.fin_count < 2 {
+            return;
+        }
+        let mut frames: Vec<u64> = conn
+            .side(closer)
+            .fin_first
+            .map(|(f, _)| f)
+            .into_iter()
+            .chain(passive.fin_frames.iter().copied())
+            .collect();
+        frames.push(seg.frame);
+        frames.sort_unstable();
+        let at = conn.side(closer).fin_first.map_or(seg.ts, |(_, t)| t);
+        self.cases.insert(
+            obs.conn,
+            Case {
+                closer: seg.src.ip(),
+                evidence: Evidence {
+                    connection: obs.conn,
+                    frames,
+                    at,
+                    note: format!(
+                        "the {} sent its FIN {} times; the {} answered with RST, not the ACK a \
+                         TIME_WAIT socket sends",
+                        closer.peer(),
+                        passive.fin_count,
+                        closer
+                    ),
+                },
+            },
+        );
+    }
+
+    fn finish(&mut self, _ctx: &Context<'_>) -> Vec<Finding> {
+        let mut by_closer: BTreeMap<IpAddr, Vec<Evidence>> = BTreeMap::new();
+        for case in std::mem::take(&mut self.cases).into_values() {
+            by_closer
+                .entry(case.closer)
+                .or_default()
+                .push(case.evidence);
+        }
+        by_closer
+            .into_iter()
+            .map(|(closer, evidence)| {
+                let n = evidence.len() as u64;
+                Finding::new(
+                    FindingKind::FinRetransmitRst,
+                    Severity::Warning,
+                    format!(
+                        "{}: the peer retransmitted its FIN and {closer} (the active closer) \
+                         answered with RST: its TIME_WAIT socket was gone",
+                        plural(n, "connection")
+                    ),
+                    Some(closer.to_string()),
+                    evidence,
+                )
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,263 @@
+//! `paws-syn-drop` and `timestamp-regression`: SYNs whose TCP timestamp
+//! went backwards.
+//!
+//! RFC 7323 §5 (PAWS): a receiver drops a segment whose TSval is older, in
+//! serial arithmetic, than the newest it recorded. Two Linux paths apply it
+//! to a SYN: a TIME_WAIT socket on the same 4-tuple answers an older-TSval
+//! SYN with a bare ACK (tcp_timewait_state_process, TcpExtPAWSTimewait),
+//! after which the client's kernel sends RST and retries; and, before 4.12,
+//! `tcp_tw_recycle` kept the newest TSval per peer IP and silently dropped
+//! SYNs below it — fatal behind NAT, where several hosts with unrelated
+//! clocks share one address. Since 4.10 Linux also randomises the timestamp
+//! offset per connection, so TSvals from one IP going backwards is normal
+//! and harmless when every SYN is answered.
+//!
+//! Fires (`paws-syn-drop`) when: a SYN's TSval is serially older than the
+//! newest TSval seen from the same source IP toward the same server IP in
+//! the last TIME_WAIT interval, and that SYN got no SYN-ACK: a bare ACK
+//! instead, or nothing (it was retransmitted or abandoned). Error when no
+//! SYN-ACK ever came, warning when the connection was only delayed.
+//! Fires (`timestamp-regression`, info) when such SYNs were answered at
+//! once. Does not fire when: the TSval wrapped past 2^32 (serially newer),
+//! the SYN carries no timestamp option, or SYNs are retransmitted without a
+//! regression (`handshake-failure`).
+
+use super::{Context, Detector, Evidence, Finding, FindingKind, Severity, pair, plural};
+use crate::analysis::Options;
+use crate::decode::Segment;
+use crate::seq::TsVal;
+use crate::time::Timestamp;
+use crate::track::{ConnId, Connection, HandshakeState, Observation};
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+
+pub const PAWS_TEXTS: (&str, &str) = (
+    "PAWS (RFC 7323) makes a receiver drop segments whose timestamp is older than the newest \
+     it has seen from that peer. A TIME_WAIT socket on the same 4-tuple answers such a SYN with \
+     a bare ACK instead of a SYN-ACK (Linux counts TcpExtPAWSTimewait); the client then sends \
+     RST and retries after its SYN timeout. Kernels before 4.12 with net.ipv4.tcp_tw_recycle=1 \
+     kept the newest timestamp per peer IP and dropped older SYNs silently: behind a NAT, \
+     several hosts with unrelated timestamp clocks share one source address, so all but one \
+     of them lose SYNs.",
+    "Never enable net.ipv4.tcp_tw_recycle (removed in Linux 4.12). Make the server not hold \
+     TIME_WAIT for these clients: let clients close first, or keep connections open (pool, \
+     keep-alive). Behind NAT, make sure the NAT spreads clients over source ports instead of \
+     reusing one port within 60 s. Confirm on the server with `nstat -az TcpExtPAWSTimewait \
+     TcpExtPAWSActive TcpExtPAWSEstab`.",
+);
+
+pub const REGRESSION_TEXTS: (&str, &str) = (
+    "TCP timestamps from one source IP went backwards across connections, yet every SYN was \
+     answered at once. Linux randomises each connection's timestamp offset (since 4.10), and \
+     NAT puts several hosts' clocks behind one address, so this is normal; it only turns into \
+     dropped SYNs where per-host PAWS is applied (tcp_tw_recycle on old kernels) or where the \
+     server holds a TIME_WAIT socket on the same 4-tuple.",
+    "Nothing to change now. Keep net.ipv4.tcp_tw_recycle off on every server these clients \
+     reach, and watch for `paws-syn-drop` findings.",
+);
+
+/// The newest TSval seen from one source IP toward one destination IP.
+#[derive(Clone, Copy)]
+struct Newest {
+    tsval: TsVal,
+    at: Timestamp,
+    frame: u64,
+    conn: ConnId,
+}
+
+/// A SYN whose TSval was older than the newest from its source.
+#[derive(Clone, Copy)]
+struct Regression {
+    syn_frame: u64,
+    syn_tsval: TsVal,
+    at: Timestamp,
+    newest: Newest,
+}
+
+pub struct PawsSynDrop {
+    window_s: f64,
+    newest: HashMap<(IpAddr, IpAddr), Newest>,
+    regressions: BTreeMap<ConnId, Regression>,
+}
+
+impl PawsSynDrop {
+    pub fn new(options: &Options) -> PawsSynDrop {
+        PawsSynDrop {
+            // Per-host PAWS remembered a peer for TCP_PAWS_MSL (60 s); a
+            // TIME_WAIT socket lives as long as TIME_WAIT.
+            window_s: options.time_wait_s.max(60.0),
+            newest: HashMap::new(),
+            regressions: BTreeMap::new(),
+        }
+    }
+}
+
+impl Detector for PawsSynDrop {
+    fn kinds(&self) -> &'static [FindingKind] {
+        &[FindingKind::PawsSynDrop, FindingKind::TimestampRegression]
+    }
+
+    fn on_segment(&mut self, seg: &Segment, obs: &Observation, _conn: &Connection) {
+        let Some(ts) = seg.tsopt else { return };
+        let key = (seg.src.ip(), seg.dst.ip());
+        let fresh = self
+            .newest
+            .get(&key)
+            .filter(|n| seg.ts.secs_since(n.at) <= self.window_s)
+            .copied();
+        if seg.flags.syn()
+            && !seg.flags.ack()
+            && let Some(n) = fresh
+            && n.conn != obs.conn
+            && ts.tsval.before(n.tsval)
+        {
+            self.regressions.entry(obs.conn).or_insert(Regression {
+                syn_frame: seg.frame,
+                syn_tsval: ts.tsval,
+                at: seg.ts,
+                newest: n,
+            });
+        }
+        if fresh.is_none_or(|n| !ts.tsval.before(n.tsval)) {
+            self.newest.insert(
+                key,
+                Newest {
+                    tsval: ts.tsval,
+                    at: seg.ts,
+                    frame: seg.frame,
+                    conn: obs.conn,
+                },
+            );
+        }
+    }
+
+    fn finish(&mut self, ctx: &Context<'_>) -> Vec<Finding> {
+        let mut dropped: BTreeMap<String, Vec<(Evidence, bool)>> = BTreeMap::new();
+        let mut answered: BTreeMap<String, Vec<Evidence>> = BTreeMap::new();
+        for (id, r) in std::mem::take(&mut self.regressions) {
+            let Some(c) = ctx.conn(id) else { continue };
+            let h = &c.handshake;
+            let host = pair(c.client.ip(), c.server);
+            let behind = r.newest.tsval.0.wrapping_sub(r.syn_tsval.0);
+            let not_answered = h.challenge_ack_frame.is_some()
+                || h.syn_retransmits > 0
+                || matches!(
+                    h.state,
+                    HandshakeState::SynOnly | HandshakeState::Challenged
+                );
+            if !not_answered {
+                if !matches!(
+                    h.state,
+                    HandshakeState::Complete | HandshakeState::SynAckOnly
+                ) {
+                    continue;
+                }
+                answered.entry(host).or_default().push(Evidence {
+                    connection: id,
+                    frames: vec![r.newest.frame, r.syn_frame],
+                    at: r.at,
+                    note: format!(
+                        "SYN TSval {} is {behind} behind TSval {} (connection {}), answered at once",
+                        r.syn_tsval, r.newest.tsval, r.newest.conn
+                    ),
+                });
+                continue;
+            }
+            let succeeded = h.synack_frame.is_some();
+            let mut frames = vec![r.newest.frame];
+            frames.extend(h.syn_frames.iter().copied());
+            frames.extend(h.challenge_ack_frame);
+            frames.extend(h.synack_frame);
+            if let (Some(rst), Some(crate::flow::Side::Client)) =
+                (c.close.rst_frame, c.close.rst_by)
+                && h.synack_frame.is_none_or(|sa| rst < sa)
+            {
+                frames.push(rst);
+            }
+            frames.sort_unstable();
+            frames.dedup();
+            let answer = if h.challenge_ack_frame.is_some() {
+                "answered by a bare ACK (PAWS on a TIME_WAIT socket)"
+            } else {
+                "not answered (silently dropped)"
+            };
+            let outcome = match (succeeded, h.connect_s) {
+                (true, Some(d)) => {
+                    format!("connected after {d:.3} s and {} retries", h.syn_retransmits)
+                }
+                (true, None) => "connected".to_string(),
+                (false, _) => format!(
+                    "never connected ({} SYNs over {:.1} s)",
+                    h.syn_retransmits + 1,
+                    c.duration_s
+                ),
+            };
+            dropped.entry(host).or_default().push((
+                Evidence {
+                    connection: id,
+                    frames,
+                    at: r.at,
+                    note: format!(
+                        "SYN TSval {} is {behind} behind TSval {} seen {:.3} s earlier \
+                         (connection {}); {answer}; {outcome}",
+                        r.syn_tsval,
+                        r.newest.tsval,
+                        r.at.secs_since(r.newest.at),
+                        r.newest.conn
+                    ),
+                },
+                succeeded,
+            ));
+        }
+        let mut out = Vec::new();
+        for (host, cases) in dropped {
+            let failed = cases.iter().filter(|(_, ok)| !ok).count() as u64;
+            let n = cases.len() as u64;
+            let severity = if failed > 0 {
+                Severity::Error
+            } else {
+                Severity::Warning
+            };
+            let delays: Vec<f64> = cases
+                .iter()
+                .filter_map(|(e, _)| ctx.conn(e.connection).and_then(|c| c.handshake.connect_s))
+                .collect();
+            let worst = delays.iter().copied().fold(0.0, f64::max);
+            let summary = if failed > 0 {
+                format!(
+                    "{} from {host} with a TSval older than one seen just before got no SYN-ACK; \
+                     {failed} never connected",
+                    plural(n, "SYN")
+                )
+            } else {
+                format!(
+                    "{} from {host} with a TSval older than one seen just before got no SYN-ACK; \
+                     all connected in the end, delayed up to {worst:.3} s",
+                    plural(n, "SYN")
+                )
+            };
+            out.push(Finding::new(
+                FindingKind::PawsSynDrop,
+                severity,
+                summary,
+                Some(host),
+                cases.into_iter().map(|(e, _)| e).collect(),
+            ));
+        }
+        for (host, evidence) in answered {
+            let n = evidence.len() as u64;
+            out.push(Finding::new(
+                FindingKind::TimestampRegression,
+                Severity::Info,
+                format!(
+                    "{} from {host} carried a TSval older than one seen before, and each was \
+                     answered at once",
+                    plural(n, "SYN")
+                ),
+                Some(host),
+                evidence,
+            ));
+        }
+        out
+    }
+}

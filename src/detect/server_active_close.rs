@@ -1,0 +1,100 @@
+//! `server-active-close`: the server sends the first FIN, so the server
+//! holds TIME_WAIT.
+//!
+//! RFC 9293 §3.6: whoever closes first enters TIME_WAIT. Servers close
+//! first when they do not keep connections alive (HTTP/1.0, `Connection:
+//! close`) or when a keep-alive idle timeout fires; the second shows as the
+//! same idle time before every server FIN (nginx `keepalive_timeout`,
+//! Apache `KeepAliveTimeout`, Redis `timeout`).
+//!
+//! Fires when: a server ip:port sent the first FIN on at least one
+//! connection. Info. Names the idle timeout when at least 3 such closes
+//! came after the same idle time (within 10 % or 50 ms), and says "right
+//! after the response" when the server closed without idling.
+
+use super::{Context, Detector, Evidence, Finding, FindingKind, Severity, plural};
+use crate::flow::Endpoint;
+use crate::track::{CloseKind, Closer};
+use std::collections::BTreeMap;
+
+pub const TEXTS: (&str, &str) = (
+    "The server sent the first FIN, so the server's kernel holds the TIME_WAIT socket for 60 s. \
+     That costs the server memory and conntrack entries but no ports. When the server closes \
+     idle keep-alive connections after a fixed time, a client that reuses connections less \
+     often than that will find them closed (and may send a request into a closing connection), \
+     and every connection still ends in TIME_WAIT on the server.",
+    "If the server closes right after each response, enable keep-alive (HTTP/1.1 without \
+     `Connection: close`). If it closes idle connections after a fixed timeout, make the \
+     client's pool idle timeout shorter than the server's keep-alive timeout, or raise the \
+     server's (nginx keepalive_timeout, Apache KeepAliveTimeout, Redis timeout).",
+);
+
+pub struct ServerActiveClose;
+
+/// Idle times within this of the median count as one cluster.
+fn tolerance(median: f64) -> f64 {
+    (median * 0.1).max(0.05)
+}
+
+impl Detector for ServerActiveClose {
+    fn kinds(&self) -> &'static [FindingKind] {
+        &[FindingKind::ServerActiveClose]
+    }
+
+    fn finish(&mut self, ctx: &Context<'_>) -> Vec<Finding> {
+        let mut servers: BTreeMap<Endpoint, Vec<Evidence>> = BTreeMap::new();
+        let mut idles: BTreeMap<Endpoint, Vec<f64>> = BTreeMap::new();
+        for c in ctx.conns {
+            if c.close.active_closer != Closer::Server
+                || !matches!(
+                    c.close.kind,
+                    CloseKind::Fin | CloseKind::Rst | CloseKind::Open
+                )
+            {
+                continue;
+            }
+            let (Some(frame), Some(at)) = (c.close.first_fin_frame, c.close.first_fin_at) else {
+                continue;
+            };
+            let idle = c.close.idle_before_fin_s.unwrap_or(0.0);
+            idles.entry(c.server).or_default().push(idle);
+            servers.entry(c.server).or_default().push(Evidence {
+                connection: c.id,
+                frames: vec![frame],
+                at,
+                note: format!("server FIN after {idle:.3} s idle"),
+            });
+        }
+        let mut out = Vec::new();
+        for (server, evidence) in servers {
+            let mut v = idles.remove(&server).unwrap_or_default();
+            v.sort_by(f64::total_cmp);
+            let n = v.len();
+            let median = v[n / 2];
+            let tol = tolerance(median);
+            let clustered = v.iter().filter(|x| (*x - median).abs() <= tol).count();
+            let verdict = if median < 0.05 && clustered * 2 > n {
+                "right after its response (no keep-alive)".to_string()
+            } else if n >= 3 && clustered == n {
+                format!(
+                    "after {median:.1} s idle every time: a keep-alive idle timeout of about \
+                     {median:.1} s"
+                )
+            } else {
+                format!("after a median {median:.3} s idle")
+            };
+            out.push(Finding::new(
+                FindingKind::ServerActiveClose,
+                Severity::Info,
+                format!(
+                    "{server} closed {} first, {verdict}; TIME_WAIT lands on {}",
+                    plural(n as u64, "connection"),
+                    server.ip()
+                ),
+                Some(server.to_string()),
+                evidence,
+            ));
+        }
+        out
+    }
+}

@@ -1,0 +1,193 @@
+//! `time-wait-pressure`: how much of a client's ephemeral port range sits in
+//! TIME_WAIT toward one server ip:port.
+//!
+//! A TCP connection is named by its 4-tuple; a client IP talking to one
+//! server ip:port can only vary its own port, inside
+//! `net.ipv4.ip_local_port_range` (Linux default 32768-60999, 28,232
+//! ports). Each connection the client closes first keeps its port in
+//! TIME_WAIT for 60 s (TCP_TIMEWAIT_LEN). Steady state: sockets in
+//! TIME_WAIT = connection rate × 60 s, so one pair exhausts the default
+//! range at about 470 connections/s. Then connect() fails locally with
+//! EADDRNOTAVAIL — before any packet is sent, so the failures are invisible
+//! in a capture.
+//!
+//! Fires when: at the peak, or by the projection from the capture's
+//! connection rate, at least half of the range is held (warning), or all
+//! of it (error). Does not fire for TIME_WAIT held by the server: those
+//! sockets sit on the server's listening port and take no ephemeral ports.
+
+use super::{Context, Detector, Evidence, Finding, FindingKind, Severity, pair};
+use crate::flow::Endpoint;
+use crate::time::Timestamp;
+use crate::track::{Closer, ConnId};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+pub const TEXTS: (&str, &str) = (
+    "The client closes first, so each connection leaves its local port in TIME_WAIT for 60 s. \
+     Toward one server ip:port only the client port can change, so at most as many connections \
+     as the ephemeral range holds can be in TIME_WAIT at once (sockets = connection rate × 60 s). \
+     When every port is held, connect() fails inside the client with EADDRNOTAVAIL (\"Cannot \
+     assign requested address\"): those attempts never reach the wire and this capture cannot \
+     show them.",
+    "First reuse connections (a pool or HTTP keep-alive) so the rate of new connections drops. \
+     Widen net.ipv4.ip_local_port_range if the client may use more ports. net.ipv4.tcp_tw_reuse=1 \
+     lets the client reuse a TIME_WAIT port for a new outgoing connection after 1 s, but only \
+     when both sides use TCP timestamps. Letting the server close first moves TIME_WAIT to the \
+     server, where it costs no ports. Confirm with `ss -tan state time-wait | wc -l` and \
+     `ss -s` on the client.",
+);
+
+pub struct TimeWaitPressure;
+
+/// Fewer client closes than this give no rate to project from.
+const MIN_FOR_PROJECTION: usize = 10;
+
+/// One TIME_WAIT interval held by a client toward a server.
+struct Held {
+    from: Timestamp,
+    until: Timestamp,
+    conn: ConnId,
+    frame: u64,
+}
+
+impl Detector for TimeWaitPressure {
+    fn kinds(&self) -> &'static [FindingKind] {
+        &[FindingKind::TimeWaitPressure]
+    }
+
+    fn finish(&mut self, ctx: &Context<'_>) -> Vec<Finding> {
+        let (lo, hi) = ctx.options.port_range;
+        let range = u64::from(hi - lo) + 1;
+        let mut pairs: BTreeMap<(IpAddr, Endpoint), Vec<Held>> = BTreeMap::new();
+        for c in ctx.conns {
+            // Ports outside the range are not ephemeral (or the range given
+            // is not this client's): they cannot exhaust it.
+            let port = c.client.port();
+            if (lo..=hi).contains(&port)
+                && matches!(c.time_wait.holder, Closer::Client | Closer::Both)
+                && let (Some(from), Some(until)) = (c.time_wait.from, c.time_wait.until)
+            {
+                pairs
+                    .entry((c.client.ip(), c.server))
+                    .or_default()
+                    .push(Held {
+                        from,
+                        until,
+                        conn: c.id,
+                        frame: c.close.first_fin_frame.unwrap_or(c.last_frame),
+                    });
+            }
+        }
+        let mut out = Vec::new();
+        for ((client, server), held) in pairs {
+            let (peak, peak_at, open_at_peak) = sweep(&held);
+            // The projection needs a rate worth the name: enough closes
+            // over at least a second.
+            let first = held.iter().map(|h| h.from).min().unwrap_or(peak_at);
+            let last = held.iter().map(|h| h.from).max().unwrap_or(peak_at);
+            let duration = last.secs_since(first);
+            let projectable = held.len() >= MIN_FOR_PROJECTION && duration >= 1.0;
+            let rate = if projectable {
+                held.len() as f64 / duration
+            } else {
+                0.0
+            };
+            let projected = (rate * ctx.options.time_wait_s).round() as u64;
+            let severity = if peak >= range {
+                Severity::Error
+            } else if peak * 2 >= range || (projectable && projected * 2 >= range) {
+                Severity::Warning
+            } else {
+                continue;
+            };
+            let host = pair(client, server);
+            let share = 100.0 * peak as f64 / range as f64;
+            let mut summary = format!(
+                "{client} held {peak} of its {range} ephemeral ports ({share:.0} %) in TIME_WAIT \
+                 toward {server} at +{:.3} s",
+                ctx.rel(peak_at)
+            );
+            if peak >= range {
+                summary.push_str(
+                    "; every port was taken, so further connect() calls failed with \
+                     EADDRNOTAVAIL before reaching the wire (invisible in this capture)",
+                );
+            } else if projectable {
+                summary.push_str(&format!(
+                    "; at {rate:.1} client-closed connections/s the steady state is {projected} \
+                     sockets ({:.0} % of the range)",
+                    100.0 * projected as f64 / range as f64
+                ));
+            }
+            let timestamps = ctx
+                .conns
+                .iter()
+                .filter(|c| c.client.ip() == client && c.server == server)
+                .all(|c| c.client_to_server.timestamps && c.server_to_client.timestamps);
+            let evidence = open_at_peak
+                .into_iter()
+                .map(|h| Evidence {
+                    connection: h.conn,
+                    frames: vec![h.frame],
+                    at: h.from,
+                    note: format!(
+                        "port held in TIME_WAIT from +{:.3} s to +{:.3} s",
+                        ctx.rel(h.from),
+                        ctx.rel(h.until)
+                    ),
+                })
+                .collect();
+            let advice = format!(
+                "{} {}",
+                TEXTS.1,
+                if timestamps {
+                    "This client sends TCP timestamps, so tcp_tw_reuse would work here."
+                } else {
+                    "This client does not send TCP timestamps on every connection, so \
+                     tcp_tw_reuse would not help it."
+                }
+            );
+            out.push(
+                Finding::new(
+                    FindingKind::TimeWaitPressure,
+                    severity,
+                    summary,
+                    Some(host),
+                    evidence,
+                )
+                .with_advice(advice),
+            );
+        }
+        out
+    }
+}
+
+/// Peak of concurrently held intervals, when it was first reached, and the
+/// intervals open at that moment. An interval ending exactly when another
+/// starts is closed first.
+fn sweep(held: &[Held]) -> (u64, Timestamp, Vec<&Held>) {
+    let mut events: Vec<(Timestamp, i8, usize)> = Vec::with_capacity(held.len() * 2);
+    for (i, h) in held.iter().enumerate() {
+        events.push((h.from, 1, i));
+        events.push((h.until, -1, i));
+    }
+    events.sort_unstable_by_key(|e| (e.0, e.1));
+    let (mut open, mut peak, mut peak_at) = (0u64, 0u64, held[0].from);
+    for (ts, delta, _) in &events {
+        if *delta > 0 {
+            open += 1;
+            if open > peak {
+                peak = open;
+                peak_at = *ts;
+            }
+        } else {
+            open = open.saturating_sub(1);
+        }
+    }
+    let at_peak = held
+        .iter()
+        .filter(|h| h.from <= peak_at && h.until > peak_at)
+        .collect();
+    (peak, peak_at, at_peak)
+}
