@@ -142,6 +142,8 @@ pub struct Pipeline<'o> {
     options: Options,
     tracker: Tracker,
     detectors: Vec<Box<dyn Detector>>,
+    /// First and last time of segments fed directly (no capture file).
+    segment_span: Option<(Timestamp, Timestamp)>,
     captures: Vec<CaptureReport>,
     observer: Box<dyn SegmentObserver + 'o>,
 }
@@ -158,6 +160,7 @@ impl<'o> Pipeline<'o> {
         Pipeline {
             tracker: Tracker::new(options.time_wait_s),
             detectors: detect::all(&options),
+            segment_span: None,
             options,
             captures: Vec::new(),
             observer,
@@ -257,6 +260,10 @@ impl<'o> Pipeline<'o> {
 
     /// Feeds one already decoded segment (tests and generators build them).
     pub fn feed_segment(&mut self, seg: &Segment) {
+        self.segment_span = Some(match self.segment_span {
+            Some((a, b)) => (a.min(seg.ts), b.max(seg.ts)),
+            None => (seg.ts, seg.ts),
+        });
         feed_segment(
             &mut self.tracker,
             &mut self.detectors,
@@ -274,8 +281,18 @@ impl<'o> Pipeline<'o> {
             conns: &connections,
             hosts: &hosts,
             options: &self.options,
-            capture_start: self.captures.iter().filter_map(|c| c.first).min(),
-            capture_end: self.captures.iter().filter_map(|c| c.last).max(),
+            capture_start: self
+                .captures
+                .iter()
+                .filter_map(|c| c.first)
+                .chain(self.segment_span.map(|s| s.0))
+                .min(),
+            capture_end: self
+                .captures
+                .iter()
+                .filter_map(|c| c.last)
+                .chain(self.segment_span.map(|s| s.1))
+                .max(),
             earlier: &[],
         };
         let findings = detect::finish_all(&mut self.detectors, &ctx, &self.options.findings);

@@ -17,6 +17,9 @@ mod server_active_close;
 mod time_wait_pressure;
 mod tuple_reuse;
 
+#[cfg(test)]
+mod scenarios;
+
 use crate::analysis::Options;
 use crate::decode::Segment;
 use crate::flow::Endpoint;
@@ -59,6 +62,7 @@ pub enum FindingKind {
     ServerActiveClose,
     HandshakeFailure,
     AbortiveClose,
+    #[serde(rename = "fin-wait-2-stall")]
     FinWait2Stall,
 }
 

@@ -1,0 +1,279 @@
+//! Edge cases built from packets the test writes, for what the kernels we
+//! can run will not produce (the pre-4.12 `tcp_tw_recycle` silent drop) and
+//! for the near misses each detector must ignore.
+
+use crate::analysis::{Analysis, Options, Pipeline};
+use crate::decode::{Segment, TcpFlags, TcpTimestamps};
+use crate::detect::{FindingKind, Severity};
+use crate::flow::Endpoint;
+use crate::seq::{SeqNum, TsVal};
+use crate::time::Timestamp;
+
+const S: u8 = TcpFlags::SYN;
+const A: u8 = TcpFlags::ACK;
+const F: u8 = TcpFlags::FIN;
+const R: u8 = TcpFlags::RST;
+const P: u8 = TcpFlags::PSH;
+
+/// Builds segments with a running frame number; `t` is seconds.
+struct Wire {
+    frames: Vec<Segment>,
+}
+
+impl Wire {
+    fn new() -> Wire {
+        Wire { frames: Vec::new() }
+    }
+    #[allow(clippy::too_many_arguments)]
+    fn send(
+        &mut self,
+        t: f64,
+        from: &str,
+        to: &str,
+        flags: u8,
+        seq: u32,
+        ack: u32,
+        len: u32,
+        tsval: Option<u32>,
+    ) {
+        let frame = self.frames.len() as u64 + 1;
+        self.frames.push(Segment {
+            frame,
+            ts: Timestamp::from_parts(1_000, 0).add_secs(t),
+            src: Endpoint(from.parse().unwrap()),
+            dst: Endpoint(to.parse().unwrap()),
+            seq: SeqNum(seq),
+            ack: SeqNum(ack),
+            flags: TcpFlags(flags),
+            window: 1000,
+            payload_len: len,
+            tsopt: tsval.map(|v| TcpTimestamps {
+                tsval: TsVal(v),
+                tsecr: TsVal(0),
+            }),
+        });
+    }
+    /// A whole short connection closed by the server; timestamps from `ts0`.
+    fn server_closed_conn(
+        &mut self,
+        t: f64,
+        client: &str,
+        server: &str,
+        isn: u32,
+        ts0: Option<u32>,
+    ) {
+        let ts = |d: u32| ts0.map(|v| v.wrapping_add(d));
+        self.send(t, client, server, S, isn, 0, 0, ts(0));
+        self.send(t + 0.001, server, client, S | A, 9000, isn + 1, 0, Some(5));
+        self.send(t + 0.002, client, server, A, isn + 1, 9001, 0, ts(2));
+        self.send(t + 0.003, client, server, P | A, isn + 1, 9001, 10, ts(3));
+        self.send(
+            t + 0.004,
+            server,
+            client,
+            P | A,
+            9001,
+            isn + 11,
+            20,
+            Some(6),
+        );
+        self.send(t + 0.005, server, client, F | A, 9021, isn + 11, 0, Some(6));
+        self.send(t + 0.006, client, server, F | A, isn + 11, 9022, 0, ts(6));
+        self.send(t + 0.007, server, client, A, 9022, isn + 12, 0, Some(7));
+    }
+    fn analyze(&self) -> Analysis {
+        let mut p = Pipeline::new(Options::default());
+        for s in &self.frames {
+            p.feed_segment(s);
+        }
+        p.finish()
+    }
+}
+
+fn kinds(a: &Analysis) -> Vec<(FindingKind, Severity)> {
+    a.findings.iter().map(|f| (f.kind, f.severity)).collect()
+}
+
+const NAT: &str = "198.51.100.7:40000";
+const SRV: &str = "192.0.2.1:80";
+
+#[test]
+fn tw_recycle_silent_drop_behind_nat_is_an_error() {
+    // Host A behind the NAT connects with a fast clock; host B, same public
+    // address and port, has a clock 10^6 behind: a pre-4.12 server with
+    // tcp_tw_recycle drops B's SYNs without a word (1 s, 3 s, 7 s).
+    let mut w = Wire::new();
+    w.server_closed_conn(0.0, NAT, SRV, 1000, Some(5_000_000));
+    for (i, t) in [2.0, 3.0, 5.0, 9.0].iter().enumerate() {
+        w.send(
+            *t,
+            NAT,
+            SRV,
+            S,
+            777_000,
+            0,
+            0,
+            Some(4_000_000 + i as u32 * 1000),
+        );
+    }
+    let a = w.analyze();
+    let paws = a
+        .findings
+        .iter()
+        .find(|f| f.kind == FindingKind::PawsSynDrop)
+        .expect("paws finding");
+    assert_eq!(paws.severity, Severity::Error);
+    assert_eq!(paws.connections, vec![1]);
+    assert!(
+        paws.frames.contains(&9) && paws.frames.contains(&12),
+        "{:?}",
+        paws.frames
+    );
+    assert!(
+        paws.evidence[0].note.contains("silently dropped"),
+        "{}",
+        paws.evidence[0].note
+    );
+    assert!(paws.summary.contains("never connected"));
+    // Explained by PAWS, so not reported again as a plain handshake failure.
+    assert!(
+        !kinds(&a)
+            .iter()
+            .any(|(k, _)| *k == FindingKind::HandshakeFailure)
+    );
+}
+
+#[test]
+fn tsval_that_wraps_past_2_pow_32_is_newer_not_a_regression() {
+    let mut w = Wire::new();
+    w.server_closed_conn(0.0, NAT, SRV, 1000, Some(u32::MAX - 100));
+    // Next connection's TSval wrapped: 50 is serially after 2^32 - 94.
+    for t in [2.0, 3.0] {
+        w.send(t, NAT, SRV, S, 555, 0, 0, Some(50));
+    }
+    let a = w.analyze();
+    let k = kinds(&a);
+    assert!(
+        !k.iter().any(|(k, _)| matches!(
+            k,
+            FindingKind::PawsSynDrop | FindingKind::TimestampRegression
+        )),
+        "{k:?}"
+    );
+    // Still an unanswered SYN: that is a handshake failure.
+    assert!(
+        k.contains(&(FindingKind::HandshakeFailure, Severity::Warning)),
+        "{k:?}"
+    );
+}
+
+#[test]
+fn retransmitted_syn_without_timestamps_is_a_handshake_failure_not_paws() {
+    let mut w = Wire::new();
+    w.server_closed_conn(0.0, NAT, SRV, 1000, None);
+    for t in [2.0, 3.0, 5.0] {
+        w.send(t, NAT, SRV, S, 555, 0, 0, None);
+    }
+    let k = kinds(&w.analyze());
+    assert!(
+        !k.iter().any(|(k, _)| *k == FindingKind::PawsSynDrop),
+        "{k:?}"
+    );
+    assert!(
+        k.contains(&(FindingKind::HandshakeFailure, Severity::Warning)),
+        "{k:?}"
+    );
+}
+
+#[test]
+fn regression_answered_at_once_is_info_only() {
+    let mut w = Wire::new();
+    w.server_closed_conn(0.0, NAT, SRV, 1000, Some(5_000_000));
+    w.server_closed_conn(1.0, "198.51.100.7:40001", SRV, 3000, Some(4_000_000));
+    let k = kinds(&w.analyze());
+    assert!(
+        k.contains(&(FindingKind::TimestampRegression, Severity::Info)),
+        "{k:?}"
+    );
+    assert!(
+        !k.iter().any(|(k, _)| *k == FindingKind::PawsSynDrop),
+        "{k:?}"
+    );
+}
+
+#[test]
+fn rst_after_a_data_retransmission_is_not_fin_retransmit_rst() {
+    let c = "10.0.0.1:40000";
+    let s = "10.0.0.2:80";
+    let mut w = Wire::new();
+    w.send(0.0, c, s, S, 100, 0, 0, None);
+    w.send(0.001, s, c, S | A, 500, 101, 0, None);
+    w.send(0.002, c, s, A, 101, 501, 0, None);
+    w.send(0.003, c, s, F | A, 101, 501, 0, None);
+    w.send(0.004, s, c, P | A, 501, 102, 30, None);
+    w.send(0.204, s, c, P | A, 501, 102, 30, None); // data retransmitted
+    w.send(0.205, c, s, R, 102, 0, 0, None);
+    let k = kinds(&w.analyze());
+    assert!(
+        !k.iter().any(|(k, _)| *k == FindingKind::FinRetransmitRst),
+        "{k:?}"
+    );
+    assert!(
+        k.contains(&(FindingKind::AbortiveClose, Severity::Info)),
+        "{k:?}"
+    );
+}
+
+#[test]
+fn fin_retransmitted_into_rst_is_found_with_its_frames() {
+    let c = "10.0.0.1:40000";
+    let s = "10.0.0.2:80";
+    let mut w = Wire::new();
+    w.send(0.0, c, s, S, 100, 0, 0, None);
+    w.send(0.001, s, c, S | A, 500, 101, 0, None);
+    w.send(0.002, c, s, A, 101, 501, 0, None);
+    w.send(0.003, c, s, F | A, 101, 501, 0, None); // 4: active close
+    w.send(0.004, s, c, F | A, 501, 102, 0, None); // 5: LAST_ACK
+    w.send(0.210, s, c, F | A, 501, 102, 0, None); // 6: FIN again
+    w.send(0.211, c, s, R, 102, 0, 0, None); // 7: no socket
+    let a = w.analyze();
+    let f = a
+        .findings
+        .iter()
+        .find(|f| f.kind == FindingKind::FinRetransmitRst)
+        .expect("finding");
+    assert_eq!(f.frames, vec![4, 5, 6, 7]);
+    assert_eq!(f.display_filter, "frame.number in {4 5 6 7}");
+    assert_eq!(f.host.as_deref(), Some("10.0.0.1"));
+    // Explained: not reported again as an abortive close.
+    assert!(
+        !kinds(&a)
+            .iter()
+            .any(|(k, _)| *k == FindingKind::AbortiveClose)
+    );
+    assert_eq!(
+        a.connections[0].time_wait.holder,
+        crate::track::Closer::None
+    );
+}
+
+#[test]
+fn half_close_left_open_is_a_fin_wait_2_stall() {
+    let c = "10.0.0.1:40000";
+    let s = "10.0.0.2:80";
+    let mut w = Wire::new();
+    w.send(0.0, c, s, S, 100, 0, 0, None);
+    w.send(0.001, s, c, S | A, 500, 101, 0, None);
+    w.send(0.002, c, s, A, 101, 501, 0, None);
+    w.send(0.003, s, c, F | A, 501, 101, 0, None);
+    w.send(0.004, c, s, A, 101, 502, 0, None);
+    w.send(5.0, "10.0.0.9:1", "10.0.0.8:2", A, 1, 1, 0, None); // the capture goes on
+    let a = w.analyze();
+    let f = a
+        .findings
+        .iter()
+        .find(|f| f.kind == FindingKind::FinWait2Stall)
+        .expect("finding");
+    assert_eq!(f.host.as_deref(), Some("10.0.0.1"));
+    assert!(f.summary.contains("never sent its own"));
+}

@@ -1,0 +1,260 @@
+//! Findings on kernel-made captures, checked against the frames the
+//! fixture scripts document and the kernel's own counters
+//! (`<name>.kernel.tsv`).
+
+use crate::support::*;
+use timewait::analysis::{Analysis, Options, analyze};
+use timewait::detect::{Finding, FindingKind, Severity};
+
+fn run(stem: &str, options: Options) -> Analysis {
+    let path = fixture(&format!("{stem}.pcap"));
+    analyze(stem, std::fs::File::open(path).unwrap(), &options).unwrap()
+}
+
+fn findings(a: &Analysis, kind: FindingKind) -> Vec<&Finding> {
+    a.findings.iter().filter(|f| f.kind == kind).collect()
+}
+
+fn counter(stem: &str, ns: &str, name: &str) -> i64 {
+    kernel_counter(stem, ns, name).unwrap_or_else(|| panic!("{stem}: {ns} {name}"))
+}
+
+#[test]
+fn fin_retransmitted_into_rst_is_found_and_near_misses_are_not() {
+    let a = run("finrst-tw-gone", Options::default());
+    let f = findings(&a, FindingKind::FinRetransmitRst);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].severity, Severity::Warning);
+    // Streams 0, 2, 4: FIN, FIN, FIN retransmitted, RST (documented in the script).
+    assert_eq!(f[0].connections, vec![0, 2, 4]);
+    assert_eq!(
+        f[0].frames,
+        vec![8, 9, 10, 11, 29, 30, 31, 32, 51, 52, 53, 54]
+    );
+    assert_eq!(f[0].host.as_deref(), Some("10.4.1.1"));
+    // The kernel agrees: the client had no TIME_WAIT sockets to give.
+    assert!(counter("finrst-tw-gone", "client", "TcpExtTCPTimeWaitOverflow") >= 3);
+    assert_eq!(counter("finrst-tw-gone", "server", "TcpRetransSegs"), 3);
+    // Stream 3 (RST answers the first FIN) and 5 (abort) are abortive closes.
+    let abort: Vec<u32> = findings(&a, FindingKind::AbortiveClose)
+        .iter()
+        .flat_map(|f| f.connections.clone())
+        .collect();
+    assert_eq!(abort, vec![3, 5]);
+    // The clean close (stream 1) is in neither.
+    assert!(a.findings.iter().all(|f| !f.connections.contains(&1)));
+}
+
+#[test]
+fn paws_rejected_syn_behind_nat_is_a_warning_with_the_delay() {
+    let stem = "nat-paws-rejected";
+    let a = run(stem, Options::default());
+    let f = findings(&a, FindingKind::PawsSynDrop);
+    assert_eq!(f.len(), 1, "{:#?}", a.findings);
+    assert_eq!(f[0].severity, Severity::Warning, "it connected in the end");
+    assert_eq!(f[0].connections, vec![1]);
+    // SYN 11, challenge ACK 12, client RST 13, SYN again 14, SYN-ACK 15.
+    for frame in [11, 12, 13, 14, 15] {
+        assert!(f[0].frames.contains(&frame), "{frame} in {:?}", f[0].frames);
+    }
+    assert!(
+        f[0].evidence[0].note.contains("bare ACK"),
+        "{}",
+        f[0].evidence[0].note
+    );
+    assert!(f[0].summary.contains("delayed up to"), "{}", f[0].summary);
+    assert_eq!(counter(stem, "server", "TcpExtPAWSTimewait"), 1);
+    // The refused reuse is explained by PAWS, not reported as a reuse.
+    assert!(findings(&a, FindingKind::TupleReuse).is_empty());
+}
+
+#[test]
+fn paws_rejected_syn_that_never_connects_is_an_error() {
+    let stem = "nat-paws-fail";
+    let a = run(stem, Options::default());
+    let f = findings(&a, FindingKind::PawsSynDrop);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].severity, Severity::Error);
+    assert!(f[0].summary.contains("never connected"), "{}", f[0].summary);
+    assert_eq!(counter(stem, "client2", "TcpAttemptFails"), 1);
+    assert!(counter(stem, "server", "TcpExtPAWSTimewait") >= 1);
+    assert_eq!(
+        a.connections[1].handshake.state,
+        timewait::track::HandshakeState::Challenged
+    );
+}
+
+#[test]
+fn accepted_reuse_of_a_server_time_wait_is_tuple_reuse_not_paws() {
+    let stem = "nat-paws-accepted";
+    let a = run(stem, Options::default());
+    assert!(findings(&a, FindingKind::PawsSynDrop).is_empty());
+    let f = findings(&a, FindingKind::TupleReuse);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].connections, vec![1]);
+    assert_eq!(f[0].frames, vec![11]);
+    assert!(f[0].summary.contains("server held"), "{}", f[0].summary);
+    assert_eq!(counter(stem, "server", "TcpExtPAWSTimewait"), 0);
+    // The old connection's TIME_WAIT ended when the tuple was taken over.
+    let old = &a.connections[0];
+    assert_eq!(old.time_wait.reused_by, Some(1));
+    assert_eq!(old.time_wait.until, Some(a.connections[1].start));
+}
+
+#[test]
+fn every_port_in_time_wait_is_an_error_with_the_range_given() {
+    let stem = "ports-exhausted";
+    let narrow = Options {
+        port_range: (40000, 40007),
+        ..Options::default()
+    };
+    let a = run(stem, narrow);
+    let f = findings(&a, FindingKind::TimeWaitPressure);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].severity, Severity::Error);
+    assert!(f[0].summary.contains("8 of its 8"), "{}", f[0].summary);
+    assert!(f[0].summary.contains("EADDRNOTAVAIL"));
+    // The kernel: 8 connects went out, the rest failed locally.
+    assert_eq!(counter(stem, "client", "connect_ok"), 8);
+    assert!(counter(stem, "client", "connect_eaddrnotavail") > 0);
+    assert_eq!(
+        a.connections.len(),
+        8,
+        "failed connects never reach the wire"
+    );
+    // With the default range the same 8 ports are no pressure at all.
+    let a = run(stem, Options::default());
+    assert!(findings(&a, FindingKind::TimeWaitPressure).is_empty());
+}
+
+#[test]
+fn tw_reuse_shows_as_tuple_reuse_matching_the_kernels_count() {
+    let stem = "ports-tw-reuse";
+    let a = run(stem, Options::default());
+    let f = findings(&a, FindingKind::TupleReuse);
+    assert_eq!(f.len(), 1);
+    assert_eq!(
+        f[0].count as i64,
+        counter(stem, "client", "TcpExtTWRecycled")
+    );
+    assert!(f[0].summary.contains("client's own"), "{}", f[0].summary);
+}
+
+#[test]
+fn connection_per_request_is_churn_and_a_pool_is_not() {
+    let a = run("churn-redis", Options::default());
+    let f = findings(&a, FindingKind::ConnectionChurn);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].count, 101);
+    assert_eq!(f[0].severity, Severity::Warning);
+    assert!(
+        f[0].summary.contains("save 100 handshakes"),
+        "{}",
+        f[0].summary
+    );
+    assert!(
+        f[0].summary.contains("101 TIME_WAIT sockets on 10.4.7.1"),
+        "{}",
+        f[0].summary
+    );
+    assert_eq!(counter("churn-redis", "client", "TcpExtTW"), 101);
+    let pool = run("pool-redis", Options::default());
+    assert!(findings(&pool, FindingKind::ConnectionChurn).is_empty());
+    assert!(pool.findings.iter().all(|f| f.severity == Severity::Info));
+}
+
+#[test]
+fn keep_alive_idle_timeout_is_named() {
+    for (stem, timeout) in [
+        ("phenomena-keepalive-idle", "2.0 s"),
+        ("keepalive-idle", "1.0 s"),
+    ] {
+        let a = run(stem, Options::default());
+        let f = findings(&a, FindingKind::ServerActiveClose);
+        assert_eq!(f.len(), 1, "{stem}");
+        assert_eq!(f[0].count, 6, "{stem}");
+        assert!(
+            f[0].summary
+                .contains(&format!("keep-alive idle timeout of about {timeout}")),
+            "{stem}: {}",
+            f[0].summary
+        );
+    }
+    let a = run("server-close", Options::default());
+    let f = findings(&a, FindingKind::ServerActiveClose);
+    assert!(
+        f[0].summary.contains("right after its response"),
+        "{}",
+        f[0].summary
+    );
+}
+
+#[test]
+fn refused_and_unanswered_syns_are_handshake_failures() {
+    let a = run("refused", Options::default());
+    let f = findings(&a, FindingKind::HandshakeFailure);
+    assert_eq!(f.len(), 1);
+    assert!(
+        f[0].summary.contains("2 connection attempts refused"),
+        "{}",
+        f[0].summary
+    );
+    let a = run("syn-drop", Options::default());
+    let f = findings(&a, FindingKind::HandshakeFailure);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].frames, vec![11, 12, 13]);
+    assert!(f[0].summary.contains("never answered"));
+}
+
+#[test]
+fn ordinary_closes_raise_nothing_above_info() {
+    for stem in [
+        "client-close",
+        "ipv6",
+        "vlan",
+        "simultaneous-close",
+        "pool-redis",
+        "server-close",
+    ] {
+        let a = run(stem, Options::default());
+        let loud: Vec<_> = a
+            .findings
+            .iter()
+            .filter(|f| f.severity > Severity::Info)
+            .map(|f| f.summary.clone())
+            .collect();
+        assert!(loud.is_empty(), "{stem}: {loud:?}");
+    }
+}
+
+#[test]
+fn only_and_skip_select_findings_and_summary_counts_them() {
+    let o = timewait(&[
+        "analyze",
+        "--format",
+        "json",
+        "--only",
+        "fin-retransmit-rst,abortive-close",
+        "--skip",
+        "abortive-close",
+        fixture("finrst-tw-gone.pcap").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let kinds: Vec<&str> = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, vec!["fin-retransmit-rst"]);
+    assert_eq!(json["summary"]["findings"]["warning"], 1);
+    let bad = timewait(&[
+        "analyze",
+        "--only",
+        "nope",
+        fixture("finrst-tw-gone.pcap").to_str().unwrap(),
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("unknown finding kind"));
+}
