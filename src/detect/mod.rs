@@ -96,6 +96,36 @@ impl FindingKind {
     }
 }
 
+impl FindingKind {
+    /// The long explanation (what, why, how to fix, how to confirm on the
+    /// host): docs/findings/KIND.md, built into the binary so `timewait
+    /// explain` and the docs never disagree.
+    pub fn long_doc(self) -> &'static str {
+        match self {
+            FindingKind::FinRetransmitRst => {
+                include_str!("../../docs/findings/fin-retransmit-rst.md")
+            }
+            FindingKind::PawsSynDrop => include_str!("../../docs/findings/paws-syn-drop.md"),
+            FindingKind::TimestampRegression => {
+                include_str!("../../docs/findings/timestamp-regression.md")
+            }
+            FindingKind::TimeWaitPressure => {
+                include_str!("../../docs/findings/time-wait-pressure.md")
+            }
+            FindingKind::TupleReuse => include_str!("../../docs/findings/tuple-reuse.md"),
+            FindingKind::ConnectionChurn => include_str!("../../docs/findings/connection-churn.md"),
+            FindingKind::ServerActiveClose => {
+                include_str!("../../docs/findings/server-active-close.md")
+            }
+            FindingKind::HandshakeFailure => {
+                include_str!("../../docs/findings/handshake-failure.md")
+            }
+            FindingKind::AbortiveClose => include_str!("../../docs/findings/abortive-close.md"),
+            FindingKind::FinWait2Stall => include_str!("../../docs/findings/fin-wait-2-stall.md"),
+        }
+    }
+}
+
 impl fmt::Display for FindingKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -410,6 +440,18 @@ pub(crate) mod tests {
             );
         }
         assert!("nope".parse::<FindingKind>().is_err());
+    }
+
+    #[test]
+    fn every_kind_has_its_long_explanation() {
+        for kind in FindingKind::ALL {
+            let doc = kind.long_doc();
+            assert!(doc.starts_with(&format!("# {} ", kind.as_str())), "{kind}");
+            assert!(
+                doc.contains("## What to do") && doc.contains("## Confirm on the host"),
+                "{kind}"
+            );
+        }
     }
 
     #[test]

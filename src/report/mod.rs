@@ -2,13 +2,65 @@
 //! Renderers format; they never compute verdicts.
 
 mod json;
+mod ladder;
+mod markdown;
 mod text;
+mod timeline;
 
 pub use json::{render_connections_json, render_connections_ndjson, render_json};
-pub use text::{TextStyle, render_connections_text, render_text};
+pub use ladder::{LadderCollector, LadderRow, render_ladder};
+pub use markdown::render_markdown;
+pub use text::{TextStyle, facts_line, render_connections_text, render_text, term_width};
+pub use timeline::{render_timeline_svg, render_timeline_text};
 
 use crate::analysis::Analysis;
+use crate::detect::Severity;
 use crate::time::Timestamp;
+
+/// The one-line answer: the worst finding, or that nothing is wrong.
+pub fn verdict(a: &Analysis) -> String {
+    let worst = a.findings.iter().max_by_key(|f| f.severity);
+    match worst {
+        Some(f) if f.severity > Severity::Info => {
+            let errors = a
+                .findings
+                .iter()
+                .filter(|f| f.severity == Severity::Error)
+                .count();
+            let warnings = a
+                .findings
+                .iter()
+                .filter(|f| f.severity == Severity::Warning)
+                .count();
+            let mut counts = Vec::new();
+            if errors > 0 {
+                counts.push(format!(
+                    "{errors} error{}",
+                    if errors == 1 { "" } else { "s" }
+                ));
+            }
+            if warnings > 0 {
+                counts.push(format!(
+                    "{warnings} warning{}",
+                    if warnings == 1 { "" } else { "s" }
+                ));
+            }
+            format!(
+                "{}: {} ({}) [{}]",
+                f.severity.to_string().to_uppercase(),
+                f.summary,
+                f.kind,
+                counts.join(", ")
+            )
+        }
+        Some(_) => format!(
+            "OK: no problems found ({} informational finding{})",
+            a.findings.len(),
+            if a.findings.len() == 1 { "" } else { "s" }
+        ),
+        None => "OK: no problems found".to_string(),
+    }
+}
 
 /// Seconds since the start of the capture, `+1.234 s` style, for text.
 pub fn relative(analysis: &Analysis, ts: Timestamp) -> String {

@@ -2,6 +2,7 @@
 
 use super::relative;
 use crate::analysis::{Analysis, close_kind_name, closer_name, handshake_name};
+use crate::detect::Severity;
 use crate::track::{Closer, ConnectionRecord};
 use comfy_table::{ContentArrangement, Table, presets};
 use std::io::{self, Write};
@@ -45,8 +46,15 @@ fn paint(style: &TextStyle, code: &str, s: &str) -> String {
     }
 }
 
-/// The one-line answer at the top of every report.
-pub fn verdict_line(a: &Analysis) -> String {
+/// Columns available for prose: `--width`, the terminal's, or 100.
+pub fn term_width(style: &TextStyle) -> usize {
+    let probe = Table::new();
+    let tty_width = if style.tty { probe.width() } else { None };
+    usize::from(style.width.or(tty_width).unwrap_or(100)).max(40)
+}
+
+/// The facts under the verdict: what was read and who closed.
+pub fn facts_line(a: &Analysis) -> String {
     let files: Vec<&str> = a.captures.iter().map(|c| c.path.as_str()).collect();
     let s = &a.summary;
     let closers: Vec<String> = s
@@ -79,30 +87,65 @@ pub fn verdict_line(a: &Analysis) -> String {
 }
 
 pub fn render_text(a: &Analysis, style: &TextStyle, out: &mut dyn Write) -> io::Result<()> {
-    writeln!(out, "{}", paint(style, "1", &verdict_line(a)))?;
+    let width = term_width(style);
+    let verdict = super::verdict(a);
+    let code = match a.findings.iter().map(|f| f.severity).max() {
+        Some(Severity::Error) => "31;1",
+        Some(Severity::Warning) => "33;1",
+        _ => "32;1",
+    };
+    for (i, line) in textwrap::wrap(&verdict, width).iter().enumerate() {
+        if i == 0 {
+            writeln!(out, "{}", paint(style, code, line))?;
+        } else {
+            writeln!(out, "{line}")?;
+        }
+    }
+    writeln!(out, "{}", facts_line(a))?;
     let s = &a.summary;
-    if a.findings.is_empty() {
-        writeln!(out, "No findings.")?;
-    } else {
+    if !a.findings.is_empty() {
         writeln!(out)?;
-        writeln!(out, "Findings")?;
-        let mut findings: Vec<_> = a.findings.iter().collect();
-        findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
-        for f in findings {
-            let sev = format!("{:?}", f.severity).to_uppercase();
+        writeln!(out, "{}", paint(style, "1", "Findings"))?;
+        let indent = textwrap::Options::new(width)
+            .initial_indent("    ")
+            .subsequent_indent("    ");
+        for f in &a.findings {
             let code = match f.severity {
-                crate::detect::Severity::Error => "31;1",
-                crate::detect::Severity::Warning => "33;1",
-                crate::detect::Severity::Info => "36",
+                Severity::Error => "31;1",
+                Severity::Warning => "33;1",
+                Severity::Info => "36",
             };
+            let label = format!("{:<7}", f.severity.to_string().to_uppercase());
             writeln!(
                 out,
-                "  {} {}: {}",
-                paint(style, code, &sev),
-                f.kind,
-                f.summary
+                "  {} {}",
+                paint(style, code, &label),
+                paint(style, "1", f.kind.as_str())
             )?;
-            writeln!(out, "      filter: {}", f.display_filter)?;
+            for line in textwrap::wrap(&f.summary, &indent) {
+                writeln!(out, "{line}")?;
+            }
+            for e in f.evidence.iter().take(3) {
+                let frames: Vec<String> = e.frames.iter().map(u64::to_string).collect();
+                let line = format!(
+                    "- conn {} frames {} (+{} s): {}",
+                    e.connection,
+                    frames.join(" "),
+                    relative(a, e.at),
+                    e.note
+                );
+                let opts = textwrap::Options::new(width)
+                    .initial_indent("    ")
+                    .subsequent_indent("      ");
+                for l in textwrap::wrap(&line, &opts) {
+                    writeln!(out, "{l}")?;
+                }
+            }
+            if f.evidence.len() > 3 || f.count > f.evidence.len() as u64 {
+                writeln!(out, "    - and {} more", f.count.saturating_sub(3))?;
+            }
+            writeln!(out, "    filter: {}", f.display_filter)?;
+            writeln!(out, "    why and what to do: timewait explain {}", f.kind)?;
         }
     }
 

@@ -86,3 +86,83 @@ pub fn host_time_wait(conns: &[ConnectionRecord]) -> Vec<HostRecord> {
     });
     out
 }
+
+/// TIME_WAIT sockets of one host over time, as a step function: the count
+/// after each change.
+#[derive(Debug, Clone)]
+pub struct HostSeries {
+    pub ip: IpAddr,
+    pub steps: Vec<(Timestamp, u64)>,
+    pub peak: u64,
+    pub peak_at: Option<Timestamp>,
+}
+
+impl HostSeries {
+    /// The count in force at `t`.
+    pub fn at(&self, t: Timestamp) -> u64 {
+        match self.steps.partition_point(|(ts, _)| *ts <= t) {
+            0 => 0,
+            i => self.steps[i - 1].1,
+        }
+    }
+
+    /// The largest count in force at any time in [from, to).
+    pub fn max_in(&self, from: Timestamp, to: Timestamp) -> u64 {
+        let start = self.at(from);
+        self.steps
+            .iter()
+            .filter(|(ts, _)| *ts >= from && *ts < to)
+            .map(|(_, n)| *n)
+            .fold(start, u64::max)
+    }
+}
+
+/// The step series of every host that held TIME_WAIT, largest peak first.
+pub fn time_wait_series(conns: &[ConnectionRecord]) -> Vec<HostSeries> {
+    let mut events: HashMap<IpAddr, Vec<(Timestamp, i8)>> = HashMap::new();
+    for c in conns {
+        let (Some(from), Some(until)) = (c.time_wait.from, c.time_wait.until) else {
+            continue;
+        };
+        for side in [Side::Client, Side::Server] {
+            let holds = matches!(
+                (c.time_wait.holder, side),
+                (Closer::Both, _) | (Closer::Client, Side::Client) | (Closer::Server, Side::Server)
+            );
+            if holds {
+                let ev = events.entry(c.endpoint(side).ip()).or_default();
+                ev.push((from, 1));
+                ev.push((until, -1));
+            }
+        }
+    }
+    let mut out: Vec<HostSeries> = events
+        .into_iter()
+        .map(|(ip, mut ev)| {
+            ev.sort_unstable();
+            let mut open: i64 = 0;
+            let mut steps: Vec<(Timestamp, u64)> = Vec::new();
+            let (mut peak, mut peak_at) = (0u64, None);
+            for (ts, d) in ev {
+                open += i64::from(d);
+                let n = open.max(0) as u64;
+                match steps.last_mut() {
+                    Some(last) if last.0 == ts => last.1 = n,
+                    _ => steps.push((ts, n)),
+                }
+                if n > peak {
+                    peak = n;
+                    peak_at = Some(ts);
+                }
+            }
+            HostSeries {
+                ip,
+                steps,
+                peak,
+                peak_at,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| b.peak.cmp(&a.peak).then(a.ip.cmp(&b.ip)));
+    out
+}

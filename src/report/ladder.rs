@@ -1,0 +1,204 @@
+//! `show --conn N`: one connection as a ladder (sequence) diagram, client
+//! on the left, server on the right, one line per segment with the TCP
+//! state each side is in after it.
+
+use super::relative;
+use crate::analysis::{Analysis, SegmentObserver, close_kind_name, closer_name};
+use crate::decode::{Segment, TcpFlags};
+use crate::flow::Side;
+use crate::seq::{SeqNum, TsVal};
+use crate::time::Timestamp;
+use crate::track::{ConnId, ConnectionRecord, Observation, SegmentNotes, TcpState};
+use std::io::{self, Write};
+
+/// One segment of the connection, as the ladder shows it.
+#[derive(Debug, Clone)]
+pub struct LadderRow {
+    pub frame: u64,
+    pub ts: Timestamp,
+    pub sender: Side,
+    pub flags: TcpFlags,
+    pub seq: SeqNum,
+    pub ack: SeqNum,
+    pub len: u32,
+    pub tsval: Option<TsVal>,
+    /// [client, server] after the segment.
+    pub states: [TcpState; 2],
+    pub notes: SegmentNotes,
+}
+
+/// Collects the segments of one connection while the pipeline runs.
+pub struct LadderCollector {
+    conn: ConnId,
+    /// At most this many rows (a bulk transfer would be endless).
+    limit: usize,
+    pub rows: Vec<LadderRow>,
+    pub omitted: u64,
+}
+
+impl LadderCollector {
+    pub fn new(conn: ConnId, limit: usize) -> LadderCollector {
+        LadderCollector {
+            conn,
+            limit,
+            rows: Vec::new(),
+            omitted: 0,
+        }
+    }
+}
+
+impl SegmentObserver for LadderCollector {
+    fn on_segment(&mut self, _capture: u32, seg: &Segment, obs: &Observation) {
+        if obs.conn != self.conn {
+            return;
+        }
+        if self.rows.len() >= self.limit {
+            self.omitted += 1;
+            return;
+        }
+        self.rows.push(LadderRow {
+            frame: seg.frame,
+            ts: seg.ts,
+            sender: obs.sender,
+            flags: seg.flags,
+            seq: seg.seq,
+            ack: seg.ack,
+            len: seg.payload_len,
+            tsval: seg.tsopt.map(|t| t.tsval),
+            states: obs.states,
+            notes: obs.notes,
+        });
+    }
+}
+
+const ARROW: usize = 40;
+
+/// The base each side's sequence numbers are shown relative to: its ISN,
+/// or one before the first sequence number seen (as Wireshark does).
+fn bases(rows: &[LadderRow]) -> [Option<SeqNum>; 2] {
+    let mut b = [None, None];
+    for r in rows {
+        let i = r.sender.index();
+        if b[i].is_none() {
+            b[i] = Some(if r.flags.syn() {
+                r.seq
+            } else {
+                SeqNum(r.seq.0.wrapping_sub(1))
+            });
+        }
+    }
+    b
+}
+
+fn note(r: &LadderRow) -> String {
+    let mut n = Vec::new();
+    if r.notes.syn_retransmit {
+        n.push("SYN retransmitted");
+    }
+    if r.notes.fin_retransmit {
+        n.push("FIN retransmitted");
+    }
+    if r.notes.challenge_ack {
+        n.push("challenge ACK: the server has a socket for this tuple");
+    }
+    if r.notes.refused {
+        n.push("refused");
+    }
+    if r.flags.rst() && !r.notes.refused {
+        n.push("RST");
+    }
+    n.join("; ")
+}
+
+pub fn render_ladder(
+    a: &Analysis,
+    c: &ConnectionRecord,
+    rows: &[LadderRow],
+    omitted: u64,
+    markdown: bool,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    if markdown {
+        writeln!(out, "```text")?;
+    }
+    writeln!(
+        out,
+        "connection {}: client {} -> server {}{}",
+        c.id,
+        c.client,
+        c.server,
+        if c.role_inferred {
+            " (roles inferred from ports)"
+        } else {
+            ""
+        }
+    )?;
+    writeln!(
+        out,
+        "close: {}, closed first by {}, TIME_WAIT held by {}",
+        close_kind_name(c.close.kind),
+        closer_name(c.close.active_closer),
+        closer_name(c.time_wait.holder)
+    )?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{:>6} {:>9}  {:<11} {:^w$} {:<11} note",
+        "frame",
+        "time (s)",
+        "client",
+        "",
+        "server",
+        w = ARROW
+    )?;
+    let base = bases(rows);
+    for r in rows {
+        let me = r.sender.index();
+        let peer = r.sender.peer().index();
+        let rel = |s: SeqNum, b: Option<SeqNum>| s.0.wrapping_sub(b.map_or(0, |b| b.0));
+        let mut label = format!("{} seq={}", r.flags, rel(r.seq, base[me]));
+        if r.flags.ack() {
+            label.push_str(&format!(" ack={}", rel(r.ack, base[peer])));
+        }
+        if r.len > 0 {
+            label.push_str(&format!(" len={}", r.len));
+        }
+        if let Some(t) = r.tsval {
+            label.push_str(&format!(" TSval={t}"));
+        }
+        let body = ARROW.saturating_sub(3).max(label.len() + 2);
+        let arrow = match r.sender {
+            Side::Client => format!("-{label:-<body$}->"),
+            Side::Server => format!("<-{label:->body$}-"),
+        };
+        writeln!(
+            out,
+            "{:>6} {:>9}  {:<11} {arrow} {:<11} {}",
+            r.frame,
+            relative(a, r.ts),
+            r.states[0].to_string(),
+            r.states[1].to_string(),
+            note(r)
+        )?;
+    }
+    if omitted > 0 {
+        writeln!(out, "... {omitted} more segments not shown")?;
+    }
+    if let (Some(from), Some(until)) = (c.time_wait.from, c.time_wait.until) {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "TIME_WAIT ({}) from +{} s until +{} s{}",
+            closer_name(c.time_wait.holder),
+            relative(a, from),
+            relative(a, until),
+            c.time_wait
+                .reused_by
+                .map_or(String::new(), |n| format!(", taken over by connection {n}"))
+        )?;
+    }
+    if markdown {
+        writeln!(out, "```")?;
+    }
+    Ok(())
+}

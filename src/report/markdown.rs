@@ -1,0 +1,162 @@
+//! GitHub-flavoured Markdown for an incident ticket: the verdict first,
+//! findings by severity with their evidence, then the per-host TIME_WAIT
+//! table and what was read. Long evidence goes into `<details>`.
+
+use super::{relative, verdict};
+use crate::analysis::Analysis;
+use crate::report::facts_line;
+use std::io::{self, Write};
+
+/// Evidence tables longer than this fold into `<details>`.
+const INLINE_ROWS: usize = 3;
+
+/// Escapes a table cell: `|` ends a cell (Wireshark filters contain `||`),
+/// and a newline ends the row.
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+pub fn render_markdown(a: &Analysis, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "### timewait: {}", cell(&verdict(a)))?;
+    writeln!(out)?;
+    writeln!(out, "{}", facts_line(a))?;
+    if !a.findings.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "#### Findings")?;
+        for f in &a.findings {
+            writeln!(out)?;
+            writeln!(
+                out,
+                "##### {} `{}`: {}",
+                f.severity.to_string().to_uppercase(),
+                f.kind,
+                f.summary
+            )?;
+            writeln!(out)?;
+            writeln!(out, "{}", f.explanation)?;
+            writeln!(out)?;
+            writeln!(out, "**What to do:** {}", f.advice)?;
+            writeln!(out)?;
+            writeln!(out, "Wireshark display filter:")?;
+            writeln!(out)?;
+            writeln!(out, "```")?;
+            writeln!(out, "{}", f.display_filter)?;
+            writeln!(out, "```")?;
+            writeln!(out)?;
+            let fold = f.evidence.len() > INLINE_ROWS;
+            if fold {
+                writeln!(
+                    out,
+                    "<details><summary>Evidence: {} (showing {})</summary>",
+                    f.count,
+                    f.evidence.len()
+                )?;
+                writeln!(out)?;
+            }
+            writeln!(
+                out,
+                "| connection | frames | time (s) | what the frames show |"
+            )?;
+            writeln!(out, "|---:|---|---:|---|")?;
+            for e in &f.evidence {
+                let frames: Vec<String> = e.frames.iter().map(u64::to_string).collect();
+                writeln!(
+                    out,
+                    "| {} | {} | +{} | {} |",
+                    e.connection,
+                    frames.join(" "),
+                    relative(a, e.at),
+                    cell(&e.note)
+                )?;
+            }
+            if fold {
+                writeln!(out)?;
+                writeln!(out, "</details>")?;
+            }
+            writeln!(out)?;
+            writeln!(out, "More: `timewait explain {}`", f.kind)?;
+        }
+    }
+    if !a.hosts.is_empty() {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "#### TIME_WAIT by host (each socket held {} s)",
+            a.options.time_wait_s
+        )?;
+        writeln!(out)?;
+        writeln!(
+            out,
+            "| host | TIME_WAIT peak | at (s) | closed first | peer closed first | connections |"
+        )?;
+        writeln!(out, "|---|---:|---:|---:|---:|---:|")?;
+        for h in &a.hosts {
+            writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} |",
+                h.ip,
+                h.time_wait_peak,
+                h.peak_at
+                    .map_or("-".to_string(), |t| format!("+{}", relative(a, t))),
+                h.active_closes,
+                h.passive_closes,
+                h.connections
+            )?;
+        }
+    }
+    writeln!(out)?;
+    writeln!(out, "#### Capture")?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "| file | format | link types | packets | TCP | skipped |"
+    )?;
+    writeln!(out, "|---|---|---|---:|---:|---|")?;
+    for c in &a.captures {
+        let links: Vec<String> = c
+            .link_types
+            .iter()
+            .map(|l| format!("{} ({})", l.link_type, l.frames))
+            .collect();
+        let skipped: Vec<String> = c
+            .skipped
+            .iter()
+            .map(|(r, n)| format!("{n} {}", r.describe()))
+            .collect();
+        writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} |",
+            cell(&c.path),
+            c.format.map_or("unreadable".to_string(), |f| f.to_string()),
+            cell(&links.join(", ")),
+            c.packets,
+            c.tcp_packets,
+            cell(&if skipped.is_empty() {
+                "-".to_string()
+            } else {
+                skipped.join("; ")
+            })
+        )?;
+    }
+    for c in &a.captures {
+        if let Some(d) = &c.damage {
+            writeln!(out)?;
+            writeln!(
+                out,
+                "> **Note:** `{}`: {}; results cover frames 1-{}.",
+                c.path, d.message, d.after_frame
+            )?;
+        }
+        if let Some(e) = &c.error {
+            writeln!(out)?;
+            writeln!(out, "> **Error:** `{}`: {}", c.path, e)?;
+        }
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "<sub>timewait {} · frame numbers are Wireshark's `frame.number`, connection ids its `tcp.stream`</sub>",
+        a.version
+    )?;
+    Ok(())
+}
