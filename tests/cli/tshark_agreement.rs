@@ -165,8 +165,14 @@ fn syn_and_fin_retransmissions_match_tshark() {
                 .iter()
                 .filter(|f| f.fin() && !f.syn() && f.retransmission)
                 .count() as u32;
-            assert_eq!(c.handshake.syn_retransmits, syn, "{stem} stream {id}: SYN retransmissions");
-            assert_eq!(c.close.fin_retransmits, fin, "{stem} stream {id}: FIN retransmissions");
+            assert_eq!(
+                c.handshake.syn_retransmits, syn,
+                "{stem} stream {id}: SYN retransmissions"
+            );
+            assert_eq!(
+                c.close.fin_retransmits, fin,
+                "{stem} stream {id}: FIN retransmissions"
+            );
             seen += syn + fin;
         }
     }
