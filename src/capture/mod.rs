@@ -32,6 +32,28 @@ impl LinkType {
     /// DLT_RAW as some BSDs number it in pcap headers.
     pub const RAW_BSD12: LinkType = LinkType(12);
     pub const RAW_BSD14: LinkType = LinkType(14);
+    /// ARCnet with the BSD header (source, destination, protocol).
+    pub const ARCNET_BSD: LinkType = LinkType(7);
+    /// PPP (RFC 1661), with or without the RFC 1662 `ff 03` framing.
+    pub const PPP: LinkType = LinkType(9);
+    /// FDDI (its MAC header, then 802.2 LLC).
+    pub const FDDI: LinkType = LinkType(10);
+    /// PPP in HDLC-like framing (RFC 1662), or Cisco HDLC.
+    pub const PPP_HDLC: LinkType = LinkType(50);
+    /// Cisco HDLC: address, control, EtherType.
+    pub const C_HDLC: LinkType = LinkType(104);
+    /// IEEE 802.11 wireless LAN, no radio header.
+    pub const IEEE802_11: LinkType = LinkType(105);
+    /// Radiotap header, then IEEE 802.11.
+    pub const IEEE802_11_RADIOTAP: LinkType = LinkType(127);
+    /// ARCnet with the Linux header (adds a 2-byte offset field).
+    pub const ARCNET_LINUX: LinkType = LinkType(129);
+    /// Per-Packet Information header, then a frame of the link type it names.
+    pub const PPI: LinkType = LinkType(192);
+    /// Linux netfilter NFLOG: TLVs, one of which is the IP packet.
+    pub const NFLOG: LinkType = LinkType(239);
+    /// IP over InfiniBand (RFC 4391 4-byte header).
+    pub const IPOIB: LinkType = LinkType(242);
 
     /// The name Wireshark's capinfos uses, or `linktype-N`.
     pub fn name(self) -> String {
@@ -44,6 +66,16 @@ impl LinkType {
             LinkType::IPV4 => "rawip4",
             LinkType::IPV6 => "rawip6",
             LinkType::LINUX_SLL2 => "linux-sll2",
+            LinkType::ARCNET_BSD => "arcnet",
+            LinkType::PPP | LinkType::PPP_HDLC => "ppp",
+            LinkType::FDDI => "fddi-swapped",
+            LinkType::C_HDLC => "chdlc",
+            LinkType::IEEE802_11 => "ieee-802-11",
+            LinkType::IEEE802_11_RADIOTAP => "ieee-802-11-radiotap",
+            LinkType::ARCNET_LINUX => "arcnet_linux",
+            LinkType::PPI => "ppi",
+            LinkType::NFLOG => "nflog",
+            LinkType::IPOIB => "ip-ib",
             _ => return format!("linktype-{}", self.0),
         };
         known.to_string()

@@ -1,0 +1,289 @@
+//! The public capture corpus: robustness and connection-count agreement
+//! with tshark on 1,400+ third-party captures.
+//!
+//! Runs only when `../shared/corpus/INDEX.tsv` exists beside the clone
+//! (`/work/shared/corpus` here, the shared folder in CI); otherwise it
+//! says so and passes. For every file INDEX.tsv lists, the built binary
+//! runs `analyze --format json FILE` under a time limit, and:
+//!
+//! * it exits 0 or 2, never by a signal, an abort or a panic (101);
+//! * on exit 2, stderr is exactly one `timewait: FILE: ...` line;
+//! * it finishes within [`TIME_LIMIT`].
+//!
+//! Then, over the files tshark reads without damage and finds TCP streams
+//! in, our `summary.connections` is compared with tshark 4.0's `tcp.stream`
+//! count: every disagreement must be listed, with both counts, in
+//! `tests/corpus-differences.tsv` (each with its reason, see
+//! docs/corpus-agreement.md), every listed file must still disagree, and
+//! the number of agreeing files must not fall below [`AGREEMENT_FLOOR`].
+//! `scripts/corpus-sweep.py` produces the same comparison as a table.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// A file that takes longer than this (debug build, 2 cores) is a failure.
+const TIME_LIMIT: Duration = Duration::from_secs(20);
+
+/// Files whose connection count equals tshark's `tcp.stream` count, as
+/// achieved on the corpus of 2026-08 (951 comparable files). Raise it when
+/// decoding improves; a drop is a regression.
+const AGREEMENT_FLOOR: usize = 928;
+
+/// Worker threads: CI has 2 cores.
+const THREADS: usize = 2;
+
+struct IndexRow {
+    path: String,
+    tcp_streams: Option<u64>,
+    damaged: String,
+}
+
+fn corpus_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus")
+}
+
+fn read_index(dir: &Path) -> Option<Vec<IndexRow>> {
+    let text = std::fs::read_to_string(dir.join("INDEX.tsv")).ok()?;
+    let mut lines = text.lines();
+    let head: Vec<&str> = lines.next()?.split('\t').collect();
+    let col = |name: &str| {
+        head.iter()
+            .position(|h| *h == name)
+            .unwrap_or_else(|| panic!("INDEX.tsv has no column {name}"))
+    };
+    let (path, streams, damaged) = (col("path"), col("tcp_streams"), col("damaged"));
+    Some(
+        lines
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                let f: Vec<&str> = l.split('\t').collect();
+                IndexRow {
+                    path: f[path].to_string(),
+                    tcp_streams: f[streams].parse().ok(),
+                    damaged: f[damaged].to_string(),
+                }
+            })
+            .collect(),
+    )
+}
+
+/// `tests/corpus-differences.tsv`: path -> (ours, tshark).
+fn read_allow_list() -> BTreeMap<String, (u64, u64)> {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus-differences.tsv");
+    let text = std::fs::read_to_string(&file).expect("tests/corpus-differences.tsv");
+    let mut out = BTreeMap::new();
+    for line in text.lines().skip(1).filter(|l| !l.trim().is_empty()) {
+        let f: Vec<&str> = line.split('\t').collect();
+        assert!(
+            f.len() == 4 && !f[3].trim().is_empty(),
+            "corpus-differences.tsv: want path, ours, tshark, reason: {line:?}"
+        );
+        let n = |s: &str| {
+            s.parse::<u64>()
+                .unwrap_or_else(|_| panic!("not a count: {line:?}"))
+        };
+        out.insert(f[0].to_string(), (n(f[1]), n(f[2])));
+    }
+    out
+}
+
+struct Run {
+    path: String,
+    /// None when killed at the time limit.
+    code: Option<i32>,
+    elapsed: Duration,
+    stdout: Vec<u8>,
+    stderr: String,
+}
+
+fn run_one(dir: &Path, rel: &str) -> Run {
+    let file = dir.join(rel);
+    let start = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_timewait"))
+        .args(["analyze", "--format", "json"])
+        .arg(&file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn timewait");
+    // Drain both pipes on their own threads so a large report cannot
+    // block the child while we wait for it.
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out.read_to_end(&mut v);
+        v
+    });
+    let err = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err.read_to_end(&mut v);
+        v
+    });
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break Some(status);
+        }
+        if start.elapsed() > TIME_LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let elapsed = start.elapsed();
+    Run {
+        path: rel.to_string(),
+        code: status.map(|s| {
+            // A signal leaves no code: report it as a negative number.
+            s.code().unwrap_or_else(|| {
+                #[cfg(unix)]
+                {
+                    use std::os::unix::process::ExitStatusExt;
+                    -s.signal().unwrap_or(0)
+                }
+                #[cfg(not(unix))]
+                {
+                    -1
+                }
+            })
+        }),
+        elapsed,
+        stdout: out.join().unwrap(),
+        stderr: String::from_utf8_lossy(&err.join().unwrap()).into_owned(),
+    }
+}
+
+fn connections(stdout: &[u8]) -> Option<u64> {
+    let v: serde_json::Value = serde_json::from_slice(stdout).ok()?;
+    v["summary"]["connections"].as_u64()
+}
+
+#[test]
+fn corpus_runs_cleanly_and_agrees_with_tshark() {
+    let dir = corpus_dir();
+    let Some(rows) = read_index(&dir) else {
+        eprintln!(
+            "corpus: {} not found, skipped",
+            dir.join("INDEX.tsv").display()
+        );
+        return;
+    };
+    let started = Instant::now();
+    let next = AtomicUsize::new(0);
+    let runs = Mutex::new(Vec::with_capacity(rows.len()));
+    std::thread::scope(|s| {
+        for _ in 0..THREADS {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(row) = rows.get(i) else { break };
+                    let run = run_one(&dir, &row.path);
+                    runs.lock().unwrap().push((i, run));
+                }
+            });
+        }
+    });
+    let mut runs = runs.into_inner().unwrap();
+    runs.sort_by_key(|(i, _)| *i);
+
+    let mut problems = Vec::new();
+    for (_, run) in &runs {
+        match run.code {
+            None => problems.push(format!(
+                "{}: still running after {:?}, killed",
+                run.path, TIME_LIMIT
+            )),
+            Some(0) => {}
+            Some(2) => {
+                let lines: Vec<&str> = run.stderr.lines().filter(|l| !l.is_empty()).collect();
+                let one_named = lines.len() == 1
+                    && lines[0].starts_with("timewait: ")
+                    && lines[0].contains(&run.path);
+                if !one_named {
+                    problems.push(format!(
+                        "{}: exit 2 wants one `timewait: FILE: ...` line, stderr was {:?}",
+                        run.path, run.stderr
+                    ));
+                }
+            }
+            Some(code) => problems.push(format!(
+                "{}: exit {code} (negative: signal), stderr {:?}",
+                run.path, run.stderr
+            )),
+        }
+    }
+
+    let allowed = read_allow_list();
+    let (mut comparable, mut agree) = (0usize, 0usize);
+    let mut seen_disagreeing = Vec::new();
+    for ((_, run), row) in runs.iter().zip(&rows) {
+        let Some(streams) = row.tcp_streams.filter(|n| *n > 0) else {
+            continue;
+        };
+        if row.damaged != "no" {
+            continue;
+        }
+        comparable += 1;
+        let ours = connections(&run.stdout);
+        if ours == Some(streams) {
+            agree += 1;
+            if allowed.contains_key(&row.path) {
+                problems.push(format!(
+                    "{}: now agrees with tshark ({streams}); remove it from \
+                     tests/corpus-differences.tsv and docs/corpus-agreement.md",
+                    row.path
+                ));
+            }
+            continue;
+        }
+        let ours = ours.map_or("no report".to_string(), |n| n.to_string());
+        seen_disagreeing.push(row.path.clone());
+        match allowed.get(&row.path) {
+            Some((o, t)) if o.to_string() == ours && *t == streams => {}
+            Some((o, t)) => problems.push(format!(
+                "{}: {ours} connections vs tshark {streams}, but \
+                 tests/corpus-differences.tsv says {o} vs {t}",
+                row.path
+            )),
+            None => problems.push(format!(
+                "{}: {ours} connections, tshark {streams} tcp.stream; not in \
+                 tests/corpus-differences.tsv",
+                row.path
+            )),
+        }
+    }
+    for path in allowed.keys() {
+        if !rows.iter().any(|r| &r.path == path) {
+            problems.push(format!(
+                "{path}: listed in tests/corpus-differences.tsv but not in INDEX.tsv"
+            ));
+        }
+    }
+
+    let slowest = runs
+        .iter()
+        .max_by_key(|(_, r)| r.elapsed)
+        .map(|(_, r)| format!("{} {:.1?}", r.path, r.elapsed))
+        .unwrap_or_default();
+    eprintln!(
+        "corpus: {} files in {:.1?} ({THREADS} threads, slowest {slowest}); \
+         connections == tshark tcp.stream count for {agree} of {comparable} \
+         comparable files ({:.1} %), {} known differences",
+        runs.len(),
+        started.elapsed(),
+        100.0 * agree as f64 / comparable.max(1) as f64,
+        seen_disagreeing.len(),
+    );
+    assert!(problems.is_empty(), "corpus:\n{}", problems.join("\n"));
+    assert!(
+        agree >= AGREEMENT_FLOOR,
+        "corpus: agreement fell to {agree} files, the floor is {AGREEMENT_FLOOR}"
+    );
+}
