@@ -137,6 +137,13 @@ impl SegmentObserver for () {
     fn on_segment(&mut self, _: u32, _: &Segment, _: &Observation) {}
 }
 
+/// A borrowed observer, so the caller keeps what it collected.
+impl<T: SegmentObserver + ?Sized> SegmentObserver for &mut T {
+    fn on_segment(&mut self, capture: u32, seg: &Segment, obs: &Observation) {
+        (**self).on_segment(capture, seg, obs);
+    }
+}
+
 /// Streams one or more capture files through decode and track.
 pub struct Pipeline<'o> {
     options: Options,

@@ -2,24 +2,31 @@
 //! only file that knows clap; the library never sees a flag.
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
 use std::process::ExitCode;
 use timewait::analysis::{Analysis, Options, Pipeline};
-use timewait::detect::{FindingKind, Selection};
-use timewait::report::{self, TextStyle};
-use timewait::track::{CloseKind, Closer, ConnectionRecord, HandshakeState};
+use timewait::baseline;
+use timewait::detect::{FindingKind, Selection, Severity};
+use timewait::report::{self, LadderCollector, TextStyle};
+use timewait::track::{CloseKind, Closer, ConnectionRecord, HandshakeState, time_wait_series};
 
 const AFTER_HELP: &str = "\
 Examples:
-  timewait dump.pcap                     summary of every connection (same as `analyze`)
+  timewait dump.pcap                     verdict, findings and tables (same as `analyze`)
   tcpdump -w - -i eth0 port 80 | timewait analyze -
+  timewait analyze dump.pcap --format markdown > ticket.md
+  timewait analyze dump.pcap --fail-on warning            exit 1 on a warning or error
+  timewait analyze dump.pcap --baseline old.json          exit 1 only on new findings
   timewait conns dump.pcap --closer server
-  timewait analyze dump.pcap --format json > report.json
+  timewait show dump.pcap --conn 3
+  timewait timeline dump.pcap --svg time-wait.svg
+  timewait explain paws-syn-drop
 
-Exit codes: 0 ok; 2 usage error or an input that could not be read
-(a truncated last record is not an error: everything before it is analyzed).";
+Exit codes: 0 ok; 1 a finding at or above --fail-on (or new against --baseline);
+2 usage error or an input that could not be read (a truncated last record is
+not an error: everything before it is analyzed).";
 
 /// Explains TCP connection lifecycles in tcpdump captures: who closed first
 /// and holds TIME_WAIT, failed handshakes, resets.
@@ -38,6 +45,65 @@ pub enum Command {
     /// One row per connection: roles, handshake, close, active closer, TIME_WAIT holder.
     #[command(after_help = "Example:\n  timewait conns dump.pcap --closer server --format ndjson")]
     Conns(ConnsArgs),
+    /// A ladder diagram of one connection: every segment with both sides' TCP states.
+    #[command(after_help = "Example:\n  timewait show dump.pcap --conn 3 --format markdown")]
+    Show(ShowArgs),
+    /// TIME_WAIT sockets per host over time, as a terminal chart or an SVG picture.
+    #[command(after_help = "Example:\n  timewait timeline dump.pcap --svg time-wait.svg")]
+    Timeline(TimelineArgs),
+    /// The long explanation of a finding kind: what, why, what to do, how to confirm.
+    #[command(
+        after_help = "Example:\n  timewait explain fin-retransmit-rst\n  timewait explain        (lists the kinds)"
+    )]
+    Explain(ExplainArgs),
+    /// Shell completions for bash, zsh, fish, elvish or powershell.
+    #[command(
+        after_help = "Example:\n  timewait completions bash > /etc/bash_completion.d/timewait"
+    )]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// The manual page (roff), generated from these definitions.
+    #[command(after_help = "Example:\n  timewait man > timewait.1 && man ./timewait.1")]
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// The connection id (`tcp.stream`) to draw.
+    #[arg(long, value_name = "ID")]
+    pub conn: u32,
+    /// text, or markdown (a fenced block for a ticket).
+    #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
+    pub format: ShowFormat,
+    /// At most this many segments.
+    #[arg(long, default_value_t = 500)]
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ShowFormat {
+    Text,
+    Markdown,
+}
+
+#[derive(Debug, Args)]
+pub struct TimelineArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Also write the chart as an SVG picture to this file.
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// A finding kind, e.g. paws-syn-drop; none lists them all.
+    #[arg(value_parser = parse_kind)]
+    pub kind: Option<FindingKind>,
 }
 
 #[derive(Debug, Args)]
@@ -73,6 +139,31 @@ pub struct AnalyzeArgs {
     /// Do not report these finding kinds (repeat or comma-separate).
     #[arg(long, value_name = "KIND", value_delimiter = ',', value_parser = parse_kind)]
     pub skip: Vec<FindingKind>,
+    /// Exit 1 when a finding at or above this severity exists.
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    pub fail_on: Option<FailOn>,
+    /// An earlier `--format json` report of the same capture: print what is new and
+    /// what went away, and fail (exit 1) only on new findings at or above
+    /// --fail-on (any new finding without it).
+    #[arg(long, value_name = "OLD.json")]
+    pub baseline: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FailOn {
+    Info,
+    Warning,
+    Error,
+}
+
+impl FailOn {
+    fn severity(self) -> Severity {
+        match self {
+            FailOn::Info => Severity::Info,
+            FailOn::Warning => Severity::Warning,
+            FailOn::Error => Severity::Error,
+        }
+    }
 }
 
 fn parse_kind(s: &str) -> Result<FindingKind, String> {
@@ -107,6 +198,7 @@ pub struct ConnsArgs {
 pub enum ReportFormat {
     Text,
     Json,
+    Markdown,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -167,7 +259,16 @@ fn parse_port_range(s: &str) -> Result<(u16, u16), String> {
     Ok((lo, hi))
 }
 
-const SUBCOMMANDS: &[&str] = &["analyze", "conns", "help"];
+const SUBCOMMANDS: &[&str] = &[
+    "analyze",
+    "conns",
+    "show",
+    "timeline",
+    "explain",
+    "completions",
+    "man",
+    "help",
+];
 
 /// `timewait FILE` means `timewait analyze FILE`: insert the default
 /// sub-command when the first argument is not one.
@@ -211,9 +312,17 @@ impl InputArgs {
     /// Reads every input. Problems with a file are reported on stderr and in
     /// the analysis; the run goes on with the others.
     fn run_pipeline(&self, selection: Selection) -> Result<(Analysis, bool)> {
+        self.run_observed(selection, Box::new(()))
+    }
+
+    fn run_observed<'o>(
+        &self,
+        selection: Selection,
+        observer: Box<dyn timewait::analysis::SegmentObserver + 'o>,
+    ) -> Result<(Analysis, bool)> {
         let mut options = self.options()?;
         options.findings = selection;
-        let mut pipeline = Pipeline::new(options);
+        let mut pipeline = Pipeline::with_observer(options, observer);
         let mut failed = false;
         for path in &self.files {
             let outcome = if path == "-" {
@@ -267,6 +376,15 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 only: args.only.clone(),
                 skip: args.skip.clone(),
             };
+            // Read the baseline first: a bad path is a usage error, before
+            // minutes of reading a capture.
+            let baseline_text = match &args.baseline {
+                Some(p) => Some(
+                    std::fs::read_to_string(p)
+                        .with_context(|| format!("--baseline {}: cannot read", p.display()))?,
+                ),
+                None => None,
+            };
             let (analysis, failed) = args.input.run_pipeline(selection)?;
             if analysis.captures.iter().all(|c| c.format.is_none()) {
                 return Ok(ExitCode::from(2));
@@ -276,8 +394,44 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     report::render_text(&analysis, &args.input.style(), &mut out)?
                 }
                 ReportFormat::Json => report::render_json(&analysis, &mut out)?,
+                ReportFormat::Markdown => report::render_markdown(&analysis, &mut out)?,
             }
-            exit_for(failed)
+            out.flush()?;
+            let threshold = args.fail_on.map(FailOn::severity);
+            let findings_fail = match &baseline_text {
+                Some(text) => {
+                    let path = args.baseline.as_ref().map(|p| p.display().to_string());
+                    let diff = baseline::compare(&analysis.findings, text)
+                        .with_context(|| format!("--baseline {}", path.unwrap_or_default()))?;
+                    for f in &diff.new {
+                        eprintln!(
+                            "timewait: new since baseline: {} {}",
+                            f.severity,
+                            baseline::FindingKey::of(f)
+                        );
+                    }
+                    for (k, sev) in &diff.gone {
+                        eprintln!("timewait: gone since baseline: {sev} {k}");
+                    }
+                    eprintln!(
+                        "timewait: baseline: {} new, {} gone",
+                        diff.new.len(),
+                        diff.gone.len()
+                    );
+                    baseline::fails(
+                        diff.new.iter().copied(),
+                        threshold.unwrap_or(Severity::Info),
+                    )
+                }
+                None => threshold.is_some_and(|t| baseline::fails(&analysis.findings, t)),
+            };
+            if failed {
+                ExitCode::from(2)
+            } else if findings_fail {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
         }
         Command::Conns(args) => {
             let (analysis, failed) = args.input.run_pipeline(Selection::default())?;
@@ -300,6 +454,78 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 ConnsFormat::Ndjson => report::render_connections_ndjson(&conns, &mut out)?,
             }
             exit_for(failed)
+        }
+        Command::Show(args) => {
+            let mut collector = LadderCollector::new(args.conn, args.limit);
+            let (analysis, failed) = args
+                .input
+                .run_observed(Selection::default(), Box::new(&mut collector))?;
+            if analysis.captures.iter().all(|c| c.format.is_none()) {
+                return Ok(ExitCode::from(2));
+            }
+            let Some(conn) = analysis.connections.iter().find(|c| c.id == args.conn) else {
+                bail!(
+                    "no connection {} (the capture has {}: ids 0-{})",
+                    args.conn,
+                    analysis.connections.len(),
+                    analysis.connections.len().saturating_sub(1)
+                );
+            };
+            report::render_ladder(
+                &analysis,
+                conn,
+                &collector.rows,
+                collector.omitted,
+                matches!(args.format, ShowFormat::Markdown),
+                &mut out,
+            )?;
+            exit_for(failed)
+        }
+        Command::Timeline(args) => {
+            let (analysis, failed) = args.input.run_pipeline(Selection::default())?;
+            if analysis.captures.iter().all(|c| c.format.is_none()) {
+                return Ok(ExitCode::from(2));
+            }
+            let series = time_wait_series(&analysis.connections);
+            let width = report::term_width(&args.input.style());
+            report::render_timeline_text(&analysis, &series, width, &mut out)?;
+            if let Some(path) = &args.svg {
+                let mut f = BufWriter::new(
+                    File::create(path).with_context(|| format!("--svg {}", path.display()))?,
+                );
+                report::render_timeline_svg(&analysis, &series, &mut f)?;
+                f.flush()?;
+            }
+            exit_for(failed)
+        }
+        Command::Explain(args) => {
+            match args.kind {
+                Some(kind) => out.write_all(kind.long_doc().as_bytes())?,
+                None => {
+                    writeln!(
+                        out,
+                        "Finding kinds (timewait explain KIND for the details):"
+                    )?;
+                    for kind in FindingKind::ALL {
+                        let title = kind
+                            .long_doc()
+                            .lines()
+                            .next()
+                            .and_then(|l| l.split_once(" — ").map(|(_, t)| t.to_string()))
+                            .unwrap_or_default();
+                        writeln!(out, "  {:<22} {title}", kind.as_str())?;
+                    }
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "timewait", &mut out);
+            ExitCode::SUCCESS
+        }
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command()).render(&mut out)?;
+            ExitCode::SUCCESS
         }
     };
     out.flush()?;

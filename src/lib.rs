@@ -1,4 +1,5 @@
 pub mod analysis;
+pub mod baseline;
 pub mod capture;
 pub mod decode;
 pub mod detect;

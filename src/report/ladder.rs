@@ -90,7 +90,7 @@ fn bases(rows: &[LadderRow]) -> [Option<SeqNum>; 2] {
     b
 }
 
-fn note(r: &LadderRow) -> String {
+fn note(r: &LadderRow, before: TcpState) -> String {
     let mut n = Vec::new();
     if r.notes.syn_retransmit {
         n.push("SYN retransmitted");
@@ -104,10 +104,31 @@ fn note(r: &LadderRow) -> String {
     if r.notes.refused {
         n.push("refused");
     }
-    if r.flags.rst() && !r.notes.refused {
+    if r.flags.rst() && before == TcpState::TimeWait {
+        n.push("RST instead of an ACK: the TIME_WAIT socket was gone");
+    } else if r.flags.rst() && !r.notes.refused {
         n.push("RST");
     }
     n.join("; ")
+}
+
+/// `F. seq=13 ack=12 len=4 TSval=…`, sequence numbers relative to each
+/// side's base.
+fn label(r: &LadderRow, base: &[Option<SeqNum>; 2]) -> String {
+    let me = r.sender.index();
+    let peer = r.sender.peer().index();
+    let rel = |s: SeqNum, b: Option<SeqNum>| s.0.wrapping_sub(b.map_or(0, |b| b.0));
+    let mut label = format!("{} seq={}", r.flags, rel(r.seq, base[me]));
+    if r.flags.ack() {
+        label.push_str(&format!(" ack={}", rel(r.ack, base[peer])));
+    }
+    if r.len > 0 {
+        label.push_str(&format!(" len={}", r.len));
+    }
+    if let Some(t) = r.tsval {
+        label.push_str(&format!(" TSval={t}"));
+    }
+    label
 }
 
 pub fn render_ladder(
@@ -141,6 +162,14 @@ pub fn render_ladder(
         closer_name(c.time_wait.holder)
     )?;
     writeln!(out)?;
+    let base = bases(rows);
+    let labels: Vec<String> = rows.iter().map(|r| label(r, &base)).collect();
+    let arrow_w = labels
+        .iter()
+        .map(|l| l.len() + 4)
+        .max()
+        .unwrap_or(ARROW)
+        .max(ARROW);
     writeln!(
         out,
         "{:>6} {:>9}  {:<11} {:^w$} {:<11} note",
@@ -149,24 +178,11 @@ pub fn render_ladder(
         "client",
         "",
         "server",
-        w = ARROW
+        w = arrow_w
     )?;
-    let base = bases(rows);
-    for r in rows {
-        let me = r.sender.index();
-        let peer = r.sender.peer().index();
-        let rel = |s: SeqNum, b: Option<SeqNum>| s.0.wrapping_sub(b.map_or(0, |b| b.0));
-        let mut label = format!("{} seq={}", r.flags, rel(r.seq, base[me]));
-        if r.flags.ack() {
-            label.push_str(&format!(" ack={}", rel(r.ack, base[peer])));
-        }
-        if r.len > 0 {
-            label.push_str(&format!(" len={}", r.len));
-        }
-        if let Some(t) = r.tsval {
-            label.push_str(&format!(" TSval={t}"));
-        }
-        let body = ARROW.saturating_sub(3).max(label.len() + 2);
+    let mut prev = [TcpState::Closed, TcpState::Closed];
+    for (r, label) in rows.iter().zip(labels) {
+        let body = arrow_w - 3;
         let arrow = match r.sender {
             Side::Client => format!("-{label:-<body$}->"),
             Side::Server => format!("<-{label:->body$}-"),
@@ -178,8 +194,9 @@ pub fn render_ladder(
             relative(a, r.ts),
             r.states[0].to_string(),
             r.states[1].to_string(),
-            note(r)
+            note(r, prev[r.sender.index()])
         )?;
+        prev = r.states;
     }
     if omitted > 0 {
         writeln!(out, "... {omitted} more segments not shown")?;

@@ -43,11 +43,13 @@ pub fn render_timeline_text(
     let cols = width.saturating_sub(label_w + 12).clamp(10, 200);
     let total = end.secs_since(start).max(1e-9);
     let step = total / cols as f64;
-    writeln!(
-        out,
-        "TIME_WAIT sockets per host, +0 s to +{total:.1} s ({:.2} s per column; each socket held {} s)",
-        step, a.options.time_wait_s
-    )?;
+    let head = format!(
+        "TIME_WAIT sockets per host, +0 to +{total:.1} s, {step:.2} s per column (each socket held {} s)",
+        a.options.time_wait_s
+    );
+    for l in textwrap::wrap(&head, width) {
+        writeln!(out, "{l}")?;
+    }
     for s in series {
         let mut row = String::new();
         for i in 0..cols {
@@ -75,11 +77,13 @@ pub fn render_timeline_text(
         }
     }
     if let Some(end) = a.captures.iter().filter_map(|c| c.last).max() {
-        writeln!(
-            out,
-            "capture ends at +{:.3} s; sockets after that are still inside their TIME_WAIT interval",
+        let tail = format!(
+            "The capture ends at +{:.3} s; the chart goes on while its sockets are still in TIME_WAIT.",
             end.secs_since(start)
-        )?;
+        );
+        for l in textwrap::wrap(&tail, width) {
+            writeln!(out, "{l}")?;
+        }
     }
     Ok(())
 }

@@ -3,5 +3,6 @@
 mod corpus;
 mod findings;
 mod inputs;
+mod reports;
 mod support;
 mod tshark_agreement;

@@ -1,0 +1,339 @@
+//! What people and CI read: Markdown for tickets, the ladder diagram, the
+//! timeline picture, explanations, exit codes, and the JSON contract.
+
+use crate::support::*;
+use timewait::analysis::{Options, analyze};
+use timewait::report;
+
+fn markdown_of(path: &std::path::Path) -> String {
+    let a = analyze(
+        "capture.pcap",
+        std::fs::File::open(path).unwrap(),
+        &Options::default(),
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    report::render_markdown(&a, &mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+/// Cells of a Markdown table row: split on `|` not escaped as `\|`.
+fn cells(row: &str) -> usize {
+    let mut n = 0;
+    let mut prev = ' ';
+    for c in row.chars() {
+        if c == '|' && prev != '\\' {
+            n += 1;
+        }
+        prev = c;
+    }
+    n
+}
+
+#[test]
+fn markdown_of_every_fixture_is_well_formed_gfm() {
+    for (stem, path) in fixtures_with_truth() {
+        let md = markdown_of(&path);
+        assert!(md.starts_with("### timewait: "), "{stem}");
+        assert!(md.contains("\n#### Capture\n"), "{stem}");
+        assert_eq!(
+            md.matches("```").count() % 2,
+            0,
+            "{stem}: unbalanced fences"
+        );
+        assert_eq!(
+            md.matches("<details>").count(),
+            md.matches("</details>").count(),
+            "{stem}: unbalanced details"
+        );
+        // Every table row has as many cells as its header; the separator
+        // line follows the header.
+        let lines: Vec<&str> = md.lines().collect();
+        let mut i = 0;
+        while i < lines.len() {
+            if lines[i].starts_with('|') {
+                let width = cells(lines[i]);
+                assert!(
+                    lines[i + 1].starts_with("|--") || lines[i + 1].starts_with("|---"),
+                    "{stem}: {}",
+                    lines[i]
+                );
+                let mut j = i + 1;
+                while j < lines.len() && lines[j].starts_with('|') {
+                    assert_eq!(cells(lines[j]), width, "{stem}: {}", lines[j]);
+                    j += 1;
+                }
+                i = j;
+            } else {
+                i += 1;
+            }
+        }
+        // Filters sit in code blocks, never in table cells.
+        for l in lines.iter().filter(|l| l.starts_with('|')) {
+            assert!(!l.contains("frame.number in"), "{stem}: {l}");
+        }
+    }
+}
+
+#[test]
+fn markdown_ticket_example_in_docs_is_current() {
+    let md = markdown_of(&fixture("finrst-tw-gone.pcap"));
+    let kept = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/example-ticket.md"),
+    )
+    .expect("docs/example-ticket.md");
+    assert_eq!(
+        kept, md,
+        "regenerate: timewait analyze fixtures/finrst-tw-gone.pcap --format markdown"
+    );
+    assert!(md.contains("##### WARNING `fin-retransmit-rst`"));
+}
+
+#[test]
+fn ladder_of_a_fin_retransmit_rst_connection_marks_last_ack_retransmission_and_rst() {
+    let o = timewait(&[
+        "show",
+        fixture("finrst-tw-gone.pcap").to_str().unwrap(),
+        "--conn",
+        "0",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    let line = |frame: &str| {
+        text.lines()
+            .find(|l| l.split_whitespace().next() == Some(frame))
+            .unwrap_or_else(|| panic!("frame {frame} in\n{text}"))
+            .to_string()
+    };
+    // Frame 9: the server's FIN puts it in LAST_ACK, the client in TIME_WAIT.
+    assert!(
+        line("9").contains("TIME_WAIT") && line("9").contains("LAST_ACK"),
+        "{}",
+        line("9")
+    );
+    assert!(
+        line("9").contains("<-") && line("9").contains("F."),
+        "{}",
+        line("9")
+    );
+    // Frame 10: the same FIN again.
+    assert!(line("10").contains("FIN retransmitted") && line("10").contains("LAST_ACK"));
+    // Frame 11: the client's RST where a TIME_WAIT socket should have ACKed.
+    assert!(
+        line("11").contains("-R ") && line("11").contains("TIME_WAIT socket was gone"),
+        "{}",
+        line("11")
+    );
+    let md = timewait(&[
+        "show",
+        fixture("finrst-tw-gone.pcap").to_str().unwrap(),
+        "--conn",
+        "0",
+        "--format",
+        "markdown",
+    ]);
+    let md = stdout(&md);
+    assert!(md.starts_with("```text\n") && md.trim_end().ends_with("```"));
+    let missing = timewait(&[
+        "show",
+        fixture("finrst-tw-gone.pcap").to_str().unwrap(),
+        "--conn",
+        "99",
+    ]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(stderr(&missing).contains("no connection 99"));
+}
+
+#[test]
+fn timeline_svg_shows_the_peak_at_the_right_time() {
+    let dir = std::env::temp_dir().join(format!("timewait-svg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let svg_path = dir.join("tw.svg");
+    let path = fixture("phenomena-keepalive-idle.pcap");
+    let o = timewait(&[
+        "timeline",
+        path.to_str().unwrap(),
+        "--svg",
+        svg_path.to_str().unwrap(),
+        "--width",
+        "80",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let a = analyze_file(&path);
+    let host = &a.hosts[0];
+    let at = host.peak_at.unwrap().secs_since(a.origin().unwrap());
+    let label = format!("peak {} at +{at:.3} s", host.time_wait_peak);
+    let svg = std::fs::read_to_string(&svg_path).unwrap();
+    assert!(svg.contains(&label), "{label} not in the SVG");
+    // It parses as SVG, with one step path per host.
+    let mut paths = 0;
+    for event in svg::read(&svg).expect("well-formed SVG") {
+        if let svg::parser::Event::Tag("path", _, _) = event {
+            paths += 1;
+        }
+    }
+    assert_eq!(
+        paths,
+        a.hosts.iter().filter(|h| h.time_wait_peak > 0).count()
+    );
+    let text = stdout(&o);
+    assert!(
+        text.contains(&format!(
+            "{}: peak of {} TIME_WAIT sockets at +{at:.3} s",
+            host.ip, host.time_wait_peak
+        )),
+        "{text}"
+    );
+    assert!(text.lines().all(|l| l.chars().count() <= 80), "{text}");
+}
+
+#[test]
+fn fail_on_sets_the_exit_code_by_severity() {
+    let f = fixture("finrst-tw-gone.pcap");
+    let f = f.to_str().unwrap();
+    assert_eq!(timewait(&["analyze", f]).status.code(), Some(0));
+    assert_eq!(
+        timewait(&["analyze", f, "--fail-on", "warning"])
+            .status
+            .code(),
+        Some(1)
+    );
+    assert_eq!(
+        timewait(&["analyze", f, "--fail-on", "error"])
+            .status
+            .code(),
+        Some(0)
+    );
+    let ports = fixture("ports-exhausted.pcap");
+    let o = timewait(&[
+        "analyze",
+        ports.to_str().unwrap(),
+        "--port-range",
+        "40000-40007",
+        "--fail-on",
+        "error",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+}
+
+#[test]
+fn baseline_passes_on_an_unchanged_capture_and_fails_on_a_new_finding() {
+    let dir = std::env::temp_dir().join(format!("timewait-baseline-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let finrst = fixture("finrst-tw-gone.pcap");
+    let clean = fixture("client-close.pcap");
+    let old = dir.join("old.json");
+    let json = timewait(&["analyze", "--format", "json", finrst.to_str().unwrap()]);
+    std::fs::write(&old, &json.stdout).unwrap();
+    // Unchanged capture: nothing new, exit 0 even with --fail-on info.
+    let same = timewait(&[
+        "analyze",
+        finrst.to_str().unwrap(),
+        "--baseline",
+        old.to_str().unwrap(),
+        "--fail-on",
+        "info",
+    ]);
+    assert_eq!(same.status.code(), Some(0), "{}", stderr(&same));
+    assert!(stderr(&same).contains("baseline: 0 new, 0 gone"));
+    // A clean baseline, then the capture with the problem: the finding is new.
+    let clean_json = dir.join("clean.json");
+    let json = timewait(&["analyze", "--format", "json", clean.to_str().unwrap()]);
+    std::fs::write(&clean_json, &json.stdout).unwrap();
+    let worse = timewait(&[
+        "analyze",
+        finrst.to_str().unwrap(),
+        "--baseline",
+        clean_json.to_str().unwrap(),
+        "--fail-on",
+        "warning",
+    ]);
+    assert_eq!(worse.status.code(), Some(1));
+    assert!(
+        stderr(&worse).contains(
+            "new since baseline: warning fin-retransmit-rst 10.4.1.1 (connections 0 2 4)"
+        ),
+        "{}",
+        stderr(&worse)
+    );
+    // And the other way round the findings went away: exit 0, listed as gone.
+    let better = timewait(&[
+        "analyze",
+        clean.to_str().unwrap(),
+        "--baseline",
+        old.to_str().unwrap(),
+        "--fail-on",
+        "warning",
+    ]);
+    assert_eq!(better.status.code(), Some(0));
+    assert!(stderr(&better).contains("gone since baseline: warning fin-retransmit-rst"));
+    // A baseline that is not a report is a usage error.
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, "{}").unwrap();
+    let o = timewait(&[
+        "analyze",
+        finrst.to_str().unwrap(),
+        "--baseline",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn explain_prints_the_docs_text_and_every_finding_names_it() {
+    let o = timewait(&["explain", "paws-syn-drop"]);
+    assert_eq!(o.status.code(), Some(0));
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/findings/paws-syn-drop.md"),
+    )
+    .unwrap();
+    assert_eq!(stdout(&o), doc);
+    let list = stdout(&timewait(&["explain"]));
+    assert_eq!(
+        list.lines().count(),
+        1 + timewait::detect::FindingKind::ALL.len()
+    );
+    let a = analyze_file(&fixture("finrst-tw-gone.pcap"));
+    for f in &a.findings {
+        assert_eq!(f.doc, format!("docs/findings/{}.md", f.kind));
+        assert!(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join(&f.doc)
+                .exists()
+        );
+    }
+}
+
+#[test]
+fn help_completions_and_man_page_come_from_the_definitions() {
+    for cmd in ["analyze", "conns", "show", "timeline", "explain"] {
+        let o = timewait(&[cmd, "--help"]);
+        assert_eq!(o.status.code(), Some(0));
+        assert!(stdout(&o).contains("Example"), "{cmd}");
+    }
+    let bash = stdout(&timewait(&["completions", "bash"]));
+    assert!(bash.contains("_timewait()") && bash.contains("--fail-on"));
+    let man = stdout(&timewait(&["man"]));
+    assert!(
+        man.contains(".TH timewait"),
+        "{}",
+        &man[..200.min(man.len())]
+    );
+}
+
+#[test]
+fn json_contract_snapshots() {
+    for stem in ["client-close", "finrst-tw-gone", "nat-paws-rejected"] {
+        let path = fixture(&format!("{stem}.pcap"));
+        let a = analyze(
+            &format!("fixtures/{stem}.pcap"),
+            std::fs::File::open(path).unwrap(),
+            &Options::default(),
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        report::render_json(&a, &mut out).unwrap();
+        let json = String::from_utf8(out).unwrap();
+        insta::assert_snapshot!(format!("json_{stem}"), json);
+    }
+}
