@@ -352,6 +352,16 @@ fn summarize(
     for k in ["client", "server", "both", "none"] {
         s.by_active_closer.insert(k, 0);
     }
+    for k in [
+        "complete",
+        "syn_ack_only",
+        "syn_only",
+        "refused",
+        "challenged",
+        "not_captured",
+    ] {
+        s.by_handshake.insert(k, 0);
+    }
     for c in conns {
         *s.by_close_kind
             .entry(close_kind_name(c.close.kind))
