@@ -50,10 +50,13 @@ impl Detector for AbortiveClose {
             if !established || claimed.contains(&c.id) || paws.contains(&c.id) {
                 continue;
             }
-            let state = c
-                .close
-                .rst_sender_state
-                .map_or("?".to_string(), |s| s.to_string());
+            let state = match c.close.rst_sender_state {
+                Some(crate::track::TcpState::TimeWait) => {
+                    "where TIME_WAIT was expected: its socket was already gone".to_string()
+                }
+                Some(s) => format!("in {s}"),
+                None => "in an unknown state".to_string(),
+            };
             let mut frames = vec![frame];
             frames.extend(c.close.first_fin_frame);
             frames.sort_unstable();
@@ -69,7 +72,7 @@ impl Detector for AbortiveClose {
                     connection: c.id,
                     frames,
                     at,
-                    note: format!("RST from the {by} in {state}"),
+                    note: format!("RST from the {by} {state}"),
                 });
         }
         groups

@@ -12,7 +12,7 @@
 //! came after the same idle time (within 10 % or 50 ms), and says "right
 //! after the response" when the server closed without idling.
 
-use super::{Context, Detector, Evidence, Finding, FindingKind, Severity, plural};
+use super::{Context, Detector, Evidence, Finding, FindingKind, Severity, plural, secs};
 use crate::flow::Endpoint;
 use crate::track::{CloseKind, Closer};
 use std::collections::BTreeMap;
@@ -62,7 +62,7 @@ impl Detector for ServerActiveClose {
                 connection: c.id,
                 frames: vec![frame],
                 at,
-                note: format!("server FIN after {idle:.3} s idle"),
+                note: format!("server FIN after {} idle", secs(idle)),
             });
         }
         let mut out = Vec::new();

@@ -101,7 +101,9 @@ pub fn render_text(a: &Analysis, style: &TextStyle, out: &mut dyn Write) -> io::
             writeln!(out, "{line}")?;
         }
     }
-    writeln!(out, "{}", facts_line(a))?;
+    for line in textwrap::wrap(&facts_line(a), width) {
+        writeln!(out, "{line}")?;
+    }
     let s = &a.summary;
     if !a.findings.is_empty() {
         writeln!(out)?;
@@ -144,7 +146,12 @@ pub fn render_text(a: &Analysis, style: &TextStyle, out: &mut dyn Write) -> io::
             if f.evidence.len() > 3 || f.count > f.evidence.len() as u64 {
                 writeln!(out, "    - and {} more", f.count.saturating_sub(3))?;
             }
-            writeln!(out, "    filter: {}", f.display_filter)?;
+            let filter = textwrap::Options::new(width)
+                .initial_indent("    filter: ")
+                .subsequent_indent("      ");
+            for l in textwrap::wrap(&f.display_filter, &filter) {
+                writeln!(out, "{l}")?;
+            }
             writeln!(out, "    why and what to do: timewait explain {}", f.kind)?;
         }
     }
@@ -181,29 +188,46 @@ pub fn render_text(a: &Analysis, style: &TextStyle, out: &mut dyn Write) -> io::
     }
     writeln!(out, "{t}")?;
     for c in &a.captures {
+        let opts = textwrap::Options::new(width)
+            .initial_indent("  ")
+            .subsequent_indent("    ");
         if let Some(d) = &c.damage {
-            writeln!(
-                out,
-                "  {} {}: {}; results cover frames 1-{}.",
-                paint(style, "33", "note"),
-                c.path,
-                d.message,
-                d.after_frame
-            )?;
+            let text = format!(
+                "note {}: {}; results cover frames 1-{}.",
+                c.path, d.message, d.after_frame
+            );
+            for (i, l) in textwrap::wrap(&text, &opts).iter().enumerate() {
+                let l = if i == 0 {
+                    l.replacen("note", &paint(style, "33", "note"), 1)
+                } else {
+                    l.to_string()
+                };
+                writeln!(out, "{l}")?;
+            }
         }
         if let Some(e) = &c.error {
-            writeln!(out, "  {} {}: {e}", paint(style, "31", "error"), c.path)?;
+            for l in textwrap::wrap(&format!("error {}: {e}", c.path), &opts) {
+                writeln!(out, "{l}")?;
+            }
         }
     }
 
     writeln!(out)?;
     writeln!(out, "Connections ({})", s.connections)?;
+    // Only the outcomes that occurred: the JSON has every key.
     let join = |m: &std::collections::BTreeMap<&'static str, u64>, order: &[&str]| {
-        order
+        let parts: Vec<String> = order
             .iter()
-            .map(|k| format!("{k} {}", m.get(k).copied().unwrap_or(0)))
-            .collect::<Vec<_>>()
-            .join(" · ")
+            .filter_map(|k| {
+                let n = m.get(k).copied().unwrap_or(0);
+                (n > 0).then(|| format!("{k} {n}"))
+            })
+            .collect();
+        if parts.is_empty() {
+            "-".to_string()
+        } else {
+            parts.join(" · ")
+        }
     };
     writeln!(
         out,
@@ -280,41 +304,91 @@ pub fn render_connections_text(
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let multi = a.captures.len() > 1;
-    let mut t = table(
-        style,
-        &[
-            "id",
-            "client",
-            "server",
-            "start (s)",
-            "dur (s)",
-            "handshake",
-            "close",
-            "closer",
-            "TIME_WAIT",
-            "frames",
-            "history",
-        ],
-    );
-    for c in conns {
-        let frames = if multi {
-            format!("{}:{}-{}", c.capture, c.first_frame, c.last_frame)
-        } else {
-            format!("{}-{}", c.first_frame, c.last_frame)
-        };
-        t.add_row(vec![
-            c.id.to_string(),
-            format!("{}{}", c.client, if c.role_inferred { " ?" } else { "" }),
-            c.server.to_string(),
-            relative(a, c.start),
-            format!("{:.3}", c.duration_s),
-            handshake_name(c.handshake.state).to_string(),
-            close_kind_name(c.close.kind).to_string(),
-            closer_name(c.close.active_closer).to_string(),
-            holder_text(c),
-            frames,
-            c.history.clone(),
-        ]);
+    // (header, priority): on a narrow terminal the lowest priorities go
+    // first, so the answer (who closed, who holds TIME_WAIT) always fits.
+    let columns: [(&str, u8); 11] = [
+        ("id", 0),
+        ("client", 0),
+        ("server", 0),
+        ("start (s)", 3),
+        ("dur (s)", 4),
+        ("handshake", 2),
+        ("close", 1),
+        ("closer", 0),
+        ("TIME_WAIT", 0),
+        ("frames", 2),
+        ("history", 3),
+    ];
+    let rows: Vec<[String; 11]> = conns
+        .iter()
+        .map(|c| {
+            let frames = if multi {
+                format!("{}:{}-{}", c.capture, c.first_frame, c.last_frame)
+            } else {
+                format!("{}-{}", c.first_frame, c.last_frame)
+            };
+            [
+                c.id.to_string(),
+                format!("{}{}", c.client, if c.role_inferred { " ?" } else { "" }),
+                c.server.to_string(),
+                relative(a, c.start),
+                format!("{:.3}", c.duration_s),
+                handshake_name(c.handshake.state).to_string(),
+                close_kind_name(c.close.kind).to_string(),
+                closer_name(c.close.active_closer).to_string(),
+                holder_text(c),
+                frames,
+                c.history.clone(),
+            ]
+        })
+        .collect();
+    let widths: Vec<usize> = (0..columns.len())
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain([columns[i].0.len()])
+                .max()
+                .unwrap_or(0)
+                + 3
+        })
+        .collect();
+    let limit = style
+        .width
+        .map(usize::from)
+        .or_else(|| style.tty.then(|| term_width(style)));
+    let mut keep: Vec<bool> = vec![true; columns.len()];
+    if let Some(limit) = limit {
+        for prio in (1..=4).rev() {
+            let total: usize = 1
+                + (0..columns.len())
+                    .filter(|i| keep[*i])
+                    .map(|i| widths[i])
+                    .sum::<usize>();
+            if total <= limit {
+                break;
+            }
+            for (i, (_, p)) in columns.iter().enumerate() {
+                if *p == prio {
+                    keep[i] = false;
+                }
+            }
+        }
+    }
+    let header: Vec<&str> = columns
+        .iter()
+        .zip(&keep)
+        .filter(|(_, k)| **k)
+        .map(|(c, _)| c.0)
+        .collect();
+    let mut t = table(style, &header);
+    for r in rows {
+        t.add_row(
+            r.into_iter()
+                .zip(&keep)
+                .filter(|(_, k)| **k)
+                .map(|(v, _)| v)
+                .collect::<Vec<_>>(),
+        );
     }
     writeln!(out, "{t}")?;
     if conns.iter().any(|c| c.role_inferred) {

@@ -337,3 +337,61 @@ fn json_contract_snapshots() {
         insta::assert_snapshot!(format!("json_{stem}"), json);
     }
 }
+
+#[test]
+fn ci_check_script_passes_unchanged_captures_and_fails_a_new_finding() {
+    let dir = std::env::temp_dir().join(format!("timewait-ci-{}", std::process::id()));
+    let caps = dir.join("captures");
+    let base = dir.join("baselines");
+    std::fs::create_dir_all(&caps).unwrap();
+    std::fs::copy(fixture("client-close.pcap"), caps.join("sample.pcap")).unwrap();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/ci-check.sh");
+    let run = |args: &[&str]| {
+        std::process::Command::new("bash")
+            .arg(&script)
+            .args(args)
+            .env("TIMEWAIT", env!("CARGO_BIN_EXE_timewait"))
+            .output()
+            .unwrap()
+    };
+    let (c, b) = (caps.to_str().unwrap(), base.to_str().unwrap());
+    assert_eq!(run(&["--update", c, b]).status.code(), Some(0));
+    assert_eq!(run(&[c, b, "--fail-on", "warning"]).status.code(), Some(0));
+    // The same sample now shows the FIN-into-RST problem: the job fails.
+    std::fs::copy(fixture("finrst-tw-gone.pcap"), caps.join("sample.pcap")).unwrap();
+    let o = run(&[c, b, "--fail-on", "warning"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("new since baseline: warning fin-retransmit-rst"));
+}
+
+#[test]
+fn nothing_is_wider_than_80_columns_when_asked() {
+    for (stem, path) in fixtures_with_truth() {
+        for cmd in ["analyze", "conns"] {
+            let o = timewait(&[cmd, path.to_str().unwrap(), "--width", "80"]);
+            for line in stdout(&o).lines() {
+                assert!(line.chars().count() <= 80, "{stem} {cmd}: {line}");
+            }
+        }
+    }
+    // The answer columns survive the narrowing.
+    let o = timewait(&[
+        "conns",
+        fixture("finrst-tw-gone.pcap").to_str().unwrap(),
+        "--width",
+        "80",
+    ]);
+    let head = stdout(&o).lines().nth(1).unwrap().to_string();
+    for col in ["id", "client", "server", "closer", "TIME_WAIT"] {
+        assert!(head.contains(col), "{head}");
+    }
+}
+
+#[test]
+fn colour_only_when_asked_or_on_a_terminal() {
+    let f = fixture("finrst-tw-gone.pcap");
+    let plain = timewait(&["analyze", f.to_str().unwrap()]);
+    assert!(!stdout(&plain).contains('\x1b'));
+    let forced = timewait(&["analyze", f.to_str().unwrap(), "--color", "always"]);
+    assert!(stdout(&forced).contains("\x1b[33;1m"));
+}
