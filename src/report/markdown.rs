@@ -113,30 +113,8 @@ pub fn render_markdown(a: &Analysis, out: &mut dyn Write) -> io::Result<()> {
     )?;
     writeln!(out, "|---|---|---|---:|---:|---|")?;
     for c in &a.captures {
-        let links: Vec<String> = c
-            .link_types
-            .iter()
-            .map(|l| format!("{} ({})", l.link_type, l.frames))
-            .collect();
-        let skipped: Vec<String> = c
-            .skipped
-            .iter()
-            .map(|(r, n)| format!("{n} {}", r.describe()))
-            .collect();
-        writeln!(
-            out,
-            "| {} | {} | {} | {} | {} | {} |",
-            cell(&c.path),
-            c.format.map_or("unreadable".to_string(), |f| f.to_string()),
-            cell(&links.join(", ")),
-            c.packets,
-            c.tcp_packets,
-            cell(&if skipped.is_empty() {
-                "-".to_string()
-            } else {
-                skipped.join("; ")
-            })
-        )?;
+        let cells: Vec<String> = super::capture_cells(c).iter().map(|x| cell(x)).collect();
+        writeln!(out, "| {} |", cells.join(" | "))?;
     }
     for c in &a.captures {
         if let Some(d) = &c.damage {

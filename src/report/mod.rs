@@ -17,6 +17,33 @@ use crate::analysis::Analysis;
 use crate::detect::Severity;
 use crate::time::Timestamp;
 
+/// The cells of one row of the capture table, shared by every format:
+/// file, format, link types, packets, TCP packets, skipped frames.
+pub fn capture_cells(c: &crate::analysis::CaptureReport) -> [String; 6] {
+    let links: Vec<String> = c
+        .link_types
+        .iter()
+        .map(|l| format!("{} ({})", l.link_type, l.frames))
+        .collect();
+    let skipped: Vec<String> = c
+        .skipped
+        .iter()
+        .map(|(r, n)| format!("{n} {}", r.describe()))
+        .collect();
+    [
+        c.path.clone(),
+        c.format.map_or("unreadable".to_string(), |f| f.to_string()),
+        links.join(", "),
+        c.packets.to_string(),
+        c.tcp_packets.to_string(),
+        if skipped.is_empty() {
+            "-".to_string()
+        } else {
+            skipped.join("; ")
+        },
+    ]
+}
+
 /// The one-line answer: the worst finding, or that nothing is wrong.
 pub fn verdict(a: &Analysis) -> String {
     let worst = a.findings.iter().max_by_key(|f| f.severity);

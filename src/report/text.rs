@@ -163,28 +163,7 @@ pub fn render_text(a: &Analysis, style: &TextStyle, out: &mut dyn Write) -> io::
         &["file", "format", "link types", "packets", "TCP", "skipped"],
     );
     for c in &a.captures {
-        let links: Vec<String> = c
-            .link_types
-            .iter()
-            .map(|l| format!("{} ({})", l.link_type, l.frames))
-            .collect();
-        let skipped: Vec<String> = c
-            .skipped
-            .iter()
-            .map(|(r, n)| format!("{n} {}", r.describe()))
-            .collect();
-        t.add_row(vec![
-            c.path.clone(),
-            c.format.map_or("unreadable".to_string(), |f| f.to_string()),
-            links.join(", "),
-            c.packets.to_string(),
-            c.tcp_packets.to_string(),
-            if skipped.is_empty() {
-                "-".to_string()
-            } else {
-                skipped.join("; ")
-            },
-        ]);
+        t.add_row(super::capture_cells(c).to_vec());
     }
     writeln!(out, "{t}")?;
     for c in &a.captures {
