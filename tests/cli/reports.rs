@@ -395,3 +395,50 @@ fn colour_only_when_asked_or_on_a_terminal() {
     let forced = timewait(&["analyze", f.to_str().unwrap(), "--color", "always"]);
     assert!(stdout(&forced).contains("\x1b[33;1m"));
 }
+
+#[test]
+fn markdown_renders_as_gfm_tables_details_and_code() {
+    // A real GitHub-flavoured Markdown renderer, not our own reading of it.
+    let mut options = comrak::Options::default();
+    options.extension.table = true;
+    options.render.r#unsafe = true; // keep <details>
+    for stem in [
+        "finrst-tw-gone",
+        "churn-redis",
+        "nat-paws-fail",
+        "truncated",
+    ] {
+        let path = fixtures_with_truth()
+            .into_iter()
+            .find(|(s, _)| s == stem)
+            .unwrap()
+            .1;
+        let md = markdown_of(&path);
+        let html = comrak::markdown_to_html(&md, &options);
+        let tables_written = md
+            .lines()
+            .filter(|l| l.starts_with("|---") || l.starts_with("|--"))
+            .count();
+        assert_eq!(
+            html.matches("<table>").count(),
+            tables_written,
+            "{stem}: every table renders as a table"
+        );
+        assert_eq!(
+            html.matches("<details>").count(),
+            md.matches("<details>").count(),
+            "{stem}"
+        );
+        assert!(html.contains("<h3>timewait: "), "{stem}");
+        // No table row leaked into a paragraph.
+        assert!(!html.contains("<p>|"), "{stem}");
+        let filters = md.matches("```\nframe.number in").count()
+            + md.matches("```\ntcp.stream in").count()
+            + md.matches("```\nip").count();
+        assert_eq!(
+            html.matches("<pre><code>").count(),
+            filters,
+            "{stem}: filters in code blocks"
+        );
+    }
+}
