@@ -213,7 +213,11 @@ impl InputArgs {
     fn run_pipeline(&self, selection: Selection) -> Result<(Analysis, bool)> {
         let mut options = self.options()?;
         options.findings = selection;
-        let mut pipeline = Pipeline::new(options);
+        self.run(Pipeline::new(options))
+    }
+
+    /// Reads every input through `pipeline`.
+    fn run(&self, mut pipeline: Pipeline<'_>) -> Result<(Analysis, bool)> {
         let mut failed = false;
         for path in &self.files {
             let outcome = if path == "-" {
@@ -276,6 +280,32 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     report::render_text(&analysis, &args.input.style(), &mut out)?
                 }
                 ReportFormat::Json => report::render_json(&analysis, &mut out)?,
+            }
+            exit_for(failed)
+        }
+        Command::Conns(args) if matches!(args.format, ConnsFormat::Ndjson) => {
+            // Streams: each record is written as the tracker retires it, so
+            // memory stays flat however large the capture.
+            let mut write_error: Option<io::Error> = None;
+            let out_ref = &mut out;
+            let sink = Box::new(|record: ConnectionRecord| {
+                if write_error.is_none() && args.keeps(&record) {
+                    let r = serde_json::to_writer(&mut *out_ref, &record)
+                        .map_err(io::Error::from)
+                        .and_then(|()| out_ref.write_all(b"\n"));
+                    if let Err(e) = r {
+                        write_error = Some(e);
+                    }
+                }
+            });
+            let (analysis, failed) = args
+                .input
+                .run(Pipeline::streaming(args.input.options()?, sink))?;
+            if let Some(e) = write_error {
+                return Err(e.into());
+            }
+            if analysis.captures.iter().all(|c| c.format.is_none()) {
+                return Ok(ExitCode::from(2));
             }
             exit_for(failed)
         }
