@@ -258,7 +258,47 @@ fn open_input(path: &str) -> Result<Box<dyn Read>> {
         bail!("is a directory, not a capture file");
     }
     let f = File::open(path).context("cannot open")?;
+    // A progress bar only where someone watches, and only when it is worth it.
+    if io::stderr().is_terminal() && meta.len() > PROGRESS_MIN_BYTES {
+        let bar = indicatif::ProgressBar::new(meta.len());
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{prefix} {bar:30} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+            )
+            .expect("a valid template"),
+        );
+        bar.set_prefix(path.to_string());
+        return Ok(Box::new(Progress { inner: f, bar }));
+    }
     Ok(Box::new(f))
+}
+
+/// Inputs smaller than this are read without a progress bar.
+const PROGRESS_MIN_BYTES: u64 = 50 << 20;
+
+/// Counts the bytes read from a file into a progress bar on stderr; the bar
+/// is cleared when the file has been read.
+struct Progress {
+    inner: File,
+    bar: indicatif::ProgressBar,
+}
+
+impl Read for Progress {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 {
+            self.bar.finish_and_clear();
+        } else {
+            self.bar.inc(n as u64);
+        }
+        Ok(n)
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.bar.finish_and_clear();
+    }
 }
 
 /// Runs the parsed command; returns the exit code.
