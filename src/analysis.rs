@@ -87,6 +87,11 @@ pub struct Summary {
     pub findings: BTreeMap<Severity, u64>,
     /// Capture duration, first to last frame, in seconds.
     pub duration_s: f64,
+    /// Connections retired before the end of the capture while not closed,
+    /// after a long silence (130 s in the handshake, 3 h after it; see
+    /// `track::HANDSHAKE_IDLE_S`, `track::IDLE_S`). A later packet on such a
+    /// 4-tuple starts a new connection.
+    pub idle_retired: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -144,6 +149,10 @@ impl<T: SegmentObserver + ?Sized> SegmentObserver for &mut T {
     }
 }
 
+/// Receives each connection record as the tracker retires it, in
+/// retirement order (not id order), when the pipeline streams.
+pub type RecordSink<'o> = Box<dyn FnMut(ConnectionRecord) + 'o>;
+
 /// Streams one or more capture files through decode and track.
 pub struct Pipeline<'o> {
     options: Options,
@@ -153,6 +162,7 @@ pub struct Pipeline<'o> {
     segment_span: Option<(Timestamp, Timestamp)>,
     captures: Vec<CaptureReport>,
     observer: Box<dyn SegmentObserver + 'o>,
+    sink: Option<RecordSink<'o>>,
 }
 
 impl<'o> Pipeline<'o> {
@@ -171,7 +181,25 @@ impl<'o> Pipeline<'o> {
             options,
             captures: Vec::new(),
             observer,
+            sink: None,
         }
+    }
+
+    /// A pipeline that hands every connection record to `sink` as soon as
+    /// it is retired and keeps none, so memory stays flat however large the
+    /// input (`conns --format ndjson`). It runs no detectors: the
+    /// [`Analysis`] from [`Pipeline::finish`] has no connections, findings
+    /// or hosts, and its summary only counts connections.
+    pub fn streaming(options: Options, sink: RecordSink<'o>) -> Pipeline<'o> {
+        let mut p = Pipeline::new(options);
+        p.detectors.clear();
+        p.sink = Some(sink);
+        p
+    }
+
+    /// Connections opened so far (for progress).
+    pub fn connections_seen(&self) -> u64 {
+        u64::from(self.tracker.connections_seen())
     }
 
     /// Reads one capture to its end. An unreadable file is recorded in the
@@ -198,6 +226,7 @@ impl<'o> Pipeline<'o> {
         let tracker = &mut self.tracker;
         let observer = &mut self.observer;
         let detectors = &mut self.detectors;
+        let sink = &mut self.sink;
         let result = capture::read_capture(input, |record| {
             *links.entry(record.link).or_default() += 1;
             if report.first.is_none_or(|f| record.ts < f) {
@@ -210,6 +239,11 @@ impl<'o> Pipeline<'o> {
                 Ok(seg) => {
                     report.tcp_packets += 1;
                     feed_segment(tracker, detectors, &seg, &mut **observer, index);
+                    if let Some(sink) = sink
+                        && tracker.has_retired()
+                    {
+                        tracker.drain_retired().for_each(&mut **sink);
+                    }
                 }
                 Err(reason) => *report.skipped.entry(reason).or_default() += 1,
             }
@@ -278,11 +312,19 @@ impl<'o> Pipeline<'o> {
             &mut *self.observer,
             0,
         );
+        if let Some(sink) = &mut self.sink {
+            self.tracker.drain_retired().for_each(&mut **sink);
+        }
     }
 
     /// Retires every connection, runs the detectors and builds the report.
     pub fn finish(mut self) -> Analysis {
-        let connections = self.tracker.finish();
+        let idle_retired = self.tracker.idle_retired();
+        let seen = u64::from(self.tracker.connections_seen());
+        let mut connections = self.tracker.finish();
+        if let Some(sink) = &mut self.sink {
+            connections.drain(..).for_each(&mut **sink);
+        }
         let hosts = host_time_wait(&connections);
         let ctx = detect::Context {
             conns: &connections,
@@ -303,7 +345,9 @@ impl<'o> Pipeline<'o> {
             earlier: &[],
         };
         let findings = detect::finish_all(&mut self.detectors, &ctx, &self.options.findings);
-        let summary = summarize(&self.captures, &connections, &hosts, &findings);
+        let mut summary = summarize(&self.captures, &connections, &hosts, &findings);
+        summary.connections = seen;
+        summary.idle_retired = idle_retired;
         Analysis {
             schema: SCHEMA,
             version: env!("CARGO_PKG_VERSION"),
@@ -325,11 +369,9 @@ fn feed_segment(
     observer: &mut dyn SegmentObserver,
     capture: u32,
 ) {
-    let obs = tracker.on_segment(seg);
-    if let Some(conn) = tracker.connection_of(seg) {
-        for d in detectors.iter_mut() {
-            d.on_segment(seg, &obs, conn);
-        }
+    let (obs, conn) = tracker.on_segment_conn(seg);
+    for d in detectors.iter_mut() {
+        d.on_segment(seg, &obs, conn);
     }
     observer.on_segment(capture, seg, &obs);
 }

@@ -322,7 +322,11 @@ impl InputArgs {
     ) -> Result<(Analysis, bool)> {
         let mut options = self.options()?;
         options.findings = selection;
-        let mut pipeline = Pipeline::with_observer(options, observer);
+        self.run(Pipeline::with_observer(options, observer))
+    }
+
+    /// Reads every input through `pipeline`.
+    fn run(&self, mut pipeline: Pipeline<'_>) -> Result<(Analysis, bool)> {
         let mut failed = false;
         for path in &self.files {
             let outcome = if path == "-" {
@@ -363,7 +367,47 @@ fn open_input(path: &str) -> Result<Box<dyn Read>> {
         bail!("is a directory, not a capture file");
     }
     let f = File::open(path).context("cannot open")?;
+    // A progress bar only where someone watches, and only when it is worth it.
+    if io::stderr().is_terminal() && meta.len() > PROGRESS_MIN_BYTES {
+        let bar = indicatif::ProgressBar::new(meta.len());
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{prefix} {bar:30} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+            )
+            .expect("a valid template"),
+        );
+        bar.set_prefix(path.to_string());
+        return Ok(Box::new(Progress { inner: f, bar }));
+    }
     Ok(Box::new(f))
+}
+
+/// Inputs smaller than this are read without a progress bar.
+const PROGRESS_MIN_BYTES: u64 = 50 << 20;
+
+/// Counts the bytes read from a file into a progress bar on stderr; the bar
+/// is cleared when the file has been read.
+struct Progress {
+    inner: File,
+    bar: indicatif::ProgressBar,
+}
+
+impl Read for Progress {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 {
+            self.bar.finish_and_clear();
+        } else {
+            self.bar.inc(n as u64);
+        }
+        Ok(n)
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.bar.finish_and_clear();
+    }
 }
 
 /// Runs the parsed command; returns the exit code.
@@ -432,6 +476,32 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 ExitCode::SUCCESS
             }
+        }
+        Command::Conns(args) if matches!(args.format, ConnsFormat::Ndjson) => {
+            // Streams: each record is written as the tracker retires it, so
+            // memory stays flat however large the capture.
+            let mut write_error: Option<io::Error> = None;
+            let out_ref = &mut out;
+            let sink = Box::new(|record: ConnectionRecord| {
+                if write_error.is_none() && args.keeps(&record) {
+                    let r = serde_json::to_writer(&mut *out_ref, &record)
+                        .map_err(io::Error::from)
+                        .and_then(|()| out_ref.write_all(b"\n"));
+                    if let Err(e) = r {
+                        write_error = Some(e);
+                    }
+                }
+            });
+            let (analysis, failed) = args
+                .input
+                .run(Pipeline::streaming(args.input.options()?, sink))?;
+            if let Some(e) = write_error {
+                return Err(e.into());
+            }
+            if analysis.captures.iter().all(|c| c.format.is_none()) {
+                return Ok(ExitCode::from(2));
+            }
+            exit_for(failed)
         }
         Command::Conns(args) => {
             let (analysis, failed) = args.input.run_pipeline(Selection::default())?;

@@ -5,8 +5,11 @@
 //! module. The format is detected from the magic number, never from the file
 //! name (many `.pcap` files are pcapng).
 
+mod compressed;
 mod reader;
 mod timestamp;
+
+pub use compressed::Input;
 
 pub use reader::read_capture;
 

@@ -25,9 +25,11 @@ const OPB_TYPE: u32 = 2;
 /// it is reported in [`CaptureFacts::damage`] and everything before it was
 /// delivered.
 pub fn read_capture<R: Read, F: FnMut(&Record<'_>)>(
-    mut input: R,
+    input: R,
     on_record: F,
 ) -> Result<CaptureFacts, CaptureError> {
+    // gzip and zstd are undone on the fly, detected by magic.
+    let mut input = super::Input::new(input).map_err(CaptureError::Io)?;
     let mut prefix = [0u8; 32];
     let got = read_up_to(&mut input, &mut prefix).map_err(CaptureError::Io)?;
     if got == 0 {

@@ -28,7 +28,8 @@ use crate::decode::Segment;
 use crate::seq::TsVal;
 use crate::time::Timestamp;
 use crate::track::{ConnId, Connection, HandshakeState, Observation};
-use std::collections::{BTreeMap, HashMap};
+use rustc_hash::FxHashMap as HashMap;
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 pub const PAWS_TEXTS: (&str, &str) = (
@@ -86,7 +87,7 @@ impl PawsSynDrop {
             // Per-host PAWS remembered a peer for TCP_PAWS_MSL (60 s); a
             // TIME_WAIT socket lives as long as TIME_WAIT.
             window_s: options.time_wait_s.max(60.0),
-            newest: HashMap::new(),
+            newest: HashMap::default(),
             regressions: BTreeMap::new(),
         }
     }

@@ -19,7 +19,9 @@ pub use state::{Event, TcpState};
 
 use crate::decode::Segment;
 use crate::flow::{FlowKey, Side};
-use indexmap::IndexMap;
+use crate::time::Timestamp;
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 /// What the tracker tells its caller about one segment.
 #[derive(Debug, Clone, Copy)]
@@ -45,24 +47,57 @@ pub struct Reuse {
     pub time_wait_from: Option<crate::time::Timestamp>,
 }
 
+/// A connection still in its handshake (no SYN-ACK seen) is retired after
+/// this long without a packet: Linux gives up a connect() after 127 s
+/// (`tcp_syn_retries` = 6), so nothing can follow on that incarnation. This
+/// bounds a SYN flood to the connections of its last two minutes.
+pub const HANDSHAKE_IDLE_S: f64 = 130.0;
+
+/// Any other connection that is not closed is retired after this long
+/// without a packet: far beyond keepalive (2 h + 9 × 75 s), FIN_WAIT_2 and
+/// retransmission timeouts.
+pub const IDLE_S: f64 = 3.0 * 3600.0;
+
+/// The fast, non-cryptographic hasher of the connection table: keys come
+/// from a capture, not from an attacker who sees our hash seeds.
+/// Connections are boxed: the table moves entries when it grows, and a
+/// pointer moves faster than 700 bytes. No order is kept: records are
+/// sorted by id when the tracker finishes.
+type Table = HashMap<FlowKey, Box<Connection>, rustc_hash::FxBuildHasher>;
+
 /// The connection table.
+///
+/// Connections that can no longer change are retired into
+/// [`ConnectionRecord`]s as the capture goes on, so memory follows the
+/// connections open at once, not the file size: a closed connection once
+/// its TIME_WAIT interval has passed (a new SYN on its tuple can then no
+/// longer be a TIME_WAIT reuse), a connection stuck in its handshake after
+/// [`HANDSHAKE_IDLE_S`], any other after [`IDLE_S`] without a packet.
 #[derive(Debug)]
 pub struct Tracker {
-    live: IndexMap<FlowKey, Connection>,
+    live: Table,
     next_id: ConnId,
     time_wait_secs: f64,
     capture: u32,
     retired: Vec<ConnectionRecord>,
+    /// Segments since the last sweep for retirable connections.
+    since_sweep: usize,
+    last_sweep: Option<Timestamp>,
+    /// Connections retired while not closed, before the end of the capture.
+    idle_retired: u64,
 }
 
 impl Tracker {
     pub fn new(time_wait_secs: f64) -> Tracker {
         Tracker {
-            live: IndexMap::new(),
+            live: Table::default(),
             next_id: 0,
             time_wait_secs,
             capture: 0,
             retired: Vec::new(),
+            since_sweep: 0,
+            last_sweep: None,
+            idle_retired: 0,
         }
     }
 
@@ -73,39 +108,51 @@ impl Tracker {
 
     /// Feeds one segment, in capture order.
     pub fn on_segment(&mut self, seg: &Segment) -> Observation {
+        self.on_segment_conn(seg).0
+    }
+
+    /// Feeds one segment, in capture order; returns what it was and its
+    /// connection after it.
+    pub fn on_segment_conn(&mut self, seg: &Segment) -> (Observation, &Connection) {
+        self.maybe_sweep(seg.ts);
         let key = FlowKey::new(seg.src, seg.dst);
         let mut reuse = None;
-        if let Some(conn) = self.live.get(&key)
-            && conn.is_new_incarnation(seg)
-            && let Some(old) = self.live.swap_remove(&key)
-        {
-            let mut record = old.finish(self.time_wait_secs);
-            let tw = &mut record.time_wait;
-            reuse = Some(Reuse {
-                previous: record.id,
-                holder: tw.holder,
-                time_wait_until: tw.until,
-                time_wait_from: tw.from,
-            });
-            // The new incarnation takes the 4-tuple over: the TIME_WAIT
-            // socket is gone from this moment (tcp_tw_reuse, or a TIME_WAIT
-            // socket accepting the SYN).
-            if tw.until.is_some_and(|u| u > seg.ts) {
-                tw.until = Some(seg.ts);
-                tw.reused_by = Some(self.next_id);
-            }
-            self.retired.push(record);
-        }
         let conn = match self.live.entry(key) {
-            indexmap::map::Entry::Occupied(e) => e.into_mut(),
-            indexmap::map::Entry::Vacant(e) => {
+            Entry::Occupied(mut e) => {
+                if e.get().is_new_incarnation(seg) {
+                    let id = self.next_id;
+                    self.next_id += 1;
+                    let old = std::mem::replace(
+                        e.get_mut(),
+                        Box::new(Connection::new(id, self.capture, seg)),
+                    );
+                    let mut record = old.finish(self.time_wait_secs);
+                    let tw = &mut record.time_wait;
+                    reuse = Some(Reuse {
+                        previous: record.id,
+                        holder: tw.holder,
+                        time_wait_until: tw.until,
+                        time_wait_from: tw.from,
+                    });
+                    // The new incarnation takes the 4-tuple over: the
+                    // TIME_WAIT socket is gone from this moment (tcp_tw_reuse,
+                    // or a TIME_WAIT socket accepting the SYN).
+                    if tw.until.is_some_and(|u| u > seg.ts) {
+                        tw.until = Some(seg.ts);
+                        tw.reused_by = Some(id);
+                    }
+                    self.retired.push(record);
+                }
+                e.into_mut()
+            }
+            Entry::Vacant(e) => {
                 let id = self.next_id;
                 self.next_id += 1;
-                e.insert(Connection::new(id, self.capture, seg))
+                e.insert(Box::new(Connection::new(id, self.capture, seg)))
             }
         };
         let notes = conn.update(seg);
-        Observation {
+        let obs = Observation {
             conn: conn.id,
             sender: conn.side_of(seg.src),
             notes,
@@ -114,12 +161,53 @@ impl Tracker {
                 conn.side(Side::Server).state(),
             ],
             reuse,
+        };
+        (obs, conn)
+    }
+
+    /// Retires the connections that can no longer change, at most once per
+    /// second of capture time and once per as many segments as there are
+    /// live connections, so the sweep costs O(1) per segment.
+    fn maybe_sweep(&mut self, now: Timestamp) {
+        self.since_sweep += 1;
+        if self.since_sweep < (2 * self.live.len()).max(16384) {
+            return;
         }
+        let last = *self.last_sweep.get_or_insert(now);
+        if now.secs_since(last) < 1.0 {
+            return;
+        }
+        self.since_sweep = 0;
+        self.last_sweep = Some(now);
+        let tw = self.time_wait_secs;
+        let retired = &mut self.retired;
+        let idle_retired = &mut self.idle_retired;
+        self.live.retain(|_, c| {
+            let idle = now.secs_since(c.last_ts);
+            let closed = c.is_closed();
+            let limit = if closed {
+                // The TIME_WAIT interval ends at most `tw` after the last
+                // packet; after it a SYN on the tuple is no reuse.
+                tw
+            } else if c.handshake.synack.is_none() {
+                HANDSHAKE_IDLE_S.max(tw)
+            } else {
+                IDLE_S.max(tw)
+            };
+            if idle <= limit {
+                return true;
+            }
+            if !closed {
+                *idle_retired += 1;
+            }
+            retired.push(c.finish(tw));
+            false
+        });
     }
 
     /// The live connection a segment belongs to (after `on_segment`).
     pub fn connection_of(&self, seg: &Segment) -> Option<&Connection> {
-        self.live.get(&FlowKey::new(seg.src, seg.dst))
+        self.live.get(&FlowKey::new(seg.src, seg.dst)).map(|c| &**c)
     }
 
     /// Number of connections opened so far.
@@ -127,11 +215,32 @@ impl Tracker {
         self.next_id
     }
 
-    /// Retires everything still open and returns all records by id.
+    /// Connections currently open (not retired).
+    pub fn live(&self) -> usize {
+        self.live.len()
+    }
+
+    /// Connections retired for being idle while not closed.
+    pub fn idle_retired(&self) -> u64 {
+        self.idle_retired
+    }
+
+    /// Records retired since the last call, in retirement order.
+    pub fn drain_retired(&mut self) -> std::vec::Drain<'_, ConnectionRecord> {
+        self.retired.drain(..)
+    }
+
+    /// Whether records wait in [`Tracker::drain_retired`].
+    pub fn has_retired(&self) -> bool {
+        !self.retired.is_empty()
+    }
+
+    /// Retires everything still open and returns all records not drained
+    /// yet, by id.
     pub fn finish(mut self) -> Vec<ConnectionRecord> {
         let tw = self.time_wait_secs;
         self.retired
-            .extend(self.live.drain(..).map(|(_, c)| c.finish(tw)));
+            .extend(self.live.drain().map(|(_, c)| c.finish(tw)));
         self.retired.sort_unstable_by_key(|r| r.id);
         self.retired
     }
