@@ -328,7 +328,7 @@ impl InputArgs {
     /// Reads every input through `pipeline`.
     fn run(&self, mut pipeline: Pipeline<'_>) -> Result<(Analysis, bool)> {
         let mut failed = false;
-        for path in &self.files {
+        for path in &self.in_time_order() {
             let outcome = if path == "-" {
                 pipeline.feed("-", io::stdin().lock())
             } else {
@@ -358,6 +358,38 @@ impl InputArgs {
         }
         let failed = failed || analysis.has_input_errors();
         Ok((analysis, failed))
+    }
+}
+
+impl InputArgs {
+    /// Several files are one timeline: rotated `tcpdump -C/-G` files are read
+    /// in the order of their first packet, whatever their names sort to
+    /// (`dump.pcap10` sorts before `dump.pcap2`). Standard input, and files
+    /// that cannot be read or hold no packet, keep their place at the end.
+    fn in_time_order(&self) -> Vec<String> {
+        if self.files.len() < 2 || self.files.iter().any(|f| f == "-") {
+            return self.files.clone();
+        }
+        let mut keyed: Vec<(Option<timewait::time::Timestamp>, usize, &String)> = self
+            .files
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let first = File::open(p)
+                    .ok()
+                    .and_then(|f| timewait::capture::first_timestamp(f).ok().flatten());
+                (first, i, p)
+            })
+            .collect();
+        keyed.sort_by_key(|(ts, i, _)| (ts.is_none(), *ts, *i));
+        let ordered: Vec<String> = keyed.into_iter().map(|(_, _, p)| p.clone()).collect();
+        if ordered != self.files {
+            eprintln!(
+                "timewait: reading the files in the order of their first packet: {}",
+                ordered.join(", ")
+            );
+        }
+        ordered
     }
 }
 

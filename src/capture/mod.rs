@@ -11,7 +11,7 @@ mod timestamp;
 
 pub use compressed::Input;
 
-pub use reader::read_capture;
+pub use reader::{first_timestamp, read_capture, read_capture_until};
 
 use crate::time::Timestamp;
 use serde::Serialize;

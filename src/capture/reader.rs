@@ -9,6 +9,7 @@ use pcap_parser::pcapng::Block;
 use pcap_parser::traits::{PcapNGPacketBlock, PcapReaderIterator};
 use pcap_parser::{LegacyPcapReader, PcapBlockOwned, PcapError, PcapNGReader};
 use std::io::{Cursor, Read};
+use std::ops::ControlFlow;
 
 /// Buffer for one read; also the largest record we accept. Wireshark's own
 /// limit for ordinary link types is 256 KiB, so 4 MiB only rejects lengths
@@ -25,6 +26,29 @@ const OPB_TYPE: u32 = 2;
 /// it is reported in [`CaptureFacts::damage`] and everything before it was
 /// delivered.
 pub fn read_capture<R: Read, F: FnMut(&Record<'_>)>(
+    input: R,
+    mut on_record: F,
+) -> Result<CaptureFacts, CaptureError> {
+    read_capture_until(input, |r| {
+        on_record(r);
+        ControlFlow::Continue(())
+    })
+}
+
+/// The time of the first record, reading no further: used to put rotated
+/// files (`tcpdump -C/-G`) in time order. None for a capture without records.
+pub fn first_timestamp<R: Read>(input: R) -> Result<Option<Timestamp>, CaptureError> {
+    let mut first = None;
+    read_capture_until(input, |r| {
+        first = Some(r.ts);
+        ControlFlow::Break(())
+    })?;
+    Ok(first)
+}
+
+/// [`read_capture`], stopping after the record for which `on_record`
+/// returns `Break`.
+pub fn read_capture_until<R: Read, F: FnMut(&Record<'_>) -> ControlFlow<()>>(
     input: R,
     on_record: F,
 ) -> Result<CaptureFacts, CaptureError> {
@@ -198,7 +222,7 @@ fn u32_at(data: &[u8], at: usize, big_endian: bool) -> Option<u32> {
     })
 }
 
-fn read_pcap<R: Read, F: FnMut(&Record<'_>)>(
+fn read_pcap<R: Read, F: FnMut(&Record<'_>) -> ControlFlow<()>>(
     input: R,
     mut on_record: F,
 ) -> Result<CaptureFacts, CaptureError> {
@@ -222,6 +246,7 @@ fn read_pcap<R: Read, F: FnMut(&Record<'_>)>(
         frame: 0,
         consumed: 0,
     };
+    let mut stop = false;
     loop {
         let step = match reader.next() {
             Ok((len, PcapBlockOwned::LegacyHeader(header))) => {
@@ -241,13 +266,14 @@ fn read_pcap<R: Read, F: FnMut(&Record<'_>)>(
             }
             Ok((len, PcapBlockOwned::Legacy(block))) => {
                 progress.frame += 1;
-                on_record(&Record {
+                stop |= on_record(&Record {
                     frame: progress.frame,
                     ts: pcap_timestamp(block.ts_sec, block.ts_usec, nanosecond),
                     link,
                     data: block.data,
                     orig_len: block.origlen,
-                });
+                })
+                .is_break();
                 Step::Consumed(len)
             }
             Ok((len, PcapBlockOwned::NG(_))) => Step::Consumed(len),
@@ -257,6 +283,9 @@ fn read_pcap<R: Read, F: FnMut(&Record<'_>)>(
             Step::Consumed(len) => {
                 reader.consume(len);
                 progress.consumed += len as u64;
+                if stop {
+                    break;
+                }
             }
             Step::Refill => {
                 if let Err(e) = reader.refill() {
@@ -288,7 +317,7 @@ struct Interface {
     clock: PcapngClock,
 }
 
-fn read_pcapng<R: Read, F: FnMut(&Record<'_>)>(
+fn read_pcapng<R: Read, F: FnMut(&Record<'_>) -> ControlFlow<()>>(
     input: R,
     mut on_record: F,
 ) -> Result<CaptureFacts, CaptureError> {
@@ -313,6 +342,7 @@ fn read_pcapng<R: Read, F: FnMut(&Record<'_>)>(
         frame: 0,
         consumed: 0,
     };
+    let mut stop = false;
     loop {
         let step = match reader.next() {
             Ok((len, PcapBlockOwned::NG(block))) => {
@@ -339,26 +369,28 @@ fn read_pcapng<R: Read, F: FnMut(&Record<'_>)>(
                             .unwrap_or_default()
                             .to_timestamp(epb.ts_high, epb.ts_low);
                         last_ts = ts;
-                        on_record(&Record {
+                        stop |= on_record(&Record {
                             frame: progress.frame,
                             ts,
                             link: iface.map_or(LinkType(u32::MAX), |i| i.link),
                             data: epb.packet_data(),
                             orig_len: epb.origlen,
-                        });
+                        })
+                        .is_break();
                     }
                     Block::SimplePacket(spb) => {
                         // An SPB has no timestamp and always belongs to
                         // interface 0; it inherits the previous record's time
                         // so the timeline stays ordered.
                         progress.frame += 1;
-                        on_record(&Record {
+                        stop |= on_record(&Record {
                             frame: progress.frame,
                             ts: last_ts,
                             link: interfaces.first().map_or(LinkType(u32::MAX), |i| i.link),
                             data: spb.packet_data(),
                             orig_len: spb.origlen,
-                        });
+                        })
+                        .is_break();
                     }
                     Block::Unknown(ub)
                         if ub.block_type == OPB_TYPE || ub.block_type.swap_bytes() == OPB_TYPE =>
@@ -374,13 +406,14 @@ fn read_pcapng<R: Read, F: FnMut(&Record<'_>)>(
                             _ => last_ts,
                         };
                         last_ts = ts;
-                        on_record(&Record {
+                        stop |= on_record(&Record {
                             frame: progress.frame,
                             ts,
                             link: iface.map_or(LinkType(u32::MAX), |i| i.link),
                             data: opb.map_or(&[][..], |o| o.data),
                             orig_len: opb.map_or(0, |o| o.orig_len),
-                        });
+                        })
+                        .is_break();
                     }
                     _ => facts.skipped_blocks += 1,
                 }
@@ -393,6 +426,9 @@ fn read_pcapng<R: Read, F: FnMut(&Record<'_>)>(
             Step::Consumed(len) => {
                 reader.consume(len);
                 progress.consumed += len as u64;
+                if stop {
+                    break;
+                }
             }
             Step::Refill => {
                 if let Err(e) = reader.refill() {

@@ -221,3 +221,61 @@ fn every_format_fixture_reads_with_the_right_link_type() {
     let be = analyze_file(&fixture("big-endian.pcap"));
     assert!(be.captures[0].big_endian);
 }
+
+/// Splits a little-endian µs pcap after `n` records: (first part, rest).
+fn split_pcap(bytes: &[u8], n: usize) -> (Vec<u8>, Vec<u8>) {
+    let mut at = 24;
+    for _ in 0..n {
+        let caplen = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+        at += 16 + caplen;
+    }
+    let mut first = bytes[..at].to_vec();
+    let mut rest = bytes[..24].to_vec();
+    rest.extend_from_slice(&bytes[at..]);
+    first.shrink_to_fit();
+    (first, rest)
+}
+
+#[test]
+fn rotated_files_are_one_timeline_in_time_order() {
+    let whole = std::fs::read(fixture("client-close.pcap")).unwrap();
+    let (early, late) = split_pcap(&whole, 13);
+    // Names that sort the wrong way round, as tcpdump -C makes them.
+    let a = temp_file("dump.pcap10", &late);
+    let b = temp_file("dump.pcap2", &early);
+    let o = timewait(&[
+        "conns",
+        "--format",
+        "json",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("order of their first packet"),
+        "{}",
+        stderr(&o)
+    );
+    let split: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let one = timewait(&[
+        "conns",
+        "--format",
+        "json",
+        fixture("client-close.pcap").to_str().unwrap(),
+    ]);
+    let one: serde_json::Value = serde_json::from_str(&stdout(&one)).unwrap();
+    let split = split.as_array().unwrap();
+    assert_eq!(split.len(), 3);
+    for (s, o) in split.iter().zip(one.as_array().unwrap()) {
+        for key in ["id", "client", "server", "start", "end", "time_wait"] {
+            assert_eq!(s[key], o[key], "{key}");
+        }
+        assert_eq!(s["close"]["kind"], o["close"]["kind"]);
+        assert_eq!(s["close"]["active_closer"], o["close"]["active_closer"]);
+    }
+    // Connection 0 lives in the file read first (the early one), frames 1-13;
+    // the others in the second file, numbered from 1 again.
+    assert_eq!(split[0]["capture"], 0);
+    assert_eq!(split[1]["capture"], 1);
+    assert_eq!(split[1]["first_frame"], 1);
+}
