@@ -279,3 +279,26 @@ fn rotated_files_are_one_timeline_in_time_order() {
     assert_eq!(split[1]["capture"], 1);
     assert_eq!(split[1]["first_frame"], 1);
 }
+
+#[test]
+fn gzip_and_zstd_captures_read_like_the_plain_file() {
+    use std::io::Write as _;
+    let plain = std::fs::read(fixture("server-close.pcap")).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&plain).unwrap();
+    let gz = temp_file("compressed.pcap.gz", &gz.finish().unwrap());
+    // The name says nothing: the magic decides.
+    let zst = temp_file("compressed.bin", &zstd::encode_all(&plain[..], 3).unwrap());
+    let want = stdout(&timewait(&[
+        "conns",
+        "--format",
+        "ndjson",
+        fixture("server-close.pcap").to_str().unwrap(),
+    ]));
+    assert_eq!(want.lines().count(), 3);
+    for p in [&gz, &zst] {
+        let o = timewait(&["conns", "--format", "ndjson", p.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert_eq!(stdout(&o), want, "{}", p.display());
+    }
+}
