@@ -20,6 +20,10 @@ pub type ConnId = u32;
 /// SYN flood on one tuple cannot grow memory; counters keep counting.
 pub const MAX_FRAMES_KEPT: usize = 8;
 
+/// The handshake legs must differ by this much (and fourfold) before one
+/// side is called closer to the capture point.
+const CAPTURE_SIDE_MIN_GAP_S: f64 = 0.001;
+
 /// How the client/server roles were decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -573,14 +577,18 @@ impl Connection {
             _ => None,
         };
         let capture_near = match (h.last_syn, h.synack, h.ack) {
+            // Only a clear difference says something: on a LAN both legs
+            // are tens of microseconds and the kernels' own processing time
+            // decides which is shorter.
             (Some(syn), Some((_, sa)), Some((_, ack))) => {
                 let server_leg = sa.secs_since(syn);
                 let client_leg = ack.secs_since(sa);
-                Some(if server_leg <= client_leg {
-                    Side::Server
+                let (near, short, long) = if server_leg <= client_leg {
+                    (Side::Server, server_leg, client_leg)
                 } else {
-                    Side::Client
-                })
+                    (Side::Client, client_leg, server_leg)
+                };
+                (long - short >= CAPTURE_SIDE_MIN_GAP_S && long >= 4.0 * short).then_some(near)
             }
             _ => None,
         };
@@ -981,6 +989,29 @@ pub(crate) mod tests {
     fn syn_after_midstream_data_is_a_new_incarnation() {
         let c = run(&[seg(1, C, S, F::ACK | F::PSH, 5000, 9000, 10)]);
         assert!(c.is_new_incarnation(&seg(2, C, S, F::SYN, 777, 0, 0)));
+    }
+
+    #[test]
+    fn capture_point_is_named_only_when_the_legs_clearly_differ() {
+        let at =
+            |frame: u64, ms: i64, from: &str, to: &str, flags: u8, seq: u32, ack: u32| Segment {
+                ts: Timestamp::from_parts(1000, ms * 1_000_000),
+                ..seg(frame, from, to, flags, seq, ack, 0)
+            };
+        // Capture beside the client: the server is 40 ms away.
+        let far = run(&[
+            at(1, 0, C, S, F::SYN, 100, 0),
+            at(2, 40, S, C, F::SYN | F::ACK, 500, 101),
+            at(3, 40, C, S, F::ACK, 101, 501),
+        ]);
+        assert_eq!(far.finish(60.0).handshake.capture_near, Some(Side::Client));
+        // A LAN: both legs within a millisecond, no verdict.
+        let lan = run(&[
+            at(1, 0, C, S, F::SYN, 100, 0),
+            at(2, 0, S, C, F::SYN | F::ACK, 500, 101),
+            at(3, 0, C, S, F::ACK, 101, 501),
+        ]);
+        assert_eq!(lan.finish(60.0).handshake.capture_near, None);
     }
 
     #[test]
