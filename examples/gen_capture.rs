@@ -23,6 +23,10 @@
 //!   reuses 4-tuples while they are still in TIME_WAIT;
 //! - some bulk downloads (hundreds of full-size segments).
 //!
+//! `--syn-flood PACKETS` writes only SYNs instead: PACKETS of them from 256
+//! addresses (10.9.0.0/24) and random ports to 10.0.0.1:80, at `--rate`
+//! SYNs per second (default 2,000), none answered.
+//!
 //! Output is pcap (microsecond, Ethernet), written with plain bytes; frames
 //! are built with etherparse's `PacketBuilder`.
 
@@ -366,18 +370,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut out_path = None;
     let mut size = 100u64 << 20;
     let mut seed = 1u64;
-    let mut rate = 500.0f64;
+    let mut rate = None;
+    let mut flood: Option<u64> = None;
     let mut i = 0;
     while i < args.len() {
         let value = || args.get(i + 1).cloned().ok_or("missing value");
         match args[i].as_str() {
             "--size" => size = parse_size(&value()?)?,
             "--seed" => seed = value()?.parse()?,
-            "--rate" => rate = value()?.parse()?,
+            "--rate" => rate = Some(value()?.parse::<f64>()?),
+            "--syn-flood" => flood = Some(value()?.parse()?),
             "-h" | "--help" => {
                 println!(
                     "gen_capture OUT.pcap [--size 100M] [--seed 1] [--rate CONNS_PER_S]\n\
-                     Writes a deterministic server-side capture of about SIZE bytes."
+                     gen_capture OUT.pcap --syn-flood PACKETS [--seed 1] [--rate SYNS_PER_S]\n\
+                     Writes a deterministic server-side capture of about SIZE bytes, or a\n\
+                     flood of unanswered SYNs from random ports."
                 );
                 return Ok(());
             }
@@ -391,6 +399,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         i += 2;
     }
     let out_path = out_path.ok_or("usage: gen_capture OUT.pcap [--size 100M]")?;
+    if let Some(n) = flood {
+        return syn_flood(&out_path, n, rate.unwrap_or(2_000.0), seed);
+    }
+    let rate = rate.unwrap_or(500.0);
     let mut rng = Rng(seed);
     let mut hosts: Vec<Host> = (0..NORMAL_HOSTS)
         .map(|i| Host {
@@ -430,16 +442,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         rtt_us: 500,
     });
 
-    let file = std::fs::File::create(&out_path)?;
-    let mut w = BufWriter::with_capacity(1 << 20, file);
-    // pcap global header: microseconds, little endian, Ethernet.
-    w.write_all(&0xa1b2_c3d4u32.to_le_bytes())?;
-    w.write_all(&2u16.to_le_bytes())?;
-    w.write_all(&4u16.to_le_bytes())?;
-    w.write_all(&0i32.to_le_bytes())?;
-    w.write_all(&0u32.to_le_bytes())?;
-    w.write_all(&65535u32.to_le_bytes())?;
-    w.write_all(&1u32.to_le_bytes())?;
+    let mut w = create_pcap(&out_path)?;
     let mut written: u64 = 24;
     let mut packets: u64 = 0;
     let mut conns: u64 = 0;
@@ -497,5 +500,58 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     write_until(u64::MAX, &mut queue, &mut w, &mut written, &mut packets)?;
     w.flush()?;
     eprintln!("{out_path}: {written} bytes, {packets} packets, {conns} connections (seed {seed})");
+    Ok(())
+}
+
+/// A pcap file with its global header: microseconds, little endian,
+/// Ethernet.
+fn create_pcap(path: &str) -> std::io::Result<BufWriter<std::fs::File>> {
+    let file = std::fs::File::create(path)?;
+    let mut w = BufWriter::with_capacity(1 << 20, file);
+    w.write_all(&0xa1b2_c3d4u32.to_le_bytes())?;
+    w.write_all(&2u16.to_le_bytes())?;
+    w.write_all(&4u16.to_le_bytes())?;
+    w.write_all(&0i32.to_le_bytes())?;
+    w.write_all(&0u32.to_le_bytes())?;
+    w.write_all(&65535u32.to_le_bytes())?;
+    w.write_all(&1u32.to_le_bytes())?;
+    Ok(w)
+}
+
+/// `--syn-flood`: `n` unanswered SYNs from random ports of 256 addresses.
+fn syn_flood(path: &str, n: u64, rate: f64, seed: u64) -> Result<(), Box<dyn std::error::Error>> {
+    let mut rng = Rng(seed);
+    let mut w = create_pcap(path)?;
+    let mut buf = Vec::with_capacity(128);
+    let mut now: u64 = 1_700_000_000 * 1_000_000;
+    let mean_gap_us = 1e6 / rate;
+    let mut written: u64 = 24;
+    for _ in 0..n {
+        let gap = -(1.0 - rng.unit()).ln() * mean_gap_us;
+        now += gap.max(1.0) as u64;
+        let r = rng.next();
+        let p = Pkt {
+            ts_us: now,
+            order: 0,
+            src: [10, 9, 0, (r & 0xff) as u8],
+            dst: SERVER,
+            sport: 1024 + ((r >> 8) % 64_512) as u16,
+            dport: 80,
+            seq: (r >> 32) as u32,
+            ack: 0,
+            flags: SYN,
+            len: 0,
+            ts: None,
+        };
+        frame(&p, &[], &mut buf);
+        w.write_all(&((now / 1_000_000) as u32).to_le_bytes())?;
+        w.write_all(&((now % 1_000_000) as u32).to_le_bytes())?;
+        w.write_all(&(buf.len() as u32).to_le_bytes())?;
+        w.write_all(&(buf.len() as u32).to_le_bytes())?;
+        w.write_all(&buf)?;
+        written += 16 + buf.len() as u64;
+    }
+    w.flush()?;
+    eprintln!("{path}: {written} bytes, {n} SYNs (seed {seed})");
     Ok(())
 }

@@ -4,11 +4,11 @@
 
 use crate::capture::{self, CaptureError, CaptureFacts, LinkType};
 use crate::decode::{self, Segment, SkipReason};
-use crate::detect::{self, Detector, Finding, Selection, Severity};
+use crate::detect::{self, Claims, Detector, Finding, Selection, Severity};
 use crate::time::Timestamp;
 use crate::track::{
-    CloseKind, Closer, ConnectionRecord, HandshakeState, HostRecord, Observation, Tracker,
-    host_time_wait,
+    CloseKind, Closer, ConnectionRecord, HandshakeState, HostRecord, HostTally, Observation,
+    Tracker,
 };
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -157,12 +157,75 @@ pub type RecordSink<'o> = Box<dyn FnMut(ConnectionRecord) + 'o>;
 pub struct Pipeline<'o> {
     options: Options,
     tracker: Tracker,
-    detectors: Vec<Box<dyn Detector>>,
     /// First and last time of segments fed directly (no capture file).
     segment_span: Option<(Timestamp, Timestamp)>,
     captures: Vec<CaptureReport>,
     observer: Box<dyn SegmentObserver + 'o>,
+    retire: Retire<'o>,
+}
+
+/// Where each connection record goes as the tracker retires it: to the
+/// sink when streaming; else into the summary counts, the host tally and
+/// every detector, in the order of [`detect::all`], and kept only when the
+/// caller asked for the records.
+struct Retire<'o> {
+    detectors: Vec<Box<dyn Detector>>,
+    claims: Claims,
+    tally: Tally,
+    hosts: HostTally,
+    keep: bool,
+    kept: Vec<ConnectionRecord>,
     sink: Option<RecordSink<'o>>,
+}
+
+impl Retire<'_> {
+    fn take(&mut self, record: ConnectionRecord) {
+        if let Some(sink) = &mut self.sink {
+            sink(record);
+            return;
+        }
+        self.tally.add(&record);
+        self.hosts.add(&record);
+        detect::connection_end_all(&mut self.detectors, &record, &mut self.claims);
+        if self.keep {
+            self.kept.push(record);
+        }
+    }
+}
+
+/// Connections by close kind, active closer and handshake state.
+#[derive(Default)]
+struct Tally {
+    close_kind: [u64; 4],
+    closer: [u64; 4],
+    handshake: [u64; 6],
+}
+
+const CLOSE_KINDS: [CloseKind; 4] = [
+    CloseKind::Fin,
+    CloseKind::Simultaneous,
+    CloseKind::Rst,
+    CloseKind::Open,
+];
+const CLOSERS: [Closer; 4] = [Closer::Client, Closer::Server, Closer::Both, Closer::None];
+const HANDSHAKES: [HandshakeState; 6] = [
+    HandshakeState::Complete,
+    HandshakeState::SynAckOnly,
+    HandshakeState::SynOnly,
+    HandshakeState::Refused,
+    HandshakeState::Challenged,
+    HandshakeState::NotCaptured,
+];
+
+impl Tally {
+    fn add(&mut self, c: &ConnectionRecord) {
+        let k = CLOSE_KINDS.iter().position(|k| *k == c.close.kind);
+        let a = CLOSERS.iter().position(|k| *k == c.close.active_closer);
+        let h = HANDSHAKES.iter().position(|k| *k == c.handshake.state);
+        self.close_kind[k.unwrap_or(0)] += 1;
+        self.closer[a.unwrap_or(0)] += 1;
+        self.handshake[h.unwrap_or(0)] += 1;
+    }
 }
 
 impl<'o> Pipeline<'o> {
@@ -176,13 +239,29 @@ impl<'o> Pipeline<'o> {
     ) -> Pipeline<'o> {
         Pipeline {
             tracker: Tracker::new(options.time_wait_s),
-            detectors: detect::all(&options),
+            retire: Retire {
+                detectors: detect::all(&options),
+                claims: Claims::default(),
+                tally: Tally::default(),
+                hosts: HostTally::default(),
+                keep: false,
+                kept: Vec::new(),
+                sink: None,
+            },
             segment_span: None,
             options,
             captures: Vec::new(),
             observer,
-            sink: None,
         }
+    }
+
+    /// Whether [`Analysis::connections`] holds every connection record (the
+    /// JSON report, `conns`, `show`, `timeline` need them). Off by default:
+    /// the detectors, the summary and the hosts fold each record as it is
+    /// retired, so memory follows the connections open at once.
+    pub fn keep_connections(mut self, keep: bool) -> Pipeline<'o> {
+        self.retire.keep = keep;
+        self
     }
 
     /// A pipeline that hands every connection record to `sink` as soon as
@@ -192,8 +271,8 @@ impl<'o> Pipeline<'o> {
     /// or hosts, and its summary only counts connections.
     pub fn streaming(options: Options, sink: RecordSink<'o>) -> Pipeline<'o> {
         let mut p = Pipeline::new(options);
-        p.detectors.clear();
-        p.sink = Some(sink);
+        p.retire.detectors.clear();
+        p.retire.sink = Some(sink);
         p
     }
 
@@ -225,8 +304,7 @@ impl<'o> Pipeline<'o> {
         let mut links: BTreeMap<LinkType, u64> = BTreeMap::new();
         let tracker = &mut self.tracker;
         let observer = &mut self.observer;
-        let detectors = &mut self.detectors;
-        let sink = &mut self.sink;
+        let retire = &mut self.retire;
         let result = capture::read_capture(input, |record| {
             *links.entry(record.link).or_default() += 1;
             if report.first.is_none_or(|f| record.ts < f) {
@@ -238,12 +316,7 @@ impl<'o> Pipeline<'o> {
             match decode::decode(record) {
                 Ok(seg) => {
                     report.tcp_packets += 1;
-                    feed_segment(tracker, detectors, &seg, &mut **observer, index);
-                    if let Some(sink) = sink
-                        && tracker.has_retired()
-                    {
-                        tracker.drain_retired().for_each(&mut **sink);
-                    }
+                    feed_segment(tracker, retire, &seg, &mut **observer, index);
                 }
                 Err(reason) => *report.skipped.entry(reason).or_default() += 1,
             }
@@ -307,28 +380,23 @@ impl<'o> Pipeline<'o> {
         });
         feed_segment(
             &mut self.tracker,
-            &mut self.detectors,
+            &mut self.retire,
             seg,
             &mut *self.observer,
             0,
         );
-        if let Some(sink) = &mut self.sink {
-            self.tracker.drain_retired().for_each(&mut **sink);
-        }
     }
 
     /// Retires every connection, runs the detectors and builds the report.
     pub fn finish(mut self) -> Analysis {
         let idle_retired = self.tracker.idle_retired();
         let seen = u64::from(self.tracker.connections_seen());
-        let mut connections = self.tracker.finish();
-        if let Some(sink) = &mut self.sink {
-            connections.drain(..).for_each(&mut **sink);
+        for record in self.tracker.finish() {
+            self.retire.take(record);
         }
-        let hosts = host_time_wait(&connections);
+        let mut retire = self.retire;
+        let hosts = retire.hosts.finish();
         let ctx = detect::Context {
-            conns: &connections,
-            hosts: &hosts,
             options: &self.options,
             capture_start: self
                 .captures
@@ -342,12 +410,13 @@ impl<'o> Pipeline<'o> {
                 .filter_map(|c| c.last)
                 .chain(self.segment_span.map(|s| s.1))
                 .max(),
-            earlier: &[],
         };
-        let findings = detect::finish_all(&mut self.detectors, &ctx, &self.options.findings);
-        let mut summary = summarize(&self.captures, &connections, &hosts, &findings);
+        let findings = detect::finish_all(&mut retire.detectors, &ctx, &self.options.findings);
+        let mut summary = summarize(&self.captures, &retire.tally, &hosts, &findings);
         summary.connections = seen;
         summary.idle_retired = idle_retired;
+        let mut connections = retire.kept;
+        connections.sort_unstable_by_key(|r| r.id);
         Analysis {
             schema: SCHEMA,
             version: env!("CARGO_PKG_VERSION"),
@@ -361,59 +430,46 @@ impl<'o> Pipeline<'o> {
     }
 }
 
-/// One segment through the tracker, the detectors and the observer.
+/// One segment through the tracker, the detectors and the observer, then
+/// the records it retired.
 fn feed_segment(
     tracker: &mut Tracker,
-    detectors: &mut [Box<dyn Detector>],
+    retire: &mut Retire<'_>,
     seg: &Segment,
     observer: &mut dyn SegmentObserver,
     capture: u32,
 ) {
     let (obs, conn) = tracker.on_segment_conn(seg);
-    for d in detectors.iter_mut() {
+    for d in retire.detectors.iter_mut() {
         d.on_segment(seg, &obs, conn);
     }
     observer.on_segment(capture, seg, &obs);
+    if tracker.has_retired() {
+        for record in tracker.drain_retired() {
+            retire.take(record);
+        }
+    }
 }
 
 fn summarize(
     captures: &[CaptureReport],
-    conns: &[ConnectionRecord],
+    tally: &Tally,
     hosts: &[HostRecord],
     findings: &[Finding],
 ) -> Summary {
     let mut s = Summary {
         packets: captures.iter().map(|c| c.packets).sum(),
         tcp_packets: captures.iter().map(|c| c.tcp_packets).sum(),
-        connections: conns.len() as u64,
         ..Summary::default()
     };
-    for k in ["fin", "simultaneous", "rst", "open"] {
-        s.by_close_kind.insert(k, 0);
+    for (k, n) in CLOSE_KINDS.iter().zip(tally.close_kind) {
+        s.by_close_kind.insert(close_kind_name(*k), n);
     }
-    for k in ["client", "server", "both", "none"] {
-        s.by_active_closer.insert(k, 0);
+    for (k, n) in CLOSERS.iter().zip(tally.closer) {
+        s.by_active_closer.insert(closer_name(*k), n);
     }
-    for k in [
-        "complete",
-        "syn_ack_only",
-        "syn_only",
-        "refused",
-        "challenged",
-        "not_captured",
-    ] {
-        s.by_handshake.insert(k, 0);
-    }
-    for c in conns {
-        *s.by_close_kind
-            .entry(close_kind_name(c.close.kind))
-            .or_default() += 1;
-        *s.by_active_closer
-            .entry(closer_name(c.close.active_closer))
-            .or_default() += 1;
-        *s.by_handshake
-            .entry(handshake_name(c.handshake.state))
-            .or_default() += 1;
+    for (k, n) in HANDSHAKES.iter().zip(tally.handshake) {
+        s.by_handshake.insert(handshake_name(*k), n);
     }
     s.time_wait_peak = hosts
         .iter()
@@ -470,7 +526,7 @@ pub fn handshake_name(h: HandshakeState) -> &'static str {
 /// Analyzes one capture from a reader: the whole pipeline in one call, as
 /// tests, benches and fuzz targets use it.
 pub fn analyze<R: Read>(path: &str, input: R, options: &Options) -> Result<Analysis, CaptureError> {
-    let mut p = Pipeline::new(options.clone());
+    let mut p = Pipeline::new(options.clone()).keep_connections(true);
     p.feed(path, input)?;
     Ok(p.finish())
 }

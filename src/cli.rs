@@ -311,18 +311,19 @@ impl InputArgs {
 
     /// Reads every input. Problems with a file are reported on stderr and in
     /// the analysis; the run goes on with the others.
-    fn run_pipeline(&self, selection: Selection) -> Result<(Analysis, bool)> {
-        self.run_observed(selection, Box::new(()))
+    fn run_pipeline(&self, selection: Selection, keep: bool) -> Result<(Analysis, bool)> {
+        self.run_observed(selection, Box::new(()), keep)
     }
 
     fn run_observed<'o>(
         &self,
         selection: Selection,
         observer: Box<dyn timewait::analysis::SegmentObserver + 'o>,
+        keep: bool,
     ) -> Result<(Analysis, bool)> {
         let mut options = self.options()?;
         options.findings = selection;
-        self.run(Pipeline::with_observer(options, observer))
+        self.run(Pipeline::with_observer(options, observer).keep_connections(keep))
     }
 
     /// Reads every input through `pipeline`.
@@ -461,7 +462,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 ),
                 None => None,
             };
-            let (analysis, failed) = args.input.run_pipeline(selection)?;
+            let keep = matches!(args.format, ReportFormat::Json);
+            let (analysis, failed) = args.input.run_pipeline(selection, keep)?;
             if analysis.captures.iter().all(|c| c.format.is_none()) {
                 return Ok(ExitCode::from(2));
             }
@@ -536,7 +538,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             exit_for(failed)
         }
         Command::Conns(args) => {
-            let (analysis, failed) = args.input.run_pipeline(Selection::default())?;
+            let (analysis, failed) = args.input.run_pipeline(Selection::default(), true)?;
             if analysis.captures.iter().all(|c| c.format.is_none()) {
                 return Ok(ExitCode::from(2));
             }
@@ -559,9 +561,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Show(args) => {
             let mut collector = LadderCollector::new(args.conn, args.limit);
-            let (analysis, failed) = args
-                .input
-                .run_observed(Selection::default(), Box::new(&mut collector))?;
+            let (analysis, failed) =
+                args.input
+                    .run_observed(Selection::default(), Box::new(&mut collector), true)?;
             if analysis.captures.iter().all(|c| c.format.is_none()) {
                 return Ok(ExitCode::from(2));
             }
@@ -584,7 +586,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             exit_for(failed)
         }
         Command::Timeline(args) => {
-            let (analysis, failed) = args.input.run_pipeline(Selection::default())?;
+            let (analysis, failed) = args.input.run_pipeline(Selection::default(), true)?;
             if analysis.captures.iter().all(|c| c.format.is_none()) {
                 return Ok(ExitCode::from(2));
             }

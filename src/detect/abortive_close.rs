@@ -10,10 +10,13 @@
 //! (`handshake-failure`), answered a challenge ACK (`paws-syn-drop`), or
 //! answered a retransmitted FIN (`fin-retransmit-rst`).
 
-use super::{Context, Detector, Evidence, Finding, FindingKind, Severity, pair, plural};
-use crate::flow::Side;
-use crate::track::HandshakeState;
-use std::collections::BTreeMap;
+use super::{
+    Claims, Context, Detector, EvidenceSet, Finding, FindingKind, Severity, ip_filter, pair, plural,
+};
+use crate::flow::{Endpoint, Side};
+use crate::track::{ConnectionRecord, HandshakeState};
+use rustc_hash::FxHashMap as HashMap;
+use std::net::IpAddr;
 
 pub const TEXTS: (&str, &str) = (
     "An RST tears the connection down at once, without the FIN exchange: unread data is \
@@ -28,57 +31,76 @@ pub const TEXTS: (&str, &str) = (
      reuse connections instead.",
 );
 
-pub struct AbortiveClose;
+/// Abortive closes per client, server and side that sent the RST.
+#[derive(Default)]
+pub struct AbortiveClose {
+    groups: HashMap<(IpAddr, Endpoint, Side), EvidenceSet>,
+}
 
 impl Detector for AbortiveClose {
     fn kinds(&self) -> &'static [FindingKind] {
         &[FindingKind::AbortiveClose]
     }
 
-    fn finish(&mut self, ctx: &Context<'_>) -> Vec<Finding> {
-        let claimed = ctx.claimed_by(FindingKind::FinRetransmitRst);
-        let paws = ctx.claimed_by(FindingKind::PawsSynDrop);
-        let mut groups: BTreeMap<(String, Side), Vec<Evidence>> = BTreeMap::new();
-        for c in ctx.conns {
-            let (Some(frame), Some(by)) = (c.close.rst_frame, c.close.rst_by) else {
-                continue;
-            };
-            let established = matches!(
-                c.handshake.state,
-                HandshakeState::Complete | HandshakeState::NotCaptured | HandshakeState::SynAckOnly
-            );
-            if !established || claimed.contains(&c.id) || paws.contains(&c.id) {
-                continue;
-            }
-            let state = match c.close.rst_sender_state {
-                Some(crate::track::TcpState::TimeWait) => {
-                    "where TIME_WAIT was expected: its socket was already gone".to_string()
-                }
-                Some(s) => format!("in {s}"),
-                None => "in an unknown state".to_string(),
-            };
-            let mut frames = vec![frame];
-            frames.extend(c.close.first_fin_frame);
-            frames.sort_unstable();
-            let at = c
-                .close
-                .first_fin_at
-                .filter(|_| c.close.first_fin_frame < Some(frame))
-                .unwrap_or(c.end);
-            groups
-                .entry((pair(c.client.ip(), c.server), by))
-                .or_default()
-                .push(Evidence {
-                    connection: c.id,
-                    frames,
-                    at,
-                    note: format!("RST from the {by} {state}"),
-                });
+    fn on_connection_end(&mut self, c: &ConnectionRecord, claims: &mut Claims) {
+        let (Some(frame), Some(by)) = (c.close.rst_frame, c.close.rst_by) else {
+            return;
+        };
+        let established = matches!(
+            c.handshake.state,
+            HandshakeState::Complete | HandshakeState::NotCaptured | HandshakeState::SynAckOnly
+        );
+        if !established
+            || claims.is_claimed(FindingKind::FinRetransmitRst, c.id)
+            || claims.is_claimed(FindingKind::PawsSynDrop, c.id)
+        {
+            return;
         }
+        let mut frames = vec![frame];
+        frames.extend(c.close.first_fin_frame);
+        frames.sort_unstable();
+        let at = c
+            .close
+            .first_fin_at
+            .filter(|_| c.close.first_fin_frame < Some(frame))
+            .unwrap_or(c.end);
+        self.groups
+            .entry((c.client.ip(), c.server, by))
+            .or_default()
+            .add(c.id, at, &frames, || {
+                let state = match c.close.rst_sender_state {
+                    Some(crate::track::TcpState::TimeWait) => {
+                        "where TIME_WAIT was expected: its socket was already gone".to_string()
+                    }
+                    Some(s) => format!("in {s}"),
+                    None => "in an unknown state".to_string(),
+                };
+                format!("RST from the {by} {state}")
+            });
+    }
+
+    fn finish(&mut self, _ctx: &Context<'_>) -> Vec<Finding> {
+        let mut groups: Vec<(String, Side, IpAddr, Endpoint, EvidenceSet)> =
+            std::mem::take(&mut self.groups)
+                .into_iter()
+                .map(|((client, server, by), e)| (pair(client, server), by, client, server, e))
+                .collect();
+        groups.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
         groups
             .into_iter()
-            .map(|((host, by), evidence)| {
-                let n = evidence.len() as u64;
+            .map(|(host, by, client, server, evidence)| {
+                let n = evidence.count();
+                let sender = match by {
+                    Side::Client => client,
+                    Side::Server => server.ip(),
+                };
+                let broad = format!(
+                    "{} && {} && tcp.port == {} && {} && tcp.flags.reset == 1",
+                    ip_filter("addr", client),
+                    ip_filter("addr", server.ip()),
+                    server.port(),
+                    ip_filter("src", sender),
+                );
                 Finding::new(
                     FindingKind::AbortiveClose,
                     Severity::Info,
@@ -89,6 +111,7 @@ impl Detector for AbortiveClose {
                     Some(host),
                     evidence,
                 )
+                .with_broad_filter(broad)
             })
             .collect()
     }

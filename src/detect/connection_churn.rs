@@ -11,8 +11,9 @@
 //! 1 s and their median payload under 16 KiB. Does not fire for a few
 //! connections, or for long or bulk ones (a pool would not change them).
 
-use super::{Context, Detector, Evidence, Finding, FindingKind, Severity, pair, secs};
+use super::{Claims, Context, Detector, EvidenceSet, Finding, FindingKind, Severity, pair, secs};
 use crate::flow::Endpoint;
+use crate::time::Timestamp;
 use crate::track::{Closer, ConnectionRecord, HandshakeState};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -33,7 +34,25 @@ pub const MIN_CONNECTIONS: usize = 20;
 const MAX_MEDIAN_DURATION_S: f64 = 1.0;
 const MAX_MEDIAN_BYTES: u64 = 16 * 1024;
 
-pub struct ConnectionChurn;
+/// Per client IP and server ip:port, over connections with a complete
+/// handshake: durations and payloads (16 bytes per connection, for the
+/// medians), counts, and the evidence.
+#[derive(Default)]
+pub struct ConnectionChurn {
+    pairs: BTreeMap<(IpAddr, Endpoint), Pair>,
+}
+
+#[derive(Default)]
+struct Pair {
+    durations: Vec<f64>,
+    bytes: Vec<f64>,
+    start: Option<Timestamp>,
+    end: Option<Timestamp>,
+    tw_client: u64,
+    tw_server: u64,
+    overhead: u64,
+    evidence: EvidenceSet,
+}
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -45,53 +64,50 @@ impl Detector for ConnectionChurn {
         &[FindingKind::ConnectionChurn]
     }
 
-    fn finish(&mut self, ctx: &Context<'_>) -> Vec<Finding> {
-        let mut pairs: BTreeMap<(IpAddr, Endpoint), Vec<&ConnectionRecord>> = BTreeMap::new();
-        for c in ctx.conns {
-            if c.handshake.state == HandshakeState::Complete {
-                pairs.entry((c.client.ip(), c.server)).or_default().push(c);
-            }
+    fn on_connection_end(&mut self, c: &ConnectionRecord, _claims: &mut Claims) {
+        if c.handshake.state != HandshakeState::Complete {
+            return;
         }
+        let p = self.pairs.entry((c.client.ip(), c.server)).or_default();
+        let bytes = c.client_to_server.bytes + c.server_to_client.bytes;
+        p.durations.push(c.duration_s);
+        p.bytes.push(bytes as f64);
+        p.start = Some(p.start.map_or(c.start, |s| s.min(c.start)));
+        p.end = Some(p.end.map_or(c.end, |e| e.max(c.end)));
+        if matches!(c.time_wait.holder, Closer::Client | Closer::Both) {
+            p.tw_client += 1;
+        }
+        if matches!(c.time_wait.holder, Closer::Server | Closer::Both) {
+            p.tw_server += 1;
+        }
+        // handshake 3 + teardown 4, as far as seen
+        p.overhead += (c.client_to_server.packets + c.server_to_client.packets).min(7);
+        p.evidence.add(c.id, c.start, &[c.first_frame], || {
+            format!("{:.3} s, {bytes} bytes", c.duration_s)
+        });
+    }
+
+    fn finish(&mut self, _ctx: &Context<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
-        for ((client, server), conns) in pairs {
-            if conns.len() < MIN_CONNECTIONS {
+        for ((client, server), p) in std::mem::take(&mut self.pairs) {
+            if p.durations.len() < MIN_CONNECTIONS {
                 continue;
             }
-            let n = conns.len() as u64;
-            let med_dur = median(conns.iter().map(|c| c.duration_s).collect());
-            let med_bytes = median(
-                conns
-                    .iter()
-                    .map(|c| (c.client_to_server.bytes + c.server_to_client.bytes) as f64)
-                    .collect(),
-            );
+            let n = p.durations.len() as u64;
+            let med_dur = median(p.durations);
+            let med_bytes = median(p.bytes);
             if med_dur > MAX_MEDIAN_DURATION_S || med_bytes > MAX_MEDIAN_BYTES as f64 {
                 continue;
             }
-            let start = conns.iter().map(|c| c.start).min().unwrap_or_default();
-            let end = conns.iter().map(|c| c.end).max().unwrap_or_default();
+            let start = p.start.unwrap_or_default();
+            let end = p.end.unwrap_or_default();
             let span = end.secs_since(start);
             let rate = if span > 0.0 {
                 n as f64 / span
             } else {
                 n as f64
             };
-            let tw_client = conns
-                .iter()
-                .filter(|c| matches!(c.time_wait.holder, Closer::Client | Closer::Both))
-                .count() as u64;
-            let tw_server = conns
-                .iter()
-                .filter(|c| matches!(c.time_wait.holder, Closer::Server | Closer::Both))
-                .count() as u64;
-            let overhead: u64 = conns
-                .iter()
-                .map(|c| {
-                    // handshake 3 + teardown 4, as far as seen
-                    let seen = c.client_to_server.packets + c.server_to_client.packets;
-                    seen.min(7)
-                })
-                .sum();
+            let (tw_client, tw_server, overhead) = (p.tw_client, p.tw_server, p.overhead);
             let where_tw = match (tw_client, tw_server) {
                 (c, 0) => format!("{c} TIME_WAIT sockets on {client}"),
                 (0, s) => format!("{s} TIME_WAIT sockets on {}", server.ip()),
@@ -109,19 +125,6 @@ impl Detector for ConnectionChurn {
                 n - 1,
                 overhead.saturating_sub(7),
             );
-            let evidence = conns
-                .iter()
-                .map(|c| Evidence {
-                    connection: c.id,
-                    frames: vec![c.first_frame],
-                    at: c.start,
-                    note: format!(
-                        "{:.3} s, {} bytes",
-                        c.duration_s,
-                        c.client_to_server.bytes + c.server_to_client.bytes
-                    ),
-                })
-                .collect();
             let broad = match client {
                 IpAddr::V4(_) => format!(
                     "ip.src == {client} && tcp.dstport == {} && tcp.flags.syn == 1 && tcp.flags.ack == 0",
@@ -138,7 +141,7 @@ impl Detector for ConnectionChurn {
                     Severity::Warning,
                     summary,
                     Some(pair(client, server)),
-                    evidence,
+                    p.evidence,
                 )
                 .with_broad_filter(broad),
             );

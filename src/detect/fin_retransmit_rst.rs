@@ -16,9 +16,13 @@
 //! retransmission; that is `abortive-close`), or follows a retransmission
 //! of data without FIN.
 
-use super::{Context, Detector, Evidence, Finding, FindingKind, Severity, plural};
+use super::{
+    Claims, Context, Detector, Evidence, EvidenceSet, Finding, FindingKind, Severity, ip_filter,
+    plural,
+};
 use crate::decode::Segment;
-use crate::track::{ConnId, Connection, Observation};
+use crate::track::{ConnId, Connection, ConnectionRecord, Observation};
+use rustc_hash::FxHashMap as HashMap;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -44,7 +48,9 @@ struct Case {
 
 #[derive(Default)]
 pub struct FinRetransmitRst {
-    cases: BTreeMap<ConnId, Case>,
+    /// Cases on connections still open.
+    cases: HashMap<ConnId, Case>,
+    by_closer: BTreeMap<IpAddr, EvidenceSet>,
 }
 
 impl Detector for FinRetransmitRst {
@@ -96,18 +102,24 @@ impl Detector for FinRetransmitRst {
         );
     }
 
-    fn finish(&mut self, _ctx: &Context<'_>) -> Vec<Finding> {
-        let mut by_closer: BTreeMap<IpAddr, Vec<Evidence>> = BTreeMap::new();
-        for case in std::mem::take(&mut self.cases).into_values() {
-            by_closer
+    fn on_connection_end(&mut self, c: &ConnectionRecord, claims: &mut Claims) {
+        if self.cases.is_empty() {
+            return;
+        }
+        if let Some(case) = self.cases.remove(&c.id) {
+            claims.claim(FindingKind::FinRetransmitRst, c.id);
+            self.by_closer
                 .entry(case.closer)
                 .or_default()
                 .push(case.evidence);
         }
-        by_closer
+    }
+
+    fn finish(&mut self, _ctx: &Context<'_>) -> Vec<Finding> {
+        std::mem::take(&mut self.by_closer)
             .into_iter()
             .map(|(closer, evidence)| {
-                let n = evidence.len() as u64;
+                let n = evidence.count();
                 Finding::new(
                     FindingKind::FinRetransmitRst,
                     Severity::Warning,
@@ -119,6 +131,10 @@ impl Detector for FinRetransmitRst {
                     Some(closer.to_string()),
                     evidence,
                 )
+                .with_broad_filter(format!(
+                    "{} && tcp.flags.reset == 1",
+                    ip_filter("src", closer)
+                ))
             })
             .collect()
     }

@@ -10,10 +10,14 @@
 //! Fires when: at the end of the capture one side is in FIN_WAIT_2, the
 //! other in CLOSE_WAIT, and at least 1 s passed since the first FIN. Info.
 
-use super::{Context, Detector, Evidence, Finding, FindingKind, Severity, plural};
+use super::{
+    Claims, Context, Detector, EvidenceSet, Finding, FindingKind, Severity, ip_filter, plural,
+};
 use crate::flow::Side;
-use crate::track::TcpState;
+use crate::time::Timestamp;
+use crate::track::{ConnId, ConnectionRecord, TcpState};
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 pub const TEXTS: (&str, &str) = (
     "One side closed (FIN) and the other acknowledged it but never closed its own end: it sits \
@@ -28,56 +32,82 @@ pub const TEXTS: (&str, &str) = (
 /// Shorter half-closes are ordinary teardown in progress.
 const MIN_STALL_S: f64 = 1.0;
 
-pub struct FinWait2Stall;
+/// A connection left half-closed; whether it stalled long enough depends
+/// on the end of the capture, known only at `finish`.
+struct Candidate {
+    conn: ConnId,
+    frame: u64,
+    at: Timestamp,
+    waiting: Side,
+    ip: IpAddr,
+}
+
+#[derive(Default)]
+pub struct FinWait2Stall {
+    candidates: Vec<Candidate>,
+}
 
 impl Detector for FinWait2Stall {
     fn kinds(&self) -> &'static [FindingKind] {
         &[FindingKind::FinWait2Stall]
     }
 
+    fn on_connection_end(&mut self, c: &ConnectionRecord, _claims: &mut Claims) {
+        let waiting = match (c.close.client_state, c.close.server_state) {
+            (TcpState::FinWait2, TcpState::CloseWait) => Side::Server,
+            (TcpState::CloseWait, TcpState::FinWait2) => Side::Client,
+            _ => return,
+        };
+        let (Some(frame), Some(at)) = (c.close.first_fin_frame, c.close.first_fin_at) else {
+            return;
+        };
+        self.candidates.push(Candidate {
+            conn: c.id,
+            frame,
+            at,
+            waiting,
+            ip: c.endpoint(waiting).ip(),
+        });
+    }
+
     fn finish(&mut self, ctx: &Context<'_>) -> Vec<Finding> {
+        let candidates = std::mem::take(&mut self.candidates);
         let Some(end) = ctx.capture_end else {
             return Vec::new();
         };
-        let mut groups: BTreeMap<String, Vec<Evidence>> = BTreeMap::new();
-        for c in ctx.conns {
-            let waiting = match (c.close.client_state, c.close.server_state) {
-                (TcpState::FinWait2, TcpState::CloseWait) => Side::Server,
-                (TcpState::CloseWait, TcpState::FinWait2) => Side::Client,
-                _ => continue,
-            };
-            let (Some(frame), Some(at)) = (c.close.first_fin_frame, c.close.first_fin_at) else {
-                continue;
-            };
-            let stalled = end.secs_since(at);
+        let mut groups: BTreeMap<String, (IpAddr, EvidenceSet)> = BTreeMap::new();
+        for c in candidates {
+            let stalled = end.secs_since(c.at);
             if stalled < MIN_STALL_S {
                 continue;
             }
-            let ip = c.endpoint(waiting).ip().to_string();
-            groups.entry(ip).or_default().push(Evidence {
-                connection: c.id,
-                frames: vec![frame],
-                at,
-                note: format!(
-                    "{waiting} in CLOSE_WAIT for at least {stalled:.1} s after the {}'s FIN",
-                    waiting.peer()
-                ),
-            });
+            let waiting = c.waiting;
+            groups
+                .entry(c.ip.to_string())
+                .or_insert_with(|| (c.ip, EvidenceSet::new()))
+                .1
+                .add(c.conn, c.at, &[c.frame], || {
+                    format!(
+                        "{waiting} in CLOSE_WAIT for at least {stalled:.1} s after the {}'s FIN",
+                        waiting.peer()
+                    )
+                });
         }
         groups
             .into_iter()
-            .map(|(ip, evidence)| {
-                let n = evidence.len() as u64;
+            .map(|(ip_s, (ip, evidence))| {
+                let n = evidence.count();
                 Finding::new(
                     FindingKind::FinWait2Stall,
                     Severity::Info,
                     format!(
-                        "{} half-closed: {ip} acknowledged the peer's FIN but never sent its own",
+                        "{} half-closed: {ip_s} acknowledged the peer's FIN but never sent its own",
                         plural(n, "connection")
                     ),
-                    Some(ip),
+                    Some(ip_s),
                     evidence,
                 )
+                .with_broad_filter(format!("{} && tcp.flags.fin == 1", ip_filter("addr", ip)))
             })
             .collect()
     }

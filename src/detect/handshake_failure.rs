@@ -11,9 +11,11 @@
 //! Does not fire for SYNs explained by `paws-syn-drop` (timestamp
 //! regression) or answered by a challenge ACK.
 
-use super::{Context, Detector, Evidence, Finding, FindingKind, Severity, plural};
+use super::{
+    Claims, Context, Detector, EvidenceSet, Finding, FindingKind, Severity, plural, syn_filter,
+};
 use crate::flow::Endpoint;
-use crate::track::HandshakeState;
+use crate::track::{ConnectionRecord, HandshakeState};
 use std::collections::BTreeMap;
 
 pub const TEXTS: (&str, &str) = (
@@ -27,65 +29,66 @@ pub const TEXTS: (&str, &str) = (
      against the backlog), net.core.somaxconn and the application's listen() backlog.",
 );
 
-pub struct HandshakeFailure;
+#[derive(Default)]
+struct Group {
+    evidence: EvidenceSet,
+    refused: u64,
+    unanswered: u64,
+}
+
+/// Failed handshakes per server.
+#[derive(Default)]
+pub struct HandshakeFailure {
+    groups: BTreeMap<Endpoint, Group>,
+}
 
 impl Detector for HandshakeFailure {
     fn kinds(&self) -> &'static [FindingKind] {
         &[FindingKind::HandshakeFailure]
     }
 
-    fn finish(&mut self, ctx: &Context<'_>) -> Vec<Finding> {
-        let explained = ctx.claimed_by(FindingKind::PawsSynDrop);
-        let mut groups: BTreeMap<Endpoint, (Vec<Evidence>, u64, u64)> = BTreeMap::new();
-        for c in ctx.conns {
-            if explained.contains(&c.id) {
-                continue;
-            }
-            let h = &c.handshake;
-            let entry = groups.entry(c.server).or_default();
-            match h.state {
-                HandshakeState::Refused => {
-                    let mut frames = h.syn_frames.clone();
-                    frames.extend(h.rst_frame);
-                    entry.1 += 1;
-                    entry.0.push(Evidence {
-                        connection: c.id,
-                        frames,
-                        at: c.start,
-                        note: format!("refused by RST after {} SYN(s)", h.syn_retransmits + 1),
-                    });
-                }
-                HandshakeState::SynOnly => {
-                    entry.2 += 1;
-                    entry.0.push(Evidence {
-                        connection: c.id,
-                        frames: h.syn_frames.clone(),
-                        at: c.start,
-                        note: format!(
-                            "{} SYN(s) over {:.1} s, never answered",
-                            h.syn_retransmits + 1,
-                            c.duration_s
-                        ),
-                    });
-                }
-                _ => {}
-            }
+    fn on_connection_end(&mut self, c: &ConnectionRecord, claims: &mut Claims) {
+        let h = &c.handshake;
+        if !matches!(h.state, HandshakeState::Refused | HandshakeState::SynOnly)
+            || claims.is_claimed(FindingKind::PawsSynDrop, c.id)
+        {
+            return;
         }
-        groups
+        let g = self.groups.entry(c.server).or_default();
+        if h.state == HandshakeState::Refused {
+            g.refused += 1;
+            let mut frames = h.syn_frames.clone();
+            frames.extend(h.rst_frame);
+            g.evidence.add(c.id, c.start, &frames, || {
+                format!("refused by RST after {} SYN(s)", h.syn_retransmits + 1)
+            });
+        } else {
+            g.unanswered += 1;
+            g.evidence.add(c.id, c.start, &h.syn_frames, || {
+                format!(
+                    "{} SYN(s) over {:.1} s, never answered",
+                    h.syn_retransmits + 1,
+                    c.duration_s
+                )
+            });
+        }
+    }
+
+    fn finish(&mut self, _ctx: &Context<'_>) -> Vec<Finding> {
+        std::mem::take(&mut self.groups)
             .into_iter()
-            .filter(|(_, (e, _, _))| !e.is_empty())
-            .map(|(server, (evidence, refused, unanswered))| {
+            .map(|(server, g)| {
                 let mut parts = Vec::new();
-                if refused > 0 {
+                if g.refused > 0 {
                     parts.push(format!(
                         "{} refused (RST)",
-                        plural(refused, "connection attempt")
+                        plural(g.refused, "connection attempt")
                     ));
                 }
-                if unanswered > 0 {
+                if g.unanswered > 0 {
                     parts.push(format!(
                         "{} never answered",
-                        plural(unanswered, "connection attempt")
+                        plural(g.unanswered, "connection attempt")
                     ));
                 }
                 Finding::new(
@@ -93,8 +96,9 @@ impl Detector for HandshakeFailure {
                     Severity::Warning,
                     format!("{server}: {}", parts.join(", ")),
                     Some(server.to_string()),
-                    evidence,
+                    g.evidence,
                 )
+                .with_broad_filter(syn_filter(None, server))
             })
             .collect()
     }

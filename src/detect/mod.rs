@@ -3,9 +3,12 @@
 //!
 //! Push model (as grep-searcher's `Sink`): the pipeline calls `on_segment`
 //! for every TCP segment in capture order with the live connection it
-//! belongs to, then `finish` once with every finished connection. State
-//! stays bounded: counters and per-connection or per-host maps, never all
-//! segments. One file per finding kind; `all()` lists them in report order.
+//! belongs to, `on_connection_end` once per connection as the tracker
+//! retires it, and `finish` once at the end. State stays bounded: the
+//! connections still open, aggregates per host, pair or server, and
+//! [`EvidenceSet`]s that keep the first rows and count the rest; never one
+//! record per connection. One file per finding kind; `all()` lists them in
+//! the order they run.
 
 mod abortive_close;
 mod connection_churn;
@@ -24,9 +27,11 @@ use crate::analysis::Options;
 use crate::decode::Segment;
 use crate::flow::Endpoint;
 use crate::time::Timestamp;
-use crate::track::{ConnId, Connection, ConnectionRecord, HostRecord, Observation};
+use crate::track::{ConnId, Connection, ConnectionRecord, Observation};
 use serde::Serialize;
+use std::collections::{BTreeSet, BinaryHeap};
 use std::fmt;
+use std::net::IpAddr;
 use std::str::FromStr;
 
 /// How much a finding matters; ordered, so `--fail-on warning` means
@@ -164,6 +169,155 @@ pub const MAX_EVIDENCE: usize = 50;
 /// At most this many connection ids and frame numbers are listed per finding.
 pub const MAX_LISTED: usize = 1000;
 
+/// The evidence of one finding as it accumulates, in memory that does not
+/// grow with the number of cases: the first [`MAX_EVIDENCE`] rows by time
+/// (then connection), the [`MAX_LISTED`] smallest connection ids and frame
+/// numbers, the count and the time span. Notes are only formatted for rows
+/// that are kept.
+#[derive(Debug, Default)]
+pub struct EvidenceSet {
+    count: u64,
+    first: Option<Timestamp>,
+    last: Option<Timestamp>,
+    /// A max-heap: the latest kept row is the one to drop.
+    rows: BinaryHeap<Row>,
+    added: u64,
+    connections: BTreeSet<ConnId>,
+    /// Some connection ids were dropped from `connections`.
+    more_connections: bool,
+    frames: BTreeSet<u64>,
+    more_frames: bool,
+}
+
+#[derive(Debug)]
+struct Row {
+    /// Time, connection, then order of arrival.
+    key: (Timestamp, ConnId, u64),
+    evidence: Evidence,
+}
+
+impl PartialEq for Row {
+    fn eq(&self, other: &Row) -> bool {
+        self.key == other.key
+    }
+}
+impl Eq for Row {}
+impl PartialOrd for Row {
+    fn partial_cmp(&self, other: &Row) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Row {
+    fn cmp(&self, other: &Row) -> std::cmp::Ordering {
+        self.key.cmp(&other.key)
+    }
+}
+
+/// Inserts into a set bounded to its `MAX_LISTED` smallest values; returns
+/// whether a value was dropped.
+fn insert_bounded<T: Ord + Copy>(set: &mut BTreeSet<T>, v: T) -> bool {
+    if set.len() >= MAX_LISTED && set.last().is_some_and(|max| v > *max) {
+        return true;
+    }
+    set.insert(v);
+    if set.len() > MAX_LISTED {
+        set.pop_last();
+        return true;
+    }
+    false
+}
+
+impl EvidenceSet {
+    pub fn new() -> EvidenceSet {
+        EvidenceSet::default()
+    }
+
+    /// One case: `note` is called only if the row is kept.
+    pub fn add(
+        &mut self,
+        connection: ConnId,
+        at: Timestamp,
+        frames: &[u64],
+        note: impl FnOnce() -> String,
+    ) {
+        self.count += 1;
+        if self.first.is_none_or(|f| at < f) {
+            self.first = Some(at);
+        }
+        if self.last.is_none_or(|l| at > l) {
+            self.last = Some(at);
+        }
+        let key = (at, connection, self.added);
+        self.added += 1;
+        let keep = self.rows.len() < MAX_EVIDENCE
+            || self.rows.peek().is_some_and(|latest| key < latest.key);
+        if keep {
+            if self.rows.len() >= MAX_EVIDENCE {
+                self.rows.pop();
+            }
+            self.rows.push(Row {
+                key,
+                evidence: Evidence {
+                    connection,
+                    frames: frames.to_vec(),
+                    at,
+                    note: note(),
+                },
+            });
+        }
+        self.more_connections |= insert_bounded(&mut self.connections, connection);
+        for f in frames {
+            self.more_frames |= insert_bounded(&mut self.frames, *f);
+        }
+    }
+
+    /// One case, already built.
+    pub fn push(&mut self, e: Evidence) {
+        let Evidence {
+            connection,
+            frames,
+            at,
+            note,
+        } = e;
+        self.add(connection, at, &frames, || note);
+    }
+
+    /// Cases added.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The filter that selects exactly the evidence when it can be listed:
+    /// its frames when there are at most 60, else all its connections.
+    /// When there are too many connections to list, the filter lists the
+    /// first [`MAX_LISTED`], which is always longer than [`MAX_FILTER_LEN`],
+    /// so [`Finding::with_broad_filter`] replaces it.
+    fn filter(&self) -> String {
+        let connections: Vec<ConnId> = self.connections.iter().copied().collect();
+        if self.more_frames {
+            // More than MAX_LISTED frames: too many to list.
+            display_filter(&[], &connections)
+        } else {
+            let frames: Vec<u64> = self.frames.iter().copied().collect();
+            display_filter(&frames, &connections)
+        }
+    }
+}
+
+impl FromIterator<Evidence> for EvidenceSet {
+    fn from_iter<I: IntoIterator<Item = Evidence>>(iter: I) -> EvidenceSet {
+        let mut set = EvidenceSet::new();
+        for e in iter {
+            set.push(e);
+        }
+        set
+    }
+}
+
 /// One verdict with its proof.
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {
@@ -179,46 +333,34 @@ pub struct Finding {
     pub host: Option<String>,
     /// How many connections (or events) show it.
     pub count: u64,
-    /// Connection ids (`tcp.stream`), at most MAX_EVIDENCE.
+    /// Connection ids (`tcp.stream`), at most MAX_LISTED.
     pub connections: Vec<ConnId>,
-    /// Frame numbers of the evidence.
+    /// Frame numbers of the evidence, at most MAX_LISTED.
     pub frames: Vec<u64>,
     pub first: Option<Timestamp>,
     pub last: Option<Timestamp>,
     /// A Wireshark display filter that shows the evidence.
     pub display_filter: String,
+    /// The first MAX_EVIDENCE rows, by time.
     pub evidence: Vec<Evidence>,
     /// Where the long explanation lives (`timewait explain KIND`).
     pub doc: String,
 }
 
 impl Finding {
-    /// A finding from its evidence rows (which may be more than are kept).
+    /// A finding from its evidence (which may count more rows than it
+    /// keeps).
     pub fn new(
         kind: FindingKind,
         severity: Severity,
         summary: String,
         host: Option<String>,
-        mut evidence: Vec<Evidence>,
+        evidence: EvidenceSet,
     ) -> Finding {
-        let count = evidence.len() as u64;
-        evidence.sort_by_key(|e| (e.at, e.connection));
-        let first = evidence.first().map(|e| e.at);
-        let last = evidence.last().map(|e| e.at);
-        let mut connections: Vec<ConnId> = evidence.iter().map(|e| e.connection).collect();
-        connections.sort_unstable();
-        connections.dedup();
-        let mut frames: Vec<u64> = evidence
-            .iter()
-            .flat_map(|e| e.frames.iter().copied())
-            .collect();
-        frames.sort_unstable();
-        frames.dedup();
         // The filter covers all the evidence, the lists only the first ones.
-        let display_filter = display_filter(&frames, &connections);
-        evidence.truncate(MAX_EVIDENCE);
-        connections.truncate(MAX_LISTED);
-        frames.truncate(MAX_LISTED);
+        let display_filter = evidence.filter();
+        let mut rows = evidence.rows.into_sorted_vec();
+        rows.truncate(MAX_EVIDENCE);
         let (explanation, advice) = texts(kind);
         Finding {
             kind,
@@ -227,13 +369,13 @@ impl Finding {
             explanation: explanation.to_string(),
             advice: advice.to_string(),
             host,
-            count,
-            connections,
-            frames,
-            first,
-            last,
+            count: evidence.count,
+            connections: evidence.connections.into_iter().collect(),
+            frames: evidence.frames.into_iter().collect(),
+            first: evidence.first,
+            last: evidence.last,
             display_filter,
-            evidence,
+            evidence: rows.into_iter().map(|r| r.evidence).collect(),
             doc: format!("docs/findings/{}.md", kind.as_str()),
         }
     }
@@ -251,6 +393,26 @@ impl Finding {
         self.advice = advice;
         self
     }
+}
+
+/// `ip.src == 10.0.0.1` or `ipv6.src == ::1`; `dir` is `src`, `dst` or
+/// `addr`.
+pub fn ip_filter(dir: &str, ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(_) => format!("ip.{dir} == {ip}"),
+        IpAddr::V6(_) => format!("ipv6.{dir} == {ip}"),
+    }
+}
+
+/// The SYNs (without ACK) to `server`, from `client` when given: the broad
+/// filter of the findings about connection attempts.
+pub fn syn_filter(client: Option<IpAddr>, server: Endpoint) -> String {
+    let mut parts = Vec::new();
+    parts.extend(client.map(|c| ip_filter("src", c)));
+    parts.push(ip_filter("dst", server.ip()));
+    parts.push(format!("tcp.dstport == {}", server.port()));
+    parts.push("tcp.flags.syn == 1 && tcp.flags.ack == 0".to_string());
+    parts.join(" && ")
 }
 
 /// Filters longer than this are hard to paste; detectors offer a broader one.
@@ -301,48 +463,75 @@ fn texts(kind: FindingKind) -> (&'static str, &'static str) {
     }
 }
 
-/// What `finish` sees: every connection, the hosts, the options, the
-/// capture's time span, and the findings of detectors that ran earlier
-/// (so a connection explained by one finding is not reported again as a
-/// lesser one).
+/// What `finish` sees besides each detector's own state: the options and
+/// the capture's time span.
 pub struct Context<'a> {
-    pub conns: &'a [ConnectionRecord],
-    pub hosts: &'a [HostRecord],
     pub options: &'a Options,
     pub capture_start: Option<Timestamp>,
     pub capture_end: Option<Timestamp>,
-    pub earlier: &'a [Finding],
 }
 
 impl Context<'_> {
-    pub fn conn(&self, id: ConnId) -> Option<&ConnectionRecord> {
-        // Records are sorted by id and ids are dense from 0.
-        self.conns.get(id as usize).filter(|c| c.id == id)
-    }
-
-    /// Connections already explained by a finding of `kind`.
-    pub fn claimed_by(&self, kind: FindingKind) -> std::collections::HashSet<ConnId> {
-        self.earlier
-            .iter()
-            .filter(|f| f.kind == kind)
-            .flat_map(|f| f.evidence.iter().map(|e| e.connection))
-            .collect()
-    }
-
     /// Seconds since the start of the capture, for summaries.
     pub fn rel(&self, ts: Timestamp) -> f64 {
         self.capture_start.map_or(0.0, |s| ts.secs_since(s))
     }
 }
 
-/// A finding kind's detector.
+/// Connections explained by a finding of a detector that ran earlier on the
+/// same record (so they are not reported again as something lesser). The
+/// set only holds claims on the record being retired: the pipeline clears
+/// it after every record, so it never grows.
+#[derive(Debug, Default)]
+pub struct Claims {
+    claims: Vec<(FindingKind, ConnId)>,
+}
+
+impl Claims {
+    /// `kind` explains connection `id`.
+    pub fn claim(&mut self, kind: FindingKind, id: ConnId) {
+        self.claims.push((kind, id));
+    }
+
+    /// Whether a finding of `kind` explains connection `id`.
+    pub fn is_claimed(&self, kind: FindingKind, id: ConnId) -> bool {
+        self.claims.contains(&(kind, id))
+    }
+
+    pub fn clear(&mut self) {
+        self.claims.clear();
+    }
+}
+
+/// A finding kind's detector. Push model: the pipeline calls `on_segment`
+/// for every segment, `on_connection_end` once for every connection as the
+/// tracker retires it (in retirement order, not id order), and `finish`
+/// once at the end. A detector keeps only bounded state: the connections
+/// it is waiting on, aggregates per host, pair or server, and
+/// [`EvidenceSet`]s; never the records themselves.
 pub trait Detector {
     /// The kinds this detector can emit.
     fn kinds(&self) -> &'static [FindingKind];
     /// Every TCP segment, in capture order, with the connection after it.
     fn on_segment(&mut self, _seg: &Segment, _obs: &Observation, _conn: &Connection) {}
-    /// Once, after the last segment.
+    /// Once per connection, when it can no longer change. Detectors run in
+    /// the order of [`all`]; `claims` holds what earlier ones claimed on
+    /// this record.
+    fn on_connection_end(&mut self, _record: &ConnectionRecord, _claims: &mut Claims) {}
+    /// Once, after the last connection ended.
     fn finish(&mut self, ctx: &Context<'_>) -> Vec<Finding>;
+}
+
+/// Hands one retired record to every detector, in order.
+pub fn connection_end_all(
+    detectors: &mut [Box<dyn Detector>],
+    record: &ConnectionRecord,
+    claims: &mut Claims,
+) {
+    for d in detectors.iter_mut() {
+        d.on_connection_end(record, claims);
+    }
+    claims.clear();
 }
 
 /// Every detector, in the order they run: one that explains a connection
@@ -351,13 +540,13 @@ pub fn all(options: &Options) -> Vec<Box<dyn Detector>> {
     vec![
         Box::new(fin_retransmit_rst::FinRetransmitRst::default()),
         Box::new(paws_syn_drop::PawsSynDrop::new(options)),
-        Box::new(time_wait_pressure::TimeWaitPressure),
+        Box::new(time_wait_pressure::TimeWaitPressure::new(options)),
         Box::new(tuple_reuse::TupleReuse::default()),
-        Box::new(connection_churn::ConnectionChurn),
-        Box::new(server_active_close::ServerActiveClose),
-        Box::new(handshake_failure::HandshakeFailure),
-        Box::new(abortive_close::AbortiveClose),
-        Box::new(fin_wait_2_stall::FinWait2Stall),
+        Box::new(connection_churn::ConnectionChurn::default()),
+        Box::new(server_active_close::ServerActiveClose::default()),
+        Box::new(handshake_failure::HandshakeFailure::default()),
+        Box::new(abortive_close::AbortiveClose::default()),
+        Box::new(fin_wait_2_stall::FinWait2Stall::default()),
     ]
 }
 
@@ -377,21 +566,12 @@ impl Selection {
 /// Runs every detector's `finish` in order and keeps the selected findings.
 pub fn finish_all(
     detectors: &mut [Box<dyn Detector>],
-    ctx_base: &Context<'_>,
+    ctx: &Context<'_>,
     selection: &Selection,
 ) -> Vec<Finding> {
     let mut findings: Vec<Finding> = Vec::new();
     for d in detectors.iter_mut() {
-        let ctx = Context {
-            conns: ctx_base.conns,
-            hosts: ctx_base.hosts,
-            options: ctx_base.options,
-            capture_start: ctx_base.capture_start,
-            capture_end: ctx_base.capture_end,
-            earlier: &findings,
-        };
-        let new = d.finish(&ctx);
-        findings.extend(new);
+        findings.extend(d.finish(ctx));
     }
     findings.retain(|f| selection.wants(f.kind));
     findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.kind.cmp(&b.kind)));

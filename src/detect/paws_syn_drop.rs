@@ -22,14 +22,17 @@
 //! the SYN carries no timestamp option, or SYNs are retransmitted without a
 //! regression (`handshake-failure`).
 
-use super::{Context, Detector, Evidence, Finding, FindingKind, Severity, pair, plural};
+use super::{
+    Claims, Context, Detector, EvidenceSet, Finding, FindingKind, Severity, pair, plural,
+    syn_filter,
+};
 use crate::analysis::Options;
 use crate::decode::Segment;
+use crate::flow::Endpoint;
 use crate::seq::TsVal;
 use crate::time::Timestamp;
-use crate::track::{ConnId, Connection, HandshakeState, Observation};
+use crate::track::{ConnId, Connection, ConnectionRecord, HandshakeState, Observation};
 use rustc_hash::FxHashMap as HashMap;
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 pub const PAWS_TEXTS: (&str, &str) = (
@@ -75,10 +78,22 @@ struct Regression {
     newest: Newest,
 }
 
+/// SYNs that got no SYN-ACK after a regression, per client and server.
+#[derive(Default)]
+struct Dropped {
+    evidence: EvidenceSet,
+    failed: u64,
+    /// The longest connect() delay among those that connected.
+    worst: f64,
+}
+
 pub struct PawsSynDrop {
     window_s: f64,
     newest: HashMap<(IpAddr, IpAddr), Newest>,
-    regressions: BTreeMap<ConnId, Regression>,
+    /// Regressions on connections still open, decided when they end.
+    regressions: HashMap<ConnId, Regression>,
+    dropped: HashMap<(IpAddr, Endpoint), Dropped>,
+    answered: HashMap<(IpAddr, Endpoint), EvidenceSet>,
 }
 
 impl PawsSynDrop {
@@ -88,7 +103,9 @@ impl PawsSynDrop {
             // TIME_WAIT socket lives as long as TIME_WAIT.
             window_s: options.time_wait_s.max(60.0),
             newest: HashMap::default(),
-            regressions: BTreeMap::new(),
+            regressions: HashMap::default(),
+            dropped: HashMap::default(),
+            answered: HashMap::default(),
         }
     }
 }
@@ -132,51 +149,64 @@ impl Detector for PawsSynDrop {
         }
     }
 
-    fn finish(&mut self, ctx: &Context<'_>) -> Vec<Finding> {
-        let mut dropped: BTreeMap<String, Vec<(Evidence, bool)>> = BTreeMap::new();
-        let mut answered: BTreeMap<String, Vec<Evidence>> = BTreeMap::new();
-        for (id, r) in std::mem::take(&mut self.regressions) {
-            let Some(c) = ctx.conn(id) else { continue };
-            let h = &c.handshake;
-            let host = pair(c.client.ip(), c.server);
-            let behind = r.newest.tsval.0.wrapping_sub(r.syn_tsval.0);
-            let not_answered = h.challenge_ack_frame.is_some()
-                || h.syn_retransmits > 0
-                || matches!(
-                    h.state,
-                    HandshakeState::SynOnly | HandshakeState::Challenged
-                );
-            if !not_answered {
-                if !matches!(
-                    h.state,
-                    HandshakeState::Complete | HandshakeState::SynAckOnly
-                ) {
-                    continue;
-                }
-                answered.entry(host).or_default().push(Evidence {
-                    connection: id,
-                    frames: vec![r.newest.frame, r.syn_frame],
-                    at: r.at,
-                    note: format!(
+    fn on_connection_end(&mut self, c: &ConnectionRecord, claims: &mut Claims) {
+        if self.regressions.is_empty() {
+            return;
+        }
+        let Some(r) = self.regressions.remove(&c.id) else {
+            return;
+        };
+        let id = c.id;
+        let h = &c.handshake;
+        let key = (c.client.ip(), c.server);
+        let behind = r.newest.tsval.0.wrapping_sub(r.syn_tsval.0);
+        let not_answered = h.challenge_ack_frame.is_some()
+            || h.syn_retransmits > 0
+            || matches!(
+                h.state,
+                HandshakeState::SynOnly | HandshakeState::Challenged
+            );
+        if !not_answered {
+            if !matches!(
+                h.state,
+                HandshakeState::Complete | HandshakeState::SynAckOnly
+            ) {
+                return;
+            }
+            self.answered.entry(key).or_default().add(
+                id,
+                r.at,
+                &[r.newest.frame, r.syn_frame],
+                || {
+                    format!(
                         "SYN TSval {} is {behind} behind TSval {} (connection {}), answered at once",
                         r.syn_tsval, r.newest.tsval, r.newest.conn
-                    ),
-                });
-                continue;
-            }
-            let succeeded = h.synack_frame.is_some();
-            let mut frames = vec![r.newest.frame];
-            frames.extend(h.syn_frames.iter().copied());
-            frames.extend(h.challenge_ack_frame);
-            frames.extend(h.synack_frame);
-            if let (Some(rst), Some(crate::flow::Side::Client)) =
-                (c.close.rst_frame, c.close.rst_by)
-                && h.synack_frame.is_none_or(|sa| rst < sa)
-            {
-                frames.push(rst);
-            }
-            frames.sort_unstable();
-            frames.dedup();
+                    )
+                },
+            );
+            return;
+        }
+        claims.claim(FindingKind::PawsSynDrop, id);
+        let succeeded = h.synack_frame.is_some();
+        let mut frames = vec![r.newest.frame];
+        frames.extend(h.syn_frames.iter().copied());
+        frames.extend(h.challenge_ack_frame);
+        frames.extend(h.synack_frame);
+        if let (Some(rst), Some(crate::flow::Side::Client)) = (c.close.rst_frame, c.close.rst_by)
+            && h.synack_frame.is_none_or(|sa| rst < sa)
+        {
+            frames.push(rst);
+        }
+        frames.sort_unstable();
+        frames.dedup();
+        let d = self.dropped.entry(key).or_default();
+        if !succeeded {
+            d.failed += 1;
+        }
+        if let Some(delay) = h.connect_s {
+            d.worst = d.worst.max(delay);
+        }
+        d.evidence.add(id, r.at, &frames, || {
             let answer = if h.challenge_ack_frame.is_some() {
                 "answered by a bare ACK (PAWS on a TIME_WAIT socket)"
             } else {
@@ -193,37 +223,34 @@ impl Detector for PawsSynDrop {
                     c.duration_s
                 ),
             };
-            dropped.entry(host).or_default().push((
-                Evidence {
-                    connection: id,
-                    frames,
-                    at: r.at,
-                    note: format!(
-                        "SYN TSval {} is {behind} behind TSval {} seen {:.3} s earlier \
-                         (connection {}); {answer}; {outcome}",
-                        r.syn_tsval,
-                        r.newest.tsval,
-                        r.at.secs_since(r.newest.at),
-                        r.newest.conn
-                    ),
-                },
-                succeeded,
-            ));
-        }
+            format!(
+                "SYN TSval {} is {behind} behind TSval {} seen {:.3} s earlier \
+                 (connection {}); {answer}; {outcome}",
+                r.syn_tsval,
+                r.newest.tsval,
+                r.at.secs_since(r.newest.at),
+                r.newest.conn
+            )
+        });
+    }
+
+    fn finish(&mut self, _ctx: &Context<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
-        for (host, cases) in dropped {
-            let failed = cases.iter().filter(|(_, ok)| !ok).count() as u64;
-            let n = cases.len() as u64;
+        let mut dropped: Vec<(String, (IpAddr, Endpoint), Dropped)> =
+            std::mem::take(&mut self.dropped)
+                .into_iter()
+                .map(|(k, d)| (pair(k.0, k.1), k, d))
+                .collect();
+        dropped.sort_by(|a, b| a.0.cmp(&b.0));
+        for (host, (client, server), d) in dropped {
+            let failed = d.failed;
+            let n = d.evidence.count();
+            let worst = d.worst;
             let severity = if failed > 0 {
                 Severity::Error
             } else {
                 Severity::Warning
             };
-            let delays: Vec<f64> = cases
-                .iter()
-                .filter_map(|(e, _)| ctx.conn(e.connection).and_then(|c| c.handshake.connect_s))
-                .collect();
-            let worst = delays.iter().copied().fold(0.0, f64::max);
             let summary = if failed > 0 {
                 format!(
                     "{} from {host} with a TSval older than one seen just before got no SYN-ACK; \
@@ -237,27 +264,39 @@ impl Detector for PawsSynDrop {
                     plural(n, "SYN")
                 )
             };
-            out.push(Finding::new(
-                FindingKind::PawsSynDrop,
-                severity,
-                summary,
-                Some(host),
-                cases.into_iter().map(|(e, _)| e).collect(),
-            ));
+            out.push(
+                Finding::new(
+                    FindingKind::PawsSynDrop,
+                    severity,
+                    summary,
+                    Some(host),
+                    d.evidence,
+                )
+                .with_broad_filter(syn_filter(Some(client), server)),
+            );
         }
-        for (host, evidence) in answered {
-            let n = evidence.len() as u64;
-            out.push(Finding::new(
-                FindingKind::TimestampRegression,
-                Severity::Info,
-                format!(
-                    "{} from {host} carried a TSval older than one seen before, and each was \
-                     answered at once",
-                    plural(n, "SYN")
-                ),
-                Some(host),
-                evidence,
-            ));
+        let mut answered: Vec<(String, (IpAddr, Endpoint), EvidenceSet)> =
+            std::mem::take(&mut self.answered)
+                .into_iter()
+                .map(|(k, e)| (pair(k.0, k.1), k, e))
+                .collect();
+        answered.sort_by(|a, b| a.0.cmp(&b.0));
+        for (host, (client, server), evidence) in answered {
+            let n = evidence.count();
+            out.push(
+                Finding::new(
+                    FindingKind::TimestampRegression,
+                    Severity::Info,
+                    format!(
+                        "{} from {host} carried a TSval older than one seen before, and each was \
+                         answered at once",
+                        plural(n, "SYN")
+                    ),
+                    Some(host),
+                    evidence,
+                )
+                .with_broad_filter(syn_filter(Some(client), server)),
+            );
         }
         out
     }

@@ -82,7 +82,7 @@ impl Wire {
         self.send(t + 0.007, server, client, A, 9022, isn + 12, 0, Some(7));
     }
     fn analyze(&self) -> Analysis {
-        let mut p = Pipeline::new(Options::default());
+        let mut p = Pipeline::new(Options::default()).keep_connections(true);
         for s in &self.frames {
             p.feed_segment(s);
         }
@@ -276,4 +276,88 @@ fn half_close_left_open_is_a_fin_wait_2_stall() {
         .expect("finding");
     assert_eq!(f.host.as_deref(), Some("10.0.0.1"));
     assert!(f.summary.contains("never sent its own"));
+}
+
+#[test]
+fn syn_flood_keeps_bounded_evidence_and_no_records() {
+    // 200,000 SYNs from spoofed addresses and random ports, 2,000 a second,
+    // none answered: one handshake-failure finding that counts them all but
+    // keeps only the first rows, and no record kept after retirement.
+    const N: u32 = 200_000;
+    let mut p = Pipeline::new(Options::default());
+    let mut rng: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let server: Endpoint = Endpoint(SRV.parse().unwrap());
+    for i in 0..N {
+        let r = next();
+        let ip = std::net::Ipv4Addr::from(0x0a00_0000 | i);
+        let port = 1024 + (r % 64_000) as u16;
+        p.feed_segment(&Segment {
+            frame: u64::from(i) + 1,
+            ts: Timestamp::from_parts(1_000, 0).add_secs(f64::from(i) / 2_000.0),
+            src: Endpoint(std::net::SocketAddr::new(ip.into(), port)),
+            dst: server,
+            seq: SeqNum((r >> 32) as u32),
+            ack: SeqNum(0),
+            flags: TcpFlags(S),
+            window: 1000,
+            payload_len: 0,
+            tsopt: None,
+        });
+    }
+    let a = p.finish();
+    assert!(a.connections.is_empty(), "records kept without being asked");
+    assert_eq!(a.summary.connections, u64::from(N));
+    assert_eq!(a.summary.by_handshake["syn_only"], u64::from(N));
+    let f = a
+        .findings
+        .iter()
+        .find(|f| f.kind == FindingKind::HandshakeFailure)
+        .expect("finding");
+    assert_eq!(f.count, u64::from(N));
+    assert_eq!(f.evidence.len(), crate::detect::MAX_EVIDENCE);
+    assert_eq!(f.connections.len(), crate::detect::MAX_LISTED);
+    assert_eq!(f.frames.len(), crate::detect::MAX_LISTED);
+    // The first rows and the smallest ids and frames, as with all rows kept.
+    assert_eq!(f.evidence[0].connection, 0);
+    assert_eq!(f.connections[..3], [0, 1, 2]);
+    assert_eq!(f.frames[..3], [1, 2, 3]);
+    assert!(f.evidence.windows(2).all(|w| w[0].at <= w[1].at));
+    assert_eq!(
+        f.display_filter,
+        "ip.dst == 192.0.2.1 && tcp.dstport == 80 && tcp.flags.syn == 1 && tcp.flags.ack == 0"
+    );
+    assert_eq!(f.first, Some(Timestamp::from_parts(1_000, 0)));
+    assert!(
+        f.summary
+            .contains("200000 connection attempts never answered")
+    );
+}
+
+#[test]
+fn kept_records_do_not_change_the_findings() {
+    // The same segments with and without keeping records: same report.
+    let mut w = Wire::new();
+    w.server_closed_conn(0.0, NAT, SRV, 1000, Some(5_000_000));
+    w.send(2.0, NAT, SRV, S, 777_000, 0, 0, Some(4_000_000));
+    w.send(3.0, "10.0.0.1:40000", SRV, S, 5, 0, 0, None);
+    let run = |keep: bool| {
+        let mut p = Pipeline::new(Options::default()).keep_connections(keep);
+        for s in &w.frames {
+            p.feed_segment(s);
+        }
+        let mut a = p.finish();
+        let n = a.connections.len();
+        a.connections.clear();
+        (serde_json::to_string(&a).unwrap(), n)
+    };
+    let (kept, n) = run(true);
+    let (folded, none) = run(false);
+    assert_eq!((n, none), (3, 0));
+    assert_eq!(kept, folded);
 }

@@ -12,9 +12,11 @@
 //! came after the same idle time (within 10 % or 50 ms), and says "right
 //! after the response" when the server closed without idling.
 
-use super::{Context, Detector, Evidence, Finding, FindingKind, Severity, plural, secs};
+use super::{
+    Claims, Context, Detector, EvidenceSet, Finding, FindingKind, Severity, ip_filter, plural, secs,
+};
 use crate::flow::Endpoint;
-use crate::track::{CloseKind, Closer};
+use crate::track::{CloseKind, Closer, ConnectionRecord};
 use std::collections::BTreeMap;
 
 pub const TEXTS: (&str, &str) = (
@@ -29,7 +31,12 @@ pub const TEXTS: (&str, &str) = (
      server's (nginx keepalive_timeout, Apache KeepAliveTimeout, Redis timeout).",
 );
 
-pub struct ServerActiveClose;
+/// Per server: the idle time before each of its first FINs (8 bytes per
+/// connection, for the median and the clustering) and the evidence.
+#[derive(Default)]
+pub struct ServerActiveClose {
+    servers: BTreeMap<Endpoint, (Vec<f64>, EvidenceSet)>,
+}
 
 /// Idle times within this of the median count as one cluster.
 fn tolerance(median: f64) -> f64 {
@@ -41,33 +48,29 @@ impl Detector for ServerActiveClose {
         &[FindingKind::ServerActiveClose]
     }
 
-    fn finish(&mut self, ctx: &Context<'_>) -> Vec<Finding> {
-        let mut servers: BTreeMap<Endpoint, Vec<Evidence>> = BTreeMap::new();
-        let mut idles: BTreeMap<Endpoint, Vec<f64>> = BTreeMap::new();
-        for c in ctx.conns {
-            if c.close.active_closer != Closer::Server
-                || !matches!(
-                    c.close.kind,
-                    CloseKind::Fin | CloseKind::Rst | CloseKind::Open
-                )
-            {
-                continue;
-            }
-            let (Some(frame), Some(at)) = (c.close.first_fin_frame, c.close.first_fin_at) else {
-                continue;
-            };
-            let idle = c.close.idle_before_fin_s.unwrap_or(0.0);
-            idles.entry(c.server).or_default().push(idle);
-            servers.entry(c.server).or_default().push(Evidence {
-                connection: c.id,
-                frames: vec![frame],
-                at,
-                note: format!("server FIN after {} idle", secs(idle)),
-            });
+    fn on_connection_end(&mut self, c: &ConnectionRecord, _claims: &mut Claims) {
+        if c.close.active_closer != Closer::Server
+            || !matches!(
+                c.close.kind,
+                CloseKind::Fin | CloseKind::Rst | CloseKind::Open
+            )
+        {
+            return;
         }
+        let (Some(frame), Some(at)) = (c.close.first_fin_frame, c.close.first_fin_at) else {
+            return;
+        };
+        let idle = c.close.idle_before_fin_s.unwrap_or(0.0);
+        let (idles, evidence) = self.servers.entry(c.server).or_default();
+        idles.push(idle);
+        evidence.add(c.id, at, &[frame], || {
+            format!("server FIN after {} idle", secs(idle))
+        });
+    }
+
+    fn finish(&mut self, _ctx: &Context<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
-        for (server, evidence) in servers {
-            let mut v = idles.remove(&server).unwrap_or_default();
+        for (server, (mut v, evidence)) in std::mem::take(&mut self.servers) {
             v.sort_by(f64::total_cmp);
             let n = v.len();
             let median = v[n / 2];
@@ -83,17 +86,24 @@ impl Detector for ServerActiveClose {
             } else {
                 format!("after a median {median:.3} s idle")
             };
-            out.push(Finding::new(
-                FindingKind::ServerActiveClose,
-                Severity::Info,
-                format!(
-                    "{server} closed {} first, {verdict}; TIME_WAIT lands on {}",
-                    plural(n as u64, "connection"),
-                    server.ip()
-                ),
-                Some(server.to_string()),
-                evidence,
-            ));
+            out.push(
+                Finding::new(
+                    FindingKind::ServerActiveClose,
+                    Severity::Info,
+                    format!(
+                        "{server} closed {} first, {verdict}; TIME_WAIT lands on {}",
+                        plural(n as u64, "connection"),
+                        server.ip()
+                    ),
+                    Some(server.to_string()),
+                    evidence,
+                )
+                .with_broad_filter(format!(
+                    "{} && tcp.srcport == {} && tcp.flags.fin == 1",
+                    ip_filter("src", server.ip()),
+                    server.port()
+                )),
+            );
         }
         out
     }

@@ -16,10 +16,13 @@
 //! of it (error). Does not fire for TIME_WAIT held by the server: those
 //! sockets sit on the server's listening port and take no ephemeral ports.
 
-use super::{Context, Detector, Evidence, Finding, FindingKind, Severity, pair};
+use super::{
+    Claims, Context, Detector, EvidenceSet, Finding, FindingKind, Severity, ip_filter, pair,
+};
+use crate::analysis::Options;
 use crate::flow::Endpoint;
 use crate::time::Timestamp;
-use crate::track::{Closer, ConnId};
+use crate::track::{Closer, ConnId, ConnectionRecord};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -38,7 +41,27 @@ pub const TEXTS: (&str, &str) = (
      `ss -s` on the client.",
 );
 
-pub struct TimeWaitPressure;
+/// Per client IP and server ip:port: the TIME_WAIT intervals the client
+/// held (32 bytes each, the one per-connection cost of this detector) and
+/// whether every connection carried timestamps.
+pub struct TimeWaitPressure {
+    port_range: (u16, u16),
+    pairs: BTreeMap<(IpAddr, Endpoint), Pair>,
+}
+
+impl TimeWaitPressure {
+    pub fn new(options: &Options) -> TimeWaitPressure {
+        TimeWaitPressure {
+            port_range: options.port_range,
+            pairs: BTreeMap::new(),
+        }
+    }
+}
+
+struct Pair {
+    held: Vec<Held>,
+    timestamps: bool,
+}
 
 /// Fewer client closes than this give no rate to project from.
 const MIN_FOR_PROJECTION: usize = 10;
@@ -56,31 +79,37 @@ impl Detector for TimeWaitPressure {
         &[FindingKind::TimeWaitPressure]
     }
 
+    fn on_connection_end(&mut self, c: &ConnectionRecord, _claims: &mut Claims) {
+        let (lo, hi) = self.port_range;
+        let p = self.pairs.entry((c.client.ip(), c.server)).or_insert(Pair {
+            held: Vec::new(),
+            timestamps: true,
+        });
+        p.timestamps &= c.client_to_server.timestamps && c.server_to_client.timestamps;
+        // Ports outside the range are not ephemeral (or the range given is
+        // not this client's): they cannot exhaust it.
+        let port = c.client.port();
+        if (lo..=hi).contains(&port)
+            && matches!(c.time_wait.holder, Closer::Client | Closer::Both)
+            && let (Some(from), Some(until)) = (c.time_wait.from, c.time_wait.until)
+        {
+            p.held.push(Held {
+                from,
+                until,
+                conn: c.id,
+                frame: c.close.first_fin_frame.unwrap_or(c.last_frame),
+            });
+        }
+    }
+
     fn finish(&mut self, ctx: &Context<'_>) -> Vec<Finding> {
         let (lo, hi) = ctx.options.port_range;
         let range = u64::from(hi - lo) + 1;
-        let mut pairs: BTreeMap<(IpAddr, Endpoint), Vec<Held>> = BTreeMap::new();
-        for c in ctx.conns {
-            // Ports outside the range are not ephemeral (or the range given
-            // is not this client's): they cannot exhaust it.
-            let port = c.client.port();
-            if (lo..=hi).contains(&port)
-                && matches!(c.time_wait.holder, Closer::Client | Closer::Both)
-                && let (Some(from), Some(until)) = (c.time_wait.from, c.time_wait.until)
-            {
-                pairs
-                    .entry((c.client.ip(), c.server))
-                    .or_default()
-                    .push(Held {
-                        from,
-                        until,
-                        conn: c.id,
-                        frame: c.close.first_fin_frame.unwrap_or(c.last_frame),
-                    });
-            }
-        }
         let mut out = Vec::new();
-        for ((client, server), held) in pairs {
+        for ((client, server), Pair { held, timestamps }) in std::mem::take(&mut self.pairs) {
+            if held.is_empty() {
+                continue;
+            }
             let (peak, peak_at, open_at_peak) = sweep(&held);
             // The projection needs a rate worth the name: enough closes
             // over at least a second.
@@ -120,24 +149,16 @@ impl Detector for TimeWaitPressure {
                     100.0 * projected as f64 / range as f64
                 ));
             }
-            let timestamps = ctx
-                .conns
-                .iter()
-                .filter(|c| c.client.ip() == client && c.server == server)
-                .all(|c| c.client_to_server.timestamps && c.server_to_client.timestamps);
-            let evidence = open_at_peak
-                .into_iter()
-                .map(|h| Evidence {
-                    connection: h.conn,
-                    frames: vec![h.frame],
-                    at: h.from,
-                    note: format!(
+            let mut evidence = EvidenceSet::new();
+            for h in open_at_peak {
+                evidence.add(h.conn, h.from, &[h.frame], || {
+                    format!(
                         "port held in TIME_WAIT from +{:.3} s to +{:.3} s",
                         ctx.rel(h.from),
                         ctx.rel(h.until)
-                    ),
-                })
-                .collect();
+                    )
+                });
+            }
             let advice = format!(
                 "{} {}",
                 TEXTS.1,
@@ -156,7 +177,13 @@ impl Detector for TimeWaitPressure {
                     Some(host),
                     evidence,
                 )
-                .with_advice(advice),
+                .with_advice(advice)
+                .with_broad_filter(format!(
+                    "{} && {} && tcp.dstport == {} && tcp.flags.fin == 1",
+                    ip_filter("src", client),
+                    ip_filter("dst", server.ip()),
+                    server.port()
+                )),
             );
         }
         out

@@ -11,10 +11,16 @@
 //! Fires when: a SYN opens a new incarnation of a 4-tuple before the
 //! previous incarnation's TIME_WAIT would have ended. Info.
 
-use super::{Context, Detector, Evidence, Finding, FindingKind, Severity, pair, plural};
+use super::{
+    Claims, Context, Detector, EvidenceSet, Finding, FindingKind, Severity, pair, plural,
+    syn_filter,
+};
 use crate::decode::Segment;
-use crate::track::{Closer, ConnId, Connection, Observation};
-use std::collections::BTreeMap;
+use crate::flow::Endpoint;
+use crate::time::Timestamp;
+use crate::track::{Closer, ConnId, Connection, ConnectionRecord, Observation};
+use rustc_hash::FxHashMap as HashMap;
+use std::net::IpAddr;
 
 pub const TEXTS: (&str, &str) = (
     "A new connection used the same 4-tuple while the previous one was still in TIME_WAIT. \
@@ -29,9 +35,28 @@ pub const TEXTS: (&str, &str) = (
      (net.ipv4.tcp_timestamps), which this safety check needs.",
 );
 
+/// A reuse seen on a SYN, decided when its connection ends (paws-syn-drop
+/// may explain it).
+struct Pending {
+    frame: u64,
+    at: Timestamp,
+    gap: f64,
+    previous: ConnId,
+    holder: Closer,
+    client: IpAddr,
+    server: Endpoint,
+}
+
+#[derive(Default)]
+struct Group {
+    evidence: EvidenceSet,
+    by_client: u64,
+}
+
 #[derive(Default)]
 pub struct TupleReuse {
-    cases: Vec<(ConnId, Evidence, Closer, String)>,
+    pending: HashMap<ConnId, Pending>,
+    groups: HashMap<(IpAddr, Endpoint), Group>,
 }
 
 impl Detector for TupleReuse {
@@ -47,47 +72,60 @@ impl Detector for TupleReuse {
         if seg.ts >= until {
             return;
         }
-        let gap = seg.ts.secs_since(from);
-        self.cases.push((
-            obs.conn,
-            Evidence {
-                connection: obs.conn,
-                frames: vec![seg.frame],
-                at: seg.ts,
-                note: format!(
-                    "SYN {gap:.3} s into the TIME_WAIT of connection {} (held by the {})",
-                    reuse.previous,
-                    match reuse.holder {
-                        Closer::Client => "client",
-                        Closer::Server => "server",
-                        Closer::Both => "both sides",
-                        Closer::None => "nobody",
-                    }
-                ),
-            },
-            reuse.holder,
-            pair(conn.client.ip(), conn.server),
-        ));
+        self.pending.entry(obs.conn).or_insert(Pending {
+            frame: seg.frame,
+            at: seg.ts,
+            gap: seg.ts.secs_since(from),
+            previous: reuse.previous,
+            holder: reuse.holder,
+            client: conn.client.ip(),
+            server: conn.server,
+        });
     }
 
-    fn finish(&mut self, ctx: &Context<'_>) -> Vec<Finding> {
-        // A reuse the TIME_WAIT socket refused is explained by paws-syn-drop.
-        let refused = ctx.claimed_by(FindingKind::PawsSynDrop);
-        let mut groups: BTreeMap<String, Vec<(Evidence, Closer)>> = BTreeMap::new();
-        for (id, e, holder, host) in std::mem::take(&mut self.cases) {
-            if refused.contains(&id) {
-                continue;
-            }
-            groups.entry(host).or_default().push((e, holder));
+    fn on_connection_end(&mut self, c: &ConnectionRecord, claims: &mut Claims) {
+        if self.pending.is_empty() {
+            return;
         }
+        let Some(p) = self.pending.remove(&c.id) else {
+            return;
+        };
+        // A reuse the TIME_WAIT socket refused is explained by paws-syn-drop.
+        if claims.is_claimed(FindingKind::PawsSynDrop, c.id) {
+            return;
+        }
+        let g = self.groups.entry((p.client, p.server)).or_default();
+        if p.holder == Closer::Client {
+            g.by_client += 1;
+        }
+        g.evidence.add(c.id, p.at, &[p.frame], || {
+            format!(
+                "SYN {:.3} s into the TIME_WAIT of connection {} (held by the {})",
+                p.gap,
+                p.previous,
+                match p.holder {
+                    Closer::Client => "client",
+                    Closer::Server => "server",
+                    Closer::Both => "both sides",
+                    Closer::None => "nobody",
+                }
+            )
+        });
+    }
+
+    fn finish(&mut self, _ctx: &Context<'_>) -> Vec<Finding> {
+        let mut groups: Vec<(String, (IpAddr, Endpoint), Group)> = std::mem::take(&mut self.groups)
+            .into_iter()
+            .map(|(k, g)| (pair(k.0, k.1), k, g))
+            .collect();
+        groups.sort_by(|a, b| a.0.cmp(&b.0));
         groups
             .into_iter()
-            .map(|(host, cases)| {
-                let n = cases.len() as u64;
-                let by_client = cases.iter().filter(|(_, h)| *h == Closer::Client).count();
-                let who = if by_client == cases.len() {
+            .map(|(host, (client, server), g)| {
+                let n = g.evidence.count();
+                let who = if g.by_client == n {
                     "the client's own TIME_WAIT ports (tcp_tw_reuse)"
-                } else if by_client == 0 {
+                } else if g.by_client == 0 {
                     "4-tuples the server held in TIME_WAIT"
                 } else {
                     "4-tuples in TIME_WAIT on the client or the server"
@@ -97,8 +135,9 @@ impl Detector for TupleReuse {
                     Severity::Info,
                     format!("{} from {host} reused {who}", plural(n, "connection")),
                     Some(host),
-                    cases.into_iter().map(|(e, _)| e).collect(),
+                    g.evidence,
                 )
+                .with_broad_filter(syn_filter(Some(client), server))
             })
             .collect()
     }

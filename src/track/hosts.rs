@@ -4,6 +4,7 @@
 use super::connection::{Closer, ConnectionRecord};
 use crate::flow::Side;
 use crate::time::Timestamp;
+use rustc_hash::FxBuildHasher;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -24,22 +25,34 @@ pub struct HostRecord {
     pub peak_at: Option<Timestamp>,
 }
 
-/// Computes per-host facts from finished connections. Intervals are swept
-/// in time order: +1 at `from`, -1 at `until` (an end at the same instant as
-/// a start is applied first, the socket is gone by then).
-pub fn host_time_wait(conns: &[ConnectionRecord]) -> Vec<HostRecord> {
-    let mut hosts: HashMap<IpAddr, HostRecord> = HashMap::new();
-    let mut events: HashMap<IpAddr, Vec<(Timestamp, i8)>> = HashMap::new();
-    for c in conns {
+/// Per-host facts folded one connection record at a time: counters, and
+/// the TIME_WAIT intervals each host held as compact (from, until) pairs
+/// (16 bytes per interval) for the peak sweep at the end, since records
+/// retire out of time order.
+#[derive(Debug, Default)]
+pub struct HostTally {
+    hosts: HashMap<IpAddr, (HostRecord, Vec<Interval>), FxBuildHasher>,
+}
+
+/// A TIME_WAIT interval: [from, until).
+type Interval = (Timestamp, Timestamp);
+
+impl HostTally {
+    pub fn add(&mut self, c: &ConnectionRecord) {
         for side in [Side::Client, Side::Server] {
             let ip = c.endpoint(side).ip();
-            let h = hosts.entry(ip).or_insert_with(|| HostRecord {
-                ip,
-                connections: 0,
-                active_closes: 0,
-                passive_closes: 0,
-                time_wait_peak: 0,
-                peak_at: None,
+            let (h, held) = self.hosts.entry(ip).or_insert_with(|| {
+                (
+                    HostRecord {
+                        ip,
+                        connections: 0,
+                        active_closes: 0,
+                        passive_closes: 0,
+                        time_wait_peak: 0,
+                        peak_at: None,
+                    },
+                    Vec::new(),
+                )
             });
             h.connections += 1;
             match (c.close.active_closer, side) {
@@ -57,34 +70,53 @@ pub fn host_time_wait(conns: &[ConnectionRecord]) -> Vec<HostRecord> {
                 (Closer::Both, _) | (Closer::Client, Side::Client) | (Closer::Server, Side::Server)
             );
             if let (true, Some(from), Some(until)) = (holds, c.time_wait.from, c.time_wait.until) {
-                let ev = events.entry(ip).or_default();
-                ev.push((from, 1));
-                ev.push((until, -1));
+                held.push((from, until));
             }
         }
     }
-    for (ip, mut ev) in events {
-        ev.sort_unstable();
-        let mut open: i64 = 0;
-        let h = hosts
-            .get_mut(&ip)
-            .expect("host was inserted with its events");
-        for (ts, delta) in ev {
-            open += i64::from(delta);
-            if open > h.time_wait_peak as i64 {
-                h.time_wait_peak = open as u64;
-                h.peak_at = Some(ts);
-            }
-        }
+
+    /// Every host, largest TIME_WAIT peak first. Intervals are swept in
+    /// time order: +1 at `from`, -1 at `until` (an end at the same instant
+    /// as a start is applied first, the socket is gone by then).
+    pub fn finish(self) -> Vec<HostRecord> {
+        let mut out: Vec<HostRecord> = self
+            .hosts
+            .into_values()
+            .map(|(mut h, held)| {
+                let mut ev: Vec<(Timestamp, i8)> = Vec::with_capacity(held.len() * 2);
+                for (from, until) in held {
+                    ev.push((from, 1));
+                    ev.push((until, -1));
+                }
+                ev.sort_unstable();
+                let mut open: i64 = 0;
+                for (ts, delta) in ev {
+                    open += i64::from(delta);
+                    if open > h.time_wait_peak as i64 {
+                        h.time_wait_peak = open as u64;
+                        h.peak_at = Some(ts);
+                    }
+                }
+                h
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            b.time_wait_peak
+                .cmp(&a.time_wait_peak)
+                .then(b.connections.cmp(&a.connections))
+                .then(a.ip.cmp(&b.ip))
+        });
+        out
     }
-    let mut out: Vec<HostRecord> = hosts.into_values().collect();
-    out.sort_by(|a, b| {
-        b.time_wait_peak
-            .cmp(&a.time_wait_peak)
-            .then(b.connections.cmp(&a.connections))
-            .then(a.ip.cmp(&b.ip))
-    });
-    out
+}
+
+/// Computes per-host facts from finished connections (see [`HostTally`]).
+pub fn host_time_wait(conns: &[ConnectionRecord]) -> Vec<HostRecord> {
+    let mut tally = HostTally::default();
+    for c in conns {
+        tally.add(c);
+    }
+    tally.finish()
 }
 
 /// TIME_WAIT sockets of one host over time, as a step function: the count

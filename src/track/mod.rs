@@ -14,7 +14,7 @@ pub use connection::{
     CloseKind, CloseRecord, Closer, ConnId, Connection, ConnectionRecord, DirectionRecord,
     HandshakeRecord, HandshakeState, RoleSource, SegmentNotes, TimeWaitRecord,
 };
-pub use hosts::{HostRecord, HostSeries, host_time_wait, time_wait_series};
+pub use hosts::{HostRecord, HostSeries, HostTally, host_time_wait, time_wait_series};
 pub use state::{Event, TcpState};
 
 use crate::decode::Segment;
@@ -82,6 +82,8 @@ pub struct Tracker {
     retired: Vec<ConnectionRecord>,
     /// Segments since the last sweep for retirable connections.
     since_sweep: usize,
+    /// Live connections right after the last sweep.
+    live_after_sweep: usize,
     last_sweep: Option<Timestamp>,
     /// Connections retired while not closed, before the end of the capture.
     idle_retired: u64,
@@ -96,6 +98,7 @@ impl Tracker {
             capture: 0,
             retired: Vec::new(),
             since_sweep: 0,
+            live_after_sweep: 0,
             last_sweep: None,
             idle_retired: 0,
         }
@@ -166,11 +169,14 @@ impl Tracker {
     }
 
     /// Retires the connections that can no longer change, at most once per
-    /// second of capture time and once per as many segments as there are
-    /// live connections, so the sweep costs O(1) per segment.
+    /// second of capture time and once per as many segments as there were
+    /// live connections after the last sweep, so the sweep costs O(1) per
+    /// segment. (Not the live connections now: in a SYN flood every segment
+    /// opens one, and the sweep would never come; and at most twice the
+    /// connections that can no longer be retired are live.)
     fn maybe_sweep(&mut self, now: Timestamp) {
         self.since_sweep += 1;
-        if self.since_sweep < (2 * self.live.len()).max(16384) {
+        if self.since_sweep < self.live_after_sweep.max(16384) {
             return;
         }
         let last = *self.last_sweep.get_or_insert(now);
@@ -203,6 +209,7 @@ impl Tracker {
             retired.push(c.finish(tw));
             false
         });
+        self.live_after_sweep = self.live.len();
     }
 
     /// The live connection a segment belongs to (after `on_segment`).
