@@ -53,6 +53,12 @@ pub struct Reuse {
 /// bounds a SYN flood to the connections of its last two minutes.
 pub const HANDSHAKE_IDLE_S: f64 = 130.0;
 
+/// At most this many connections still in their handshake (no SYN-ACK) stay
+/// in the table: beyond it, a SYN flood at any rate evicts the longest
+/// silent of them first. Bounds the table to about 350 MB in the worst
+/// case; a real capture rarely has more than a few thousand at once.
+pub const MAX_HANDSHAKES: usize = 250_000;
+
 /// Any other connection that is not closed is retired after this long
 /// without a packet: far beyond keepalive (2 h + 9 × 75 s), FIN_WAIT_2 and
 /// retransmission timeouts.
@@ -176,6 +182,9 @@ impl Tracker {
     /// connections that can no longer be retired are live.)
     fn maybe_sweep(&mut self, now: Timestamp) {
         self.since_sweep += 1;
+        if self.live.len() > self.live_after_sweep + MAX_HANDSHAKES / 4 {
+            self.evict_handshakes();
+        }
         if self.since_sweep < self.live_after_sweep.max(16384) {
             return;
         }
@@ -209,6 +218,31 @@ impl Tracker {
             retired.push(c.finish(tw));
             false
         });
+        self.live_after_sweep = self.live.len();
+    }
+
+    /// Retires the longest-silent connections still in their handshake
+    /// until at most [`MAX_HANDSHAKES`] (less a tenth, so this runs seldom)
+    /// remain. A later retransmission of such a SYN starts a new connection;
+    /// `idle_retired` counts them so the report says so.
+    fn evict_handshakes(&mut self) {
+        let mut pending: Vec<(Timestamp, FlowKey)> = self
+            .live
+            .iter()
+            .filter(|(_, c)| c.handshake.synack.is_none() && !c.is_closed())
+            .map(|(k, c)| (c.last_ts, *k))
+            .collect();
+        let keep = MAX_HANDSHAKES - MAX_HANDSHAKES / 10;
+        if pending.len() > keep {
+            let excess = pending.len() - keep;
+            pending.select_nth_unstable_by_key(excess - 1, |(ts, _)| *ts);
+            for (_, key) in &pending[..excess] {
+                if let Some(c) = self.live.remove(key) {
+                    self.retired.push(c.finish(self.time_wait_secs));
+                    self.idle_retired += 1;
+                }
+            }
+        }
         self.live_after_sweep = self.live.len();
     }
 
@@ -250,5 +284,54 @@ impl Tracker {
             .extend(self.live.drain().map(|(_, c)| c.finish(tw)));
         self.retired.sort_unstable_by_key(|r| r.id);
         self.retired
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::TcpFlags;
+    use crate::flow::Endpoint;
+    use crate::seq::SeqNum;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    #[test]
+    fn a_syn_flood_faster_than_any_timer_stays_bounded() {
+        // 600,000 SYNs from random-looking ports within one second: no
+        // timer expires, the handshake cap must hold the table.
+        let mut t = Tracker::new(60.0);
+        let server = Endpoint::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 80);
+        let mut peak = 0;
+        for i in 0..600_000u32 {
+            let src = Endpoint::new(
+                IpAddr::V4(Ipv4Addr::from(0x0b00_0000 + (i >> 14))),
+                (i & 0x3fff) as u16 + 1024,
+            );
+            let seg = Segment {
+                frame: u64::from(i) + 1,
+                ts: Timestamp::from_parts(1000, i64::from(i) * 1000),
+                src,
+                dst: server,
+                seq: SeqNum(i.wrapping_mul(2_654_435_761)),
+                ack: SeqNum(0),
+                flags: TcpFlags(TcpFlags::SYN),
+                window: 1000,
+                payload_len: 0,
+                tsopt: None,
+            };
+            t.on_segment(&seg);
+            peak = peak.max(t.live());
+        }
+        assert!(
+            peak <= MAX_HANDSHAKES + MAX_HANDSHAKES / 4 + 1,
+            "peak {peak}"
+        );
+        assert!(
+            t.idle_retired() >= 600_000 - peak as u64,
+            "{}",
+            t.idle_retired()
+        );
+        let records = t.finish();
+        assert_eq!(records.len(), 600_000, "every SYN is still one connection");
     }
 }
