@@ -85,7 +85,7 @@ pub fn facts_line(a: &Analysis) -> String {
     }
     if s.idle_retired > 0 {
         line.push_str(&format!(
-            "; {} idle connection{} retired early (silent 130 s in the handshake or 3 h after; a later packet on the 4-tuple starts a new connection)",
+            "; {} idle connection{} retired early (silent 130 s in the handshake or 3 h after, or past 250,000 open handshakes; a later packet on the 4-tuple starts a new connection)",
             s.idle_retired,
             if s.idle_retired == 1 { "" } else { "s" }
         ));
