@@ -478,7 +478,11 @@ impl Connection {
     }
 
     /// Freezes the connection into its record.
-    pub fn finish(&self, time_wait_secs: f64) -> ConnectionRecord {
+    /// Freezes the connection into its record. The frame lists and history
+    /// move into the record (the connection is retired after this), so
+    /// retiring allocates as little as possible.
+    pub fn finish(&mut self, time_wait_secs: f64) -> ConnectionRecord {
+        let syn_frames = std::mem::take(&mut self.handshake.syn_frames);
         let h = &self.handshake;
         let handshake_state = if h.synack.is_some() && h.ack.is_some() {
             HandshakeState::Complete
@@ -606,7 +610,7 @@ impl Connection {
             duration_s: self.last_ts.secs_since(self.first_ts),
             handshake: HandshakeRecord {
                 state: handshake_state,
-                syn_frames: h.syn_frames.clone(),
+                syn_frames,
                 syn_retransmits: h.syn_count.saturating_sub(1),
                 synack_frame: h.synack.map(|(f, _)| f),
                 ack_frame: h.ack.map(|(f, _)| f),
@@ -641,7 +645,7 @@ impl Connection {
             time_wait,
             client_to_server: DirectionRecord::from(client),
             server_to_client: DirectionRecord::from(server),
-            history: self.history.clone(),
+            history: std::mem::take(&mut self.history),
         }
     }
 }
@@ -846,7 +850,7 @@ pub(crate) mod tests {
             seg(7, S, C, F::FIN | F::ACK, 521, 112, 0),
             seg(8, C, S, F::ACK, 112, 522, 0),
         ]);
-        let c = run(&segs);
+        let mut c = run(&segs);
         assert_eq!(c.side(Side::Client).state(), TcpState::TimeWait);
         assert_eq!(c.side(Side::Server).state(), TcpState::Closed);
         let r = c.finish(60.0);
@@ -868,7 +872,7 @@ pub(crate) mod tests {
             seg(8, C, S, F::FIN | F::ACK, 111, 522, 0),
             seg(9, S, C, F::ACK, 522, 112, 0),
         ]);
-        let c = run(&segs);
+        let mut c = run(&segs);
         assert_eq!(c.side(Side::Server).state(), TcpState::TimeWait);
         let r = c.finish(60.0);
         assert_eq!(r.close.active_closer, Closer::Server);
@@ -885,7 +889,7 @@ pub(crate) mod tests {
             seg(8, C, S, F::ACK, 112, 522, 0),
             seg(9, S, C, F::ACK, 522, 112, 0),
         ]);
-        let c = run(&segs);
+        let mut c = run(&segs);
         assert_eq!(c.side(Side::Client).state(), TcpState::TimeWait);
         assert_eq!(c.side(Side::Server).state(), TcpState::TimeWait);
         let r = c.finish(60.0);
@@ -999,14 +1003,14 @@ pub(crate) mod tests {
                 ..seg(frame, from, to, flags, seq, ack, 0)
             };
         // Capture beside the client: the server is 40 ms away.
-        let far = run(&[
+        let mut far = run(&[
             at(1, 0, C, S, F::SYN, 100, 0),
             at(2, 40, S, C, F::SYN | F::ACK, 500, 101),
             at(3, 40, C, S, F::ACK, 101, 501),
         ]);
         assert_eq!(far.finish(60.0).handshake.capture_near, Some(Side::Client));
         // A LAN: both legs within a millisecond, no verdict.
-        let lan = run(&[
+        let mut lan = run(&[
             at(1, 0, C, S, F::SYN, 100, 0),
             at(2, 0, S, C, F::SYN | F::ACK, 500, 101),
             at(3, 0, C, S, F::ACK, 101, 501),
@@ -1021,7 +1025,7 @@ pub(crate) mod tests {
             seg(6, C, S, F::FIN | F::ACK, 111, 521, 0),
             seg(7, S, C, F::ACK, 521, 112, 0),
         ]);
-        let c = run(&segs);
+        let mut c = run(&segs);
         assert_eq!(c.side(Side::Client).state(), TcpState::FinWait2);
         assert_eq!(c.side(Side::Server).state(), TcpState::CloseWait);
         let r = c.finish(60.0);
