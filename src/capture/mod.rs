@@ -6,6 +6,8 @@
 //! name (many `.pcap` files are pcapng).
 
 mod reader;
+#[cfg(test)]
+mod tests;
 mod timestamp;
 
 pub use reader::read_capture;

@@ -324,9 +324,18 @@ fn read_pcapng<R: Read, F: FnMut(&Record<'_>)>(
                     }
                     Block::InterfaceDescription(idb) => {
                         facts.interfaces += 1;
+                        // pcap-parser 0.17 decodes if_tsoffset little-endian
+                        // whatever the section's byte order (its
+                        // pcapng/time.rs), so a big-endian +3600 s reads as
+                        // about -2^62 s; swapping the bytes undoes that.
+                        let tsoffset = if section_big_endian {
+                            idb.if_tsoffset.swap_bytes()
+                        } else {
+                            idb.if_tsoffset
+                        };
                         interfaces.push(Interface {
                             link: LinkType(u32::from(idb.linktype.0 as u16)),
-                            clock: PcapngClock::from_tsresol(idb.if_tsresol, idb.if_tsoffset),
+                            clock: PcapngClock::from_tsresol(idb.if_tsresol, tsoffset),
                         });
                     }
                     Block::EnhancedPacket(epb) => {
