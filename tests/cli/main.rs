@@ -4,4 +4,5 @@ mod corpus;
 mod findings;
 mod inputs;
 mod support;
+mod truncation;
 mod tshark_agreement;
