@@ -2,6 +2,7 @@
 
 mod corpus;
 mod findings;
+mod hostile;
 mod inputs;
 mod support;
 mod truncation;
