@@ -81,7 +81,7 @@ fn enhanced_packet(out: &mut Vec<u8>, if_id: u32, ticks: u64, data: &[u8], be: b
 fn expected_nanos(ticks: u64, tsresol: u8, offset: i64) -> i64 {
     let exp = u32::from(tsresol & 0x7f);
     let ns: i128 = if tsresol & 0x80 != 0 {
-        ((i128::from(ticks) * 1_000_000_000) >> exp) as i128
+        (i128::from(ticks) * 1_000_000_000) >> exp
     } else if exp <= 9 {
         i128::from(ticks) * 10i128.pow(9 - exp)
     } else {
