@@ -329,6 +329,23 @@ fn read_pcapng<R: Read, F: FnMut(&Record<'_>)>(
         consumed: 0,
     };
     loop {
+        // Every pcapng block is at least 12 bytes (type, two lengths).
+        // pcap-parser 0.17 computes `block_len - 12` before checking that
+        // for the Process Information Block (its HDR_SZ is 4; block.rs:162),
+        // which panics with overflow checks on (debug builds, fuzzing) and
+        // wraps to a 4 GiB read otherwise. Found by the pipeline fuzzer.
+        if let Some(block_len) = block_len(reader.data(), section_big_endian)
+            && block_len < 12
+        {
+            facts.damage = Some(progress.damage(
+                DamageKind::Corrupt,
+                format!(
+                    "the block after frame {} declares a length of {block_len} bytes, less than the 12-byte minimum; the file is damaged",
+                    progress.frame
+                ),
+            ));
+            break;
+        }
         let step = match reader.next() {
             Ok((len, PcapBlockOwned::NG(block))) => {
                 match block {
@@ -462,15 +479,21 @@ fn read_pcapng<R: Read, F: FnMut(&Record<'_>)>(
     Ok(facts)
 }
 
-/// The total length of the pcapng block at the start of `data` when the
-/// whole block is there (a Section Header Block carries its own byte order).
-fn overrun_block(data: &[u8], section_big_endian: bool) -> Option<u32> {
+/// The total length of the pcapng block at the start of `data`, if its
+/// header is buffered (a Section Header Block carries its own byte order).
+fn block_len(data: &[u8], section_big_endian: bool) -> Option<u32> {
     let big_endian = if data.get(..4)? == PCAPNG_MAGIC {
         *data.get(8..12)? == [0x1a, 0x2b, 0x3c, 0x4d]
     } else {
         section_big_endian
     };
-    let len = u32_at(data, 4, big_endian)?;
+    u32_at(data, 4, big_endian)
+}
+
+/// The total length of the pcapng block at the start of `data` when the
+/// whole block is there.
+fn overrun_block(data: &[u8], section_big_endian: bool) -> Option<u32> {
+    let len = block_len(data, section_big_endian)?;
     (len >= 12 && len as usize <= data.len()).then_some(len)
 }
 

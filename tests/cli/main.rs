@@ -4,6 +4,7 @@ mod corpus;
 mod findings;
 mod hostile;
 mod inputs;
+mod regressions;
 mod support;
 mod truncation;
 mod tshark_agreement;
