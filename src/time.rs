@@ -28,8 +28,13 @@ impl Timestamp {
         (self.0.saturating_sub(earlier.0)) as f64 / 1e9
     }
 
+    /// `self` moved by `secs` seconds, to the nearest nanosecond; saturates
+    /// at the ends of the range (and treats NaN as 0) instead of overflowing.
     pub fn add_secs(self, secs: f64) -> Timestamp {
-        Timestamp(self.0.saturating_add((secs * 1e9) as i64))
+        // Round, not truncate: 1.001 * 1e9 is 1000999999.9999999 in f64, and
+        // `as i64` alone would land one nanosecond early (the round-trip
+        // property test below found it). `as` saturates and maps NaN to 0.
+        Timestamp(self.0.saturating_add((secs * 1e9).round() as i64))
     }
 
     /// RFC 3339 in UTC with nanoseconds, as the JSON contract wants.
@@ -85,5 +90,60 @@ mod tests {
         let b = Timestamp::from_parts(12, 500_000_000);
         assert_eq!(b.secs_since(a), 2.5);
         assert_eq!(a.secs_since(b), -2.5);
+    }
+
+    // The interval arithmetic TIME_WAIT rests on: `until = from + 60 s`,
+    // and every duration printed is a `secs_since`.
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Capture-like times: 1970 to 2100, to the nanosecond.
+        fn capture_time() -> impl Strategy<Value = Timestamp> {
+            (0i64..4_102_444_800_000_000_000).prop_map(Timestamp)
+        }
+
+        proptest! {
+            #[test]
+            fn add_secs_then_secs_since_round_trips(t in capture_time(), ns in -(1i64 << 50)..(1i64 << 50)) {
+                // Spans up to ~13 days (2^50 ns) at full nanosecond precision:
+                // the two f64 roundings stay well under half a nanosecond.
+                let secs = ns as f64 / 1e9;
+                let later = t.add_secs(secs);
+                prop_assert_eq!(later, Timestamp(t.0 + ns));
+                prop_assert_eq!(later.secs_since(t), secs);
+                prop_assert_eq!(t.secs_since(later), -secs);
+            }
+
+            #[test]
+            fn secs_since_then_add_secs_round_trips(a in capture_time(), b in capture_time()) {
+                // Any two capture times: exact to within f64's precision of
+                // the span (1 ns per 2^53 ns, i.e. < 1 µs over 130 years).
+                let back = a.add_secs(b.secs_since(a));
+                let tolerance = ((b.0 - a.0).unsigned_abs() >> 52) + 1;
+                prop_assert!(back.0.abs_diff(b.0) <= tolerance, "{back:?} vs {b:?}");
+            }
+
+            #[test]
+            fn time_wait_interval_contains_exactly_its_span(t in capture_time(), tw_ms in 0u32..=3_600_000, probe_ms in 0u32..=7_200_000) {
+                // [from, from + tw): a probe is inside iff its offset < tw.
+                let tw = f64::from(tw_ms) / 1e3;
+                let until = t.add_secs(tw);
+                prop_assert_eq!(until.0 - t.0, i64::from(tw_ms) * 1_000_000);
+                let probe = t.add_secs(f64::from(probe_ms) / 1e3);
+                prop_assert_eq!(probe >= t && probe < until, probe_ms < tw_ms);
+            }
+
+            #[test]
+            fn add_secs_is_monotonic_and_saturates(t: i64, a: f64, b: f64) {
+                // Any input, even NaN and infinities: no panic, no wrap.
+                let (x, y) = (Timestamp(t).add_secs(a), Timestamp(t).add_secs(b));
+                if a <= b {
+                    prop_assert!(x <= y);
+                }
+                let _ = x.secs_since(y);
+                let _ = x.to_rfc3339();
+            }
+        }
     }
 }

@@ -7,6 +7,8 @@
 
 mod compressed;
 mod reader;
+#[cfg(test)]
+mod tests;
 mod timestamp;
 
 pub use compressed::Input;

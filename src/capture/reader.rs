@@ -208,8 +208,25 @@ fn classify(err: &PcapError<&[u8]>, frame: u64) -> Step {
         PcapError::ReadError => Step::Stop(DamageKind::Io, "read error".to_string()),
         _ => Step::Stop(
             DamageKind::Corrupt,
-            format!("record {next} cannot be parsed: {err}"),
+            format!("record {next} cannot be parsed: {}", describe(err)),
         ),
+    }
+}
+
+/// A pcap-parser error in one short line. Its Display of a parse error
+/// prints the whole remaining input as a list of numbers ("Internal parser
+/// error Verify, input [0, 0, ...]"): up to the 4 MiB buffer, i.e. ~20 MB
+/// in one stderr line and in the JSON `damage.message` (the fuzzers and the
+/// hostile-size tests found it). Keep only the check that failed.
+fn describe<I>(err: &PcapError<I>) -> String
+where
+    PcapError<I>: std::fmt::Display,
+{
+    match err {
+        PcapError::NomError(_, kind) | PcapError::OwnedNomError(_, kind) => {
+            format!("malformed block or record header ({kind:?} check failed)")
+        }
+        other => other.to_string(),
     }
 }
 
@@ -228,7 +245,7 @@ fn read_pcap<R: Read, F: FnMut(&Record<'_>) -> ControlFlow<()>>(
 ) -> Result<CaptureFacts, CaptureError> {
     let mut reader =
         LegacyPcapReader::new(BUFFER_BYTES, input).map_err(|e| CaptureError::BadHeader {
-            reason: e.to_string(),
+            reason: describe(&e),
         })?;
     let mut facts = CaptureFacts {
         format: CaptureFormat::Pcap,
@@ -323,7 +340,7 @@ fn read_pcapng<R: Read, F: FnMut(&Record<'_>) -> ControlFlow<()>>(
 ) -> Result<CaptureFacts, CaptureError> {
     let mut reader =
         PcapNGReader::new(BUFFER_BYTES, input).map_err(|e| CaptureError::BadHeader {
-            reason: e.to_string(),
+            reason: describe(&e),
         })?;
     let mut facts = CaptureFacts {
         format: CaptureFormat::Pcapng,
@@ -344,6 +361,23 @@ fn read_pcapng<R: Read, F: FnMut(&Record<'_>) -> ControlFlow<()>>(
     };
     let mut stop = false;
     loop {
+        // Every pcapng block is at least 12 bytes (type, two lengths).
+        // pcap-parser 0.17 computes `block_len - 12` before checking that
+        // for the Process Information Block (its HDR_SZ is 4; block.rs:162),
+        // which panics with overflow checks on (debug builds, fuzzing) and
+        // wraps to a 4 GiB read otherwise. Found by the pipeline fuzzer.
+        if let Some(block_len) = block_len(reader.data(), section_big_endian)
+            && block_len < 12
+        {
+            facts.damage = Some(progress.damage(
+                DamageKind::Corrupt,
+                format!(
+                    "the block after frame {} declares a length of {block_len} bytes, less than the 12-byte minimum; the file is damaged",
+                    progress.frame
+                ),
+            ));
+            break;
+        }
         let step = match reader.next() {
             Ok((len, PcapBlockOwned::NG(block))) => {
                 match block {
@@ -356,9 +390,18 @@ fn read_pcapng<R: Read, F: FnMut(&Record<'_>) -> ControlFlow<()>>(
                     }
                     Block::InterfaceDescription(idb) => {
                         facts.interfaces += 1;
+                        // pcap-parser 0.17 decodes if_tsoffset little-endian
+                        // whatever the section's byte order (its
+                        // pcapng/time.rs), so a big-endian +3600 s reads as
+                        // about -2^62 s; swapping the bytes undoes that.
+                        let tsoffset = if section_big_endian {
+                            idb.if_tsoffset.swap_bytes()
+                        } else {
+                            idb.if_tsoffset
+                        };
                         interfaces.push(Interface {
                             link: LinkType(u32::from(idb.linktype.0 as u16)),
-                            clock: PcapngClock::from_tsresol(idb.if_tsresol, idb.if_tsoffset),
+                            clock: PcapngClock::from_tsresol(idb.if_tsresol, tsoffset),
                         });
                     }
                     Block::EnhancedPacket(epb) => {
@@ -422,6 +465,27 @@ fn read_pcapng<R: Read, F: FnMut(&Record<'_>) -> ControlFlow<()>>(
             Ok((len, _)) => Step::Consumed(len),
             Err(e) => classify(&e, progress.frame),
         };
+        // The parser wants more data although the whole block is in the
+        // buffer: the block's contents (an EPB captured length, say) overrun
+        // its own length. Without this check a small file reported
+        // "truncated" and a large one "declares 96 bytes, more than the
+        // 4 MiB limit", both wrong; the records after it are lost either
+        // way (pcapng has no resync), so stop, but say why.
+        let step = match step {
+            Step::Refill | Step::TooLarge | Step::Stop(DamageKind::Truncated, _) => {
+                match overrun_block(reader.data(), section_big_endian) {
+                    Some(block_len) => Step::Stop(
+                        DamageKind::Corrupt,
+                        format!(
+                            "the block after frame {} claims more data than its own length of {block_len} bytes; the file is damaged",
+                            progress.frame
+                        ),
+                    ),
+                    None => step,
+                }
+            }
+            step => step,
+        };
         match step {
             Step::Consumed(len) => {
                 reader.consume(len);
@@ -451,6 +515,24 @@ fn read_pcapng<R: Read, F: FnMut(&Record<'_>) -> ControlFlow<()>>(
     facts.records = progress.frame;
     facts.bytes = progress.consumed;
     Ok(facts)
+}
+
+/// The total length of the pcapng block at the start of `data`, if its
+/// header is buffered (a Section Header Block carries its own byte order).
+fn block_len(data: &[u8], section_big_endian: bool) -> Option<u32> {
+    let big_endian = if data.get(..4)? == PCAPNG_MAGIC {
+        *data.get(8..12)? == [0x1a, 0x2b, 0x3c, 0x4d]
+    } else {
+        section_big_endian
+    };
+    u32_at(data, 4, big_endian)
+}
+
+/// The total length of the pcapng block at the start of `data` when the
+/// whole block is there.
+fn overrun_block(data: &[u8], section_big_endian: bool) -> Option<u32> {
+    let len = block_len(data, section_big_endian)?;
+    (len >= 12 && len as usize <= data.len()).then_some(len)
 }
 
 /// The obsolete Packet Block (type 2): interface id (16 bits), drops count,

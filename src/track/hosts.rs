@@ -198,3 +198,116 @@ pub fn time_wait_series(conns: &[ConnectionRecord]) -> Vec<HostSeries> {
     out.sort_by(|a, b| b.peak.cmp(&a.peak).then(a.ip.cmp(&b.ip)));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::TcpFlags as F;
+    use crate::flow::Endpoint;
+    use crate::track::connection::Connection;
+    use crate::track::connection::tests::seg;
+    use proptest::prelude::*;
+
+    /// A finished client-closed connection to use as a template.
+    fn template() -> ConnectionRecord {
+        let (c, s) = ("10.0.0.1:40000", "10.0.0.2:80");
+        let segs = [
+            seg(1, c, s, F::SYN, 100, 0, 0),
+            seg(2, s, c, F::SYN | F::ACK, 500, 101, 0),
+            seg(3, c, s, F::ACK, 101, 501, 0),
+            seg(4, c, s, F::FIN | F::ACK, 101, 501, 0),
+            seg(5, s, c, F::FIN | F::ACK, 501, 102, 0),
+            seg(6, c, s, F::ACK, 102, 502, 0),
+        ];
+        let mut conn = Connection::new(0, 0, &segs[0]);
+        for x in &segs {
+            conn.update(x);
+        }
+        conn.finish(60.0)
+    }
+
+    /// One TIME_WAIT interval: holding host (0..3), holder side, start and
+    /// length in ms (0 = a zero-length interval, which holds nothing).
+    type Interval = (u8, Closer, i64, i64);
+
+    fn interval() -> impl Strategy<Value = Interval> {
+        (
+            0u8..3,
+            prop_oneof![
+                Just(Closer::Client),
+                Just(Closer::Server),
+                Just(Closer::Both),
+                Just(Closer::None),
+            ],
+            0i64..2_000,
+            0i64..500,
+        )
+    }
+
+    fn records(intervals: &[Interval]) -> Vec<ConnectionRecord> {
+        let base = template();
+        intervals
+            .iter()
+            .enumerate()
+            .map(|(i, &(host, holder, from_ms, len_ms))| {
+                let mut r = base.clone();
+                // Clients are 10.0.0.{1,2,3}; every server is 10.0.1.1, so
+                // server-side holds pile onto one host.
+                r.client = Endpoint(format!("10.0.0.{}:{}", host + 1, 1024 + i).parse().unwrap());
+                r.server = Endpoint("10.0.1.1:80".parse().unwrap());
+                let from = Timestamp::from_parts(1_000, from_ms * 1_000_000);
+                r.time_wait.holder = holder;
+                r.time_wait.from = Some(from);
+                r.time_wait.until = Some(from.add_secs(len_ms as f64 / 1e3));
+                r
+            })
+            .collect()
+    }
+
+    /// The peak by brute force: at every interval start, count the
+    /// intervals [from, until) of that host that contain it.
+    fn brute_force(conns: &[ConnectionRecord], ip: IpAddr) -> (u64, Option<Timestamp>) {
+        let held: Vec<(Timestamp, Timestamp)> = conns
+            .iter()
+            .filter(|c| {
+                let tw = &c.time_wait;
+                (tw.holder == Closer::Both && (c.client.ip() == ip || c.server.ip() == ip))
+                    || (tw.holder == Closer::Client && c.client.ip() == ip)
+                    || (tw.holder == Closer::Server && c.server.ip() == ip)
+            })
+            .map(|c| (c.time_wait.from.unwrap(), c.time_wait.until.unwrap()))
+            .collect();
+        let mut best = (0, None);
+        let mut starts: Vec<Timestamp> = held.iter().map(|h| h.0).collect();
+        starts.sort();
+        for t in starts {
+            let n = held.iter().filter(|(a, b)| *a <= t && t < *b).count() as u64;
+            if n > best.0 {
+                best = (n, Some(t));
+            }
+        }
+        best
+    }
+
+    proptest! {
+        #[test]
+        fn host_time_wait_peak_equals_brute_force_count(intervals in prop::collection::vec(interval(), 0..40)) {
+            let conns = records(&intervals);
+            let hosts = host_time_wait(&conns);
+            for h in &hosts {
+                let (peak, at) = brute_force(&conns, h.ip);
+                prop_assert_eq!(h.time_wait_peak, peak, "{}", h.ip);
+                prop_assert_eq!(h.peak_at, at, "{}", h.ip);
+            }
+            // time_wait_series agrees on the peak of every host that held any.
+            for s in time_wait_series(&conns) {
+                let (peak, at) = brute_force(&conns, s.ip);
+                prop_assert_eq!(s.peak, peak);
+                prop_assert_eq!(s.peak_at, at);
+                prop_assert_eq!(s.max_in(Timestamp(i64::MIN), Timestamp(i64::MAX)), peak);
+            }
+            let total: u64 = hosts.iter().map(|h| h.connections).sum();
+            prop_assert_eq!(total, 2 * conns.len() as u64);
+        }
+    }
+}

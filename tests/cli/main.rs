@@ -2,7 +2,10 @@
 
 mod corpus;
 mod findings;
+mod hostile;
 mod inputs;
+mod regressions;
 mod reports;
 mod support;
+mod truncation;
 mod tshark_agreement;
