@@ -13,6 +13,13 @@ for spec in "$@"; do
         decode) seeds=seeds/decode ;;
         *) seeds=seeds/capture; cp ../fixtures/*.pcap ../fixtures/*.pcapng corpus/$t/ ;;
     esac
+    # The public captures in ../../shared/corpus make good seeds too; they
+    # are copied at run time into the (git-ignored) corpus folder, never
+    # committed: they are other projects' files, test input only.
+    if [ "$t" != decode ] && [ -d ../../shared/corpus ]; then
+        find ../../shared/corpus -type f \( -name '*.pcap' -o -name '*.pcapng' -o -name '*.cap' \) \
+            -size -64k -exec cp -t corpus/$t/ {} + 2>/dev/null
+    fi
     end=$(( $(date +%s) + budget )); n=0
     while [ $(( left = end - $(date +%s) )) -gt 5 ] && [ $n -lt 20 ]; do
         n=$((n + 1))
