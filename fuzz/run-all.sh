@@ -8,7 +8,7 @@ BIN=target/x86_64-unknown-linux-gnu/release
 [ $# -gt 0 ] || set -- decode:600 pipeline:1800 capture_reader:900
 for spec in "$@"; do
     t=${spec%%:*}; budget=${spec#*:}
-    mkdir -p corpus/$t artifacts/$t logs
+    mkdir -p corpus/$t artifacts/$t logs seeds/capture
     case $t in
         decode) seeds=seeds/decode ;;
         *) seeds=seeds/capture; cp ../fixtures/*.pcap ../fixtures/*.pcapng corpus/$t/ ;;

@@ -351,10 +351,7 @@ impl InputArgs {
         let analysis = pipeline.finish();
         for c in &analysis.captures {
             if let Some(d) = &c.damage {
-                eprintln!(
-                    "timewait: {}: {}; results cover frames 1-{}",
-                    c.path, d.message, d.after_frame
-                );
+                eprintln!("timewait: {}: {}; {}", c.path, d.message, d.coverage());
             }
         }
         let failed = failed || analysis.has_input_errors();

@@ -146,6 +146,17 @@ pub struct Damage {
     pub message: String,
 }
 
+impl Damage {
+    /// What the results cover, for people: "results cover frames 1-29", or
+    /// that nothing complete came before the damage.
+    pub fn coverage(&self) -> String {
+        match self.after_frame {
+            0 => "no complete record came before it".to_string(),
+            n => format!("results cover frames 1-{n}"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DamageKind {

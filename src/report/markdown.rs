@@ -121,8 +121,10 @@ pub fn render_markdown(a: &Analysis, out: &mut dyn Write) -> io::Result<()> {
             writeln!(out)?;
             writeln!(
                 out,
-                "> **Note:** `{}`: {}; results cover frames 1-{}.",
-                c.path, d.message, d.after_frame
+                "> **Note:** `{}`: {}; {}.",
+                c.path,
+                d.message,
+                d.coverage()
             )?;
         }
         if let Some(e) = &c.error {

@@ -178,10 +178,7 @@ pub fn render_text(a: &Analysis, style: &TextStyle, out: &mut dyn Write) -> io::
             .initial_indent("  ")
             .subsequent_indent("    ");
         if let Some(d) = &c.damage {
-            let text = format!(
-                "note {}: {}; results cover frames 1-{}.",
-                c.path, d.message, d.after_frame
-            );
+            let text = format!("note {}: {}; {}.", c.path, d.message, d.coverage());
             for (i, l) in textwrap::wrap(&text, &opts).iter().enumerate() {
                 let l = if i == 0 {
                     l.replacen("note", &paint(style, "33", "note"), 1)
