@@ -73,6 +73,26 @@ pub struct CaptureReport {
     pub error: Option<String>,
 }
 
+impl CaptureReport {
+    /// Nothing read yet.
+    fn new(path: &str) -> CaptureReport {
+        CaptureReport {
+            path: path.to_string(),
+            format: None,
+            big_endian: false,
+            link_types: Vec::new(),
+            packets: 0,
+            tcp_packets: 0,
+            skipped: BTreeMap::new(),
+            first: None,
+            last: None,
+            truncated: false,
+            damage: None,
+            error: None,
+        }
+    }
+}
+
 /// Counts over all connections.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Summary {
@@ -287,20 +307,7 @@ impl<'o> Pipeline<'o> {
     pub fn feed<R: Read>(&mut self, path: &str, input: R) -> Result<(), CaptureError> {
         let index = self.captures.len() as u32;
         self.tracker.set_capture(index);
-        let mut report = CaptureReport {
-            path: path.to_string(),
-            format: None,
-            big_endian: false,
-            link_types: Vec::new(),
-            packets: 0,
-            tcp_packets: 0,
-            skipped: BTreeMap::new(),
-            first: None,
-            last: None,
-            truncated: false,
-            damage: None,
-            error: None,
-        };
+        let mut report = CaptureReport::new(path);
         let mut links: BTreeMap<LinkType, u64> = BTreeMap::new();
         let tracker = &mut self.tracker;
         let observer = &mut self.observer;
@@ -346,18 +353,8 @@ impl<'o> Pipeline<'o> {
     /// Records an input that could not even be opened.
     pub fn record_failure(&mut self, path: &str, error: &str) {
         self.captures.push(CaptureReport {
-            path: path.to_string(),
-            format: None,
-            big_endian: false,
-            link_types: Vec::new(),
-            packets: 0,
-            tcp_packets: 0,
-            skipped: BTreeMap::new(),
-            first: None,
-            last: None,
-            truncated: false,
-            damage: None,
             error: Some(error.to_string()),
+            ..CaptureReport::new(path)
         });
     }
 

@@ -194,6 +194,40 @@ enum Step {
     TooLarge,
 }
 
+/// Carries out one step on the reader. `Break` ends the reading loop, with
+/// the damage that ended it if any; `stop` is the caller's wish to end after
+/// this record; `length_field` is where the next record's declared length
+/// sits (offset, big-endian) for the too-large message.
+fn advance(
+    step: Step,
+    reader: &mut impl PcapReaderIterator,
+    progress: &mut Progress,
+    stop: bool,
+    length_field: (usize, bool),
+) -> ControlFlow<Option<Damage>> {
+    match step {
+        Step::Consumed(len) => {
+            reader.consume(len);
+            progress.consumed += len as u64;
+            if stop {
+                ControlFlow::Break(None)
+            } else {
+                ControlFlow::Continue(())
+            }
+        }
+        Step::Refill => match reader.refill() {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => ControlFlow::Break(Some(progress.damage(DamageKind::Io, e.to_string()))),
+        },
+        Step::End => ControlFlow::Break(None),
+        Step::Stop(kind, message) => ControlFlow::Break(Some(progress.damage(kind, message))),
+        Step::TooLarge => {
+            let declared = u32_at(reader.data(), length_field.0, length_field.1);
+            ControlFlow::Break(Some(progress.too_large(declared)))
+        }
+    }
+}
+
 /// Translates a pcap-parser error into the loop's next step.
 fn classify(err: &PcapError<&[u8]>, frame: u64) -> Step {
     let next = frame + 1;
@@ -296,30 +330,13 @@ fn read_pcap<R: Read, F: FnMut(&Record<'_>) -> ControlFlow<()>>(
             Ok((len, PcapBlockOwned::NG(_))) => Step::Consumed(len),
             Err(e) => classify(&e, progress.frame),
         };
-        match step {
-            Step::Consumed(len) => {
-                reader.consume(len);
-                progress.consumed += len as u64;
-                if stop {
-                    break;
-                }
-            }
-            Step::Refill => {
-                if let Err(e) = reader.refill() {
-                    facts.damage = Some(progress.damage(DamageKind::Io, e.to_string()));
-                    break;
-                }
-            }
-            Step::End => break,
-            Step::Stop(kind, message) => {
-                facts.damage = Some(progress.damage(kind, message));
-                break;
-            }
-            Step::TooLarge => {
-                let declared = u32_at(reader.data(), 8, facts.big_endian);
-                facts.damage = Some(progress.too_large(declared));
-                break;
-            }
+        // A record header's length field: bytes 8..12 (caplen).
+        let length_field = (8, facts.big_endian);
+        if let ControlFlow::Break(damage) =
+            advance(step, &mut reader, &mut progress, stop, length_field)
+        {
+            facts.damage = damage;
+            break;
         }
     }
     facts.records = progress.frame;
@@ -486,30 +503,13 @@ fn read_pcapng<R: Read, F: FnMut(&Record<'_>) -> ControlFlow<()>>(
             }
             step => step,
         };
-        match step {
-            Step::Consumed(len) => {
-                reader.consume(len);
-                progress.consumed += len as u64;
-                if stop {
-                    break;
-                }
-            }
-            Step::Refill => {
-                if let Err(e) = reader.refill() {
-                    facts.damage = Some(progress.damage(DamageKind::Io, e.to_string()));
-                    break;
-                }
-            }
-            Step::End => break,
-            Step::Stop(kind, message) => {
-                facts.damage = Some(progress.damage(kind, message));
-                break;
-            }
-            Step::TooLarge => {
-                let declared = u32_at(reader.data(), 4, section_big_endian);
-                facts.damage = Some(progress.too_large(declared));
-                break;
-            }
+        // A block header's length field: bytes 4..8 (block total length).
+        let length_field = (4, section_big_endian);
+        if let ControlFlow::Break(damage) =
+            advance(step, &mut reader, &mut progress, stop, length_field)
+        {
+            facts.damage = damage;
+            break;
         }
     }
     facts.records = progress.frame;
