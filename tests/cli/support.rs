@@ -6,15 +6,22 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use timewait::analysis::{Analysis, Options, analyze};
 
+/// The fixtures folder: the committed one, or `TIMEWAIT_FIXTURES` to run
+/// the same checks on captures freshly re-made by the fixture scripts
+/// (`cp -r fixtures /tmp/fx && sudo bash /tmp/fx/make-all-*.sh`).
+pub fn fixtures_dir() -> PathBuf {
+    std::env::var_os("TIMEWAIT_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures"))
+}
+
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(name)
+    fixtures_dir().join(name)
 }
 
 /// Every capture under fixtures/ that has a tshark truth file beside it.
 pub fn fixtures_with_truth() -> Vec<(String, PathBuf)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let dir = fixtures_dir();
     let mut out = Vec::new();
     for entry in std::fs::read_dir(&dir).expect("fixtures dir") {
         let path = entry.expect("entry").path();
