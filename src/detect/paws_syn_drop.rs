@@ -192,8 +192,11 @@ impl Detector for PawsSynDrop {
         frames.extend(h.syn_frames.iter().copied());
         frames.extend(h.challenge_ack_frame);
         frames.extend(h.synack_frame);
+        // The client's RST after the challenge ACK: it ended the attempt
+        // (or, when no SYN-ACK ever came, the connection).
+        frames.extend(h.attempt_rst_frame);
         if let (Some(rst), Some(crate::flow::Side::Client)) = (c.close.rst_frame, c.close.rst_by)
-            && h.synack_frame.is_none_or(|sa| rst < sa)
+            && h.synack_frame.is_none()
         {
             frames.push(rst);
         }

@@ -134,6 +134,9 @@ pub struct Handshake {
     pub ack: Option<(u64, Timestamp)>,
     pub refused: Option<u64>,
     pub challenge_ack: Option<u64>,
+    /// An RST that ended an earlier attempt of this handshake (before the
+    /// SYN-ACK that opened the connection), and who sent it.
+    pub attempt_rst: Option<(u64, Side)>,
 }
 
 /// The live state of one connection.
@@ -310,6 +313,17 @@ impl Connection {
                 self.sides[from.peer().index()].state = Some(TcpState::Listen);
             }
         } else {
+            // An RST before the first SYN-ACK ended only an attempt (the
+            // client's answer to a challenge ACK, say): the connection goes
+            // on, so that RST is not how it ends.
+            if self.handshake.synack.is_none()
+                && let Some((frame, _, by, _)) = self.first_rst.take()
+            {
+                self.handshake.attempt_rst.get_or_insert((frame, by));
+                for side in &mut self.sides {
+                    side.rst = None;
+                }
+            }
             let h = &mut self.handshake;
             h.synack_count += 1;
             h.synack.get_or_insert((seg.frame, seg.ts));
@@ -616,6 +630,7 @@ impl Connection {
                 ack_frame: h.ack.map(|(f, _)| f),
                 challenge_ack_frame: h.challenge_ack,
                 rst_frame: h.refused,
+                attempt_rst_frame: h.attempt_rst.map(|(f, _)| f),
                 rtt_ms,
                 connect_s: match (h.first_syn, h.synack) {
                     (Some(syn), Some((_, sa))) => Some(sa.secs_since(syn)),
@@ -675,6 +690,9 @@ pub struct HandshakeRecord {
     pub challenge_ack_frame: Option<u64>,
     /// The RST that refused the SYN.
     pub rst_frame: Option<u64>,
+    /// An RST that ended an earlier attempt before the handshake succeeded
+    /// (the client resetting after a challenge ACK).
+    pub attempt_rst_frame: Option<u64>,
     /// First SYN to the handshake's ACK, as seen at the capture point.
     pub rtt_ms: Option<f64>,
     /// Seconds from the first SYN to the SYN-ACK: how long connect() took,
@@ -967,6 +985,29 @@ pub(crate) mod tests {
         .finish(60.0);
         assert_eq!(r.handshake.state, HandshakeState::Challenged);
         assert_eq!(r.handshake.challenge_ack_frame, Some(2));
+    }
+
+    #[test]
+    fn rst_that_ended_a_challenged_attempt_is_not_how_the_connection_ends() {
+        // PAWS: SYN, challenge ACK, the client's RST, SYN again, then a whole
+        // connection the server closes first.
+        let r = run(&[
+            seg(1, C, S, F::SYN, 100, 0, 0),
+            seg(2, S, C, F::ACK, 900, 50, 0),
+            seg(3, C, S, F::RST, 50, 0, 0),
+            seg(4, C, S, F::SYN, 100, 0, 0),
+            seg(5, S, C, F::SYN | F::ACK, 500, 101, 0),
+            seg(6, C, S, F::ACK, 101, 501, 0),
+            seg(7, S, C, F::FIN | F::ACK, 501, 101, 0),
+            seg(8, C, S, F::FIN | F::ACK, 101, 502, 0),
+            seg(9, S, C, F::ACK, 502, 102, 0),
+        ])
+        .finish(60.0);
+        assert_eq!(r.handshake.state, HandshakeState::Complete);
+        assert_eq!(r.handshake.attempt_rst_frame, Some(3));
+        assert_eq!(r.close.kind, CloseKind::Fin);
+        assert_eq!(r.close.rst_frame, None);
+        assert_eq!(r.time_wait.holder, Closer::Server);
     }
 
     #[test]
