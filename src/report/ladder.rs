@@ -187,15 +187,15 @@ pub fn render_ladder(
             Side::Client => format!("-{label:-<body$}->"),
             Side::Server => format!("<-{label:->body$}-"),
         };
-        writeln!(
-            out,
+        let line = format!(
             "{:>6} {:>9}  {:<11} {arrow} {:<11} {}",
             r.frame,
             relative(a, r.ts),
             r.states[0].to_string(),
             r.states[1].to_string(),
             note(r, prev[r.sender.index()])
-        )?;
+        );
+        writeln!(out, "{}", line.trim_end())?;
         prev = r.states;
     }
     if omitted > 0 {
