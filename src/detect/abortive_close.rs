@@ -11,11 +11,11 @@
 //! answered a retransmitted FIN (`fin-retransmit-rst`).
 
 use super::{
-    Claims, Context, Detector, EvidenceSet, Finding, FindingKind, Severity, ip_filter, pair, plural,
+    Claims, Context, Detector, EvidenceSet, Finding, FindingKind, Severity, ip_filter, plural,
 };
 use crate::flow::{Endpoint, Side};
 use crate::track::{ConnectionRecord, HandshakeState};
-use rustc_hash::FxHashMap as HashMap;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::net::IpAddr;
 
 pub const TEXTS: (&str, &str) = (
@@ -31,11 +31,22 @@ pub const TEXTS: (&str, &str) = (
      reuse connections instead.",
 );
 
-/// Abortive closes per client, server and side that sent the RST.
+/// Abortive closes per server ip:port and side that sent the RST (a busy
+/// server has thousands of clients: one finding each would drown the
+/// report), with the clients counted.
 #[derive(Default)]
 pub struct AbortiveClose {
-    groups: HashMap<(IpAddr, Endpoint, Side), EvidenceSet>,
+    groups: HashMap<(Endpoint, Side), Group>,
 }
+
+#[derive(Default)]
+struct Group {
+    evidence: EvidenceSet,
+    clients: HashSet<IpAddr>,
+}
+
+/// Distinct clients are counted up to this many per group.
+const MAX_CLIENTS_COUNTED: usize = 100_000;
 
 impl Detector for AbortiveClose {
     fn kinds(&self) -> &'static [FindingKind] {
@@ -64,52 +75,64 @@ impl Detector for AbortiveClose {
             .first_fin_at
             .filter(|_| c.close.first_fin_frame < Some(frame))
             .unwrap_or(c.end);
-        self.groups
-            .entry((c.client.ip(), c.server, by))
-            .or_default()
-            .add(c.id, at, &frames, || {
-                let state = match c.close.rst_sender_state {
-                    Some(crate::track::TcpState::TimeWait) => {
-                        "where TIME_WAIT was expected: its socket was already gone".to_string()
-                    }
-                    Some(s) => format!("in {s}"),
-                    None => "in an unknown state".to_string(),
-                };
-                format!("RST from the {by} {state}")
-            });
+        let group = self.groups.entry((c.server, by)).or_default();
+        if group.clients.len() < MAX_CLIENTS_COUNTED {
+            group.clients.insert(c.client.ip());
+        }
+        group.evidence.add(c.id, at, &frames, || {
+            let state = match c.close.rst_sender_state {
+                Some(crate::track::TcpState::TimeWait) => {
+                    "where TIME_WAIT was expected: its socket was already gone".to_string()
+                }
+                Some(s) => format!("in {s}"),
+                None => "in an unknown state".to_string(),
+            };
+            format!("RST from the {by} ({}) {state}", c.client)
+        });
     }
 
     fn finish(&mut self, _ctx: &Context<'_>) -> Vec<Finding> {
-        let mut groups: Vec<(String, Side, IpAddr, Endpoint, EvidenceSet)> =
-            std::mem::take(&mut self.groups)
-                .into_iter()
-                .map(|((client, server, by), e)| (pair(client, server), by, client, server, e))
-                .collect();
-        groups.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        let mut groups: Vec<((Endpoint, Side), Group)> =
+            std::mem::take(&mut self.groups).into_iter().collect();
+        groups.sort_by_key(|(key, _)| *key);
         groups
             .into_iter()
-            .map(|(host, by, client, server, evidence)| {
-                let n = evidence.count();
-                let sender = match by {
-                    Side::Client => client,
-                    Side::Server => server.ip(),
+            .map(|((server, by), group)| {
+                let n = group.evidence.count();
+                let clients = match group.clients.len() {
+                    1 => format!(
+                        "client {}",
+                        group
+                            .clients
+                            .iter()
+                            .next()
+                            .map_or(String::new(), |c| c.to_string())
+                    ),
+                    k if k >= MAX_CLIENTS_COUNTED => format!("{k}+ clients"),
+                    k => format!("{k} clients"),
                 };
-                let broad = format!(
-                    "{} && {} && tcp.port == {} && {} && tcp.flags.reset == 1",
-                    ip_filter("addr", client),
-                    ip_filter("addr", server.ip()),
-                    server.port(),
-                    ip_filter("src", sender),
-                );
+                // Every RST of this kind toward or from the server port.
+                let broad = match by {
+                    Side::Client => format!(
+                        "{} && tcp.dstport == {} && tcp.flags.reset == 1",
+                        ip_filter("dst", server.ip()),
+                        server.port()
+                    ),
+                    Side::Server => format!(
+                        "{} && tcp.srcport == {} && tcp.flags.reset == 1",
+                        ip_filter("src", server.ip()),
+                        server.port()
+                    ),
+                };
                 Finding::new(
                     FindingKind::AbortiveClose,
                     Severity::Info,
                     format!(
-                        "{} ended by an RST from the {by} ({host})",
+                        "{} with {server} ({clients}) ended by an RST from the {by}",
                         plural(n, "connection")
                     ),
-                    Some(host),
-                    evidence,
+                    Some(server.to_string()),
+                    group.evidence,
                 )
                 .with_broad_filter(broad)
             })

@@ -361,3 +361,41 @@ fn kept_records_do_not_change_the_findings() {
     assert_eq!((n, none), (3, 0));
     assert_eq!(kept, folded);
 }
+
+#[test]
+fn many_findings_of_one_kind_show_three_and_sum_up_the_rest() {
+    // Ten clients, each with a FIN retransmitted into an RST: ten findings
+    // (one per active closer), of which the text report details three.
+    let mut w = Wire::new();
+    for i in 0..10u32 {
+        let c = format!("10.9.0.{}:40000", i + 1);
+        let s = "10.0.0.2:80";
+        let t = f64::from(i);
+        w.send(t, &c, s, S, 100, 0, 0, None);
+        w.send(t + 0.001, s, &c, S | A, 500, 101, 0, None);
+        w.send(t + 0.002, &c, s, A, 101, 501, 0, None);
+        w.send(t + 0.003, &c, s, F | A, 101, 501, 0, None);
+        w.send(t + 0.004, s, &c, F | A, 501, 102, 0, None);
+        w.send(t + 0.210, s, &c, F | A, 501, 102, 0, None);
+        w.send(t + 0.211, &c, s, R, 102, 0, 0, None);
+    }
+    let a = w.analyze();
+    let n = a
+        .findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::FinRetransmitRst)
+        .count();
+    assert_eq!(n, 10);
+    let mut out = Vec::new();
+    crate::report::render_text(&a, &crate::report::TextStyle::default(), &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert_eq!(
+        text.matches("  WARNING fin-retransmit-rst").count(),
+        3,
+        "{text}"
+    );
+    assert!(
+        text.contains("... and 7 more fin-retransmit-rst findings (7 in all;"),
+        "{text}"
+    );
+}

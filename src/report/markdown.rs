@@ -23,7 +23,8 @@ pub fn render_markdown(a: &Analysis, out: &mut dyn Write) -> io::Result<()> {
     if !a.findings.is_empty() {
         writeln!(out)?;
         writeln!(out, "#### Findings")?;
-        for f in &a.findings {
+        let (shown, more) = super::shown_findings(a);
+        for f in shown {
             writeln!(out)?;
             writeln!(
                 out,
@@ -76,6 +77,12 @@ pub fn render_markdown(a: &Analysis, out: &mut dyn Write) -> io::Result<()> {
             writeln!(out)?;
             writeln!(out, "More: `timewait explain {}`", f.kind)?;
         }
+        if !more.is_empty() {
+            writeln!(out)?;
+            for m in more {
+                writeln!(out, "- {}", cell(&m.line()))?;
+            }
+        }
     }
     if !a.hosts.is_empty() {
         writeln!(out)?;
@@ -90,7 +97,7 @@ pub fn render_markdown(a: &Analysis, out: &mut dyn Write) -> io::Result<()> {
             "| host | TIME_WAIT peak | at (s) | closed first | peer closed first | connections |"
         )?;
         writeln!(out, "|---|---:|---:|---:|---:|---:|")?;
-        for h in &a.hosts {
+        for h in a.hosts.iter().take(super::HOSTS_SHOWN) {
             writeln!(
                 out,
                 "| {} | {} | {} | {} | {} | {} |",
@@ -101,6 +108,14 @@ pub fn render_markdown(a: &Analysis, out: &mut dyn Write) -> io::Result<()> {
                 h.active_closes,
                 h.passive_closes,
                 h.connections
+            )?;
+        }
+        if a.hosts.len() > super::HOSTS_SHOWN {
+            writeln!(out)?;
+            writeln!(
+                out,
+                "… and {} more hosts (`--format json` lists them all).",
+                a.hosts.len() - super::HOSTS_SHOWN
             )?;
         }
     }

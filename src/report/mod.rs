@@ -17,6 +17,79 @@ use crate::analysis::Analysis;
 use crate::detect::Severity;
 use crate::time::Timestamp;
 
+/// Findings of one kind shown in full in text and Markdown; the rest of
+/// that kind are summed up in one line (JSON always has them all). A busy
+/// capture can hold hundreds of findings of one kind, one per host.
+pub const FINDINGS_SHOWN_PER_KIND: usize = 3;
+
+/// Hosts shown in the text and Markdown TIME_WAIT table (JSON has all).
+pub const HOSTS_SHOWN: usize = 20;
+
+/// Findings beyond [`FINDINGS_SHOWN_PER_KIND`] of one kind.
+pub struct MoreFindings {
+    pub kind: crate::detect::FindingKind,
+    pub findings: usize,
+    /// Connections (or events) they cover.
+    pub count: u64,
+    /// Their hosts, the first few.
+    pub hosts: Vec<String>,
+}
+
+/// The findings to show in full, in report order (most severe first, the
+/// largest first within a kind), and what is left of each kind.
+pub fn shown_findings(a: &Analysis) -> (Vec<&crate::detect::Finding>, Vec<MoreFindings>) {
+    let mut shown = Vec::new();
+    let mut more: Vec<MoreFindings> = Vec::new();
+    let mut kinds: Vec<crate::detect::FindingKind> = Vec::new();
+    for f in &a.findings {
+        if !kinds.contains(&f.kind) {
+            kinds.push(f.kind);
+        }
+    }
+    for kind in kinds {
+        let mut of_kind: Vec<&crate::detect::Finding> =
+            a.findings.iter().filter(|f| f.kind == kind).collect();
+        of_kind.sort_by(|x, y| y.severity.cmp(&x.severity).then(y.count.cmp(&x.count)));
+        let rest = of_kind.split_off(of_kind.len().min(FINDINGS_SHOWN_PER_KIND));
+        shown.extend(of_kind);
+        if !rest.is_empty() {
+            more.push(MoreFindings {
+                kind,
+                findings: rest.len(),
+                count: rest.iter().map(|f| f.count).sum(),
+                hosts: rest.iter().filter_map(|f| f.host.clone()).take(5).collect(),
+            });
+        }
+    }
+    shown.sort_by(|x, y| {
+        y.severity
+            .cmp(&x.severity)
+            .then(x.kind.cmp(&y.kind))
+            .then(y.count.cmp(&x.count))
+    });
+    (shown, more)
+}
+
+impl MoreFindings {
+    /// "… and 780 more fin-retransmit-rst findings (1,203 connections; 10.1.0.3, …)".
+    pub fn line(&self) -> String {
+        format!(
+            "... and {} more {} finding{} ({} in all; {}{}): --only {} --format json lists them",
+            self.findings,
+            self.kind,
+            if self.findings == 1 { "" } else { "s" },
+            self.count,
+            self.hosts.join(", "),
+            if self.findings > self.hosts.len() {
+                ", ..."
+            } else {
+                ""
+            },
+            self.kind
+        )
+    }
+}
+
 /// The cells of one row of the capture table, shared by every format:
 /// file, format, link types, packets, TCP packets, skipped frames.
 pub fn capture_cells(c: &crate::analysis::CaptureReport) -> [String; 6] {

@@ -118,7 +118,8 @@ pub fn render_text(a: &Analysis, style: &TextStyle, out: &mut dyn Write) -> io::
         let indent = textwrap::Options::new(width)
             .initial_indent("    ")
             .subsequent_indent("    ");
-        for f in &a.findings {
+        let (shown, more) = super::shown_findings(a);
+        for f in shown {
             let code = match f.severity {
                 Severity::Error => "31;1",
                 Severity::Warning => "33;1",
@@ -160,6 +161,14 @@ pub fn render_text(a: &Analysis, style: &TextStyle, out: &mut dyn Write) -> io::
                 writeln!(out, "{l}")?;
             }
             writeln!(out, "    why and what to do: timewait explain {}", f.kind)?;
+        }
+        let opts = textwrap::Options::new(width)
+            .initial_indent("  ")
+            .subsequent_indent("    ");
+        for m in more {
+            for l in textwrap::wrap(&m.line(), &opts) {
+                writeln!(out, "{l}")?;
+            }
         }
     }
 
@@ -256,7 +265,7 @@ pub fn render_text(a: &Analysis, style: &TextStyle, out: &mut dyn Write) -> io::
                 "connections",
             ],
         );
-        for h in &a.hosts {
+        for h in a.hosts.iter().take(super::HOSTS_SHOWN) {
             t.add_row(vec![
                 h.ip.to_string(),
                 h.time_wait_peak.to_string(),
@@ -268,6 +277,13 @@ pub fn render_text(a: &Analysis, style: &TextStyle, out: &mut dyn Write) -> io::
             ]);
         }
         writeln!(out, "{t}")?;
+        if a.hosts.len() > super::HOSTS_SHOWN {
+            writeln!(
+                out,
+                "  ... and {} more hosts (--format json lists them all)",
+                a.hosts.len() - super::HOSTS_SHOWN
+            )?;
+        }
     }
     Ok(())
 }
