@@ -112,6 +112,9 @@ pub struct Summary {
     /// `track::HANDSHAKE_IDLE_S`, `track::IDLE_S`). A later packet on such a
     /// 4-tuple starts a new connection.
     pub idle_retired: u64,
+    /// Connections whose handshake says the capture point sits near the
+    /// `client` or the `server` (one leg clearly shorter), or `unknown`.
+    pub capture_near: BTreeMap<&'static str, u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -219,6 +222,8 @@ struct Tally {
     close_kind: [u64; 4],
     closer: [u64; 4],
     handshake: [u64; 6],
+    /// client, server, unknown
+    capture_near: [u64; 3],
 }
 
 const CLOSE_KINDS: [CloseKind; 4] = [
@@ -245,6 +250,12 @@ impl Tally {
         self.close_kind[k.unwrap_or(0)] += 1;
         self.closer[a.unwrap_or(0)] += 1;
         self.handshake[h.unwrap_or(0)] += 1;
+        let near = match c.handshake.capture_near {
+            Some(crate::flow::Side::Client) => 0,
+            Some(crate::flow::Side::Server) => 1,
+            None => 2,
+        };
+        self.capture_near[near] += 1;
     }
 }
 
@@ -467,6 +478,12 @@ fn summarize(
     }
     for (k, n) in HANDSHAKES.iter().zip(tally.handshake) {
         s.by_handshake.insert(handshake_name(*k), n);
+    }
+    for (k, n) in ["client", "server", "unknown"]
+        .iter()
+        .zip(tally.capture_near)
+    {
+        s.capture_near.insert(k, n);
     }
     s.time_wait_peak = hosts
         .iter()

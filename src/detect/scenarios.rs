@@ -399,3 +399,24 @@ fn many_findings_of_one_kind_show_three_and_sum_up_the_rest() {
         "{text}"
     );
 }
+
+#[test]
+fn the_report_says_where_the_capture_was_taken_when_handshakes_tell() {
+    // Captured beside the client: the server answers 40 ms later, the
+    // client's ACK follows at once.
+    let mut w = Wire::new();
+    let (c, s) = ("10.0.0.1:40000", "10.0.0.2:80");
+    w.send(0.0, c, s, S, 100, 0, 0, None);
+    w.send(0.040, s, c, S | A, 500, 101, 0, None);
+    w.send(0.0401, c, s, A, 101, 501, 0, None);
+    let a = w.analyze();
+    assert_eq!(a.summary.capture_near["client"], 1);
+    assert_eq!(a.summary.capture_near["server"], 0);
+    let mut out = Vec::new();
+    crate::report::render_text(&a, &crate::report::TextStyle::default(), &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.contains("capture point  near the client on 1"),
+        "{text}"
+    );
+}

@@ -246,6 +246,18 @@ pub fn render_text(a: &Analysis, style: &TextStyle, out: &mut dyn Write) -> io::
         "  active closer  {}",
         join(&s.by_active_closer, &["client", "server", "both", "none"])
     )?;
+    // "Sent first" is judged where the capture was taken: say where that is
+    // when the handshakes tell.
+    let near = |k: &str| s.capture_near.get(k).copied().unwrap_or(0);
+    if near("client") + near("server") > 0 {
+        writeln!(
+            out,
+            "  capture point  near the client on {} · near the server on {} · unclear on {}",
+            near("client"),
+            near("server"),
+            near("unknown")
+        )?;
+    }
 
     if !a.hosts.is_empty() {
         writeln!(out)?;
