@@ -53,6 +53,12 @@ impl Wire {
             }),
         });
     }
+    /// The three-way handshake at `t`: client ISN 100, server ISN 500.
+    fn handshake(&mut self, t: f64, client: &str, server: &str) {
+        self.send(t, client, server, S, 100, 0, 0, None);
+        self.send(t + 0.001, server, client, S | A, 500, 101, 0, None);
+        self.send(t + 0.002, client, server, A, 101, 501, 0, None);
+    }
     /// A whole short connection closed by the server; timestamps from `ts0`.
     fn server_closed_conn(
         &mut self,
@@ -206,9 +212,7 @@ fn rst_after_a_data_retransmission_is_not_fin_retransmit_rst() {
     let c = "10.0.0.1:40000";
     let s = "10.0.0.2:80";
     let mut w = Wire::new();
-    w.send(0.0, c, s, S, 100, 0, 0, None);
-    w.send(0.001, s, c, S | A, 500, 101, 0, None);
-    w.send(0.002, c, s, A, 101, 501, 0, None);
+    w.handshake(0.0, c, s);
     w.send(0.003, c, s, F | A, 101, 501, 0, None);
     w.send(0.004, s, c, P | A, 501, 102, 30, None);
     w.send(0.204, s, c, P | A, 501, 102, 30, None); // data retransmitted
@@ -229,9 +233,7 @@ fn fin_retransmitted_into_rst_is_found_with_its_frames() {
     let c = "10.0.0.1:40000";
     let s = "10.0.0.2:80";
     let mut w = Wire::new();
-    w.send(0.0, c, s, S, 100, 0, 0, None);
-    w.send(0.001, s, c, S | A, 500, 101, 0, None);
-    w.send(0.002, c, s, A, 101, 501, 0, None);
+    w.handshake(0.0, c, s);
     w.send(0.003, c, s, F | A, 101, 501, 0, None); // 4: active close
     w.send(0.004, s, c, F | A, 501, 102, 0, None); // 5: LAST_ACK
     w.send(0.210, s, c, F | A, 501, 102, 0, None); // 6: FIN again
@@ -262,9 +264,7 @@ fn half_close_left_open_is_a_fin_wait_2_stall() {
     let c = "10.0.0.1:40000";
     let s = "10.0.0.2:80";
     let mut w = Wire::new();
-    w.send(0.0, c, s, S, 100, 0, 0, None);
-    w.send(0.001, s, c, S | A, 500, 101, 0, None);
-    w.send(0.002, c, s, A, 101, 501, 0, None);
+    w.handshake(0.0, c, s);
     w.send(0.003, s, c, F | A, 501, 101, 0, None);
     w.send(0.004, c, s, A, 101, 502, 0, None);
     w.send(5.0, "10.0.0.9:1", "10.0.0.8:2", A, 1, 1, 0, None); // the capture goes on
@@ -371,9 +371,7 @@ fn many_findings_of_one_kind_show_three_and_sum_up_the_rest() {
         let c = format!("10.9.0.{}:40000", i + 1);
         let s = "10.0.0.2:80";
         let t = f64::from(i);
-        w.send(t, &c, s, S, 100, 0, 0, None);
-        w.send(t + 0.001, s, &c, S | A, 500, 101, 0, None);
-        w.send(t + 0.002, &c, s, A, 101, 501, 0, None);
+        w.handshake(t, &c, s);
         w.send(t + 0.003, &c, s, F | A, 101, 501, 0, None);
         w.send(t + 0.004, s, &c, F | A, 501, 102, 0, None);
         w.send(t + 0.210, s, &c, F | A, 501, 102, 0, None);
