@@ -13,6 +13,8 @@ use crate::track::{
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::Read;
+use std::ops::ControlFlow;
+use std::sync::mpsc;
 
 /// The JSON contract's name; bumped only with an incompatible change.
 pub const SCHEMA: &str = "timewait/1";
@@ -315,38 +317,42 @@ impl<'o> Pipeline<'o> {
     /// Reads one capture to its end. An unreadable file is recorded in the
     /// report and returned as the error; damage after the header is not an
     /// error (see [`CaptureReport::damage`]).
-    pub fn feed<R: Read>(&mut self, path: &str, input: R) -> Result<(), CaptureError> {
+    ///
+    /// Two threads: this one tracks connections and runs the detectors
+    /// while a second reads and decodes the file, handing segments over in
+    /// batches in capture order. Decoding is about a third of the work, and
+    /// the benchmark (benches/run.sh) shows the split pays on two cores.
+    pub fn feed<R: Read + Send>(&mut self, path: &str, input: R) -> Result<(), CaptureError> {
         let index = self.captures.len() as u32;
         self.tracker.set_capture(index);
-        let mut report = CaptureReport::new(path);
-        let mut links: BTreeMap<LinkType, u64> = BTreeMap::new();
         let tracker = &mut self.tracker;
         let observer = &mut self.observer;
         let retire = &mut self.retire;
-        let result = capture::read_capture(input, |record| {
-            *links.entry(record.link).or_default() += 1;
-            if report.first.is_none_or(|f| record.ts < f) {
-                report.first = Some(record.ts);
-            }
-            if report.last.is_none_or(|l| record.ts > l) {
-                report.last = Some(record.ts);
-            }
-            match decode::decode(record) {
-                Ok(seg) => {
-                    report.tcp_packets += 1;
-                    feed_segment(tracker, retire, &seg, &mut **observer, index);
+        let (full_tx, full_rx) = mpsc::sync_channel::<Vec<Segment>>(BATCHES_IN_FLIGHT);
+        let (empty_tx, empty_rx) = mpsc::channel::<Vec<Segment>>();
+        let threaded = std::thread::scope(|scope| {
+            let reader = std::thread::Builder::new()
+                .name("timewait-read".into())
+                .spawn_scoped(scope, move || {
+                    read_and_decode(path, input, &full_tx, &empty_rx)
+                })?;
+            for mut batch in full_rx {
+                for seg in &batch {
+                    feed_segment(tracker, retire, seg, &mut **observer, index);
                 }
-                Err(reason) => *report.skipped.entry(reason).or_default() += 1,
+                batch.clear();
+                // The reader may be done already; then the batch just goes.
+                let _ = empty_tx.send(batch);
+            }
+            match reader.join() {
+                Ok(done) => Ok(done),
+                Err(panic) => std::panic::resume_unwind(panic),
             }
         });
-        report.link_types = links
-            .into_iter()
-            .map(|(link_type, frames)| LinkTypeCount {
-                link_type,
-                id: link_type.0,
-                frames,
-            })
-            .collect();
+        let (mut report, result) = match threaded {
+            Ok(done) => done,
+            Err(e) => (CaptureReport::new(path), Err(CaptureError::Io(e))),
+        };
         let outcome = match result {
             Ok(facts) => {
                 self.apply_facts(&mut report, facts);
@@ -436,6 +442,70 @@ impl<'o> Pipeline<'o> {
             hosts,
         }
     }
+}
+
+/// Segments handed from the reading thread to the tracking thread at once:
+/// large enough that the hand-over costs nothing per segment, small enough
+/// to stay in cache (about 112 KB).
+const BATCH: usize = 1024;
+
+/// Full batches waiting for the tracker; bounds the memory between the
+/// threads when the reader is faster.
+const BATCHES_IN_FLIGHT: usize = 4;
+
+/// The reading thread: records → segments, in batches, plus everything the
+/// capture report says about the file itself.
+fn read_and_decode<R: Read>(
+    path: &str,
+    input: R,
+    full: &mpsc::SyncSender<Vec<Segment>>,
+    empty: &mpsc::Receiver<Vec<Segment>>,
+) -> (CaptureReport, Result<CaptureFacts, CaptureError>) {
+    let mut report = CaptureReport::new(path);
+    let mut links: BTreeMap<LinkType, u64> = BTreeMap::new();
+    let mut batch = Vec::with_capacity(BATCH);
+    // The tracker is gone only if it panicked: stop reading, its panic is
+    // what the caller sees.
+    let mut tracker_gone = false;
+    let result = capture::read_capture_until(input, |record| {
+        *links.entry(record.link).or_default() += 1;
+        if report.first.is_none_or(|f| record.ts < f) {
+            report.first = Some(record.ts);
+        }
+        if report.last.is_none_or(|l| record.ts > l) {
+            report.last = Some(record.ts);
+        }
+        match decode::decode(record) {
+            Ok(seg) => {
+                report.tcp_packets += 1;
+                batch.push(seg);
+                if batch.len() == BATCH {
+                    let next = empty
+                        .try_recv()
+                        .unwrap_or_else(|_| Vec::with_capacity(BATCH));
+                    tracker_gone = full.send(std::mem::replace(&mut batch, next)).is_err();
+                }
+            }
+            Err(reason) => *report.skipped.entry(reason).or_default() += 1,
+        }
+        if tracker_gone {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    });
+    if !batch.is_empty() && !tracker_gone {
+        let _ = full.send(batch);
+    }
+    report.link_types = links
+        .into_iter()
+        .map(|(link_type, frames)| LinkTypeCount {
+            link_type,
+            id: link_type.0,
+            frames,
+        })
+        .collect();
+    (report, result)
 }
 
 /// One segment through the tracker, the detectors and the observer, then
@@ -539,7 +609,11 @@ pub fn handshake_name(h: HandshakeState) -> &'static str {
 
 /// Analyzes one capture from a reader: the whole pipeline in one call, as
 /// tests, benches and fuzz targets use it.
-pub fn analyze<R: Read>(path: &str, input: R, options: &Options) -> Result<Analysis, CaptureError> {
+pub fn analyze<R: Read + Send>(
+    path: &str,
+    input: R,
+    options: &Options,
+) -> Result<Analysis, CaptureError> {
     let mut p = Pipeline::new(options.clone()).keep_connections(true);
     p.feed(path, input)?;
     Ok(p.finish())

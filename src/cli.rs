@@ -331,7 +331,7 @@ impl InputArgs {
         let mut failed = false;
         for path in &self.in_time_order() {
             let outcome = if path == "-" {
-                pipeline.feed("-", io::stdin().lock())
+                pipeline.feed("-", io::stdin())
             } else {
                 match open_input(path) {
                     Ok(f) => pipeline.feed(path, f),
@@ -391,7 +391,7 @@ impl InputArgs {
     }
 }
 
-fn open_input(path: &str) -> Result<Box<dyn Read>> {
+fn open_input(path: &str) -> Result<Box<dyn Read + Send>> {
     let meta = std::fs::metadata(path).with_context(|| "cannot open".to_string())?;
     if meta.is_dir() {
         bail!("is a directory, not a capture file");

@@ -14,8 +14,8 @@
 use super::{Claims, Context, Detector, EvidenceSet, Finding, FindingKind, Severity, pair, secs};
 use crate::flow::Endpoint;
 use crate::time::Timestamp;
-use crate::track::{Closer, ConnectionRecord, HandshakeState};
-use std::collections::BTreeMap;
+use crate::track::{Closer, ConnId, ConnectionRecord, HandshakeState};
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 pub const TEXTS: (&str, &str) = (
@@ -35,25 +35,34 @@ const MAX_MEDIAN_DURATION_S: f64 = 1.0;
 const MAX_MEDIAN_BYTES: u64 = 16 * 1024;
 
 /// Per client IP and server ip:port, over connections with a complete
-/// handshake: durations and payloads (16 bytes per connection, for the
-/// medians), counts, and the evidence.
+/// handshake: a 40-byte sample per connection (for the medians, and the
+/// evidence of the pairs that turn out to churn) and counts. Evidence rows
+/// are built at the end and only for those pairs: most pairs never fire,
+/// and formatting a row per connection was the detector's whole cost.
 #[derive(Default)]
 pub struct ConnectionChurn {
-    pairs: BTreeMap<(IpAddr, Endpoint), Pair>,
+    pairs: HashMap<(IpAddr, Endpoint), Pair, rustc_hash::FxBuildHasher>,
 }
 
 #[derive(Default)]
 struct Pair {
-    durations: Vec<f64>,
-    bytes: Vec<f64>,
-    start: Option<Timestamp>,
+    samples: Vec<Sample>,
     end: Option<Timestamp>,
     tw_client: u64,
     tw_server: u64,
     overhead: u64,
-    evidence: EvidenceSet,
 }
 
+/// One connection of a pair, in the order the connections were retired.
+struct Sample {
+    start: Timestamp,
+    first_frame: u64,
+    id: ConnId,
+    duration_s: f64,
+    bytes: u64,
+}
+
+/// The middle value (the upper one of an even count), as f64.
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(0.0)
@@ -70,9 +79,13 @@ impl Detector for ConnectionChurn {
         }
         let p = self.pairs.entry((c.client.ip(), c.server)).or_default();
         let bytes = c.client_to_server.bytes + c.server_to_client.bytes;
-        p.durations.push(c.duration_s);
-        p.bytes.push(bytes as f64);
-        p.start = Some(p.start.map_or(c.start, |s| s.min(c.start)));
+        p.samples.push(Sample {
+            start: c.start,
+            first_frame: c.first_frame,
+            id: c.id,
+            duration_s: c.duration_s,
+            bytes,
+        });
         p.end = Some(p.end.map_or(c.end, |e| e.max(c.end)));
         if matches!(c.time_wait.holder, Closer::Client | Closer::Both) {
             p.tw_client += 1;
@@ -82,24 +95,29 @@ impl Detector for ConnectionChurn {
         }
         // handshake 3 + teardown 4, as far as seen
         p.overhead += (c.client_to_server.packets + c.server_to_client.packets).min(7);
-        p.evidence.add(c.id, c.start, &[c.first_frame], || {
-            format!("{:.3} s, {bytes} bytes", c.duration_s)
-        });
     }
 
     fn finish(&mut self, _ctx: &Context<'_>) -> Vec<Finding> {
+        let mut pairs: Vec<_> = std::mem::take(&mut self.pairs)
+            .into_iter()
+            .filter(|(_, p)| p.samples.len() >= MIN_CONNECTIONS)
+            .collect();
+        pairs.sort_unstable_by_key(|(key, _)| *key);
         let mut out = Vec::new();
-        for ((client, server), p) in std::mem::take(&mut self.pairs) {
-            if p.durations.len() < MIN_CONNECTIONS {
-                continue;
-            }
-            let n = p.durations.len() as u64;
-            let med_dur = median(p.durations);
-            let med_bytes = median(p.bytes);
+        for ((client, server), p) in pairs {
+            let n = p.samples.len() as u64;
+            let med_dur = median(p.samples.iter().map(|s| s.duration_s).collect());
+            let med_bytes = median(p.samples.iter().map(|s| s.bytes as f64).collect());
             if med_dur > MAX_MEDIAN_DURATION_S || med_bytes > MAX_MEDIAN_BYTES as f64 {
                 continue;
             }
-            let start = p.start.unwrap_or_default();
+            let mut evidence = EvidenceSet::new();
+            for s in &p.samples {
+                evidence.add(s.id, s.start, &[s.first_frame], || {
+                    format!("{:.3} s, {} bytes", s.duration_s, s.bytes)
+                });
+            }
+            let start = p.samples.iter().map(|s| s.start).min().unwrap_or_default();
             let end = p.end.unwrap_or_default();
             let span = end.secs_since(start);
             let rate = if span > 0.0 {
@@ -141,7 +159,7 @@ impl Detector for ConnectionChurn {
                     Severity::Warning,
                     summary,
                     Some(pair(client, server)),
-                    p.evidence,
+                    evidence,
                 )
                 .with_broad_filter(broad),
             );

@@ -33,6 +33,7 @@ use crate::seq::TsVal;
 use crate::time::Timestamp;
 use crate::track::{ConnId, Connection, ConnectionRecord, HandshakeState, Observation};
 use rustc_hash::FxHashMap as HashMap;
+use std::collections::hash_map::Entry;
 use std::net::IpAddr;
 
 pub const PAWS_TEXTS: (&str, &str) = (
@@ -117,35 +118,37 @@ impl Detector for PawsSynDrop {
 
     fn on_segment(&mut self, seg: &Segment, obs: &Observation, _conn: &Connection) {
         let Some(ts) = seg.tsopt else { return };
-        let key = (seg.src.ip(), seg.dst.ip());
-        let fresh = self
-            .newest
-            .get(&key)
-            .filter(|n| seg.ts.secs_since(n.at) <= self.window_s)
-            .copied();
-        if seg.flags.syn()
+        let this = Newest {
+            tsval: ts.tsval,
+            at: seg.ts,
+            frame: seg.frame,
+            conn: obs.conn,
+        };
+        // One hash lookup per segment: this runs on every segment with
+        // timestamps, and a second lookup was a tenth of the tracking time.
+        let newest = match self.newest.entry((seg.src.ip(), seg.dst.ip())) {
+            Entry::Vacant(e) => {
+                e.insert(this);
+                return;
+            }
+            Entry::Occupied(e) => e.into_mut(),
+        };
+        let fresh = seg.ts.secs_since(newest.at) <= self.window_s;
+        if fresh
+            && seg.flags.syn()
             && !seg.flags.ack()
-            && let Some(n) = fresh
-            && n.conn != obs.conn
-            && ts.tsval.before(n.tsval)
+            && newest.conn != obs.conn
+            && ts.tsval.before(newest.tsval)
         {
             self.regressions.entry(obs.conn).or_insert(Regression {
                 syn_frame: seg.frame,
                 syn_tsval: ts.tsval,
                 at: seg.ts,
-                newest: n,
+                newest: *newest,
             });
         }
-        if fresh.is_none_or(|n| !ts.tsval.before(n.tsval)) {
-            self.newest.insert(
-                key,
-                Newest {
-                    tsval: ts.tsval,
-                    at: seg.ts,
-                    frame: seg.frame,
-                    conn: obs.conn,
-                },
-            );
+        if !fresh || !ts.tsval.before(newest.tsval) {
+            *newest = this;
         }
     }
 

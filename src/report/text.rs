@@ -349,7 +349,7 @@ pub fn render_connections_text(
                 closer_name(c.close.active_closer).to_string(),
                 holder_text(c),
                 frames,
-                c.history.clone(),
+                c.history.to_string(),
             ]
         })
         .collect();

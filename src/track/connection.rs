@@ -10,7 +10,9 @@ use crate::decode::Segment;
 use crate::flow::{Endpoint, Side};
 use crate::seq::{SeqNum, TsVal};
 use crate::time::Timestamp;
+use arrayvec::ArrayString;
 use serde::Serialize;
+use smallvec::SmallVec;
 
 /// Connection id: 0-based in order of first packet, equal to Wireshark's
 /// `tcp.stream` on our fixtures.
@@ -19,6 +21,17 @@ pub type ConnId = u32;
 /// At most this many frame numbers are kept per list (SYNs, FINs), so a
 /// SYN flood on one tuple cannot grow memory; counters keep counting.
 pub const MAX_FRAMES_KEPT: usize = 8;
+
+/// Frame numbers of SYNs or FINs: nearly always one or two, kept inline so
+/// that a connection costs no allocation for them (the tracker's hot path
+/// allocated five times per connection before).
+pub type Frames = SmallVec<[u64; 2]>;
+
+/// The Zeek-style history string, at most [`HISTORY_MAX`] letters, inline.
+pub type History = ArrayString<HISTORY_MAX>;
+
+/// Letters kept in a history.
+pub const HISTORY_MAX: usize = 24;
 
 /// The handshake legs must differ by this much (and fourfold) before one
 /// side is called closer to the capture point.
@@ -102,7 +115,7 @@ pub struct SideTrack {
     /// Sequence number of this side's FIN.
     pub fin_seq: Option<SeqNum>,
     pub fin_first: Option<(u64, Timestamp)>,
-    pub fin_frames: Vec<u64>,
+    pub fin_frames: Frames,
     pub fin_count: u32,
     /// When the peer acknowledged this side's FIN.
     pub fin_acked: Option<(u64, Timestamp)>,
@@ -125,7 +138,7 @@ impl SideTrack {
 /// The handshake as seen.
 #[derive(Debug, Clone, Default)]
 pub struct Handshake {
-    pub syn_frames: Vec<u64>,
+    pub syn_frames: Frames,
     pub syn_count: u32,
     pub first_syn: Option<Timestamp>,
     pub last_syn: Option<Timestamp>,
@@ -155,7 +168,7 @@ pub struct Connection {
     pub sides: [SideTrack; 2],
     pub handshake: Handshake,
     /// Zeek-style history: upper case for the client, lower for the server.
-    pub history: String,
+    pub history: History,
     /// Side whose FIN was seen first.
     pub first_fin_by: Option<Side>,
     /// The second FIN did not acknowledge the first: both were in flight.
@@ -202,7 +215,7 @@ impl Connection {
             last_ts: seg.ts,
             sides: [SideTrack::default(), SideTrack::default()],
             handshake: Handshake::default(),
-            history: String::new(),
+            history: History::new(),
             first_fin_by: None,
             simultaneous: false,
             first_rst: None,
@@ -476,7 +489,7 @@ impl Connection {
         // short; retransmissions and data repeat only after something else.
         let repeat = self.history.ends_with(c)
             || (matches!(c, 'a' | 'A' | 'd' | 'D') && self.history.contains(c));
-        if !repeat && self.history.len() < 24 {
+        if !repeat && !self.history.is_full() {
             self.history.push(c);
         }
     }
@@ -541,10 +554,10 @@ impl Connection {
         };
         // TIME_WAIT: the active closer (both, in a simultaneous close), unless
         // that side later sent an RST: its socket was gone (or never made).
-        let holders: Vec<Side> = match kind {
+        let holders: SmallVec<[Side; 2]> = match kind {
             CloseKind::Fin => self.first_fin_by.into_iter().collect(),
-            CloseKind::Simultaneous => vec![Side::Client, Side::Server],
-            _ => vec![],
+            CloseKind::Simultaneous => SmallVec::from_buf([Side::Client, Side::Server]),
+            _ => SmallVec::new(),
         }
         .into_iter()
         .filter(|s| {
@@ -583,7 +596,7 @@ impl Connection {
                 }
             }
         };
-        let mut fin_frames: Vec<u64> = client
+        let mut fin_frames: Frames = client
             .fin_frames
             .iter()
             .chain(server.fin_frames.iter())
@@ -680,7 +693,7 @@ fn server_by_port(src: Endpoint, dst: Endpoint) -> bool {
 pub struct HandshakeRecord {
     pub state: HandshakeState,
     /// Frames of the client's SYNs (first ones, at most 8).
-    pub syn_frames: Vec<u64>,
+    pub syn_frames: Frames,
     /// SYNs after the first.
     pub syn_retransmits: u32,
     pub synack_frame: Option<u64>,
@@ -711,7 +724,7 @@ pub struct CloseRecord {
     pub first_fin_frame: Option<u64>,
     pub first_fin_at: Option<Timestamp>,
     /// FIN frames of both sides (at most 8 per side).
-    pub fin_frames: Vec<u64>,
+    pub fin_frames: Frames,
     /// FINs sent again with the same sequence number.
     pub fin_retransmits: u32,
     pub rst_frame: Option<u64>,
@@ -798,7 +811,7 @@ pub struct ConnectionRecord {
     pub server_to_client: DirectionRecord,
     /// Zeek-style: S syn, H syn-ack, A ack, D data, F fin, R rst,
     /// T retransmitted SYN/FIN, C challenge ACK; upper case = client.
-    pub history: String,
+    pub history: History,
 }
 
 impl ConnectionRecord {
@@ -877,8 +890,8 @@ pub(crate) mod tests {
         assert_eq!(r.close.active_closer, Closer::Client);
         assert_eq!(r.time_wait.holder, Closer::Client);
         assert_eq!(r.time_wait.from, Some(segs[7].ts));
-        assert_eq!(r.close.fin_frames, vec![6, 7]);
-        assert_eq!(r.history, "ShADdFf");
+        assert_eq!(r.close.fin_frames.as_slice(), [6, 7]);
+        assert_eq!(r.history.as_str(), "ShADdFf");
     }
 
     #[test]
@@ -972,7 +985,7 @@ pub(crate) mod tests {
         .finish(60.0);
         assert_eq!(r.handshake.state, HandshakeState::SynOnly);
         assert_eq!(r.handshake.syn_retransmits, 2);
-        assert_eq!(r.handshake.syn_frames, vec![1, 2, 3]);
+        assert_eq!(r.handshake.syn_frames.as_slice(), [1, 2, 3]);
         assert_eq!(r.close.kind, CloseKind::Open);
     }
 

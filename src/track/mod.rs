@@ -69,7 +69,49 @@ pub const IDLE_S: f64 = 3.0 * 3600.0;
 /// Connections are boxed: the table moves entries when it grows, and a
 /// pointer moves faster than 700 bytes. No order is kept: records are
 /// sorted by id when the tracker finishes.
-type Table = HashMap<FlowKey, Box<Connection>, rustc_hash::FxBuildHasher>;
+type Table = HashMap<FlowKey, Slot, rustc_hash::FxBuildHasher>;
+
+/// A live connection and what the sweep needs to know of it, kept in the
+/// table itself: the sweep reads every live connection, and reading this
+/// beside the key instead of behind the box made the sweep a tenth of the
+/// cost (one cache miss per connection per sweep before).
+#[derive(Debug)]
+struct Slot {
+    last_ts: Timestamp,
+    /// Seconds of silence after which the connection is retired.
+    idle_limit: f64,
+    closed: bool,
+    conn: Box<Connection>,
+}
+
+impl Slot {
+    fn new(conn: Connection, time_wait_secs: f64) -> Slot {
+        let mut slot = Slot {
+            last_ts: conn.last_ts,
+            idle_limit: 0.0,
+            closed: false,
+            conn: Box::new(conn),
+        };
+        slot.refresh(time_wait_secs);
+        slot
+    }
+
+    /// Copies the sweep's facts from the connection after an update.
+    fn refresh(&mut self, time_wait_secs: f64) {
+        let c = &self.conn;
+        self.last_ts = c.last_ts;
+        self.closed = c.is_closed();
+        self.idle_limit = if self.closed {
+            // The TIME_WAIT interval ends at most `tw` after the last
+            // packet; after it a SYN on the tuple is no reuse.
+            time_wait_secs
+        } else if c.handshake.synack.is_none() {
+            HANDSHAKE_IDLE_S.max(time_wait_secs)
+        } else {
+            IDLE_S.max(time_wait_secs)
+        };
+    }
+}
 
 /// The connection table.
 ///
@@ -126,13 +168,13 @@ impl Tracker {
         self.maybe_sweep(seg.ts);
         let key = FlowKey::new(seg.src, seg.dst);
         let mut reuse = None;
-        let conn = match self.live.entry(key) {
+        let slot = match self.live.entry(key) {
             Entry::Occupied(mut e) => {
-                if e.get().is_new_incarnation(seg) {
+                if e.get().conn.is_new_incarnation(seg) {
                     let id = self.next_id;
                     self.next_id += 1;
                     let mut old = std::mem::replace(
-                        e.get_mut(),
+                        &mut e.get_mut().conn,
                         Box::new(Connection::new(id, self.capture, seg)),
                     );
                     let mut record = old.finish(self.time_wait_secs);
@@ -157,10 +199,15 @@ impl Tracker {
             Entry::Vacant(e) => {
                 let id = self.next_id;
                 self.next_id += 1;
-                e.insert(Box::new(Connection::new(id, self.capture, seg)))
+                e.insert(Slot::new(
+                    Connection::new(id, self.capture, seg),
+                    self.time_wait_secs,
+                ))
             }
         };
-        let notes = conn.update(seg);
+        let notes = slot.conn.update(seg);
+        slot.refresh(self.time_wait_secs);
+        let conn = &*slot.conn;
         let obs = Observation {
             conn: conn.id,
             sender: conn.side_of(seg.src),
@@ -197,25 +244,14 @@ impl Tracker {
         let tw = self.time_wait_secs;
         let retired = &mut self.retired;
         let idle_retired = &mut self.idle_retired;
-        self.live.retain(|_, c| {
-            let idle = now.secs_since(c.last_ts);
-            let closed = c.is_closed();
-            let limit = if closed {
-                // The TIME_WAIT interval ends at most `tw` after the last
-                // packet; after it a SYN on the tuple is no reuse.
-                tw
-            } else if c.handshake.synack.is_none() {
-                HANDSHAKE_IDLE_S.max(tw)
-            } else {
-                IDLE_S.max(tw)
-            };
-            if idle <= limit {
+        self.live.retain(|_, slot| {
+            if now.secs_since(slot.last_ts) <= slot.idle_limit {
                 return true;
             }
-            if !closed {
+            if !slot.closed {
                 *idle_retired += 1;
             }
-            retired.push(c.finish(tw));
+            retired.push(slot.conn.finish(tw));
             false
         });
         self.live_after_sweep = self.live.len();
@@ -229,16 +265,16 @@ impl Tracker {
         let mut pending: Vec<(Timestamp, FlowKey)> = self
             .live
             .iter()
-            .filter(|(_, c)| c.handshake.synack.is_none() && !c.is_closed())
-            .map(|(k, c)| (c.last_ts, *k))
+            .filter(|(_, s)| s.conn.handshake.synack.is_none() && !s.closed)
+            .map(|(k, s)| (s.last_ts, *k))
             .collect();
         let keep = MAX_HANDSHAKES - MAX_HANDSHAKES / 10;
         if pending.len() > keep {
             let excess = pending.len() - keep;
             pending.select_nth_unstable_by_key(excess - 1, |(ts, _)| *ts);
             for (_, key) in &pending[..excess] {
-                if let Some(mut c) = self.live.remove(key) {
-                    self.retired.push(c.finish(self.time_wait_secs));
+                if let Some(mut s) = self.live.remove(key) {
+                    self.retired.push(s.conn.finish(self.time_wait_secs));
                     self.idle_retired += 1;
                 }
             }
@@ -248,7 +284,9 @@ impl Tracker {
 
     /// The live connection a segment belongs to (after `on_segment`).
     pub fn connection_of(&self, seg: &Segment) -> Option<&Connection> {
-        self.live.get(&FlowKey::new(seg.src, seg.dst)).map(|c| &**c)
+        self.live
+            .get(&FlowKey::new(seg.src, seg.dst))
+            .map(|s| &*s.conn)
     }
 
     /// Number of connections opened so far.
@@ -276,14 +314,15 @@ impl Tracker {
         !self.retired.is_empty()
     }
 
-    /// Retires everything still open and returns all records not drained
-    /// yet, in retirement order (the caller sorts by id if it keeps them:
-    /// sorting half-kilobyte records costs when nobody needs the order).
-    pub fn finish(mut self) -> Vec<ConnectionRecord> {
+    /// Retires everything still open: all records not drained yet, in
+    /// retirement order, one at a time so that no vector of half-kilobyte
+    /// records is built when the caller folds them (the caller sorts by id
+    /// if it keeps them).
+    pub fn finish(self) -> impl Iterator<Item = ConnectionRecord> {
         let tw = self.time_wait_secs;
         self.retired
-            .extend(self.live.drain().map(|(_, mut c)| c.finish(tw)));
-        self.retired
+            .into_iter()
+            .chain(self.live.into_values().map(move |mut s| s.conn.finish(tw)))
     }
 }
 
@@ -331,7 +370,10 @@ mod tests {
             "{}",
             t.idle_retired()
         );
-        let records = t.finish();
-        assert_eq!(records.len(), 600_000, "every SYN is still one connection");
+        assert_eq!(
+            t.finish().count(),
+            600_000,
+            "every SYN is still one connection"
+        );
     }
 }

@@ -135,7 +135,7 @@ fn connections(a: &Analysis) -> Vec<(String, String, u64, u64, String)> {
                 c.server.to_string(),
                 c.first_frame,
                 c.last_frame,
-                c.history.clone(),
+                c.history.to_string(),
             )
         })
         .collect()
