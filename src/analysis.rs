@@ -618,3 +618,105 @@ pub fn analyze<R: Read + Send>(
     p.feed(path, input)?;
     Ok(p.finish())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::{PacketBuilder, PacketBuilderStep, TcpHeader};
+
+    type Tcp = PacketBuilderStep<TcpHeader>;
+
+    /// A pcap of `n` short connections from many clients, interleaved in
+    /// pairs, closed by alternating sides: several reader batches long.
+    fn many_connections(n: u32) -> Vec<u8> {
+        // pcap header: magic, version 2.4, zone, sigfigs, snaplen, Ethernet
+        let mut out = Vec::new();
+        out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+        out.extend_from_slice(&2u16.to_le_bytes());
+        out.extend_from_slice(&4u16.to_le_bytes());
+        out.extend_from_slice(&[0; 8]);
+        out.extend_from_slice(&65535u32.to_le_bytes());
+        out.extend_from_slice(&1u32.to_le_bytes());
+        let mut usec: u64 = 0;
+        let mut push = |out: &mut Vec<u8>, b: Tcp, payload: &[u8]| {
+            let mut frame = Vec::new();
+            b.write(&mut frame, payload).unwrap();
+            usec += 700;
+            out.extend_from_slice(&((usec / 1_000_000) as u32 + 1_700_000_000).to_le_bytes());
+            out.extend_from_slice(&((usec % 1_000_000) as u32).to_le_bytes());
+            out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+            out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+            out.extend_from_slice(&frame);
+        };
+        let server = [10, 0, 0, 1];
+        for i in 0..n {
+            let client = [10, 1, (i % 200) as u8, 2];
+            let port = 30000 + (i % 30000) as u16;
+            let (c, s) = (1000 * i, 5000 * i);
+            let tcp = |from_client: bool, seq: u32, ack: u32| {
+                let (src, dst, sp, dp) = if from_client {
+                    (client, server, port, 80)
+                } else {
+                    (server, client, 80, port)
+                };
+                PacketBuilder::ethernet2([1; 6], [2; 6])
+                    .ipv4(src, dst, 64)
+                    .tcp(sp, dp, seq, 1000)
+                    .ack(ack)
+            };
+            let client_closes = i % 3 != 0;
+            push(
+                &mut out,
+                PacketBuilder::ethernet2([1; 6], [2; 6])
+                    .ipv4(client, server, 64)
+                    .tcp(port, 80, c, 1000)
+                    .syn(),
+                &[],
+            );
+            push(&mut out, tcp(false, s, c + 1).syn(), &[]);
+            push(&mut out, tcp(true, c + 1, s + 1), &[]);
+            push(&mut out, tcp(true, c + 1, s + 1).psh(), b"GET");
+            push(&mut out, tcp(false, s + 1, c + 4).psh(), b"OK");
+            if client_closes {
+                push(&mut out, tcp(true, c + 4, s + 3).fin(), &[]);
+                push(&mut out, tcp(false, s + 3, c + 5).fin(), &[]);
+                push(&mut out, tcp(true, c + 5, s + 4), &[]);
+            } else {
+                push(&mut out, tcp(false, s + 3, c + 4).fin(), &[]);
+                push(&mut out, tcp(true, c + 4, s + 4).fin(), &[]);
+                push(&mut out, tcp(false, s + 4, c + 5), &[]);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn reading_on_a_second_thread_gives_what_reading_in_line_gives() {
+        let pcap = many_connections(1500);
+        let options = Options::default();
+        let threaded = analyze("x.pcap", &pcap[..], &options).unwrap();
+
+        let mut inline = Pipeline::new(options).keep_connections(true);
+        capture::read_capture(&pcap[..], |r| {
+            if let Ok(seg) = decode::decode(r) {
+                inline.feed_segment(&seg);
+            }
+        })
+        .unwrap();
+        let inline = inline.finish();
+
+        assert_eq!(threaded.captures[0].tcp_packets, 12_000);
+        assert!(12_000 > 5 * BATCH as u64, "several batches");
+        assert_eq!(threaded.summary.connections, 1500);
+        assert_eq!(threaded.summary.by_active_closer["client"], 1000);
+        assert_eq!(threaded.summary.by_active_closer["server"], 500);
+        let json = |a: &Analysis| {
+            (
+                serde_json::to_string(&a.connections).unwrap(),
+                serde_json::to_string(&a.findings).unwrap(),
+                serde_json::to_string(&a.hosts).unwrap(),
+            )
+        };
+        assert_eq!(json(&threaded), json(&inline));
+    }
+}

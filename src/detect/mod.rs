@@ -29,10 +29,22 @@ use crate::flow::Endpoint;
 use crate::time::Timestamp;
 use crate::track::{ConnId, Connection, ConnectionRecord, Observation};
 use serde::Serialize;
-use std::collections::{BTreeSet, BinaryHeap};
+use std::collections::BinaryHeap;
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
+
+/// Per-key state a detector folds records into: a hash map (a tree cost
+/// a dozen comparisons per record), read back in key order by [`sorted`]
+/// so findings come out in the same order every run.
+pub type Groups<K, V> = std::collections::HashMap<K, V, rustc_hash::FxBuildHasher>;
+
+/// The entries of `groups`, in key order.
+pub fn sorted<K: Ord, V>(groups: Groups<K, V>) -> Vec<(K, V)> {
+    let mut v: Vec<(K, V)> = groups.into_iter().collect();
+    v.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    v
+}
 
 /// How much a finding matters; ordered, so `--fail-on warning` means
 /// "warning or error".
@@ -182,11 +194,8 @@ pub struct EvidenceSet {
     /// A max-heap: the latest kept row is the one to drop.
     rows: BinaryHeap<Row>,
     added: u64,
-    connections: BTreeSet<ConnId>,
-    /// Some connection ids were dropped from `connections`.
-    more_connections: bool,
-    frames: BTreeSet<u64>,
-    more_frames: bool,
+    connections: Smallest<ConnId>,
+    frames: Smallest<u64>,
 }
 
 #[derive(Debug)]
@@ -213,18 +222,47 @@ impl Ord for Row {
     }
 }
 
-/// Inserts into a set bounded to its `MAX_LISTED` smallest values; returns
-/// whether a value was dropped.
-fn insert_bounded<T: Ord + Copy>(set: &mut BTreeSet<T>, v: T) -> bool {
-    if set.len() >= MAX_LISTED && set.last().is_some_and(|max| v > *max) {
-        return true;
+/// The [`MAX_LISTED`] smallest distinct values added, and whether any
+/// other was dropped. Values are appended and the list is cut back only
+/// when it doubles: a finding with many cases costs a push per value, not
+/// a tree insertion (which was most of the detectors' time).
+#[derive(Debug)]
+struct Smallest<T> {
+    values: Vec<T>,
+    dropped: bool,
+}
+
+impl<T> Default for Smallest<T> {
+    fn default() -> Self {
+        Smallest {
+            values: Vec::new(),
+            dropped: false,
+        }
     }
-    set.insert(v);
-    if set.len() > MAX_LISTED {
-        set.pop_last();
-        return true;
+}
+
+impl<T: Ord + Copy> Smallest<T> {
+    fn push(&mut self, v: T) {
+        self.values.push(v);
+        if self.values.len() >= 2 * MAX_LISTED {
+            self.compact();
+        }
     }
-    false
+
+    fn compact(&mut self) {
+        self.values.sort_unstable();
+        self.values.dedup();
+        if self.values.len() > MAX_LISTED {
+            self.values.truncate(MAX_LISTED);
+            self.dropped = true;
+        }
+    }
+
+    /// The kept values, ascending.
+    fn into_sorted(mut self) -> (Vec<T>, bool) {
+        self.compact();
+        (self.values, self.dropped)
+    }
 }
 
 impl EvidenceSet {
@@ -265,9 +303,9 @@ impl EvidenceSet {
                 },
             });
         }
-        self.more_connections |= insert_bounded(&mut self.connections, connection);
+        self.connections.push(connection);
         for f in frames {
-            self.more_frames |= insert_bounded(&mut self.frames, *f);
+            self.frames.push(*f);
         }
     }
 
@@ -296,14 +334,12 @@ impl EvidenceSet {
     /// When there are too many connections to list, the filter lists the
     /// first [`MAX_LISTED`], which is always longer than [`MAX_FILTER_LEN`],
     /// so [`Finding::with_broad_filter`] replaces it.
-    fn filter(&self) -> String {
-        let connections: Vec<ConnId> = self.connections.iter().copied().collect();
-        if self.more_frames {
+    fn filter(connections: &[ConnId], frames: &[u64], more_frames: bool) -> String {
+        if more_frames {
             // More than MAX_LISTED frames: too many to list.
-            display_filter(&[], &connections)
+            display_filter(&[], connections)
         } else {
-            let frames: Vec<u64> = self.frames.iter().copied().collect();
-            display_filter(&frames, &connections)
+            display_filter(frames, connections)
         }
     }
 }
@@ -358,7 +394,9 @@ impl Finding {
         evidence: EvidenceSet,
     ) -> Finding {
         // The filter covers all the evidence, the lists only the first ones.
-        let display_filter = evidence.filter();
+        let (connections, _) = evidence.connections.into_sorted();
+        let (frames, more_frames) = evidence.frames.into_sorted();
+        let display_filter = EvidenceSet::filter(&connections, &frames, more_frames);
         let mut rows = evidence.rows.into_sorted_vec();
         rows.truncate(MAX_EVIDENCE);
         let (explanation, advice) = texts(kind);
@@ -370,8 +408,8 @@ impl Finding {
             advice: advice.to_string(),
             host,
             count: evidence.count,
-            connections: evidence.connections.into_iter().collect(),
-            frames: evidence.frames.into_iter().collect(),
+            connections,
+            frames,
             first: evidence.first,
             last: evidence.last,
             display_filter,
@@ -608,6 +646,58 @@ pub(crate) mod tests {
         }
         let emitted: usize = detectors.iter().map(|d| d.kinds().len()).sum();
         assert_eq!(emitted, FindingKind::ALL.len());
+    }
+
+    #[test]
+    fn evidence_keeps_the_smallest_ids_and_frames_whatever_the_order() {
+        let t = Timestamp::from_parts(1000, 0);
+        let mut set = EvidenceSet::new();
+        // 3,000 cases in a scrambled order, each id twice: 1,500 distinct.
+        for i in 0..3000u32 {
+            let id = (i * 7919) % 1500;
+            set.add(id, t, &[u64::from(id) + 1], String::new);
+        }
+        let f = Finding::new(
+            FindingKind::AbortiveClose,
+            Severity::Info,
+            String::new(),
+            None,
+            set,
+        );
+        assert_eq!(f.count, 3000);
+        assert_eq!(f.connections, (0..MAX_LISTED as u32).collect::<Vec<_>>());
+        assert_eq!(f.frames, (1..=MAX_LISTED as u64).collect::<Vec<_>>());
+        assert_eq!(f.evidence.len(), MAX_EVIDENCE);
+        // Too many frames to list: the filter names streams instead.
+        assert!(
+            f.display_filter.starts_with("tcp.stream in {0 1 2 "),
+            "{}",
+            f.display_filter
+        );
+    }
+
+    #[test]
+    fn evidence_lists_every_case_when_few() {
+        let t = Timestamp::from_parts(1000, 0);
+        let mut set = EvidenceSet::new();
+        for id in [5u32, 3, 5, 9] {
+            set.add(
+                id,
+                t,
+                &[u64::from(id) * 10, u64::from(id) * 10 + 1],
+                String::new,
+            );
+        }
+        let f = Finding::new(
+            FindingKind::AbortiveClose,
+            Severity::Info,
+            String::new(),
+            None,
+            set,
+        );
+        assert_eq!(f.connections, vec![3, 5, 9]);
+        assert_eq!(f.frames, vec![30, 31, 50, 51, 90, 91]);
+        assert_eq!(f.display_filter, "frame.number in {30 31 50 51 90 91}");
     }
 
     #[test]

@@ -17,13 +17,13 @@
 //! sockets sit on the server's listening port and take no ephemeral ports.
 
 use super::{
-    Claims, Context, Detector, EvidenceSet, Finding, FindingKind, Severity, ip_filter, pair,
+    Claims, Context, Detector, EvidenceSet, Finding, FindingKind, Groups, Severity, ip_filter,
+    pair, sorted,
 };
 use crate::analysis::Options;
 use crate::flow::Endpoint;
 use crate::time::Timestamp;
 use crate::track::{Closer, ConnId, ConnectionRecord};
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 pub const TEXTS: (&str, &str) = (
@@ -46,14 +46,14 @@ pub const TEXTS: (&str, &str) = (
 /// whether every connection carried timestamps.
 pub struct TimeWaitPressure {
     port_range: (u16, u16),
-    pairs: BTreeMap<(IpAddr, Endpoint), Pair>,
+    pairs: Groups<(IpAddr, Endpoint), Pair>,
 }
 
 impl TimeWaitPressure {
     pub fn new(options: &Options) -> TimeWaitPressure {
         TimeWaitPressure {
             port_range: options.port_range,
-            pairs: BTreeMap::new(),
+            pairs: Groups::default(),
         }
     }
 }
@@ -106,7 +106,8 @@ impl Detector for TimeWaitPressure {
         let (lo, hi) = ctx.options.port_range;
         let range = u64::from(hi - lo) + 1;
         let mut out = Vec::new();
-        for ((client, server), Pair { held, timestamps }) in std::mem::take(&mut self.pairs) {
+        for ((client, server), Pair { held, timestamps }) in sorted(std::mem::take(&mut self.pairs))
+        {
             if held.is_empty() {
                 continue;
             }
