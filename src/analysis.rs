@@ -14,7 +14,8 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::ops::ControlFlow;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
 
 /// The JSON contract's name; bumped only with an incompatible change.
 pub const SCHEMA: &str = "timewait/1";
@@ -178,6 +179,16 @@ impl<T: SegmentObserver + ?Sized> SegmentObserver for &mut T {
 /// retirement order (not id order), when the pipeline streams.
 pub type RecordSink<'o> = Box<dyn FnMut(ConnectionRecord) + 'o>;
 
+/// Counts a progress display reads while the pipeline runs (from another
+/// thread: relaxed atomics, updated once per batch of segments).
+#[derive(Debug, Default)]
+pub struct ProgressCounts {
+    /// Frames read so far, over all files.
+    pub packets: AtomicU64,
+    /// Connections opened so far.
+    pub connections: AtomicU64,
+}
+
 /// Streams one or more capture files through decode and track.
 pub struct Pipeline<'o> {
     options: Options,
@@ -187,6 +198,7 @@ pub struct Pipeline<'o> {
     captures: Vec<CaptureReport>,
     observer: Box<dyn SegmentObserver + 'o>,
     retire: Retire<'o>,
+    progress: Option<Arc<ProgressCounts>>,
 }
 
 /// Where each connection record goes as the tracker retires it: to the
@@ -285,6 +297,7 @@ impl<'o> Pipeline<'o> {
             options,
             captures: Vec::new(),
             observer,
+            progress: None,
         }
     }
 
@@ -309,6 +322,12 @@ impl<'o> Pipeline<'o> {
         p
     }
 
+    /// Publishes packets read and connections opened to `counts` as the
+    /// pipeline runs, for a progress bar.
+    pub fn report_progress(&mut self, counts: Arc<ProgressCounts>) {
+        self.progress = Some(counts);
+    }
+
     /// Connections opened so far (for progress).
     pub fn connections_seen(&self) -> u64 {
         u64::from(self.tracker.connections_seen())
@@ -330,15 +349,21 @@ impl<'o> Pipeline<'o> {
         let retire = &mut self.retire;
         let (full_tx, full_rx) = mpsc::sync_channel::<Vec<Segment>>(BATCHES_IN_FLIGHT);
         let (empty_tx, empty_rx) = mpsc::channel::<Vec<Segment>>();
+        let progress = self.progress.clone();
+        let reader_progress = progress.clone();
         let threaded = std::thread::scope(|scope| {
             let reader = std::thread::Builder::new()
                 .name("timewait-read".into())
                 .spawn_scoped(scope, move || {
-                    read_and_decode(path, input, &full_tx, &empty_rx)
+                    read_and_decode(path, input, &full_tx, &empty_rx, reader_progress)
                 })?;
             for mut batch in full_rx {
                 for seg in &batch {
                     feed_segment(tracker, retire, seg, &mut **observer, index);
+                }
+                if let Some(p) = &progress {
+                    let seen = u64::from(tracker.connections_seen());
+                    p.connections.store(seen, Ordering::Relaxed);
                 }
                 batch.clear();
                 // The reader may be done already; then the batch just goes.
@@ -460,8 +485,11 @@ fn read_and_decode<R: Read>(
     input: R,
     full: &mpsc::SyncSender<Vec<Segment>>,
     empty: &mpsc::Receiver<Vec<Segment>>,
+    progress: Option<Arc<ProgressCounts>>,
 ) -> (CaptureReport, Result<CaptureFacts, CaptureError>) {
     let mut report = CaptureReport::new(path);
+    // Frames not yet added to the progress counts.
+    let mut unreported: u64 = 0;
     let mut links: BTreeMap<LinkType, u64> = BTreeMap::new();
     let mut batch = Vec::with_capacity(BATCH);
     // The tracker is gone only if it panicked: stop reading, its panic is
@@ -469,6 +497,7 @@ fn read_and_decode<R: Read>(
     let mut tracker_gone = false;
     let result = capture::read_capture_until(input, |record| {
         *links.entry(record.link).or_default() += 1;
+        unreported += 1;
         if report.first.is_none_or(|f| record.ts < f) {
             report.first = Some(record.ts);
         }
@@ -480,6 +509,10 @@ fn read_and_decode<R: Read>(
                 report.tcp_packets += 1;
                 batch.push(seg);
                 if batch.len() == BATCH {
+                    if let Some(p) = &progress {
+                        p.packets.fetch_add(unreported, Ordering::Relaxed);
+                        unreported = 0;
+                    }
                     let next = empty
                         .try_recv()
                         .unwrap_or_else(|_| Vec::with_capacity(BATCH));
@@ -496,6 +529,9 @@ fn read_and_decode<R: Read>(
     });
     if !batch.is_empty() && !tracker_gone {
         let _ = full.send(batch);
+    }
+    if let Some(p) = &progress {
+        p.packets.fetch_add(unreported, Ordering::Relaxed);
     }
     report.link_types = links
         .into_iter()
@@ -718,5 +754,18 @@ mod tests {
             )
         };
         assert_eq!(json(&threaded), json(&inline));
+    }
+
+    #[test]
+    fn progress_counts_follow_the_packets_and_connections() {
+        let pcap = many_connections(300);
+        let counts = Arc::new(ProgressCounts::default());
+        let mut p = Pipeline::new(Options::default());
+        p.report_progress(counts.clone());
+        p.feed("a.pcap", &pcap[..]).unwrap();
+        assert_eq!(counts.packets.load(Ordering::Relaxed), 2400);
+        assert_eq!(counts.connections.load(Ordering::Relaxed), 300);
+        p.feed("b.pcap", &pcap[..]).unwrap();
+        assert_eq!(counts.packets.load(Ordering::Relaxed), 4800, "over all files");
     }
 }

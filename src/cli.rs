@@ -6,7 +6,9 @@ use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
 use std::process::ExitCode;
-use timewait::analysis::{Analysis, Options, Pipeline};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use timewait::analysis::{Analysis, Options, Pipeline, ProgressCounts};
 use timewait::baseline;
 use timewait::detect::{FindingKind, Selection, Severity};
 use timewait::report::{self, LadderCollector, TextStyle};
@@ -329,11 +331,13 @@ impl InputArgs {
     /// Reads every input through `pipeline`.
     fn run(&self, mut pipeline: Pipeline<'_>) -> Result<(Analysis, bool)> {
         let mut failed = false;
+        let counts = Arc::new(ProgressCounts::default());
+        pipeline.report_progress(counts.clone());
         for path in &self.in_time_order() {
             let outcome = if path == "-" {
                 pipeline.feed("-", io::stdin())
             } else {
-                match open_input(path) {
+                match open_input(path, &counts) {
                     Ok(f) => pipeline.feed(path, f),
                     Err(e) => {
                         pipeline.record_failure(path, &format!("{e:#}"));
@@ -391,7 +395,7 @@ impl InputArgs {
     }
 }
 
-fn open_input(path: &str) -> Result<Box<dyn Read + Send>> {
+fn open_input(path: &str, counts: &Arc<ProgressCounts>) -> Result<Box<dyn Read + Send>> {
     let meta = std::fs::metadata(path).with_context(|| "cannot open".to_string())?;
     if meta.is_dir() {
         bail!("is a directory, not a capture file");
@@ -402,12 +406,16 @@ fn open_input(path: &str) -> Result<Box<dyn Read + Send>> {
         let bar = indicatif::ProgressBar::new(meta.len());
         bar.set_style(
             indicatif::ProgressStyle::with_template(
-                "{prefix} {bar:30} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+                "{prefix} {bar:20} {bytes}/{total_bytes} {binary_bytes_per_sec}, {msg}, eta {eta}",
             )
             .expect("a valid template"),
         );
         bar.set_prefix(path.to_string());
-        return Ok(Box::new(Progress { inner: f, bar }));
+        return Ok(Box::new(Progress {
+            inner: f,
+            bar,
+            counts: counts.clone(),
+        }));
     }
     Ok(Box::new(f))
 }
@@ -415,11 +423,13 @@ fn open_input(path: &str) -> Result<Box<dyn Read + Send>> {
 /// Inputs smaller than this are read without a progress bar.
 const PROGRESS_MIN_BYTES: u64 = 50 << 20;
 
-/// Counts the bytes read from a file into a progress bar on stderr; the bar
-/// is cleared when the file has been read.
+/// Counts the bytes read from a file into a progress bar on stderr, with
+/// the packets and connections the pipeline has seen so far; the bar is
+/// cleared when the file has been read.
 struct Progress {
     inner: File,
     bar: indicatif::ProgressBar,
+    counts: Arc<ProgressCounts>,
 }
 
 impl Read for Progress {
@@ -429,6 +439,7 @@ impl Read for Progress {
             self.bar.finish_and_clear();
         } else {
             self.bar.inc(n as u64);
+            self.bar.set_message(progress_message(&self.counts));
         }
         Ok(n)
     }
@@ -438,6 +449,17 @@ impl Drop for Progress {
     fn drop(&mut self) {
         self.bar.finish_and_clear();
     }
+}
+
+/// "1,234,567 packets, 89,012 connections".
+fn progress_message(counts: &ProgressCounts) -> String {
+    let packets = counts.packets.load(Ordering::Relaxed);
+    let conns = counts.connections.load(Ordering::Relaxed);
+    format!(
+        "{} packets, {} connections",
+        indicatif::HumanCount(packets),
+        indicatif::HumanCount(conns)
+    )
 }
 
 /// Runs the parsed command; returns the exit code.
