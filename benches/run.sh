@@ -6,6 +6,7 @@
 #   SIZES="100M" benches/run.sh     # only the 100 MB one
 #   TSHARK_SIZES="100M 1G" ...      # run tshark on the 1 GB file too (slow)
 #   RUNS=5 KEEP=1 DIR=/tmp/x ...    # runs per tool, keep captures, where to put them
+#   INPUTS=0 ...                    # skip the stdin and zstd rows
 #
 # Wall time is the median of RUNS runs with a warm page cache; peak RSS is
 # the largest of those runs (/usr/bin/time). Never used as a test.
@@ -14,6 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZES=${SIZES:-"100M 1G"}
 TSHARK_SIZES=${TSHARK_SIZES:-"100M"}
+INPUTS=${INPUTS:-1}
 RUNS=${RUNS:-3}
 DIR=${DIR:-/tmp/timewait-bench}
 KEEP=${KEEP:-0}
@@ -68,6 +70,17 @@ for size in $SIZES; do
     read -r wall[floor] rss[floor] < <(measure "$FLOOR" "$file")
     read -r wall[analyze] rss[analyze] < <(measure "$BIN" analyze "$file")
     read -r wall[ndjson] rss[ndjson] < <(measure "$BIN" conns --format ndjson "$file")
+    if [[ "$INPUTS" == 1 ]]; then
+        # Standard input, and a zstd file next to the time zstd itself takes.
+        rows+=(stdin)
+        read -r wall[stdin] rss[stdin] < <(measure bash -c "cat '$file' | '$BIN' analyze -")
+        if command -v zstd >/dev/null; then
+            [[ -s "$file.zst" ]] || zstd -q -1 -T0 -f "$file" -o "$file.zst"
+            rows+=(unzstd zstd)
+            read -r wall[unzstd] rss[unzstd] < <(measure zstd -q -dc "$file.zst")
+            read -r wall[zstd] rss[zstd] < <(measure "$BIN" analyze "$file.zst")
+        fi
+    fi
     if command -v tshark >/dev/null && [[ " $TSHARK_SIZES " == *" $size "* ]]; then
         rows+=(tshark)
         read -r wall[tshark] rss[tshark] < <(RUNS=1 measure tshark -n -q -z conv,tcp -r "$file")
@@ -77,12 +90,15 @@ for size in $SIZES; do
         floor) label="floor: pcap-parser + etherparse + HashMap (examples/floor.rs)" ;;
         analyze) label="\`timewait analyze\` (every detector)" ;;
         ndjson) label="\`timewait conns --format ndjson\`" ;;
+        stdin) label="\`cat FILE | timewait analyze -\`" ;;
+        unzstd) label="\`zstd -dc FILE.zst\` alone (decompression, for scale)" ;;
+        zstd) label="\`timewait analyze FILE.zst\` (zstd -1)" ;;
         tshark) label="\`tshark -q -z conv,tcp\` (1 run)" ;;
         esac
         awk -v l="$label" -v w="${wall[$r]}" -v m="${rss[$r]}" -v b="$bytes" -v p="$packets" -v f="${wall[floor]}" \
             'BEGIN { printf "| %s | %.3f s | %.0f | %.2f M | %.0f MB | %.2f |\n", l, w, b / 1e6 / w, p / 1e6 / w, m / 1024, w / f }'
     done
     unset wall rss
-    [[ "$KEEP" == 1 ]] || rm -f "$file"
+    [[ "$KEEP" == 1 ]] || rm -f "$file" "$file.zst"
 done
 rm -f "$DIR/.rss" "$DIR/.err"

@@ -207,6 +207,8 @@ pub struct Pipeline<'o> {
 /// caller asked for the records.
 struct Retire<'o> {
     detectors: Vec<Box<dyn Detector>>,
+    /// Indexes of the detectors that look at segments.
+    segment_detectors: Vec<usize>,
     claims: Claims,
     tally: Tally,
     hosts: HostTally,
@@ -282,10 +284,15 @@ impl<'o> Pipeline<'o> {
         options: Options,
         observer: Box<dyn SegmentObserver + 'o>,
     ) -> Pipeline<'o> {
+        let detectors = detect::all(&options);
+        let segment_detectors = (0..detectors.len())
+            .filter(|i| detectors[*i].wants_segments())
+            .collect();
         Pipeline {
             tracker: Tracker::new(options.time_wait_s),
             retire: Retire {
-                detectors: detect::all(&options),
+                detectors,
+                segment_detectors,
                 claims: Claims::default(),
                 tally: Tally::default(),
                 hosts: HostTally::default(),
@@ -318,6 +325,7 @@ impl<'o> Pipeline<'o> {
     pub fn streaming(options: Options, sink: RecordSink<'o>) -> Pipeline<'o> {
         let mut p = Pipeline::new(options);
         p.retire.detectors.clear();
+        p.retire.segment_detectors.clear();
         p.retire.sink = Some(sink);
         p
     }
@@ -554,8 +562,8 @@ fn feed_segment(
     capture: u32,
 ) {
     let (obs, conn) = tracker.on_segment_conn(seg);
-    for d in retire.detectors.iter_mut() {
-        d.on_segment(seg, &obs, conn);
+    for &i in &retire.segment_detectors {
+        retire.detectors[i].on_segment(seg, &obs, conn);
     }
     observer.on_segment(capture, seg, &obs);
     if tracker.has_retired() {
@@ -766,6 +774,10 @@ mod tests {
         assert_eq!(counts.packets.load(Ordering::Relaxed), 2400);
         assert_eq!(counts.connections.load(Ordering::Relaxed), 300);
         p.feed("b.pcap", &pcap[..]).unwrap();
-        assert_eq!(counts.packets.load(Ordering::Relaxed), 4800, "over all files");
+        assert_eq!(
+            counts.packets.load(Ordering::Relaxed),
+            4800,
+            "over all files"
+        );
     }
 }

@@ -58,6 +58,10 @@ impl Detector for FinRetransmitRst {
         &[FindingKind::FinRetransmitRst]
     }
 
+    fn wants_segments(&self) -> bool {
+        true
+    }
+
     fn on_segment(&mut self, seg: &Segment, obs: &Observation, conn: &Connection) {
         if !seg.flags.rst() || self.cases.contains_key(&obs.conn) {
             return;

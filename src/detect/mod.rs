@@ -550,7 +550,14 @@ impl Claims {
 pub trait Detector {
     /// The kinds this detector can emit.
     fn kinds(&self) -> &'static [FindingKind];
-    /// Every TCP segment, in capture order, with the connection after it.
+    /// Whether [`Detector::on_segment`] does anything: the pipeline calls
+    /// it only for those that do (an empty call per segment and detector
+    /// was a few percent of the whole run).
+    fn wants_segments(&self) -> bool {
+        false
+    }
+    /// Every TCP segment, in capture order, with the connection after it
+    /// (only when [`Detector::wants_segments`]).
     fn on_segment(&mut self, _seg: &Segment, _obs: &Observation, _conn: &Connection) {}
     /// Once per connection, when it can no longer change. Detectors run in
     /// the order of [`all`]; `claims` holds what earlier ones claimed on

@@ -116,6 +116,10 @@ impl Detector for PawsSynDrop {
         &[FindingKind::PawsSynDrop, FindingKind::TimestampRegression]
     }
 
+    fn wants_segments(&self) -> bool {
+        true
+    }
+
     fn on_segment(&mut self, seg: &Segment, obs: &Observation, _conn: &Connection) {
         let Some(ts) = seg.tsopt else { return };
         let this = Newest {

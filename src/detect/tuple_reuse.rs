@@ -64,6 +64,10 @@ impl Detector for TupleReuse {
         &[FindingKind::TupleReuse]
     }
 
+    fn wants_segments(&self) -> bool {
+        true
+    }
+
     fn on_segment(&mut self, seg: &Segment, obs: &Observation, conn: &Connection) {
         let Some(reuse) = obs.reuse else { return };
         let (Some(from), Some(until)) = (reuse.time_wait_from, reuse.time_wait_until) else {
