@@ -6,8 +6,8 @@ use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, mpsc};
 use timewait::analysis::{Analysis, Options, Pipeline, ProgressCounts};
 use timewait::baseline;
 use timewait::detect::{FindingKind, Selection, Severity};
@@ -462,10 +462,14 @@ fn progress_message(counts: &ProgressCounts) -> String {
     )
 }
 
+/// Records handed to the ndjson writer thread at once.
+const NDJSON_BATCH: usize = 256;
+
 /// Runs the parsed command; returns the exit code.
 pub fn run(cli: Cli) -> Result<ExitCode> {
-    let stdout = io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
+    // Not locked for the whole run: `conns --format ndjson` writes from a
+    // thread of its own. BufWriter locks stdout once per 64 KiB.
+    let mut out = BufWriter::with_capacity(1 << 16, io::stdout());
     let code = match cli.command {
         Command::Analyze(args) => {
             let selection = Selection {
@@ -532,25 +536,53 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Conns(args) if matches!(args.format, ConnsFormat::Ndjson) => {
             // Streams: each record is written as the tracker retires it, so
-            // memory stays flat however large the capture.
-            let mut write_error: Option<io::Error> = None;
+            // memory stays flat however large the capture. Records go in
+            // batches to a writer thread: JSON is half the work here, and
+            // the tracker need not wait for it.
+            let (tx, rx) = mpsc::sync_channel::<Vec<ConnectionRecord>>(4);
             let out_ref = &mut out;
-            let sink = Box::new(|record: ConnectionRecord| {
-                if write_error.is_none() && args.keeps(&record) {
-                    let r = serde_json::to_writer(&mut *out_ref, &record)
-                        .map_err(io::Error::from)
-                        .and_then(|()| out_ref.write_all(b"\n"));
-                    if let Err(e) = r {
-                        write_error = Some(e);
+            let options = args.input.options()?;
+            let (run, written) = std::thread::scope(|scope| {
+                let spawned = std::thread::Builder::new()
+                    .name("timewait-json".into())
+                    .spawn_scoped(scope, move || -> io::Result<()> {
+                        for batch in rx {
+                            for record in &batch {
+                                serde_json::to_writer(&mut *out_ref, record)?;
+                                out_ref.write_all(b"\n")?;
+                            }
+                        }
+                        Ok(())
+                    });
+                let writer = match spawned {
+                    Ok(w) => w,
+                    Err(e) => return (Err(e.into()), Ok(())),
+                };
+                let mut batch = Vec::with_capacity(NDJSON_BATCH);
+                let mut writer_gone = false;
+                let sink = Box::new(|record: ConnectionRecord| {
+                    if writer_gone || !args.keeps(&record) {
+                        return;
                     }
+                    batch.push(record);
+                    if batch.len() == NDJSON_BATCH {
+                        let full = std::mem::replace(&mut batch, Vec::with_capacity(NDJSON_BATCH));
+                        writer_gone = tx.send(full).is_err();
+                    }
+                });
+                let run = args.input.run(Pipeline::streaming(options, sink));
+                if !batch.is_empty() {
+                    let _ = tx.send(batch);
                 }
+                drop(tx);
+                let written = match writer.join() {
+                    Ok(w) => w,
+                    Err(panic) => std::panic::resume_unwind(panic),
+                };
+                (run, written)
             });
-            let (analysis, failed) = args
-                .input
-                .run(Pipeline::streaming(args.input.options()?, sink))?;
-            if let Some(e) = write_error {
-                return Err(e.into());
-            }
+            let (analysis, failed) = run?;
+            written?;
             if analysis.captures.iter().all(|c| c.format.is_none()) {
                 return Ok(ExitCode::from(2));
             }

@@ -31,9 +31,19 @@ impl fmt::Display for Endpoint {
 impl Serialize for Endpoint {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut st = s.serialize_struct("Endpoint", 2)?;
-        st.serialize_field("ip", &self.ip().to_string())?;
+        st.serialize_field("ip", &Collected(self.ip()))?;
         st.serialize_field("port", &self.port())?;
         st.end()
+    }
+}
+
+/// Serializes a value as the string its `Display` prints, written straight
+/// into the output (no string per address).
+struct Collected<T>(T);
+
+impl<T: fmt::Display> Serialize for Collected<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
     }
 }
 

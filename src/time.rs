@@ -41,12 +41,7 @@ impl Timestamp {
     /// Times humantime cannot print (before 1970 or after 9999) fall back to
     /// the raw number of seconds so a hostile file never aborts the report.
     pub fn to_rfc3339(self) -> String {
-        if (0..253_402_300_799_000_000_000i128).contains(&(self.0 as i128)) {
-            let t = UNIX_EPOCH + StdDuration::from_nanos(self.0 as u64);
-            humantime::format_rfc3339_nanos(t).to_string()
-        } else {
-            format!("{:.9}", self.0 as f64 / 1e9)
-        }
+        Rfc3339(self).to_string()
     }
 
     pub fn to_system_time(self) -> Option<SystemTime> {
@@ -62,9 +57,26 @@ impl fmt::Display for Timestamp {
     }
 }
 
+/// A timestamp printed as [`Timestamp::to_rfc3339`] says, straight into a
+/// formatter: serializing streams it into the JSON without a string per
+/// timestamp.
+struct Rfc3339(Timestamp);
+
+impl fmt::Display for Rfc3339 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let nanos = self.0.0;
+        if (0..253_402_300_799_000_000_000i128).contains(&(nanos as i128)) {
+            let t = UNIX_EPOCH + StdDuration::from_nanos(nanos as u64);
+            write!(f, "{}", humantime::format_rfc3339_nanos(t))
+        } else {
+            write!(f, "{:.9}", nanos as f64 / 1e9)
+        }
+    }
+}
+
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_rfc3339())
+        s.collect_str(&Rfc3339(*self))
     }
 }
 
