@@ -4,14 +4,6 @@ use crate::support::*;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-fn temp_file(name: &str, bytes: &[u8]) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("timewait-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
-    std::fs::write(&p, bytes).unwrap();
-    p
-}
-
 /// A classic little-endian µs pcap header with this snaplen and link type.
 fn pcap_header(snaplen: u32, link: u32) -> Vec<u8> {
     let mut h = Vec::new();

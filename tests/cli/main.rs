@@ -4,6 +4,7 @@ mod corpus;
 mod findings;
 mod hostile;
 mod inputs;
+mod pipeline;
 mod regressions;
 mod reports;
 mod support;

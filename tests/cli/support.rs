@@ -154,3 +154,79 @@ pub fn stdout(o: &Output) -> String {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).to_string()
 }
+
+/// One TCP segment being built, for [`many_connections`].
+type Tcp = etherparse::PacketBuilderStep<etherparse::TcpHeader>;
+
+/// A pcap of `n` short connections from many clients, interleaved in
+/// pairs, closed by alternating sides: several reader batches long.
+pub fn many_connections(n: u32) -> Vec<u8> {
+    // pcap header: magic, version 2.4, zone, sigfigs, snaplen, Ethernet
+    let mut out = Vec::new();
+    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&4u16.to_le_bytes());
+    out.extend_from_slice(&[0; 8]);
+    out.extend_from_slice(&65535u32.to_le_bytes());
+    out.extend_from_slice(&1u32.to_le_bytes());
+    let mut usec: u64 = 0;
+    let mut push = |out: &mut Vec<u8>, b: Tcp, payload: &[u8]| {
+        let mut frame = Vec::new();
+        b.write(&mut frame, payload).unwrap();
+        usec += 700;
+        out.extend_from_slice(&((usec / 1_000_000) as u32 + 1_700_000_000).to_le_bytes());
+        out.extend_from_slice(&((usec % 1_000_000) as u32).to_le_bytes());
+        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        out.extend_from_slice(&frame);
+    };
+    let server = [10, 0, 0, 1];
+    for i in 0..n {
+        let client = [10, 1, (i % 200) as u8, 2];
+        let port = 30000 + (i % 30000) as u16;
+        let (c, s) = (1000 * i, 5000 * i);
+        let tcp = |from_client: bool, seq: u32, ack: u32| {
+            let (src, dst, sp, dp) = if from_client {
+                (client, server, port, 80)
+            } else {
+                (server, client, 80, port)
+            };
+            etherparse::PacketBuilder::ethernet2([1; 6], [2; 6])
+                .ipv4(src, dst, 64)
+                .tcp(sp, dp, seq, 1000)
+                .ack(ack)
+        };
+        let client_closes = i % 3 != 0;
+        push(
+            &mut out,
+            etherparse::PacketBuilder::ethernet2([1; 6], [2; 6])
+                .ipv4(client, server, 64)
+                .tcp(port, 80, c, 1000)
+                .syn(),
+            &[],
+        );
+        push(&mut out, tcp(false, s, c + 1).syn(), &[]);
+        push(&mut out, tcp(true, c + 1, s + 1), &[]);
+        push(&mut out, tcp(true, c + 1, s + 1).psh(), b"GET");
+        push(&mut out, tcp(false, s + 1, c + 4).psh(), b"OK");
+        if client_closes {
+            push(&mut out, tcp(true, c + 4, s + 3).fin(), &[]);
+            push(&mut out, tcp(false, s + 3, c + 5).fin(), &[]);
+            push(&mut out, tcp(true, c + 5, s + 4), &[]);
+        } else {
+            push(&mut out, tcp(false, s + 3, c + 4).fin(), &[]);
+            push(&mut out, tcp(true, c + 4, s + 4).fin(), &[]);
+            push(&mut out, tcp(false, s + 4, c + 5), &[]);
+        }
+    }
+    out
+}
+
+/// Writes `bytes` to a file of this name in a directory of this test run.
+pub fn temp_file(name: &str, bytes: &[u8]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("timewait-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
