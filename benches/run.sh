@@ -90,7 +90,7 @@ for size in $SIZES; do
         floor) label="floor: pcap-parser + etherparse + HashMap (examples/floor.rs)" ;;
         analyze) label="\`timewait analyze\` (every detector)" ;;
         ndjson) label="\`timewait conns --format ndjson\`" ;;
-        stdin) label="\`cat FILE | timewait analyze -\`" ;;
+        stdin) label="\`timewait analyze -\` (standard input, from cat)" ;;
         unzstd) label="\`zstd -dc FILE.zst\` alone (decompression, for scale)" ;;
         zstd) label="\`timewait analyze FILE.zst\` (zstd -1)" ;;
         tshark) label="\`tshark -q -z conv,tcp\` (1 run)" ;;
