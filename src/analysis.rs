@@ -176,8 +176,10 @@ impl<T: SegmentObserver + ?Sized> SegmentObserver for &mut T {
 }
 
 /// Receives each connection record as the tracker retires it, in
-/// retirement order (not id order), when the pipeline streams.
-pub type RecordSink<'o> = Box<dyn FnMut(ConnectionRecord) + 'o>;
+/// retirement order (not id order), when the pipeline streams. `Break`
+/// says nobody wants more (the output was closed: `| head`): the pipeline
+/// then stops reading.
+pub type RecordSink<'o> = Box<dyn FnMut(ConnectionRecord) -> ControlFlow<()> + 'o>;
 
 /// Counts a progress display reads while the pipeline runs (from another
 /// thread: relaxed atomics, updated once per batch of segments).
@@ -215,12 +217,16 @@ struct Retire<'o> {
     keep: bool,
     kept: Vec<ConnectionRecord>,
     sink: Option<RecordSink<'o>>,
+    /// The sink wants no more records.
+    stopped: bool,
 }
 
 impl Retire<'_> {
     fn take(&mut self, record: ConnectionRecord) {
         if let Some(sink) = &mut self.sink {
-            sink(record);
+            if !self.stopped {
+                self.stopped = sink(record).is_break();
+            }
             return;
         }
         self.tally.add(&record);
@@ -299,6 +305,7 @@ impl<'o> Pipeline<'o> {
                 keep: false,
                 kept: Vec::new(),
                 sink: None,
+                stopped: false,
             },
             segment_span: None,
             options,
@@ -336,6 +343,12 @@ impl<'o> Pipeline<'o> {
         self.progress = Some(counts);
     }
 
+    /// Whether the streaming sink asked for no more records: reading more
+    /// files would be wasted.
+    pub fn stopped(&self) -> bool {
+        self.retire.stopped
+    }
+
     /// Connections opened so far (for progress).
     pub fn connections_seen(&self) -> u64 {
         u64::from(self.tracker.connections_seen())
@@ -366,6 +379,10 @@ impl<'o> Pipeline<'o> {
                     read_and_decode(path, input, &full_tx, &empty_rx, reader_progress)
                 })?;
             for mut batch in full_rx {
+                if retire.stopped {
+                    // Dropping the receiver stops the reader.
+                    break;
+                }
                 for seg in &batch {
                     feed_segment(tracker, retire, seg, &mut **observer, index);
                 }
@@ -439,6 +456,9 @@ impl<'o> Pipeline<'o> {
         let idle_retired = self.tracker.idle_retired();
         let seen = u64::from(self.tracker.connections_seen());
         for record in self.tracker.finish() {
+            if self.retire.stopped {
+                break;
+            }
             self.retire.take(record);
         }
         let mut retire = self.retire;

@@ -5,6 +5,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
+use std::ops::ControlFlow;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, mpsc};
@@ -334,6 +335,9 @@ impl InputArgs {
         let counts = Arc::new(ProgressCounts::default());
         pipeline.report_progress(counts.clone());
         for path in &self.in_time_order() {
+            if pipeline.stopped() {
+                break;
+            }
             let outcome = if path == "-" {
                 pipeline.feed("-", io::stdin())
             } else {
@@ -559,16 +563,19 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     Err(e) => return (Err(e.into()), Ok(())),
                 };
                 let mut batch = Vec::with_capacity(NDJSON_BATCH);
-                let mut writer_gone = false;
+                // The writer is gone only when the output was closed (or
+                // failed): the pipeline then stops reading.
                 let sink = Box::new(|record: ConnectionRecord| {
-                    if writer_gone || !args.keeps(&record) {
-                        return;
+                    if args.keeps(&record) {
+                        batch.push(record);
                     }
-                    batch.push(record);
                     if batch.len() == NDJSON_BATCH {
                         let full = std::mem::replace(&mut batch, Vec::with_capacity(NDJSON_BATCH));
-                        writer_gone = tx.send(full).is_err();
+                        if tx.send(full).is_err() {
+                            return ControlFlow::Break(());
+                        }
                     }
+                    ControlFlow::Continue(())
                 });
                 let run = args.input.run(Pipeline::streaming(options, sink));
                 if !batch.is_empty() {

@@ -3,6 +3,9 @@
 //! record once.
 
 use crate::support::{many_connections, stdout, temp_file, timewait};
+use std::io::{BufRead, BufReader};
+use std::ops::ControlFlow;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use timewait::analysis::{Analysis, Options, Pipeline, ProgressCounts, analyze};
@@ -78,5 +81,65 @@ fn ndjson_writes_every_connection_once_as_the_json_report_has_it() {
         stdout(&servers).lines().count(),
         234,
         "every third closes on the server"
+    );
+}
+
+#[test]
+fn a_sink_that_wants_no_more_stops_the_reading() {
+    // 160,000 packets over 112 s; with a 1 s TIME_WAIT the first records
+    // retire after some 16,000 segments.
+    let pcap = many_connections(20_000);
+    let options = Options {
+        time_wait_s: 1.0,
+        ..Options::default()
+    };
+    let mut got = 0;
+    let sink = Box::new(|_record| {
+        got += 1;
+        if got == 5 {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    });
+    let mut p = Pipeline::streaming(options, sink);
+    p.feed("big.pcap", &pcap[..]).unwrap();
+    assert!(p.stopped());
+    let a = p.finish();
+    assert_eq!(got, 5, "no record after Break");
+    let read = a.captures[0].packets;
+    assert!(
+        read < 80_000,
+        "reading stopped early: {read} of 160,000 records read"
+    );
+}
+
+#[test]
+fn ndjson_into_a_closed_pipe_ends_cleanly() {
+    let path = temp_file("head.pcap", &many_connections(3000));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_timewait"))
+        .args(["conns", "--format", "ndjson", path.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    // `| head -1`: the reader goes away after one line.
+    let out = child.wait_with_output().unwrap();
+    let record: serde_json::Value = serde_json::from_str(&first).unwrap();
+    assert!(record["id"].is_u64());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }
