@@ -8,15 +8,26 @@
 //! after which the client's kernel sends RST and retries; and, before 4.12,
 //! `tcp_tw_recycle` kept the newest TSval per peer IP and silently dropped
 //! SYNs below it — fatal behind NAT, where several hosts with unrelated
-//! clocks share one address. Since 4.10 Linux also randomises the timestamp
-//! offset per connection, so TSvals from one IP going backwards is normal
+//! clocks share one address. Linux also offsets each connection's
+//! timestamps (see below), so TSvals from one IP going backwards is normal
 //! and harmless when every SYN is answered.
 //!
 //! Fires (`paws-syn-drop`) when: a SYN's TSval is serially older than the
 //! newest TSval seen from the same source IP toward the same server IP in
 //! the last TIME_WAIT interval, and that SYN got no SYN-ACK: a bare ACK
-//! instead, or nothing (it was retransmitted or abandoned). Error when no
-//! SYN-ACK ever came, warning when the connection was only delayed.
+//! instead (a socket on that 4-tuple rejected it: PAWS for certain), or
+//! nothing (it was retransmitted or abandoned) while the same client's SYNs
+//! whose TSval went forward were answered. Error when no SYN-ACK ever came,
+//! warning when the connection was only delayed.
+//!
+//! The comparison with SYNs that went forward matters because a silent
+//! drop has other causes (a full listen queue, a firewall), and a TSval
+//! going backwards is common: Linux 4.10 and again kernels since 2026
+//! (commit 165573e41f2f, backported to stable series) give each connection
+//! its own timestamp offset, so about half of a client's SYNs look
+//! "older". Only when SYNs that went forward are answered and the ones that
+//! went back are not do the drops point at PAWS; otherwise they are left to
+//! `handshake-failure`.
 //! Fires (`timestamp-regression`, info) when such SYNs were answered at
 //! once. Does not fire when: the TSval wrapped past 2^32 (serially newer),
 //! the SYN carries no timestamp option, or SYNs are retransmitted without a
@@ -53,8 +64,9 @@ pub const PAWS_TEXTS: (&str, &str) = (
 
 pub const REGRESSION_TEXTS: (&str, &str) = (
     "TCP timestamps from one source IP went backwards across connections, yet every SYN was \
-     answered at once. Linux randomises each connection's timestamp offset (since 4.10), and \
-     NAT puts several hosts' clocks behind one address, so this is normal; it only turns into \
+     answered at once. Linux 4.10, and kernels since 2026, give each connection its own \
+     timestamp offset (4.11 to 6.x one per pair of addresses), and NAT puts several hosts' \
+     clocks behind one address, so this is normal; it only turns into \
      dropped SYNs where per-host PAWS is applied (tcp_tw_recycle on old kernels) or where the \
      server holds a TIME_WAIT socket on the same 4-tuple.",
     "Nothing to change now. Keep net.ipv4.tcp_tw_recycle off on every server these clients \
@@ -79,6 +91,24 @@ struct Regression {
     newest: Newest,
 }
 
+/// Connections (with a SYN and timestamps) from one client to one server
+/// whose SYN did *not* go back: how many, and how many of those SYNs got
+/// no SYN-ACK either. The baseline a drop after a regression is held
+/// against.
+#[derive(Default, Clone, Copy)]
+struct Forward {
+    connections: u64,
+    unanswered: u64,
+}
+
+impl Forward {
+    /// SYNs that went forward were dropped too, often enough (at least two,
+    /// and a tenth) that drops after a regression prove nothing.
+    fn drops_too(self) -> bool {
+        self.unanswered >= 2 && self.unanswered * 10 >= self.connections
+    }
+}
+
 /// SYNs that got no SYN-ACK after a regression, per client and server.
 #[derive(Default)]
 struct Dropped {
@@ -95,6 +125,7 @@ pub struct PawsSynDrop {
     regressions: HashMap<ConnId, Regression>,
     dropped: HashMap<(IpAddr, Endpoint), Dropped>,
     answered: HashMap<(IpAddr, Endpoint), EvidenceSet>,
+    forward: HashMap<(IpAddr, Endpoint), Forward>,
 }
 
 impl PawsSynDrop {
@@ -107,6 +138,7 @@ impl PawsSynDrop {
             regressions: HashMap::default(),
             dropped: HashMap::default(),
             answered: HashMap::default(),
+            forward: HashMap::default(),
         }
     }
 }
@@ -157,22 +189,31 @@ impl Detector for PawsSynDrop {
     }
 
     fn on_connection_end(&mut self, c: &ConnectionRecord, claims: &mut Claims) {
-        if self.regressions.is_empty() {
-            return;
-        }
-        let Some(r) = self.regressions.remove(&c.id) else {
-            return;
-        };
-        let id = c.id;
         let h = &c.handshake;
-        let key = (c.client.ip(), c.server);
-        let behind = r.newest.tsval.0.wrapping_sub(r.syn_tsval.0);
         let not_answered = h.challenge_ack_frame.is_some()
             || h.syn_retransmits > 0
             || matches!(
                 h.state,
                 HandshakeState::SynOnly | HandshakeState::Challenged
             );
+        let key = (c.client.ip(), c.server);
+        let Some(r) = self.regressions.remove(&c.id) else {
+            if !h.syn_frames.is_empty() && c.client_to_server.timestamps {
+                let f = self.forward.entry(key).or_default();
+                f.connections += 1;
+                f.unanswered += u64::from(not_answered);
+            }
+            return;
+        };
+        let id = c.id;
+        let behind = r.newest.tsval.0.wrapping_sub(r.syn_tsval.0);
+        // A silent drop is PAWS only if SYNs that went forward got through.
+        if not_answered
+            && h.challenge_ack_frame.is_none()
+            && self.forward.get(&key).is_some_and(|f| f.drops_too())
+        {
+            return;
+        }
         if !not_answered {
             if !matches!(
                 h.state,
@@ -256,12 +297,20 @@ impl Detector for PawsSynDrop {
             let failed = d.failed;
             let n = d.evidence.count();
             let worst = d.worst;
-            let severity = if failed > 0 {
+            let forward = self
+                .forward
+                .get(&(client, server))
+                .copied()
+                .unwrap_or_default();
+            // Drops after a regression came before the baseline showed
+            // drops of its own: what they prove is weaker, say so.
+            let doubtful = forward.drops_too();
+            let severity = if failed > 0 && !doubtful {
                 Severity::Error
             } else {
                 Severity::Warning
             };
-            let summary = if failed > 0 {
+            let mut summary = if failed > 0 {
                 format!(
                     "{} from {host} with a TSval older than one seen just before got no SYN-ACK; \
                      {failed} never connected",
@@ -274,6 +323,16 @@ impl Detector for PawsSynDrop {
                     plural(n, "SYN")
                 )
             };
+            if forward.connections > 0 {
+                let answered = forward.connections - forward.unanswered;
+                summary.push_str(&format!(
+                    "; SYNs whose TSval went forward: {answered} of {} answered",
+                    forward.connections
+                ));
+                if doubtful {
+                    summary.push_str(" (so the drops may have another cause)");
+                }
+            }
             out.push(
                 Finding::new(
                     FindingKind::PawsSynDrop,

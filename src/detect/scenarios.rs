@@ -418,3 +418,90 @@ fn the_report_says_where_the_capture_was_taken_when_handshakes_tell() {
         "{text}"
     );
 }
+
+#[test]
+fn silent_drops_that_hit_forward_timestamps_too_are_not_paws() {
+    // A client on a kernel with per-connection timestamp offsets (every
+    // SYN's TSval random) meets a server whose listen queue overflows:
+    // every third SYN is dropped whether its TSval went back or forward.
+    // That is a handshake failure, not PAWS.
+    let mut w = Wire::new();
+    let mut ts: u32 = 0x1234_5678;
+    for i in 0..30u32 {
+        let t = f64::from(i) * 2.0;
+        let client = format!("198.51.100.7:{}", 40000 + i);
+        ts = ts.wrapping_mul(2_654_435_761).wrapping_add(12345);
+        let isn = 1000 + i * 100;
+        if i % 3 == 2 {
+            for (k, dt) in [0.0, 1.0].iter().enumerate() {
+                w.send(
+                    t + dt,
+                    &client,
+                    SRV,
+                    S,
+                    isn,
+                    0,
+                    0,
+                    Some(ts.wrapping_add(k as u32)),
+                );
+            }
+        } else {
+            w.server_closed_conn(t, &client, SRV, isn, Some(ts));
+        }
+    }
+    let a = w.analyze();
+    let k = kinds(&a);
+    assert!(
+        !k.contains(&(FindingKind::PawsSynDrop, Severity::Error)),
+        "{k:?}: {:#?}",
+        a.findings.iter().map(|f| &f.summary).collect::<Vec<_>>()
+    );
+    let failure = a
+        .findings
+        .iter()
+        .find(|f| f.kind == FindingKind::HandshakeFailure)
+        .expect("handshake-failure");
+    // Most of the ten drops are explained as what they are.
+    assert!(failure.count >= 7, "{}", failure.summary);
+}
+
+#[test]
+fn silent_drops_only_after_regressions_are_paws_with_the_forward_baseline() {
+    // The same client, but only SYNs whose TSval went back are dropped:
+    // per-host PAWS (tcp_tw_recycle) on an old server.
+    let mut w = Wire::new();
+    let mut clock: u32 = 5_000_000;
+    for i in 0..12u32 {
+        let t = f64::from(i) * 2.0;
+        let client = format!("198.51.100.7:{}", 40000 + i);
+        let isn = 1000 + i * 100;
+        if i % 4 == 3 {
+            // Another host behind the NAT, its clock far behind.
+            for (k, dt) in [0.0, 1.0, 3.0].iter().enumerate() {
+                w.send(t + dt, &client, SRV, S, isn, 0, 0, Some(1_000 + k as u32));
+            }
+        } else {
+            clock += 2_000;
+            w.server_closed_conn(t, &client, SRV, isn, Some(clock));
+        }
+    }
+    let a = w.analyze();
+    let paws = a
+        .findings
+        .iter()
+        .find(|f| f.kind == FindingKind::PawsSynDrop)
+        .expect("paws-syn-drop");
+    assert_eq!(paws.severity, Severity::Error);
+    assert_eq!(paws.count, 3);
+    assert!(
+        paws.summary
+            .ends_with("SYNs whose TSval went forward: 9 of 9 answered"),
+        "{}",
+        paws.summary
+    );
+    assert!(
+        !kinds(&a)
+            .iter()
+            .any(|(k, _)| *k == FindingKind::HandshakeFailure)
+    );
+}
