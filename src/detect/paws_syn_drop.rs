@@ -43,6 +43,7 @@ use crate::flow::Endpoint;
 use crate::seq::TsVal;
 use crate::time::Timestamp;
 use crate::track::{ConnId, Connection, ConnectionRecord, HandshakeState, Observation};
+use arrayvec::ArrayVec;
 use rustc_hash::FxHashMap as HashMap;
 use std::collections::hash_map::Entry;
 use std::net::IpAddr;
@@ -109,6 +110,68 @@ impl Forward {
     }
 }
 
+/// Timestamp clocks are told apart by their rate: Linux ticks at 1 kHz
+/// (RFC 7323 allows 1 Hz to 1 kHz); a SYN continues a clock when its TSval
+/// is ahead of the clock's last one by no more than this rate allows.
+const MAX_TS_HZ: f64 = 1000.0;
+
+/// Clocks remembered per pair of addresses: NAT behind one address rarely
+/// hides more hosts that all connect to one server within a minute.
+const MAX_CLOCKS: usize = 16;
+
+/// The timestamp clocks behind one source IP toward one destination IP,
+/// tracked from its first regression on (so a flood of one-SYN sources
+/// costs nothing): NAT shows a few clocks, each continued by later SYNs;
+/// a kernel with per-connection timestamp offsets starts a new clock with
+/// every SYN.
+struct Clocks {
+    /// Last (time, TSval) of each clock, most recent first.
+    last: ArrayVec<(Timestamp, TsVal), MAX_CLOCKS>,
+    syns: u64,
+    /// SYNs that continued none of the clocks kept.
+    fresh: u64,
+}
+
+impl Clocks {
+    /// From the newest TSval seen before the first regression.
+    fn seeded(at: Timestamp, tsval: TsVal) -> Clocks {
+        let mut last = ArrayVec::new();
+        last.push((at, tsval));
+        Clocks {
+            last,
+            syns: 1,
+            fresh: 1,
+        }
+    }
+
+    fn add(&mut self, at: Timestamp, tsval: TsVal) {
+        self.syns += 1;
+        let continues = self.last.iter().position(|(t0, v0)| {
+            let ahead = f64::from(tsval.0.wrapping_sub(v0.0));
+            ahead <= at.secs_since(*t0).max(0.0) * MAX_TS_HZ * 1.05 + 100.0
+        });
+        match continues {
+            Some(i) => {
+                self.last.remove(i);
+            }
+            None => {
+                self.fresh += 1;
+                if self.last.is_full() {
+                    self.last.pop();
+                }
+            }
+        }
+        self.last.insert(0, (at, tsval));
+    }
+
+    /// Every SYN started a clock of its own, three or more times: the
+    /// client's kernel offsets each connection's timestamps, and TSvals
+    /// going backwards say nothing.
+    fn per_connection(&self) -> bool {
+        self.syns >= 3 && self.fresh == self.syns
+    }
+}
+
 /// SYNs that got no SYN-ACK after a regression, per client and server.
 #[derive(Default)]
 struct Dropped {
@@ -126,6 +189,7 @@ pub struct PawsSynDrop {
     dropped: HashMap<(IpAddr, Endpoint), Dropped>,
     answered: HashMap<(IpAddr, Endpoint), EvidenceSet>,
     forward: HashMap<(IpAddr, Endpoint), Forward>,
+    clocks: HashMap<(IpAddr, IpAddr), Clocks>,
 }
 
 impl PawsSynDrop {
@@ -139,6 +203,7 @@ impl PawsSynDrop {
             dropped: HashMap::default(),
             answered: HashMap::default(),
             forward: HashMap::default(),
+            clocks: HashMap::default(),
         }
     }
 }
@@ -162,7 +227,8 @@ impl Detector for PawsSynDrop {
         };
         // One hash lookup per segment: this runs on every segment with
         // timestamps, and a second lookup was a tenth of the tracking time.
-        let newest = match self.newest.entry((seg.src.ip(), seg.dst.ip())) {
+        let key = (seg.src.ip(), seg.dst.ip());
+        let newest = match self.newest.entry(key) {
             Entry::Vacant(e) => {
                 e.insert(this);
                 return;
@@ -170,6 +236,7 @@ impl Detector for PawsSynDrop {
             Entry::Occupied(e) => e.into_mut(),
         };
         let fresh = seg.ts.secs_since(newest.at) <= self.window_s;
+        let first_syn = seg.flags.syn() && !seg.flags.ack() && !obs.notes.syn_retransmit;
         if fresh
             && seg.flags.syn()
             && !seg.flags.ack()
@@ -182,6 +249,14 @@ impl Detector for PawsSynDrop {
                 at: seg.ts,
                 newest: *newest,
             });
+            if first_syn {
+                self.clocks
+                    .entry(key)
+                    .or_insert_with(|| Clocks::seeded(newest.at, newest.tsval))
+                    .add(seg.ts, ts.tsval);
+            }
+        } else if first_syn && let Some(clocks) = self.clocks.get_mut(&key) {
+            clocks.add(seg.ts, ts.tsval);
         }
         if !fresh || !ts.tsval.before(newest.tsval) {
             *newest = this;
@@ -352,13 +427,25 @@ impl Detector for PawsSynDrop {
         answered.sort_by(|a, b| a.0.cmp(&b.0));
         for (host, (client, server), evidence) in answered {
             let n = evidence.count();
+            let clocks = self.clocks.get(&(client, server.ip()));
+            if clocks.is_some_and(Clocks::per_connection) {
+                // Routine on kernels that offset every connection.
+                continue;
+            }
+            let behind = match clocks {
+                Some(c) if c.fresh < c.syns => format!(
+                    "; its SYNs follow {} timestamp clocks, so several hosts share the address",
+                    c.fresh
+                ),
+                _ => String::new(),
+            };
             out.push(
                 Finding::new(
                     FindingKind::TimestampRegression,
                     Severity::Info,
                     format!(
                         "{} from {host} carried a TSval older than one seen before, and each was \
-                         answered at once",
+                         answered at once{behind}",
                         plural(n, "SYN")
                     ),
                     Some(host),

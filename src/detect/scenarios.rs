@@ -505,3 +505,61 @@ fn silent_drops_only_after_regressions_are_paws_with_the_forward_baseline() {
             .any(|(k, _)| *k == FindingKind::HandshakeFailure)
     );
 }
+
+/// `n` connections from one client IP, one every 2 s, each answered; the
+/// TSval of connection `i` is `tsval(i)`.
+fn answered_connections(n: u32, tsval: impl Fn(u32) -> u32) -> Wire {
+    let mut w = Wire::new();
+    for i in 0..n {
+        let client = format!("198.51.100.7:{}", 40000 + i);
+        w.server_closed_conn(
+            f64::from(i) * 2.0,
+            &client,
+            SRV,
+            1000 + i * 100,
+            Some(tsval(i)),
+        );
+    }
+    w
+}
+
+#[test]
+fn per_connection_timestamp_offsets_are_not_reported() {
+    // A current kernel: every connection's timestamps start at a random
+    // offset, so about half the SYNs go "back". Routine, not a finding.
+    let w = answered_connections(12, |i| i.wrapping_mul(2_654_435_761) ^ 0x5bd1_e995);
+    let a = w.analyze();
+    let k = kinds(&a);
+    assert!(
+        !k.iter().any(|(k, _)| matches!(
+            k,
+            FindingKind::TimestampRegression | FindingKind::PawsSynDrop
+        )),
+        "{k:?}"
+    );
+    // (The server closing every connection is still worth its note.)
+    assert_eq!(k, vec![(FindingKind::ServerActiveClose, Severity::Info)]);
+}
+
+#[test]
+fn two_clocks_behind_one_address_are_reported_as_shared() {
+    // Two hosts behind a NAT, alternating, each with its own steady clock
+    // (1 kHz, far apart): the regressions are real and say NAT.
+    let w = answered_connections(12, |i| {
+        let base = if i % 2 == 0 { 9_000_000 } else { 1_000_000 };
+        base + i * 2_000
+    });
+    let a = w.analyze();
+    let f = a
+        .findings
+        .iter()
+        .find(|f| f.kind == FindingKind::TimestampRegression)
+        .expect("timestamp-regression");
+    assert_eq!(f.count, 6, "{}", f.summary);
+    assert!(
+        f.summary
+            .ends_with("its SYNs follow 2 timestamp clocks, so several hosts share the address"),
+        "{}",
+        f.summary
+    );
+}
