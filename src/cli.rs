@@ -339,7 +339,7 @@ impl InputArgs {
                 break;
             }
             let outcome = if path == "-" {
-                pipeline.feed("-", io::stdin())
+                pipeline.feed("-", stdin_input(&counts))
             } else {
                 match open_input(path, &counts) {
                     Ok(f) => pipeline.feed(path, f),
@@ -419,9 +419,33 @@ fn open_input(path: &str, counts: &Arc<ProgressCounts>) -> Result<Box<dyn Read +
             inner: f,
             bar,
             counts: counts.clone(),
+            show_after: 0,
         }));
     }
     Ok(Box::new(f))
+}
+
+/// Standard input, with a progress line (no total, no eta) on a terminal's
+/// stderr once more than [`PROGRESS_MIN_BYTES`] have come through a pipe.
+fn stdin_input(counts: &Arc<ProgressCounts>) -> Box<dyn Read + Send> {
+    if !io::stderr().is_terminal() {
+        return Box::new(io::stdin());
+    }
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::hidden());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{prefix} {spinner} {bytes} {binary_bytes_per_sec}, {msg}",
+        )
+        .expect("a valid template"),
+    );
+    bar.set_prefix("standard input");
+    Box::new(Progress {
+        inner: io::stdin(),
+        bar,
+        counts: counts.clone(),
+        show_after: PROGRESS_MIN_BYTES,
+    })
 }
 
 /// Inputs smaller than this are read without a progress bar.
@@ -430,26 +454,33 @@ const PROGRESS_MIN_BYTES: u64 = 50 << 20;
 /// Counts the bytes read from a file into a progress bar on stderr, with
 /// the packets and connections the pipeline has seen so far; the bar is
 /// cleared when the file has been read.
-struct Progress {
-    inner: File,
+struct Progress<R> {
+    inner: R,
     bar: indicatif::ProgressBar,
     counts: Arc<ProgressCounts>,
+    /// The bar is hidden until this many bytes were read (0: shown).
+    show_after: u64,
 }
 
-impl Read for Progress {
+impl<R: Read> Read for Progress<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         if n == 0 {
             self.bar.finish_and_clear();
         } else {
             self.bar.inc(n as u64);
+            if self.show_after > 0 && self.bar.position() > self.show_after {
+                self.show_after = 0;
+                self.bar
+                    .set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            }
             self.bar.set_message(progress_message(&self.counts));
         }
         Ok(n)
     }
 }
 
-impl Drop for Progress {
+impl<R> Drop for Progress<R> {
     fn drop(&mut self) {
         self.bar.finish_and_clear();
     }
