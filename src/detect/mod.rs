@@ -655,6 +655,17 @@ pub(crate) mod tests {
         assert_eq!(emitted, FindingKind::ALL.len());
     }
 
+    /// A finding made of nothing but this evidence.
+    fn finding_of(set: EvidenceSet) -> Finding {
+        Finding::new(
+            FindingKind::AbortiveClose,
+            Severity::Info,
+            String::new(),
+            None,
+            set,
+        )
+    }
+
     #[test]
     fn evidence_keeps_the_smallest_ids_and_frames_whatever_the_order() {
         let t = Timestamp::from_parts(1000, 0);
@@ -664,13 +675,7 @@ pub(crate) mod tests {
             let id = (i * 7919) % 1500;
             set.add(id, t, &[u64::from(id) + 1], String::new);
         }
-        let f = Finding::new(
-            FindingKind::AbortiveClose,
-            Severity::Info,
-            String::new(),
-            None,
-            set,
-        );
+        let f = finding_of(set);
         assert_eq!(f.count, 3000);
         assert_eq!(f.connections, (0..MAX_LISTED as u32).collect::<Vec<_>>());
         assert_eq!(f.frames, (1..=MAX_LISTED as u64).collect::<Vec<_>>());
@@ -695,13 +700,7 @@ pub(crate) mod tests {
                 String::new,
             );
         }
-        let f = Finding::new(
-            FindingKind::AbortiveClose,
-            Severity::Info,
-            String::new(),
-            None,
-            set,
-        );
+        let f = finding_of(set);
         assert_eq!(f.connections, vec![3, 5, 9]);
         assert_eq!(f.frames, vec![30, 31, 50, 51, 90, 91]);
         assert_eq!(f.display_filter, "frame.number in {30 31 50 51 90 91}");
