@@ -7,8 +7,8 @@ use crate::decode::{self, Segment, SkipReason};
 use crate::detect::{self, Claims, Detector, Finding, Selection, Severity};
 use crate::time::Timestamp;
 use crate::track::{
-    CloseKind, Closer, ConnectionRecord, HandshakeState, HostRecord, HostTally, Observation,
-    Tracker,
+    CloseKind, Closer, ConnId, ConnectionRecord, HandshakeState, HostRecord, HostTally,
+    Observation, Tracker,
 };
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -215,6 +215,8 @@ struct Retire<'o> {
     tally: Tally,
     hosts: HostTally,
     keep: bool,
+    /// Keep only this connection's record (`show`).
+    keep_only: Option<ConnId>,
     kept: Vec<ConnectionRecord>,
     sink: Option<RecordSink<'o>>,
     /// The sink wants no more records.
@@ -232,7 +234,7 @@ impl Retire<'_> {
         self.tally.add(&record);
         self.hosts.add(&record);
         detect::connection_end_all(&mut self.detectors, &record, &mut self.claims);
-        if self.keep {
+        if self.keep && self.keep_only.is_none_or(|id| id == record.id) {
             self.kept.push(record);
         }
     }
@@ -303,6 +305,7 @@ impl<'o> Pipeline<'o> {
                 tally: Tally::default(),
                 hosts: HostTally::default(),
                 keep: false,
+                keep_only: None,
                 kept: Vec::new(),
                 sink: None,
                 stopped: false,
@@ -321,6 +324,14 @@ impl<'o> Pipeline<'o> {
     /// retired, so memory follows the connections open at once.
     pub fn keep_connections(mut self, keep: bool) -> Pipeline<'o> {
         self.retire.keep = keep;
+        self
+    }
+
+    /// Keeps the record of connection `id` only (and runs everything
+    /// else as usual): `show` needs one connection, not all of them.
+    pub fn keep_only(mut self, id: ConnId) -> Pipeline<'o> {
+        self.retire.keep = true;
+        self.retire.keep_only = Some(id);
         self
     }
 

@@ -13,7 +13,7 @@ use timewait::analysis::{Analysis, Options, Pipeline, ProgressCounts};
 use timewait::baseline;
 use timewait::detect::{FindingKind, Selection, Severity};
 use timewait::report::{self, LadderCollector, TextStyle};
-use timewait::track::{CloseKind, Closer, ConnectionRecord, HandshakeState, time_wait_series};
+use timewait::track::{CloseKind, Closer, ConnectionRecord, HandshakeState, SeriesTally};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -650,18 +650,18 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Show(args) => {
             let mut collector = LadderCollector::new(args.conn, args.limit);
-            let (analysis, failed) =
-                args.input
-                    .run_observed(Selection::default(), Box::new(&mut collector), true)?;
+            let pipeline = Pipeline::with_observer(args.input.options()?, Box::new(&mut collector))
+                .keep_only(args.conn);
+            let (analysis, failed) = args.input.run(pipeline)?;
             if analysis.captures.iter().all(|c| c.format.is_none()) {
                 return Ok(ExitCode::from(2));
             }
             let Some(conn) = analysis.connections.iter().find(|c| c.id == args.conn) else {
+                let n = analysis.summary.connections;
                 bail!(
-                    "no connection {} (the capture has {}: ids 0-{})",
+                    "no connection {} (the capture has {n}: ids 0-{})",
                     args.conn,
-                    analysis.connections.len(),
-                    analysis.connections.len().saturating_sub(1)
+                    n.saturating_sub(1)
                 );
             };
             report::render_ladder(
@@ -675,11 +675,20 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             exit_for(failed)
         }
         Command::Timeline(args) => {
-            let (analysis, failed) = args.input.run_pipeline(Selection::default(), true)?;
+            // Only the TIME_WAIT intervals are needed: fold them as records
+            // retire instead of keeping the records.
+            let mut tally = SeriesTally::default();
+            let sink = Box::new(|record: ConnectionRecord| {
+                tally.add(&record);
+                ControlFlow::Continue(())
+            });
+            let (analysis, failed) = args
+                .input
+                .run(Pipeline::streaming(args.input.options()?, sink))?;
             if analysis.captures.iter().all(|c| c.format.is_none()) {
                 return Ok(ExitCode::from(2));
             }
-            let series = time_wait_series(&analysis.connections);
+            let series = tally.finish();
             let width = report::term_width(&args.input.style());
             report::render_timeline_text(&analysis, &series, width, &mut out)?;
             if let Some(path) = &args.svg {

@@ -151,10 +151,25 @@ impl HostSeries {
 
 /// The step series of every host that held TIME_WAIT, largest peak first.
 pub fn time_wait_series(conns: &[ConnectionRecord]) -> Vec<HostSeries> {
-    let mut events: HashMap<IpAddr, Vec<(Timestamp, i8)>> = HashMap::new();
+    let mut tally = SeriesTally::default();
     for c in conns {
+        tally.add(c);
+    }
+    tally.finish()
+}
+
+/// The TIME_WAIT intervals of every host, folded one record at a time as
+/// +1/-1 events (32 bytes per interval), so `timeline` need not keep the
+/// records themselves.
+#[derive(Debug, Default)]
+pub struct SeriesTally {
+    events: HashMap<IpAddr, Vec<(Timestamp, i8)>, FxBuildHasher>,
+}
+
+impl SeriesTally {
+    pub fn add(&mut self, c: &ConnectionRecord) {
         let (Some(from), Some(until)) = (c.time_wait.from, c.time_wait.until) else {
-            continue;
+            return;
         };
         for side in [Side::Client, Side::Server] {
             let holds = matches!(
@@ -162,41 +177,46 @@ pub fn time_wait_series(conns: &[ConnectionRecord]) -> Vec<HostSeries> {
                 (Closer::Both, _) | (Closer::Client, Side::Client) | (Closer::Server, Side::Server)
             );
             if holds {
-                let ev = events.entry(c.endpoint(side).ip()).or_default();
+                let ev = self.events.entry(c.endpoint(side).ip()).or_default();
                 ev.push((from, 1));
                 ev.push((until, -1));
             }
         }
     }
-    let mut out: Vec<HostSeries> = events
-        .into_iter()
-        .map(|(ip, mut ev)| {
-            ev.sort_unstable();
-            let mut open: i64 = 0;
-            let mut steps: Vec<(Timestamp, u64)> = Vec::new();
-            let (mut peak, mut peak_at) = (0u64, None);
-            for (ts, d) in ev {
-                open += i64::from(d);
-                let n = open.max(0) as u64;
-                match steps.last_mut() {
-                    Some(last) if last.0 == ts => last.1 = n,
-                    _ => steps.push((ts, n)),
+
+    /// The step series of every host, largest peak first.
+    pub fn finish(self) -> Vec<HostSeries> {
+        let mut out: Vec<HostSeries> = self
+            .events
+            .into_iter()
+            .map(|(ip, mut ev)| {
+                ev.sort_unstable();
+                let mut open: i64 = 0;
+                let mut steps: Vec<(Timestamp, u64)> = Vec::new();
+                let (mut peak, mut peak_at) = (0u64, None);
+                for (ts, d) in ev {
+                    open += i64::from(d);
+                    let n = open.max(0) as u64;
+                    match steps.last_mut() {
+                        Some(last) if last.0 == ts => last.1 = n,
+                        _ => steps.push((ts, n)),
+                    }
+                    if n > peak {
+                        peak = n;
+                        peak_at = Some(ts);
+                    }
                 }
-                if n > peak {
-                    peak = n;
-                    peak_at = Some(ts);
+                HostSeries {
+                    ip,
+                    steps,
+                    peak,
+                    peak_at,
                 }
-            }
-            HostSeries {
-                ip,
-                steps,
-                peak,
-                peak_at,
-            }
-        })
-        .collect();
-    out.sort_by(|a, b| b.peak.cmp(&a.peak).then(a.ip.cmp(&b.ip)));
-    out
+            })
+            .collect();
+        out.sort_by(|a, b| b.peak.cmp(&a.peak).then(a.ip.cmp(&b.ip)));
+        out
+    }
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ pub use connection::{
     CloseKind, CloseRecord, Closer, ConnId, Connection, ConnectionRecord, DirectionRecord,
     HandshakeRecord, HandshakeState, RoleSource, SegmentNotes, TimeWaitRecord,
 };
-pub use hosts::{HostRecord, HostSeries, HostTally, host_time_wait, time_wait_series};
+pub use hosts::{HostRecord, HostSeries, HostTally, SeriesTally, host_time_wait, time_wait_series};
 pub use state::{Event, TcpState};
 
 use crate::decode::Segment;
