@@ -143,3 +143,22 @@ fn ndjson_into_a_closed_pipe_ends_cleanly() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn keeping_one_connection_keeps_that_one_and_changes_nothing_else() {
+    let pcap = many_connections(300);
+    let all = analyze("x.pcap", &pcap[..], &Options::default()).unwrap();
+    let mut p = Pipeline::new(Options::default()).keep_only(123);
+    p.feed("x.pcap", &pcap[..]).unwrap();
+    let one = p.finish();
+    assert_eq!(one.connections.len(), 1);
+    assert_eq!(
+        serde_json::to_value(&one.connections[0]).unwrap(),
+        serde_json::to_value(&all.connections[123]).unwrap()
+    );
+    assert_eq!(one.summary.connections, 300);
+    assert_eq!(
+        serde_json::to_value(&one.findings).unwrap(),
+        serde_json::to_value(&all.findings).unwrap()
+    );
+}
