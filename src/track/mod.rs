@@ -3,7 +3,7 @@
 //! A connection is one incarnation of a 4-tuple. Ids are handed out in
 //! order of first packet, like Wireshark's `tcp.stream`; a SYN with a new
 //! ISN on a known tuple retires the old incarnation and opens a new one.
-//! Live connections sit in a hash map (FxHash, boxed entries: see
+//! Live connections sit in a slab, found through a hash map (FxHash; see
 //! `Table`); retired ones become compact [`ConnectionRecord`]s.
 
 mod connection;
