@@ -110,18 +110,6 @@ fn good_pcapng() -> (Vec<u8>, u64) {
     ([shb(), idb(), epbs].concat(), n)
 }
 
-/// A classic little-endian µs pcap header.
-fn pcap_header(snaplen: u32) -> Vec<u8> {
-    let mut h = Vec::new();
-    h.extend_from_slice(&0xa1b2c3d4u32.to_le_bytes());
-    h.extend_from_slice(&2u16.to_le_bytes());
-    h.extend_from_slice(&4u16.to_le_bytes());
-    h.extend_from_slice(&[0; 8]);
-    h.extend_from_slice(&snaplen.to_le_bytes());
-    h.extend_from_slice(&1u32.to_le_bytes());
-    h
-}
-
 fn pcap_record(data: &[u8], orig_len: u32) -> Vec<u8> {
     let mut r = Vec::new();
     r.extend_from_slice(&1u32.to_le_bytes());
@@ -241,7 +229,7 @@ fn pcap_snaplen_0_and_zero_length_records_are_read_and_skipped() {
     // (orig_len 0 and 60), then the fixture's records.
     let good = std::fs::read(fixture("client-close.pcap")).unwrap();
     let frames = tshark_truth("client-close").len() as u64;
-    let mut bytes = pcap_header(0);
+    let mut bytes = pcap_header(0, 1);
     bytes.extend(pcap_record(&[], 0));
     bytes.extend(pcap_record(&[], 60));
     bytes.extend_from_slice(&good[24..]);

@@ -4,18 +4,6 @@ use crate::support::*;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-/// A classic little-endian µs pcap header with this snaplen and link type.
-fn pcap_header(snaplen: u32, link: u32) -> Vec<u8> {
-    let mut h = Vec::new();
-    h.extend_from_slice(&0xa1b2c3d4u32.to_le_bytes());
-    h.extend_from_slice(&2u16.to_le_bytes());
-    h.extend_from_slice(&4u16.to_le_bytes());
-    h.extend_from_slice(&[0; 8]);
-    h.extend_from_slice(&snaplen.to_le_bytes());
-    h.extend_from_slice(&link.to_le_bytes());
-    h
-}
-
 #[test]
 fn not_a_capture_is_a_one_line_error_with_exit_2() {
     let p = temp_file("notes.pcap", b"this is a text file, not a capture\n");

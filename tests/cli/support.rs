@@ -155,20 +155,25 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).to_string()
 }
 
+/// A classic little-endian µs pcap header with this snaplen and link type.
+pub fn pcap_header(snaplen: u32, link: u32) -> Vec<u8> {
+    let mut h = Vec::new();
+    h.extend_from_slice(&0xa1b2c3d4u32.to_le_bytes());
+    h.extend_from_slice(&2u16.to_le_bytes());
+    h.extend_from_slice(&4u16.to_le_bytes());
+    h.extend_from_slice(&[0; 8]);
+    h.extend_from_slice(&snaplen.to_le_bytes());
+    h.extend_from_slice(&link.to_le_bytes());
+    h
+}
+
 /// One TCP segment being built, for [`many_connections`].
 type Tcp = etherparse::PacketBuilderStep<etherparse::TcpHeader>;
 
 /// A pcap of `n` short connections from many clients, interleaved in
 /// pairs, closed by alternating sides: several reader batches long.
 pub fn many_connections(n: u32) -> Vec<u8> {
-    // pcap header: magic, version 2.4, zone, sigfigs, snaplen, Ethernet
-    let mut out = Vec::new();
-    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&4u16.to_le_bytes());
-    out.extend_from_slice(&[0; 8]);
-    out.extend_from_slice(&65535u32.to_le_bytes());
-    out.extend_from_slice(&1u32.to_le_bytes());
+    let mut out = pcap_header(65535, 1);
     let mut usec: u64 = 0;
     let mut push = |out: &mut Vec<u8>, b: Tcp, payload: &[u8]| {
         let mut frame = Vec::new();
