@@ -89,18 +89,7 @@ struct Slot {
 }
 
 impl Slot {
-    fn new(conn: usize, c: &Connection, time_wait_secs: f64) -> Slot {
-        let mut slot = Slot {
-            last_ts: c.last_ts,
-            idle_limit: 0.0,
-            closed: false,
-            conn,
-        };
-        slot.refresh(c, time_wait_secs);
-        slot
-    }
-
-    /// Copies the sweep's facts from the connection after an update.
+    /// Copies the sweep's facts from the connection after each update.
     fn refresh(&mut self, c: &Connection, time_wait_secs: f64) {
         self.last_ts = c.last_ts;
         self.closed = c.is_closed();
@@ -207,9 +196,13 @@ impl Tracker {
             Entry::Vacant(e) => {
                 let id = self.next_id;
                 self.next_id += 1;
-                let c = Connection::new(id, self.capture, seg);
-                let at = conns.insert(c);
-                e.insert(Slot::new(at, &conns[at], self.time_wait_secs))
+                // The sweep's facts are filled in after the update below.
+                e.insert(Slot {
+                    last_ts: seg.ts,
+                    idle_limit: 0.0,
+                    closed: false,
+                    conn: conns.insert(Connection::new(id, self.capture, seg)),
+                })
             }
         };
         let conn = &mut conns[slot.conn];
