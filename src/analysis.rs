@@ -531,8 +531,9 @@ fn read_and_decode<R: Read>(
     let mut unreported: u64 = 0;
     let mut links: BTreeMap<LinkType, u64> = BTreeMap::new();
     let mut batch = Vec::with_capacity(BATCH);
-    // The tracker is gone only if it panicked: stop reading, its panic is
-    // what the caller sees.
+    // The tracker stops taking batches when the streaming sink wants no
+    // more records (or when it panicked: then its panic is what the caller
+    // sees). Either way, reading on is wasted.
     let mut tracker_gone = false;
     let result = capture::read_capture_until(input, |record| {
         *links.entry(record.link).or_default() += 1;
