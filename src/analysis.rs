@@ -14,7 +14,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::ops::ControlFlow;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
 
 /// The JSON contract's name; bumped only with an incompatible change.
@@ -151,9 +151,12 @@ impl Analysis {
     pub fn has_input_errors(&self) -> bool {
         self.captures.iter().any(|c| {
             c.error.is_some()
-                || c.damage
-                    .as_ref()
-                    .is_some_and(|d| d.kind != capture::DamageKind::Truncated)
+                || c.damage.as_ref().is_some_and(|d| {
+                    !matches!(
+                        d.kind,
+                        capture::DamageKind::Truncated | capture::DamageKind::Interrupted
+                    )
+                })
         })
     }
 }
@@ -201,6 +204,8 @@ pub struct Pipeline<'o> {
     observer: Box<dyn SegmentObserver + 'o>,
     retire: Retire<'o>,
     progress: Option<Arc<ProgressCounts>>,
+    /// Set from outside (Ctrl-C) to stop reading and report what was read.
+    interrupt: Option<Arc<AtomicBool>>,
 }
 
 /// Where each connection record goes as the tracker retires it: to the
@@ -315,6 +320,7 @@ impl<'o> Pipeline<'o> {
             captures: Vec::new(),
             observer,
             progress: None,
+            interrupt: None,
         }
     }
 
@@ -354,6 +360,15 @@ impl<'o> Pipeline<'o> {
         self.progress = Some(counts);
     }
 
+    /// Stops reading the inputs fed from now on when `flag` is set (the CLI
+    /// sets it on Ctrl-C): the record being read is the last, the capture
+    /// report says `interrupted`, and the analysis covers everything before
+    /// it. `None`: read to the end whatever happens (a pipe, whose writer
+    /// gets the same Ctrl-C and ends it).
+    pub fn stop_when(&mut self, flag: Option<Arc<AtomicBool>>) {
+        self.interrupt = flag;
+    }
+
     /// Whether the streaming sink asked for no more records: reading more
     /// files would be wasted.
     pub fn stopped(&self) -> bool {
@@ -383,11 +398,18 @@ impl<'o> Pipeline<'o> {
         let (empty_tx, empty_rx) = mpsc::channel::<Vec<Segment>>();
         let progress = self.progress.clone();
         let reader_progress = progress.clone();
+        let interrupt = self.interrupt.clone();
         let threaded = std::thread::scope(|scope| {
             let reader = std::thread::Builder::new()
                 .name("timewait-read".into())
                 .spawn_scoped(scope, move || {
-                    read_and_decode(path, input, &full_tx, &empty_rx, reader_progress)
+                    let handover = Handover {
+                        full: &full_tx,
+                        empty: &empty_rx,
+                        progress: reader_progress,
+                        interrupt,
+                    };
+                    read_and_decode(path, input, handover)
                 })?;
             for mut batch in full_rx {
                 if retire.stopped {
@@ -517,15 +539,34 @@ const BATCH: usize = 1024;
 /// threads when the reader is faster.
 const BATCHES_IN_FLIGHT: usize = 4;
 
+/// What the reading thread shares with the rest of the pipeline.
+struct Handover<'a> {
+    /// Full batches, to the tracker.
+    full: &'a mpsc::SyncSender<Vec<Segment>>,
+    /// Emptied batches, back for reuse.
+    empty: &'a mpsc::Receiver<Vec<Segment>>,
+    progress: Option<Arc<ProgressCounts>>,
+    interrupt: Option<Arc<AtomicBool>>,
+}
+
 /// The reading thread: records → segments, in batches, plus everything the
 /// capture report says about the file itself.
 fn read_and_decode<R: Read>(
     path: &str,
     input: R,
-    full: &mpsc::SyncSender<Vec<Segment>>,
-    empty: &mpsc::Receiver<Vec<Segment>>,
-    progress: Option<Arc<ProgressCounts>>,
+    handover: Handover<'_>,
 ) -> (CaptureReport, Result<CaptureFacts, CaptureError>) {
+    let Handover {
+        full,
+        empty,
+        progress,
+        interrupt,
+    } = handover;
+    let interrupted = || {
+        interrupt
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed))
+    };
     let mut report = CaptureReport::new(path);
     // Frames not yet added to the progress counts.
     let mut unreported: u64 = 0;
@@ -561,11 +602,22 @@ fn read_and_decode<R: Read>(
             }
             Err(reason) => *report.skipped.entry(reason).or_default() += 1,
         }
-        if tracker_gone {
+        if tracker_gone || interrupted() {
             ControlFlow::Break(())
         } else {
             ControlFlow::Continue(())
         }
+    });
+    let result = result.map(|mut facts| {
+        if interrupted() && facts.damage.is_none() {
+            facts.damage = Some(capture::Damage {
+                kind: capture::DamageKind::Interrupted,
+                after_frame: facts.records,
+                offset: facts.bytes,
+                message: "reading was interrupted (Ctrl-C)".to_string(),
+            });
+        }
+        facts
     });
     if !batch.is_empty() && !tracker_gone {
         let _ = full.send(batch);

@@ -7,7 +7,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
 use std::ops::ControlFlow;
 use std::process::ExitCode;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use timewait::analysis::{Analysis, Options, Pipeline, ProgressCounts};
 use timewait::baseline;
@@ -334,10 +334,25 @@ impl InputArgs {
         let mut failed = false;
         let counts = Arc::new(ProgressCounts::default());
         pipeline.report_progress(counts.clone());
+        // The first Ctrl-C ends the run with a report of what was read: a
+        // file stops at the record being read; standard input is read to
+        // its end, which comes at once as the writer (`tcpdump -w - |`) got
+        // the same Ctrl-C, and nothing it wrote is lost. A second Ctrl-C
+        // exits at once.
+        let interrupt = Arc::new(AtomicBool::new(false));
+        let flag = interrupt.clone();
+        let handled = ctrlc::set_handler(move || {
+            if flag.swap(true, Ordering::Relaxed) {
+                std::process::exit(130);
+            }
+        })
+        .is_ok();
         for path in &self.in_time_order() {
-            if pipeline.stopped() {
+            if pipeline.stopped() || interrupt.load(Ordering::Relaxed) {
                 break;
             }
+            let stop_on_interrupt = handled && path != "-";
+            pipeline.stop_when(stop_on_interrupt.then(|| interrupt.clone()));
             let outcome = if path == "-" {
                 pipeline.feed("-", stdin_input(&counts))
             } else {

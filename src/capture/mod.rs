@@ -166,6 +166,9 @@ pub enum DamageKind {
     Corrupt,
     /// The operating system failed to read further.
     Io,
+    /// Reading was stopped on request (Ctrl-C): not damage to the file,
+    /// but the results likewise cover only what came before.
+    Interrupted,
 }
 
 /// What the reader learned about the file itself.

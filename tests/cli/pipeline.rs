@@ -7,8 +7,9 @@ use std::io::{BufRead, BufReader};
 use std::ops::ControlFlow;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use timewait::analysis::{Analysis, Options, Pipeline, ProgressCounts, analyze};
+use timewait::capture::DamageKind;
 use timewait::{capture, decode};
 
 #[test]
@@ -161,4 +162,58 @@ fn keeping_one_connection_keeps_that_one_and_changes_nothing_else() {
         serde_json::to_value(&one.findings).unwrap(),
         serde_json::to_value(&all.findings).unwrap()
     );
+}
+
+#[test]
+fn an_interrupt_stops_reading_and_reports_what_was_read() {
+    let pcap = many_connections(300);
+    let flag = Arc::new(AtomicBool::new(true));
+    let mut p = Pipeline::new(Options::default());
+    p.stop_when(Some(flag));
+    p.feed("x.pcap", &pcap[..]).unwrap();
+    let a = p.finish();
+    let c = &a.captures[0];
+    assert_eq!(c.packets, 1, "the record being read is the last");
+    let d = c.damage.as_ref().expect("the report says why it stopped");
+    assert_eq!(d.kind, DamageKind::Interrupted);
+    assert_eq!(d.coverage(), "results cover frames 1-1");
+    assert!(!a.has_input_errors(), "an interrupt is not a broken file");
+    assert_eq!(a.summary.connections, 1);
+}
+
+#[test]
+fn ctrl_c_on_a_file_ends_with_a_report_of_what_was_read() {
+    // A named pipe given as the file: the run blocks reading it until we
+    // write, so Ctrl-C lands while it reads, whatever the machine's speed.
+    let dir = std::env::temp_dir().join(format!("timewait-fifo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("live.pcap");
+    let _ = std::fs::remove_file(&fifo);
+    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    let child = Command::new(env!("CARGO_BIN_EXE_timewait"))
+        .args(["analyze", "--format", "json", fifo.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Opening blocks until the child has opened its end: its Ctrl-C
+    // handler is in place by then.
+    let mut writer = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    use std::io::Write as _;
+    writer.write_all(&many_connections(50)).unwrap();
+    drop(writer);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("reading was interrupted (Ctrl-C); results cover frames 1-1"),
+        "{err}"
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["captures"][0]["damage"]["kind"], "interrupted");
+    assert_eq!(json["captures"][0]["packets"], 1);
+    let _ = std::fs::remove_file(&fifo);
 }
