@@ -11,11 +11,13 @@
 //! 1 s and their median payload under 16 KiB. Does not fire for a few
 //! connections, or for long or bulk ones (a pool would not change them).
 
-use super::{Claims, Context, Detector, EvidenceSet, Finding, FindingKind, Severity, pair, secs};
+use super::{
+    Claims, Context, Detector, EvidenceSet, Finding, FindingKind, Groups, Severity, pair, secs,
+    sorted,
+};
 use crate::flow::Endpoint;
 use crate::time::Timestamp;
 use crate::track::{Closer, ConnId, ConnectionRecord, HandshakeState};
-use std::collections::HashMap;
 use std::net::IpAddr;
 
 pub const TEXTS: (&str, &str) = (
@@ -41,7 +43,7 @@ const MAX_MEDIAN_BYTES: u64 = 16 * 1024;
 /// and formatting a row per connection was the detector's whole cost.
 #[derive(Default)]
 pub struct ConnectionChurn {
-    pairs: HashMap<(IpAddr, Endpoint), Pair, rustc_hash::FxBuildHasher>,
+    pairs: Groups<(IpAddr, Endpoint), Pair>,
 }
 
 #[derive(Default)]
@@ -98,13 +100,11 @@ impl Detector for ConnectionChurn {
     }
 
     fn finish(&mut self, _ctx: &Context<'_>) -> Vec<Finding> {
-        let mut pairs: Vec<_> = std::mem::take(&mut self.pairs)
+        let mut out = Vec::new();
+        for ((client, server), p) in sorted(std::mem::take(&mut self.pairs))
             .into_iter()
             .filter(|(_, p)| p.samples.len() >= MIN_CONNECTIONS)
-            .collect();
-        pairs.sort_unstable_by_key(|(key, _)| *key);
-        let mut out = Vec::new();
-        for ((client, server), p) in pairs {
+        {
             let n = p.samples.len() as u64;
             let med_dur = median(p.samples.iter().map(|s| s.duration_s).collect());
             let med_bytes = median(p.samples.iter().map(|s| s.bytes as f64).collect());

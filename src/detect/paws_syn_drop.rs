@@ -236,13 +236,9 @@ impl Detector for PawsSynDrop {
             Entry::Occupied(e) => e.into_mut(),
         };
         let fresh = seg.ts.secs_since(newest.at) <= self.window_s;
-        let first_syn = seg.flags.syn() && !seg.flags.ack() && !obs.notes.syn_retransmit;
-        if fresh
-            && seg.flags.syn()
-            && !seg.flags.ack()
-            && newest.conn != obs.conn
-            && ts.tsval.before(newest.tsval)
-        {
+        let syn = seg.flags.syn() && !seg.flags.ack();
+        let first_syn = syn && !obs.notes.syn_retransmit;
+        if fresh && syn && newest.conn != obs.conn && ts.tsval.before(newest.tsval) {
             self.regressions.entry(obs.conn).or_insert(Regression {
                 syn_frame: seg.frame,
                 syn_tsval: ts.tsval,
