@@ -259,6 +259,64 @@ fn fin_retransmitted_into_rst_is_found_with_its_frames() {
     );
 }
 
+/// suricata-verify bug-1045's teardown: the client closes, the server's
+/// data and FIN arrive behind the client's FIN, the client resets (data
+/// after close), and the server's retransmitted FIN meets another RST.
+#[test]
+fn rst_for_data_after_close_is_an_abort_not_a_missing_time_wait_socket() {
+    let c = "10.0.0.1:40000";
+    let s = "10.0.0.2:25";
+    let mut w = Wire::new();
+    w.handshake(0.0, c, s);
+    w.send(0.010, c, s, F | A, 101, 501, 0, None); // 4: client closes
+    w.send(0.011, s, c, P | F | A, 501, 102, 32, None); // 5: data + FIN after it
+    w.send(0.012, c, s, R, 102, 0, 0, None); // 6: reset: data after close
+    w.send(0.040, s, c, F | A, 533, 102, 0, None); // 7: FIN retransmitted
+    w.send(0.041, c, s, R, 102, 0, 0, None); // 8: no socket any more
+    let a = w.analyze();
+    let k = kinds(&a);
+    assert!(
+        !k.iter().any(|(k, _)| *k == FindingKind::FinRetransmitRst),
+        "{k:?}"
+    );
+    let f = a
+        .findings
+        .iter()
+        .find(|f| f.kind == FindingKind::AbortiveClose)
+        .expect("abortive-close");
+    assert_eq!(f.frames, vec![4, 5, 6]);
+    assert!(f.summary.contains("data after close"), "{}", f.summary);
+    let note = &f.evidence[0].note;
+    assert!(
+        note.starts_with("RST from the client (10.0.0.1:40000) after data (frame 5)")
+            && note.contains("TcpExtTCPAbortOnData"),
+        "{note}"
+    );
+}
+
+/// The RST an abortive-close row names comes with the sender's endpoint.
+#[test]
+fn abortive_close_names_the_endpoint_of_the_side_that_reset() {
+    let c = "10.0.0.1:40000";
+    let s = "10.0.0.2:80";
+    let mut w = Wire::new();
+    w.handshake(0.0, c, s);
+    w.send(0.010, s, c, R | A, 501, 101, 0, None);
+    let a = w.analyze();
+    let f = a
+        .findings
+        .iter()
+        .find(|f| f.kind == FindingKind::AbortiveClose)
+        .expect("abortive-close");
+    assert!(
+        f.evidence[0]
+            .note
+            .starts_with("RST from the server (10.0.0.2:80)"),
+        "{}",
+        f.evidence[0].note
+    );
+}
+
 #[test]
 fn half_close_left_open_is_a_fin_wait_2_stall() {
     let c = "10.0.0.1:40000";
