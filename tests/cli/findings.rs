@@ -45,6 +45,30 @@ fn fin_retransmitted_into_rst_is_found_and_near_misses_are_not() {
     assert!(a.findings.iter().all(|f| !f.connections.contains(&1)));
 }
 
+/// The closer's kernel resets because data came after its FIN: an abort
+/// (TcpExtTCPAbortOnData), never a missing TIME_WAIT socket.
+#[test]
+fn data_after_close_is_an_abort_counted_by_the_kernel() {
+    let stem = "data-after-close";
+    let a = run(stem, Options::default());
+    assert!(findings(&a, FindingKind::FinRetransmitRst).is_empty());
+    let f = findings(&a, FindingKind::AbortiveClose);
+    assert_eq!(f.len(), 1, "{:?}", a.findings);
+    assert_eq!(f[0].connections, vec![0, 1]);
+    // FIN, the response behind it, the RST (documented in the script).
+    assert_eq!(f[0].frames, vec![6, 7, 8, 14, 15, 16]);
+    assert!(f[0].summary.contains("data after close"), "{}", f[0].summary);
+    let aborts = counter(stem, "client", "TcpExtTCPAbortOnData");
+    assert_eq!(f[0].count as i64, aborts);
+    assert!(
+        f[0].evidence
+            .iter()
+            .all(|e| e.note.contains("TcpExtTCPAbortOnData")),
+        "{:?}",
+        f[0].evidence
+    );
+}
+
 #[test]
 fn paws_rejected_syn_behind_nat_is_a_warning_with_the_delay() {
     let stem = "nat-paws-rejected";
