@@ -317,6 +317,87 @@ fn abortive_close_names_the_endpoint_of_the_side_that_reset() {
     );
 }
 
+/// `n` client-closed connections from one client to `SRV`, `gap` seconds
+/// apart, from ports 33000 up.
+fn client_closed_burst(n: u32, gap: f64) -> Wire {
+    let mut w = Wire::new();
+    for i in 0..n {
+        let t = f64::from(i) * gap;
+        let c = format!("10.0.0.1:{}", 33000 + i);
+        w.send(t, &c, SRV, S, 100, 0, 0, None);
+        w.send(t + 0.0001, SRV, &c, S | A, 500, 101, 0, None);
+        w.send(t + 0.0002, &c, SRV, A, 101, 501, 0, None);
+        w.send(t + 0.0003, &c, SRV, F | A, 101, 501, 0, None);
+        w.send(t + 0.0004, SRV, &c, F | A, 501, 102, 0, None);
+        w.send(t + 0.0005, &c, SRV, A, 102, 502, 0, None);
+    }
+    w
+}
+
+/// 300 connections in 0.4 s, closed by the client: 750/s runs the
+/// default range out after about 38 s, and the report says so although
+/// the capture lasted well under a second.
+#[test]
+fn a_short_burst_above_the_exhaustion_rate_is_projected_with_a_hedge() {
+    let a = client_closed_burst(300, 0.4 / 300.0).analyze();
+    let f = a
+        .findings
+        .iter()
+        .find(|f| f.kind == FindingKind::TimeWaitPressure)
+        .expect("time-wait-pressure");
+    assert_eq!(f.severity, Severity::Warning);
+    assert!(
+        f.summary.contains("the 28232 ports run out after")
+            && f.summary.contains("EADDRNOTAVAIL")
+            && f.summary.contains("the capture saw it for 0.399 s"),
+        "{}",
+        f.summary
+    );
+}
+
+/// A few dozen closes in a burst are no rate to project from.
+#[test]
+fn a_small_burst_is_not_projected() {
+    let a = client_closed_burst(50, 0.001).analyze();
+    assert!(
+        !kinds(&a)
+            .iter()
+            .any(|(k, _)| *k == FindingKind::TimeWaitPressure),
+        "{:?}",
+        a.findings
+    );
+}
+
+/// Churn is a rate: 25 short connections a minute apart cost nothing and
+/// are info, with the rate at which they would start to hurt; the same
+/// pattern at 750/s is a warning.
+#[test]
+fn churn_weighs_the_rate() {
+    let slow = client_closed_burst(25, 60.0).analyze();
+    let f = slow
+        .findings
+        .iter()
+        .find(|f| f.kind == FindingKind::ConnectionChurn)
+        .expect("churn");
+    assert_eq!(f.severity, Severity::Info);
+    assert!(
+        f.summary.contains("(1.0/min)")
+            && f.summary
+                .contains("starts to hurt at about 10/s (600 TIME_WAIT sockets")
+            && f.summary.contains("runs out of its 28232 ports at 471/s"),
+        "{}",
+        f.summary
+    );
+    let fast = client_closed_burst(300, 0.4 / 300.0).analyze();
+    let f = fast
+        .findings
+        .iter()
+        .find(|f| f.kind == FindingKind::ConnectionChurn)
+        .expect("churn");
+    assert_eq!(f.severity, Severity::Warning);
+    assert!(!f.summary.contains("starts to hurt"), "{}", f.summary);
+}
+
 #[test]
 fn half_close_left_open_is_a_fin_wait_2_stall() {
     let c = "10.0.0.1:40000";

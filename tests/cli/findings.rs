@@ -57,7 +57,11 @@ fn data_after_close_is_an_abort_counted_by_the_kernel() {
     assert_eq!(f[0].connections, vec![0, 1]);
     // FIN, the response behind it, the RST (documented in the script).
     assert_eq!(f[0].frames, vec![6, 7, 8, 14, 15, 16]);
-    assert!(f[0].summary.contains("data after close"), "{}", f[0].summary);
+    assert!(
+        f[0].summary.contains("data after close"),
+        "{}",
+        f[0].summary
+    );
     let aborts = counter(stem, "client", "TcpExtTCPAbortOnData");
     assert_eq!(f[0].count as i64, aborts);
     assert!(
