@@ -320,6 +320,32 @@ impl EvidenceSet {
         self.add(connection, at, &frames, || note);
     }
 
+    /// Takes in every case of `other`, as if they had been added here:
+    /// the rows it kept (its first ones, so the merged first rows are
+    /// among them), its listed ids and frames, its count and time span.
+    pub fn absorb(&mut self, other: EvidenceSet) {
+        let rows = other.rows.into_vec();
+        let kept = rows.len() as u64;
+        for row in rows {
+            self.push(row.evidence);
+        }
+        // Cases it counted but did not keep as rows.
+        self.count += other.count - kept;
+        self.first = match (self.first, other.first) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last = self.last.max(other.last);
+        self.connections.dropped |= other.connections.dropped;
+        self.frames.dropped |= other.frames.dropped;
+        for v in other.connections.values {
+            self.connections.push(v);
+        }
+        for v in other.frames.values {
+            self.frames.push(v);
+        }
+    }
+
     /// Cases added.
     pub fn count(&self) -> u64 {
         self.count
@@ -704,6 +730,36 @@ pub(crate) mod tests {
         assert_eq!(f.connections, vec![3, 5, 9]);
         assert_eq!(f.frames, vec![30, 31, 50, 51, 90, 91]);
         assert_eq!(f.display_filter, "frame.number in {30 31 50 51 90 91}");
+    }
+
+    #[test]
+    fn absorbing_sets_equals_adding_every_case_to_one() {
+        let t = |s: f64| Timestamp::from_parts(1000, 0).add_secs(s);
+        let mut one = EvidenceSet::new();
+        let mut parts = [EvidenceSet::new(), EvidenceSet::new(), EvidenceSet::new()];
+        for i in 0..300u32 {
+            let at = t(f64::from((i * 37) % 300));
+            let frames = [u64::from(i) * 2 + 1, u64::from(i) * 2 + 2];
+            one.add(i, at, &frames, || format!("case {i}"));
+            parts[i as usize % 3].add(i, at, &frames, || format!("case {i}"));
+        }
+        let mut merged = EvidenceSet::new();
+        for p in parts {
+            merged.absorb(p);
+        }
+        let (a, b) = (finding_of(one), finding_of(merged));
+        assert_eq!(a.count, b.count);
+        assert_eq!((a.first, a.last), (b.first, b.last));
+        assert_eq!(a.connections, b.connections);
+        assert_eq!(a.frames, b.frames);
+        assert_eq!(a.display_filter, b.display_filter);
+        let notes = |f: &Finding| {
+            f.evidence
+                .iter()
+                .map(|e| e.note.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(notes(&a), notes(&b));
     }
 
     #[test]

@@ -398,6 +398,113 @@ fn churn_weighs_the_rate() {
     assert!(!f.summary.contains("starts to hurt"), "{}", f.summary);
 }
 
+/// One client, SYNs to many ports of one host, a few answered: one
+/// finding that names the pattern, not a warning per port.
+#[test]
+fn many_ports_from_one_client_are_one_scan_finding() {
+    let mut w = Wire::new();
+    for port in 1000..1012u16 {
+        let dst = format!("192.0.2.9:{port}");
+        w.send(
+            f64::from(port - 1000) * 0.01,
+            "10.0.0.5:50000",
+            &dst,
+            S,
+            7,
+            0,
+            0,
+            None,
+        );
+    }
+    w.send(0.2, "10.0.0.5:50000", "192.0.2.9:22", S, 7, 0, 0, None);
+    w.send(
+        0.201,
+        "192.0.2.9:22",
+        "10.0.0.5:50000",
+        S | A,
+        900,
+        8,
+        0,
+        None,
+    );
+    w.send(0.202, "10.0.0.5:50000", "192.0.2.9:22", R, 8, 0, 0, None);
+    w.send(0.3, "10.0.0.5:50000", "192.0.2.9:23", S, 7, 0, 0, None);
+    w.send(
+        0.301,
+        "192.0.2.9:23",
+        "10.0.0.5:50000",
+        R | A,
+        0,
+        8,
+        0,
+        None,
+    );
+    let a = w.analyze();
+    let hf: Vec<_> = a
+        .findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::HandshakeFailure)
+        .collect();
+    assert_eq!(hf.len(), 1, "{:#?}", a.findings);
+    let f = hf[0];
+    assert_eq!(f.severity, Severity::Info);
+    assert_eq!(f.count, 13);
+    assert!(
+        f.summary.starts_with("10.0.0.5 tried 14 ports of 192.0.2.9 with SYNs only")
+            && f.summary
+                .ends_with("12 attempts never answered, 1 attempt refused (RST), 1 port open (handshake completed)"),
+        "{}",
+        f.summary
+    );
+    assert_eq!(f.frames.len(), 14);
+    assert!(!kinds(&a).iter().any(|(_, s)| *s > Severity::Info));
+}
+
+/// Every SYN to one port lost while another port of the host answered is
+/// a firewall rule for that port; SYNs lost while the same port answered
+/// others point at the listen queue. Neither is blamed on PAWS.
+#[test]
+fn unanswered_syns_say_which_causes_the_pattern_points_at() {
+    let mut w = Wire::new();
+    w.handshake(0.0, "10.0.0.1:40000", "192.0.2.1:80");
+    w.send(0.1, "10.0.0.1:40001", "192.0.2.1:81", S, 5, 0, 0, Some(10));
+    w.send(
+        1.1,
+        "10.0.0.1:40001",
+        "192.0.2.1:81",
+        S,
+        5,
+        0,
+        0,
+        Some(1010),
+    );
+    w.send(0.2, "10.0.0.2:40002", "192.0.2.1:80", S, 5, 0, 0, None);
+    let a = w.analyze();
+    let summary = |port: &str| {
+        a.findings
+            .iter()
+            .find(|f| f.kind == FindingKind::HandshakeFailure && f.summary.starts_with(port))
+            .map(|f| f.summary.clone())
+            .unwrap_or_else(|| panic!("{port}: {:#?}", a.findings))
+    };
+    let filtered = summary("192.0.2.1:81");
+    assert!(
+        filtered.contains("every SYN to port 81 was lost while port 80 of the same host answered"),
+        "{filtered}"
+    );
+    let queue = summary("192.0.2.1:80");
+    assert!(
+        queue.contains("the same port answered 1 other attempt meanwhile")
+            && queue.contains("TcpExtListenOverflows"),
+        "{queue}"
+    );
+    assert!(
+        !kinds(&a)
+            .iter()
+            .any(|(k, _)| *k == FindingKind::PawsSynDrop)
+    );
+}
+
 #[test]
 fn half_close_left_open_is_a_fin_wait_2_stall() {
     let c = "10.0.0.1:40000";
@@ -473,8 +580,9 @@ fn syn_flood_keeps_bounded_evidence_and_no_records() {
     );
     assert_eq!(f.first, Some(Timestamp::from_parts(1_000, 0)));
     assert!(
-        f.summary
-            .contains("200000 connection attempts never answered")
+        f.summary.contains(
+            "200000 connection attempts from more than 16 clients: 200000 never answered"
+        )
     );
 }
 
