@@ -150,6 +150,24 @@ pub struct AnalyzeArgs {
     /// --fail-on (any new finding without it).
     #[arg(long, value_name = "OLD.json")]
     pub baseline: Option<std::path::PathBuf>,
+    /// Markdown: at most this many characters, to fit a ticket field (Jira
+    /// 32,767, GitHub 65,536); evidence of info findings goes first, and the
+    /// last line says what was left out. 0: no limit.
+    #[arg(long, value_name = "N", default_value_t = report::DEFAULT_MAX_CHARS, value_parser = parse_max_chars)]
+    pub max_chars: usize,
+}
+
+fn parse_max_chars(s: &str) -> Result<usize, String> {
+    let n: usize = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of characters"))?;
+    if n != 0 && n < report::MIN_MAX_CHARS {
+        return Err(format!(
+            "{n} characters cannot hold the verdict and what was left out; use {} or more (0: no limit)",
+            report::MIN_MAX_CHARS
+        ));
+    }
+    Ok(n)
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -545,7 +563,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     report::render_text(&analysis, &args.input.style(), &mut out)?
                 }
                 ReportFormat::Json => report::render_json(&analysis, &mut out)?,
-                ReportFormat::Markdown => report::render_markdown(&analysis, &mut out)?,
+                ReportFormat::Markdown => report::render_markdown_limited(
+                    &analysis,
+                    (args.max_chars > 0).then_some(args.max_chars),
+                    &mut out,
+                )?,
             }
             out.flush()?;
             let threshold = args.fail_on.map(FailOn::severity);

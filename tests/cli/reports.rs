@@ -442,3 +442,171 @@ fn markdown_renders_as_gfm_tables_details_and_code() {
         );
     }
 }
+
+/// An analysis as busy as a server's day: real findings of every severity
+/// from the fixtures, each repeated for 40 hosts with 50 evidence rows, and
+/// 100 hosts in the TIME_WAIT table.
+fn busy_analysis() -> timewait::analysis::Analysis {
+    let mut a = analyze_file(&fixture("finrst-tw-gone.pcap"));
+    let paws = analyze_file(&fixture("nat-paws-fail.pcap"));
+    let templates: Vec<timewait::detect::Finding> =
+        a.findings.iter().chain(&paws.findings).cloned().collect();
+    assert!(
+        templates
+            .iter()
+            .any(|f| f.severity == timewait::detect::Severity::Error)
+            && templates
+                .iter()
+                .any(|f| f.severity == timewait::detect::Severity::Info)
+    );
+    a.findings.clear();
+    for i in 0..40 {
+        for t in &templates {
+            let mut f = t.clone();
+            f.host = Some(format!("10.9.{i}.1"));
+            f.count = 5000 + i;
+            let row = f.evidence[0].clone();
+            f.evidence = (0..50)
+                .map(|n| {
+                    let mut e = row.clone();
+                    e.connection = n;
+                    e.note = format!("{} (case {n} of host {i})", row.note);
+                    e
+                })
+                .collect();
+            a.findings.push(f);
+        }
+    }
+    a.findings
+        .sort_by(|x, y| y.severity.cmp(&x.severity).then(x.kind.cmp(&y.kind)));
+    let host = a.hosts[0].clone();
+    a.hosts = (0..100)
+        .map(|i| {
+            let mut h = host.clone();
+            h.ip = std::net::IpAddr::from([10, 9, i, 1]);
+            h
+        })
+        .collect();
+    a
+}
+
+fn markdown_within(a: &timewait::analysis::Analysis, max: Option<usize>) -> String {
+    let mut out = Vec::new();
+    report::render_markdown_limited(a, max, &mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn markdown_of_a_busy_analysis_fits_the_budget_and_stays_gfm() {
+    let a = busy_analysis();
+    let unlimited = markdown_within(&a, None);
+    assert!(
+        unlimited.chars().count() > 60_000,
+        "the test needs a report larger than the budget: {}",
+        unlimited.chars().count()
+    );
+    assert!(!unlimited.contains("Left out"));
+    // The default of render_markdown is the 30,000 of --max-chars.
+    let mut default = Vec::new();
+    report::render_markdown(&a, &mut default).unwrap();
+    assert_eq!(
+        String::from_utf8(default).unwrap(),
+        markdown_within(&a, Some(30_000))
+    );
+    for budget in [60_000, 30_000, 10_000, 4_000, 1_000] {
+        let md = markdown_within(&a, Some(budget));
+        let what = format!("budget {budget}");
+        assert!(
+            md.chars().count() <= budget,
+            "{what}: {}",
+            md.chars().count()
+        );
+        assert_valid_gfm(&md, &what);
+        // The verdict is always there, and the last line says what went.
+        assert!(md.starts_with(&format!("### timewait: {}", report::verdict(&a))));
+        let last = md.lines().last().unwrap();
+        assert!(
+            last.starts_with(&format!(
+                "**Left out to stay within {} characters:**",
+                budget
+                    .to_string()
+                    .as_bytes()
+                    .rchunks(3)
+                    .rev()
+                    .map(|c| std::str::from_utf8(c).unwrap())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )) && last.contains("`--format json`")
+                && last.contains("`--only "),
+            "{what}: {last}"
+        );
+    }
+    // The budget goes to errors and warnings first: at 30,000 every error
+    // and warning shown still has its heading and evidence, while info
+    // findings were cut to one line.
+    let md = markdown_within(&a, Some(30_000));
+    assert!(md.contains("##### ERROR `paws-syn-drop`"), "{md}");
+    assert!(md.contains("##### WARNING `fin-retransmit-rst`"), "{md}");
+    assert!(!md.contains("##### INFO"), "{md}");
+    assert!(md.contains("- **INFO** `"), "{md}");
+    let (shown, _) = report::shown_findings(&a);
+    let severe = shown
+        .iter()
+        .filter(|f| f.severity > timewait::detect::Severity::Info)
+        .count();
+    assert_eq!(
+        md.matches("| connection | frames | time (s) |").count(),
+        severe,
+        "an evidence table for every error and warning"
+    );
+    // Fewer rows as it gets tight: at 10,000 the tables are shorter.
+    let rows = |md: &str| {
+        md.lines()
+            .filter(|l| {
+                l.starts_with("| ") && !l.starts_with("| connection") && !l.starts_with("| host")
+            })
+            .count()
+    };
+    assert!(rows(&markdown_within(&a, Some(10_000))) < rows(&md));
+}
+
+#[test]
+fn markdown_of_every_fixture_fits_a_small_budget() {
+    for (stem, path) in fixtures_with_truth() {
+        let a = analyze_file(&path);
+        let whole = markdown_within(&a, None);
+        let mut default = Vec::new();
+        report::render_markdown(&a, &mut default).unwrap();
+        assert_eq!(
+            String::from_utf8(default).unwrap(),
+            whole,
+            "{stem}: fits 30,000 untouched"
+        );
+        for budget in [2_000, 1_000] {
+            let md = markdown_within(&a, Some(budget));
+            assert!(md.chars().count() <= budget, "{stem} {budget}");
+            assert_valid_gfm(&md, &format!("{stem} {budget}"));
+            assert_eq!(
+                whole.chars().count() <= budget,
+                !md.contains("**Left out"),
+                "{stem} {budget}"
+            );
+        }
+    }
+}
+
+#[test]
+fn max_chars_flag_limits_markdown_and_refuses_a_budget_too_small() {
+    let f = fixture("finrst-tw-gone.pcap");
+    let f = f.to_str().unwrap();
+    let o = timewait(&["analyze", f, "--format", "markdown", "--max-chars", "1500"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).chars().count() <= 1500);
+    assert!(stdout(&o).contains("**Left out to stay within 1,500 characters:**"));
+    let whole = timewait(&["analyze", f, "--format", "markdown", "--max-chars", "0"]);
+    assert!(stdout(&whole).chars().count() > 1500);
+    assert!(!stdout(&whole).contains("Left out"));
+    let o = timewait(&["analyze", f, "--format", "markdown", "--max-chars", "10"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("1000 or more"), "{}", stderr(&o));
+}
