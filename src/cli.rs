@@ -31,6 +31,14 @@ Exit codes: 0 ok; 1 a finding at or above --fail-on (or new against --baseline);
 2 usage error or an input that could not be read (a truncated last record is
 not an error: everything before it is analyzed).";
 
+const CHECK_HELP: &str = "\
+Examples:
+  timewait check captures/ --baselines baselines/ --update      accept the current findings
+  timewait check captures/ --baselines baselines/ --fail-on warning --junit timewait.xml
+
+Exit codes as `analyze`: 0 no capture has a new finding at or above --fail-on;
+1 one has; 2 a usage error, a broken baseline, or a capture that could not be read.";
+
 /// Explains TCP connection lifecycles in tcpdump captures: who closed first
 /// and holds TIME_WAIT, failed handshakes, resets.
 #[derive(Debug, Parser)]
@@ -54,6 +62,10 @@ pub enum Command {
     /// TIME_WAIT sockets per host over time, as a terminal chart or an SVG picture.
     #[command(after_help = "Example:\n  timewait timeline dump.pcap --svg time-wait.svg")]
     Timeline(TimelineArgs),
+    /// Regression-test a folder of sample captures against their baseline
+    /// reports, for CI: one result per capture, JUnit XML with --junit.
+    #[command(after_help = CHECK_HELP)]
+    Check(crate::check::CheckArgs),
     /// The long explanation of a finding kind: what, why, what to do, how to confirm.
     #[command(
         after_help = "Example:\n  timewait explain fin-retransmit-rst\n  timewait explain        (lists the kinds)"
@@ -178,7 +190,7 @@ pub enum FailOn {
 }
 
 impl FailOn {
-    fn severity(self) -> Severity {
+    pub(crate) fn severity(self) -> Severity {
         match self {
             FailOn::Info => Severity::Info,
             FailOn::Warning => Severity::Warning,
@@ -262,7 +274,7 @@ pub enum HandshakeFilter {
     NotCaptured,
 }
 
-fn parse_port_range(s: &str) -> Result<(u16, u16), String> {
+pub(crate) fn parse_port_range(s: &str) -> Result<(u16, u16), String> {
     let (lo, hi) = s
         .split_once(['-', ' ', '\t'])
         .ok_or_else(|| format!("`{s}` is not LOW-HIGH (e.g. 32768-60999)"))?;
@@ -285,6 +297,7 @@ const SUBCOMMANDS: &[&str] = &[
     "conns",
     "show",
     "timeline",
+    "check",
     "explain",
     "completions",
     "man",
@@ -737,6 +750,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             }
             exit_for(failed)
         }
+        Command::Check(args) => crate::check::run(&args, &mut out)?,
         Command::Explain(args) => {
             match args.kind {
                 Some(kind) => out.write_all(kind.long_doc().as_bytes())?,

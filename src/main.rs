@@ -1,5 +1,6 @@
 //! The `timewait` binary: parse flags, run, map the outcome to an exit code.
 
+mod check;
 mod cli;
 
 use clap::Parser;

@@ -1,5 +1,6 @@
 //! The one integration-test crate (one link step on a 2-core CI).
 
+mod check;
 mod corpus;
 mod findings;
 mod hostile;
