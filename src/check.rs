@@ -10,7 +10,7 @@
 //! is read: the folders, every baseline (readable, a timewait report), and
 //! that the JUnit file can be written.
 
-use crate::cli::{FailOn, parse_port_range};
+use crate::cli::{FailOn, parse_port_range, parse_time_wait};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
@@ -46,7 +46,7 @@ pub struct CheckArgs {
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
     /// How long the active closer holds TIME_WAIT, in seconds (Linux: 60).
-    #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0, allow_negative_numbers = true, value_parser = parse_time_wait)]
     pub time_wait: f64,
     /// The clients' ephemeral port range, as `net.ipv4.ip_local_port_range`.
     #[arg(long, value_name = "LOW-HIGH", default_value = "32768-60999", value_parser = parse_port_range)]

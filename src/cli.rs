@@ -128,7 +128,7 @@ pub struct InputArgs {
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<String>,
     /// How long the active closer holds TIME_WAIT, in seconds (Linux: 60).
-    #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0, allow_negative_numbers = true, value_parser = parse_time_wait)]
     pub time_wait: f64,
     /// The clients' ephemeral port range, as `net.ipv4.ip_local_port_range`.
     #[arg(long, value_name = "LOW-HIGH", default_value = "32768-60999", value_parser = parse_port_range)]
@@ -274,6 +274,22 @@ pub enum HandshakeFilter {
     NotCaptured,
 }
 
+/// A TIME_WAIT interval: a number of seconds above 0. A negative value is
+/// taken as a value (not a flag) so that this message, not clap's `-- -1`
+/// tip, answers it.
+pub(crate) fn parse_time_wait(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds (Linux: 60)"))?;
+    if !v.is_finite() || v <= 0.0 {
+        return Err(format!(
+            "{s} s: TIME_WAIT lasts a positive number of seconds (Linux: 60, TCP_TIMEWAIT_LEN)"
+        ));
+    }
+    Ok(v)
+}
+
 pub(crate) fn parse_port_range(s: &str) -> Result<(u16, u16), String> {
     let (lo, hi) = s
         .split_once(['-', ' ', '\t'])
@@ -288,6 +304,12 @@ pub(crate) fn parse_port_range(s: &str) -> Result<(u16, u16), String> {
         .map_err(|_| format!("`{hi}` is not a port"))?;
     if lo > hi {
         return Err(format!("the range {lo}-{hi} is empty"));
+    }
+    // As the kernel's ip_local_port_range, which refuses 0.
+    if lo == 0 {
+        return Err(format!(
+            "{lo}-{hi}: port 0 is never an ephemeral port; the range starts at 1 or above (Linux: 32768-60999)"
+        ));
     }
     Ok((lo, hi))
 }
@@ -319,8 +341,8 @@ pub fn args_with_default_command() -> Vec<std::ffi::OsString> {
 
 impl InputArgs {
     fn options(&self) -> Result<Options> {
-        if !(self.time_wait.is_finite() && self.time_wait >= 0.0) {
-            bail!("--time-wait must be a number of seconds, 0 or more");
+        if !(self.time_wait.is_finite() && self.time_wait > 0.0) {
+            bail!("--time-wait must be a number of seconds above 0");
         }
         Ok(Options {
             time_wait_s: self.time_wait,
@@ -362,6 +384,7 @@ impl InputArgs {
 
     /// Reads every input through `pipeline`.
     fn run(&self, mut pipeline: Pipeline<'_>) -> Result<(Analysis, bool)> {
+        self.stdin_is_not_a_terminal()?;
         let mut failed = false;
         let counts = Arc::new(ProgressCounts::default());
         pipeline.report_progress(counts.clone());
@@ -414,6 +437,17 @@ impl InputArgs {
 }
 
 impl InputArgs {
+    /// `-` with a terminal on standard input would wait for bytes nobody
+    /// types: say so at once instead.
+    fn stdin_is_not_a_terminal(&self) -> Result<()> {
+        if self.files.iter().any(|f| f == "-") && io::stdin().is_terminal() {
+            bail!(
+                "`-` reads a capture from standard input, which is a terminal here: pipe one in (`tcpdump -w - | timewait analyze -`, `timewait analyze - < dump.pcap`) or name a file"
+            );
+        }
+        Ok(())
+    }
+
     /// Several files are one timeline: rotated `tcpdump -C/-G` files are read
     /// in the order of their first packet, whatever their names sort to
     /// (`dump.pcap10` sorts before `dump.pcap2`). Standard input, and files
@@ -560,10 +594,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             // Read the baseline first: a bad path is a usage error, before
             // minutes of reading a capture.
             let baseline_text = match &args.baseline {
-                Some(p) => Some(
-                    std::fs::read_to_string(p)
-                        .with_context(|| format!("--baseline {}: cannot read", p.display()))?,
-                ),
+                Some(p) => {
+                    let text = std::fs::read_to_string(p)
+                        .with_context(|| format!("--baseline {}: cannot read", p.display()))?;
+                    baseline::compare(&[], &text)
+                        .with_context(|| format!("--baseline {}", p.display()))?;
+                    Some(text)
+                }
                 None => None,
             };
             let keep = matches!(args.format, ReportFormat::Json);
@@ -727,6 +764,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Timeline(args) => {
             // Only the TIME_WAIT intervals are needed: fold them as records
             // retire instead of keeping the records.
+            // The picture's file is made first: an unwritable path fails
+            // before the capture is read, not after.
+            let mut svg_file = match &args.svg {
+                Some(path) => Some(BufWriter::new(
+                    File::create(path).with_context(|| format!("--svg {}", path.display()))?,
+                )),
+                None => None,
+            };
             let mut tally = SeriesTally::default();
             let sink = Box::new(|record: ConnectionRecord| {
                 tally.add(&record);
@@ -736,16 +781,18 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 .input
                 .run(Pipeline::streaming(args.input.options()?, sink))?;
             if analysis.captures.iter().all(|c| c.format.is_none()) {
+                // Nothing to draw: leave no empty picture behind.
+                if let Some(path) = &args.svg {
+                    drop(svg_file);
+                    let _ = std::fs::remove_file(path);
+                }
                 return Ok(ExitCode::from(2));
             }
             let series = tally.finish();
             let width = report::term_width(&args.input.style());
             report::render_timeline_text(&analysis, &series, width, &mut out)?;
-            if let Some(path) = &args.svg {
-                let mut f = BufWriter::new(
-                    File::create(path).with_context(|| format!("--svg {}", path.display()))?,
-                );
-                report::render_timeline_svg(&analysis, &series, &mut f)?;
+            if let Some(f) = svg_file.as_mut() {
+                report::render_timeline_svg(&analysis, &series, f)?;
                 f.flush()?;
             }
             exit_for(failed)

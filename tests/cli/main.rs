@@ -11,3 +11,4 @@ mod reports;
 mod support;
 mod truncation;
 mod tshark_agreement;
+mod usage_errors;
