@@ -25,7 +25,10 @@ Examples:
   timewait conns dump.pcap --closer server
   timewait show dump.pcap --conn 3
   timewait timeline dump.pcap --svg time-wait.svg
+  timewait check captures/ --baselines baselines/ --junit timewait.xml
   timewait explain paws-syn-drop
+
+Captures may be gzip- or zstd-compressed (told by their first bytes).
 
 Exit codes: 0 ok; 1 a finding at or above --fail-on (or new against --baseline);
 2 usage error or an input that could not be read (a truncated last record is
@@ -123,8 +126,10 @@ pub struct ExplainArgs {
 
 #[derive(Debug, Args)]
 pub struct InputArgs {
-    /// Capture files (pcap or pcapng, any byte order); `-` reads standard input.
-    /// Several files are one timeline (rotated `tcpdump -C/-G` output).
+    /// Capture files (pcap or pcapng, any byte order, also gzip- or
+    /// zstd-compressed: told by the first bytes, not the name); `-` reads
+    /// standard input. Several files are one timeline (rotated `tcpdump
+    /// -C/-G` output), read in the order of their first packet.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<String>,
     /// How long the active closer holds TIME_WAIT, in seconds (Linux: 60).
@@ -133,10 +138,13 @@ pub struct InputArgs {
     /// The clients' ephemeral port range, as `net.ipv4.ip_local_port_range`.
     #[arg(long, value_name = "LOW-HIGH", default_value = "32768-60999", value_parser = parse_port_range)]
     pub port_range: (u16, u16),
-    /// Colour: auto (only on a terminal, not with NO_COLOR), always, never.
+    /// Colour of the `analyze` text report's verdict and severities: auto
+    /// (only on a terminal, not with NO_COLOR), always, never. conns, show
+    /// and timeline print plain text.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
-    /// Table width in columns (default: the terminal's, or unlimited when piped).
+    /// Width in columns (default: the terminal's; when not on a terminal, text
+    /// wraps at 100 and tables keep their natural width).
     #[arg(long, value_name = "COLUMNS")]
     pub width: Option<u16>,
 }
@@ -265,12 +273,17 @@ pub enum CloseFilter {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
+/// Spelled as the tables and the JSON print them (`syn_only`); the
+/// dashed spelling is accepted too.
 pub enum HandshakeFilter {
     Complete,
+    #[value(name = "syn_ack_only", alias = "syn-ack-only")]
     SynAckOnly,
+    #[value(name = "syn_only", alias = "syn-only")]
     SynOnly,
     Refused,
     Challenged,
+    #[value(name = "not_captured", alias = "not-captured")]
     NotCaptured,
 }
 
@@ -824,7 +837,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             ExitCode::SUCCESS
         }
         Command::Man => {
-            clap_mangen::Man::new(Cli::command()).render(&mut out)?;
+            crate::man::render(&mut out)?;
             ExitCode::SUCCESS
         }
     };

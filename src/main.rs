@@ -2,6 +2,7 @@
 
 mod check;
 mod cli;
+mod man;
 
 use clap::Parser;
 use std::process::ExitCode;

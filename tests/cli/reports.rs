@@ -319,6 +319,25 @@ fn help_completions_and_man_page_come_from_the_definitions() {
         "{}",
         &man[..200.min(man.len())]
     );
+    // One page: every command has its section with its own options, and
+    // no reference to a timewait-COMMAND(1) page that nothing makes.
+    assert!(!man.contains("timewait\\-analyze(1)"), "{man}");
+    for (cmd, option) in [
+        ("ANALYZE", "max\\-chars"),
+        ("CONNS", "\\-\\-closer"),
+        ("SHOW", "\\-\\-conn"),
+        ("TIMELINE", "\\-\\-svg"),
+        ("CHECK", "\\-\\-junit"),
+        ("EXPLAIN", "KIND"),
+    ] {
+        let at = man
+            .find(&format!(".SH \"TIMEWAIT {cmd}\""))
+            .unwrap_or_else(|| panic!("no section for {cmd}"));
+        let section = &man[at..];
+        let end = section[4..].find(".SH ").map_or(section.len(), |e| e + 4);
+        assert!(section[..end].contains(option), "{cmd}: {option}");
+        assert!(section[..end].contains(".SS Options"), "{cmd}");
+    }
 }
 
 #[test]

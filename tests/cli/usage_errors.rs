@@ -155,3 +155,75 @@ fn reading_standard_input_from_a_terminal_says_so_instead_of_waiting() {
         stderr(&o)
     );
 }
+
+#[test]
+fn handshake_states_are_spelled_one_way_in_tables_json_and_the_state_filter() {
+    let f = fixture("syn-drop.pcap");
+    let f = f.to_str().unwrap();
+    let summary = stdout(&timewait(&["analyze", f]));
+    assert!(summary.contains("syn_only 1"), "{summary}");
+    let json = stdout(&timewait(&["conns", f, "--format", "json"]));
+    assert!(json.contains("\"state\": \"syn_only\""), "{json}");
+    // The spelling the table printed is the one the filter takes (and
+    // lists in its help); the dashed one is still accepted.
+    for spelling in ["syn_only", "syn-only"] {
+        let o = timewait(&["conns", f, "--state", spelling, "--format", "json"]);
+        assert_eq!(o.status.code(), Some(0), "{spelling}: {}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        let states: Vec<&str> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["handshake"]["state"].as_str().unwrap())
+            .collect();
+        assert_eq!(states, ["syn_only"], "{spelling}");
+    }
+    let help = stdout(&timewait(&["conns", "--help"]));
+    assert!(
+        help.contains("syn_only") && !help.contains("syn-only"),
+        "{help}"
+    );
+}
+
+fn repo_file(rel: &str) -> String {
+    std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)).unwrap()
+}
+
+#[test]
+fn help_man_and_docs_tell_what_the_program_does() {
+    // Compressed input works (tested in inputs.rs): every place that lists
+    // what is read says so.
+    let help = stdout(&timewait(&["analyze", "--help"]));
+    assert!(help.contains("gzip") && help.contains("zstd"), "{help}");
+    let man = stdout(&timewait(&["man"]));
+    assert!(man.contains("gzip") && man.contains("zstd"));
+    let readme = repo_file("README.md");
+    let reads = &readme[readme.find("## What it reads").unwrap()..];
+    let reads = &reads[..reads[3..].find("\n## ").unwrap()];
+    assert!(reads.contains("gzip") && reads.contains("zstd"), "{reads}");
+    // --width: what happens when not on a terminal is what the help says.
+    assert!(help.contains("wraps at 100"), "{help}");
+    let o = timewait(&["analyze", fixture("finrst-tw-gone.pcap").to_str().unwrap()]);
+    let widest = stdout(&o)
+        .lines()
+        .filter(|l| !l.starts_with(['┌', '│', '╞', '├', '└']))
+        .map(|l| l.chars().count())
+        .max()
+        .unwrap();
+    assert!(widest <= 100 && widest > 80, "prose wraps at 100: {widest}");
+    // --color says which output it colours.
+    assert!(
+        help.contains("conns, show and timeline print plain text"),
+        "{help}"
+    );
+    // DuckDB: a simultaneous close leaves TIME_WAIT on both sides.
+    let duck = repo_file("docs/duckdb.md");
+    assert!(!duck.contains("IN ('client', 'server')"), "drops `both`");
+    assert!(duck.contains("IN ('client', 'both')") && duck.contains("IN ('server', 'both')"));
+    // The design note stands on its own.
+    assert!(!repo_file("docs/design.md").contains("shared/DESIGN"));
+    // json.md: the capture order and the one map whose keys vary.
+    let json = repo_file("docs/json.md");
+    assert!(json.contains("in the order of their first packet"));
+    assert!(json.contains("`captures[].skipped` has a key only"));
+}
