@@ -603,3 +603,93 @@ fn max_chars_flag_limits_markdown_and_refuses_a_budget_too_small() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("1000 or more"), "{}", stderr(&o));
 }
+
+/// The `<text>` contents of an SVG.
+fn svg_texts(svg: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut in_text = false;
+    for event in svg::read(svg).expect("well-formed SVG") {
+        match event {
+            svg::parser::Event::Tag("text", svg::node::element::tag::Type::Start, _) => {
+                in_text = true
+            }
+            svg::parser::Event::Tag("text", _, _) => in_text = false,
+            svg::parser::Event::Text(t) if in_text => out.push(t.to_string()),
+            _ => {}
+        }
+    }
+    out
+}
+
+#[test]
+fn timeline_svg_has_round_ticks_and_the_port_range_where_a_client_nears_it() {
+    let dir = std::env::temp_dir().join(format!("timewait-svg-range-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = fixture("ports-exhausted.pcap");
+    let draw = |extra: &[&str]| {
+        let svg_path = dir.join("tw.svg");
+        let mut args = vec![
+            "timeline",
+            path.to_str().unwrap(),
+            "--svg",
+            svg_path.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let o = timewait(&args);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        std::fs::read_to_string(&svg_path).unwrap()
+    };
+    // The client holds all 8 ports of a 40000-40007 range: the line is drawn.
+    let svg = draw(&["--port-range", "40000-40007"]);
+    let texts = svg_texts(&svg);
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.starts_with("ephemeral port range: 8 ports (40000-40007)")),
+        "{texts:?}"
+    );
+    // Round ticks: the capture's 60.4 s (TIME_WAIT tail included) on an
+    // axis of 0, 10, ... 70 s, the 8 sockets on 0, 2, ... 8.
+    for tick in [
+        "0", "10", "20", "30", "40", "50", "60", "70", "2", "4", "6", "8",
+    ] {
+        assert!(texts.iter().any(|t| t == tick), "{tick}: {texts:?}");
+    }
+    let numbers: Vec<f64> = texts.iter().filter_map(|t| t.parse().ok()).collect();
+    assert!(
+        numbers.iter().all(|n| n % 2.0 == 0.0),
+        "only round ticks: {numbers:?}"
+    );
+    // With Linux's range the 8 sockets are nowhere near 28,232: no line.
+    let svg = draw(&[]);
+    assert!(!svg.contains("ephemeral port range"), "{svg}");
+}
+
+#[test]
+fn timeline_text_draws_the_largest_holders_and_counts_the_rest() {
+    let a = analyze_file(&fixture("phenomena-keepalive-idle.pcap"));
+    let one = timewait::track::time_wait_series(&a.connections)
+        .into_iter()
+        .next()
+        .expect("a host in TIME_WAIT");
+    // 25 hosts, the peaks 1..=25.
+    let series: Vec<timewait::track::HostSeries> = (0..25u8)
+        .rev()
+        .map(|i| {
+            let mut s = one.clone();
+            s.ip = std::net::IpAddr::from([10, 9, 0, i]);
+            s.peak = u64::from(i) + 1;
+            s
+        })
+        .collect();
+    let mut out = Vec::new();
+    report::render_timeline_text(&a, &series, 100, &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("10.9.0.24: peak of 25"), "{text}");
+    assert!(text.contains("10.9.0.15: peak of 16"), "{text}");
+    assert!(!text.contains("10.9.0.14"), "only the 10 largest: {text}");
+    assert!(
+        text.contains("... and 15 more hosts, none with more than 15 TIME_WAIT sockets"),
+        "{text}"
+    );
+}
