@@ -342,3 +342,41 @@ fn corpus_markdown_fits_the_budget_and_stays_gfm() {
     );
     assert!(checked > 1000, "only {checked} corpus files were readable");
 }
+
+/// The same check on captures named in `TIMEWAIT_MARKDOWN_CAPTURES`
+/// (colon-separated), for the large generated ones that are not kept:
+///
+/// ```text
+/// cargo run --release --example gen_capture -- /tmp/bench-1G.pcap --size 1G
+/// TIMEWAIT_MARKDOWN_CAPTURES=/tmp/bench-1G.pcap cargo test --release --test cli markdown_of_named
+/// ```
+#[test]
+fn markdown_of_named_captures_fits_the_budget_and_stays_gfm() {
+    let Some(list) = std::env::var_os("TIMEWAIT_MARKDOWN_CAPTURES") else {
+        eprintln!("TIMEWAIT_MARKDOWN_CAPTURES not set, skipped");
+        return;
+    };
+    for path in std::env::split_paths(&list) {
+        let file = std::fs::File::open(&path).expect("a named capture");
+        let a = timewait::analysis::analyze(
+            &path.display().to_string(),
+            file,
+            &timewait::analysis::Options::default(),
+        )
+        .expect("readable");
+        let mut whole = Vec::new();
+        timewait::report::render_markdown_limited(&a, None, &mut whole).unwrap();
+        let mut out = Vec::new();
+        timewait::report::render_markdown(&a, &mut out).unwrap();
+        let md = String::from_utf8(out).unwrap();
+        let n = md.chars().count();
+        eprintln!(
+            "{}: {} characters without a limit, {n} within {}",
+            path.display(),
+            String::from_utf8(whole).unwrap().chars().count(),
+            timewait::report::DEFAULT_MAX_CHARS
+        );
+        assert!(n <= timewait::report::DEFAULT_MAX_CHARS);
+        crate::support::assert_valid_gfm(&md, &path.display().to_string());
+    }
+}
