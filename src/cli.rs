@@ -94,7 +94,8 @@ pub struct ShowArgs {
     /// The connection id (`tcp.stream`) to draw.
     #[arg(long, value_name = "ID")]
     pub conn: u32,
-    /// text, or markdown (a fenced block for a ticket).
+    /// text, or markdown (a fenced block for a ticket, within 30,000
+    /// characters: later segments are counted, not drawn).
     #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
     pub format: ShowFormat,
     /// At most this many segments.
@@ -764,12 +765,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     n.saturating_sub(1)
                 );
             };
-            report::render_ladder(
+            let markdown = matches!(args.format, ShowFormat::Markdown);
+            report::render_ladder_limited(
                 &analysis,
                 conn,
                 &collector.rows,
                 collector.omitted,
-                matches!(args.format, ShowFormat::Markdown),
+                markdown,
+                markdown.then_some(report::DEFAULT_MAX_CHARS),
                 &mut out,
             )?;
             exit_for(failed)

@@ -693,3 +693,48 @@ fn timeline_text_draws_the_largest_holders_and_counts_the_rest() {
         "{text}"
     );
 }
+
+#[test]
+fn ladder_in_markdown_keeps_the_first_segments_within_the_budget() {
+    let path = fixture("finrst-tw-gone.pcap");
+    let mut collector = report::LadderCollector::new(0, 500);
+    let mut pipeline =
+        timewait::analysis::Pipeline::with_observer(Options::default(), Box::new(&mut collector))
+            .keep_only(0);
+    pipeline
+        .feed("finrst-tw-gone.pcap", std::fs::File::open(&path).unwrap())
+        .unwrap();
+    let a = pipeline.finish();
+    let conn = a.connections.iter().find(|c| c.id == 0).unwrap();
+    let render = |max: Option<usize>| {
+        let mut out = Vec::new();
+        report::render_ladder_limited(
+            &a,
+            conn,
+            &collector.rows,
+            collector.omitted,
+            true,
+            max,
+            &mut out,
+        )
+        .unwrap();
+        String::from_utf8(out).unwrap()
+    };
+    let whole = render(None);
+    assert!(!whole.contains("more segments not shown"));
+    let n = whole.chars().count();
+    let cut = render(Some(n - 1));
+    assert!(cut.chars().count() < n);
+    assert!(cut.contains("... 1 more segments not shown"), "{cut}");
+    let small = render(Some(n / 2));
+    assert!(small.chars().count() <= n / 2, "{small}");
+    assert!(
+        small.starts_with("```text\n") && small.ends_with("```\n"),
+        "{small}"
+    );
+    // The handshake stays: the first frame is still drawn.
+    assert!(
+        small.lines().any(|l| l.trim_start().starts_with("1 ")),
+        "{small}"
+    );
+}
