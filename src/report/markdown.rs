@@ -38,6 +38,10 @@ pub fn render_markdown(a: &Analysis, out: &mut dyn Write) -> io::Result<()> {
             writeln!(out)?;
             writeln!(out, "**What to do:** {}", f.advice)?;
             writeln!(out)?;
+            if let Some(line) = super::host::finding_line(f) {
+                writeln!(out, "**Host:** {}", cell(&line))?;
+                writeln!(out)?;
+            }
             writeln!(out, "Wireshark display filter:")?;
             writeln!(out)?;
             writeln!(out, "```")?;
@@ -117,6 +121,18 @@ pub fn render_markdown(a: &Analysis, out: &mut dyn Write) -> io::Result<()> {
                 "… and {} more hosts (`--format json` lists them all).",
                 a.hosts.len() - super::HOSTS_SHOWN
             )?;
+        }
+    }
+    let host = super::host::section(a);
+    if !host.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "#### Host")?;
+        writeln!(out)?;
+        for line in host {
+            match line.strip_prefix("  ") {
+                Some(detail) => writeln!(out, "  - {}", cell(detail))?,
+                None => writeln!(out, "- {}", cell(&line))?,
+            }
         }
     }
     writeln!(out)?;
