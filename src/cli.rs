@@ -929,10 +929,8 @@ fn capture_output(command: &[String]) -> Option<String> {
     while let Some(a) = it.next() {
         let file = if a == "-w" {
             it.next().cloned()
-        } else if let Some(f) = a.strip_prefix("-w") {
-            Some(f.to_string())
         } else {
-            None
+            a.strip_prefix("-w").map(str::to_string)
         };
         if let Some(f) = file
             && f != "-"
@@ -989,10 +987,19 @@ fn collect(args: &CollectArgs) -> Result<ExitCode> {
     // the capture; timewait stays to take the second snapshot. The command
     // gets the default disposition back when it is executed.
     let _ = ctrlc::set_handler(|| {});
-    let status = std::process::Command::new(&args.command[0])
+    let status = match std::process::Command::new(&args.command[0])
         .args(&args.command[1..])
         .status()
-        .with_context(|| format!("cannot run {}", args.command[0]))?;
+    {
+        Ok(s) => s,
+        Err(e) => {
+            // Leave no empty host file behind.
+            if std::fs::metadata(&output).is_ok_and(|m| m.is_file() && m.len() == 0) {
+                let _ = std::fs::remove_file(&output);
+            }
+            return Err(e).with_context(|| format!("cannot run {}", args.command[0]));
+        }
+    };
     let after = snapshot::take()?;
     let collected = Collected {
         schema: SCHEMA.to_string(),

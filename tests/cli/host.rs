@@ -456,9 +456,17 @@ fn collect_names_the_file_after_the_capture_or_asks_for_one() {
     let o = timewait(&["collect", "--", "true", "-i", "eth0"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("-o"), "{}", stderr(&o));
-    let o = timewait(&["collect", "-o", "/dev/null", "--", "/nonexistent/tcpdump"]);
+    let never = dir.join("never.host.json");
+    let o = timewait(&[
+        "collect",
+        "-o",
+        never.to_str().unwrap(),
+        "--",
+        "/nonexistent/tcpdump",
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("cannot run"), "{}", stderr(&o));
+    assert!(!never.exists());
     let o = timewait(&["collect"]);
     assert_eq!(o.status.code(), Some(2));
 }
