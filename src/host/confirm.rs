@@ -605,6 +605,170 @@ fn settings_findings(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::CounterSpan;
+
+    fn finding(kind: FindingKind, severity: Severity, host: &str) -> Finding {
+        Finding::new(
+            kind,
+            severity,
+            "summary".into(),
+            Some(host.into()),
+            EvidenceSet::new(),
+        )
+    }
+
+    fn context(
+        ip: &str,
+        kernel: &str,
+        sysctls: &[(&str, &str)],
+        counters: &[(&str, i64)],
+    ) -> HostContext {
+        let mut c = HostContext::new(format!("h ({ip})"));
+        c.addresses = vec![ip.parse().unwrap()];
+        c.kernel = Some(kernel.into());
+        c.sysctls = sysctls
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        c.set_counters(
+            counters.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            CounterSpan::Capture { seconds: 5.0 },
+        );
+        c
+    }
+
+    #[test]
+    fn old_kernels_with_tw_recycle_explain_per_ip_paws_and_get_a_setting_finding() {
+        let server = context(
+            "10.0.0.2",
+            "3.10.0-1160.el7.x86_64",
+            &[("net.ipv4.tcp_tw_recycle", "1")],
+            &[("TcpExtPAWSTimewait", 0), ("TcpExtPAWSPassive", 4)],
+        );
+        let mut f = vec![finding(
+            FindingKind::PawsSynDrop,
+            Severity::Error,
+            "10.0.0.1 → 10.0.0.2:80",
+        )];
+        confirm(&mut f, &[server], None, &[], 1.0, 60.0);
+        let paws = f
+            .iter()
+            .find(|f| f.kind == FindingKind::PawsSynDrop)
+            .unwrap();
+        let check = paws.host_check.as_ref().unwrap();
+        // Per-IP PAWS counts TcpExtPAWSPassive, which only old kernels read.
+        assert_eq!(check.verdict, Verdict::Confirmed);
+        assert!(
+            check.notes[0].contains("older than 4.12"),
+            "{:?}",
+            check.notes
+        );
+        assert!(paws.advice.starts_with("Set net.ipv4.tcp_tw_recycle=0"));
+        let setting = f
+            .iter()
+            .find(|f| f.kind == FindingKind::HostSetting)
+            .unwrap();
+        assert_eq!(setting.severity, Severity::Error);
+        assert!(setting.summary.contains("tcp_tw_recycle = 1"));
+        // Most severe first, as the detectors' findings are.
+        assert!(f.windows(2).all(|w| w[0].severity >= w[1].severity));
+    }
+
+    #[test]
+    fn zero_on_the_findings_own_host_contradicts_zero_elsewhere_does_not() {
+        let closer = context(
+            "10.0.0.1",
+            "6.1.0",
+            &[],
+            &[("TcpExtTCPTimeWaitOverflow", 0)],
+        );
+        let mut f = vec![finding(
+            FindingKind::FinRetransmitRst,
+            Severity::Warning,
+            "10.0.0.1",
+        )];
+        confirm(&mut f, std::slice::from_ref(&closer), None, &[], 1.0, 60.0);
+        let check = f[0].host_check.as_ref().unwrap();
+        assert_eq!(check.verdict, Verdict::Contradicted);
+        assert_eq!(f[0].severity, Severity::Info);
+        assert_eq!(check.severity_before, Some(Severity::Warning));
+        // The same counter on the peer says nothing about the closer.
+        let peer = context(
+            "10.0.0.2",
+            "6.1.0",
+            &[],
+            &[("TcpExtTCPTimeWaitOverflow", 0)],
+        );
+        let mut f = vec![finding(
+            FindingKind::FinRetransmitRst,
+            Severity::Warning,
+            "10.0.0.1",
+        )];
+        confirm(&mut f, &[peer], None, &[], 1.0, 60.0);
+        assert_eq!(f[0].severity, Severity::Warning);
+        assert!(f[0].host_check.is_none());
+    }
+
+    #[test]
+    fn timestamp_offsets_follow_the_senders_kernel() {
+        for (kernel, expect) in [
+            ("4.9.0", "no timestamp offset"),
+            ("4.10.17", "per 4-tuple"),
+            ("5.15.0", "per address pair"),
+        ] {
+            let client = context("10.0.0.1", kernel, &[], &[]);
+            let mut f = vec![finding(
+                FindingKind::TimestampRegression,
+                Severity::Info,
+                "10.0.0.1 → 10.0.0.2:80",
+            )];
+            confirm(&mut f, &[client], None, &[], 1.0, 60.0);
+            let notes = &f[0].host_check.as_ref().unwrap().notes;
+            assert!(notes[0].contains(expect), "{kernel}: {notes:?}");
+        }
+    }
+
+    #[test]
+    fn reuse_without_timestamps_and_a_narrow_range_are_findings() {
+        let client = context(
+            "10.0.0.1",
+            "6.1.0",
+            &[
+                ("net.ipv4.tcp_tw_reuse", "1"),
+                ("net.ipv4.tcp_timestamps", "0"),
+                ("net.ipv4.ip_local_port_range", "40000 40099"),
+            ],
+            &[],
+        );
+        let hosts = vec![HostRecord {
+            ip: "10.0.0.1".parse().unwrap(),
+            connections: 20,
+            active_closes: 20,
+            passive_closes: 0,
+            time_wait_peak: 20,
+            peak_at: None,
+        }];
+        // 20 closes in 10 s = 2/s: 120 ports held, the range has 100.
+        let mut f = Vec::new();
+        confirm(&mut f, &[client.clone()], None, &hosts, 10.0, 60.0);
+        let summaries: Vec<&str> = f.iter().map(|f| f.summary.as_str()).collect();
+        assert!(
+            summaries
+                .iter()
+                .any(|s| s.contains("does nothing with net.ipv4.tcp_timestamps = 0")),
+            "{summaries:?}"
+        );
+        assert!(
+            summaries
+                .iter()
+                .any(|s| s.contains("(100 ports) is narrower than 120 ports")),
+            "{summaries:?}"
+        );
+        // At 1/s (60 ports) the range suffices.
+        let mut f = Vec::new();
+        confirm(&mut f, &[client], None, &hosts, 20.0, 60.0);
+        assert!(f.iter().all(|f| !f.summary.contains("narrower")));
+    }
 
     #[test]
     fn host_strings_name_client_and_server() {

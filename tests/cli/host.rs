@@ -476,3 +476,80 @@ fn tempdir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+#[test]
+fn two_snapshots_taken_by_hand_give_the_increments_between_them() {
+    let dir = tempdir("by-hand");
+    let before = dir.join("before.json");
+    let after = dir.join("after.json");
+    let snap = |p: &Path| {
+        let o = timewait(&["collect", "--snapshot", "-o", p.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    };
+    snap(&before);
+    // Three connections this namespace's kernel counts (TcpActiveOpens).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    for _ in 0..3 {
+        let c = std::net::TcpStream::connect(addr).unwrap();
+        drop(listener.accept().unwrap());
+        drop(c);
+    }
+    snap(&after);
+    // Given after first: they are put in time order.
+    let a = json_of(&[
+        "analyze",
+        fixture("host-ports.pcap").to_str().unwrap(),
+        "--format",
+        "json",
+        "--host-info",
+        after.to_str().unwrap(),
+        "--host-info",
+        before.to_str().unwrap(),
+    ]);
+    let host = &a["host"]["hosts"][0];
+    assert_eq!(host["counter_span"]["kind"], "between");
+    // Other programs on this machine may open connections too.
+    assert!(
+        host["counters"]["TcpActiveOpens"].as_i64().unwrap() >= 3,
+        "{host}"
+    );
+}
+
+#[test]
+fn a_snapshot_checks_only_the_findings_of_its_own_host() {
+    // The client's collect file beside the server-side capture of the same
+    // traffic (finrst-tw-gone.pcap): the client is the active closer, so
+    // its overflow counter confirms the finding.
+    let a = json_of(&[
+        "analyze",
+        fixture("finrst-tw-gone.pcap").to_str().unwrap(),
+        "--format",
+        "json",
+        "--host-info",
+        fixture("host-finrst.pcap.host.json").to_str().unwrap(),
+    ]);
+    let f = findings(&a, "fin-retransmit-rst")[0];
+    assert_eq!(f["host_check"]["verdict"], "confirmed");
+    // A snapshot of an unrelated host (10.4.1.1) says nothing about the
+    // PAWS server 10.4.100.2: no check, severity as the wire says.
+    let plain = json_of(&[
+        "analyze",
+        fixture("host-paws.pcap").to_str().unwrap(),
+        "--format",
+        "json",
+        "--no-host-info",
+    ]);
+    let other = json_of(&[
+        "analyze",
+        fixture("host-paws.pcap").to_str().unwrap(),
+        "--format",
+        "json",
+        "--host-info",
+        fixture("host-finrst.pcap.host.json").to_str().unwrap(),
+    ]);
+    let p = findings(&plain, "paws-syn-drop")[0];
+    let o = findings(&other, "paws-syn-drop")[0];
+    assert!(o.get("host_check").is_none(), "{o}");
+    assert_eq!(p["severity"], o["severity"]);
+}
