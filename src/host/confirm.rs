@@ -750,7 +750,14 @@ mod tests {
         }];
         // 20 closes in 10 s = 2/s: 120 ports held, the range has 100.
         let mut f = Vec::new();
-        confirm(&mut f, &[client.clone()], None, &hosts, 10.0, 60.0);
+        confirm(
+            &mut f,
+            std::slice::from_ref(&client),
+            None,
+            &hosts,
+            10.0,
+            60.0,
+        );
         let summaries: Vec<&str> = f.iter().map(|f| f.summary.as_str()).collect();
         assert!(
             summaries
