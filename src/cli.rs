@@ -129,7 +129,7 @@ pub struct InputArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
     pub time_wait: f64,
     /// The clients' ephemeral port range, as `net.ipv4.ip_local_port_range`
-    /// [default: the host's, from host information, else 32768-60999].
+    /// [default: 32768-60999; `analyze` takes the host's from host information].
     #[arg(long, value_name = "LOW-HIGH", value_parser = parse_port_range)]
     pub port_range: Option<(u16, u16)>,
     /// Colour: auto (only on a terminal, not with NO_COLOR), always, never.
