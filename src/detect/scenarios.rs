@@ -505,6 +505,34 @@ fn unanswered_syns_say_which_causes_the_pattern_points_at() {
     );
 }
 
+/// chrissanders-packets/tcp_teardown.pcapng: the capture starts at the
+/// server's FIN, so nothing says how long the connection idled before it.
+#[test]
+fn a_capture_that_starts_at_the_fin_claims_no_idle_time() {
+    let (c, s) = ("172.16.16.128:3363", "67.228.110.120:80");
+    let mut w = Wire::new();
+    w.send(0.0, s, c, F | A, 1, 1, 0, None);
+    w.send(0.0001, c, s, A, 1, 2, 0, None);
+    w.send(0.46, c, s, F | A, 1, 2, 0, None);
+    w.send(0.54, s, c, A, 2, 2, 0, None);
+    let a = w.analyze();
+    let f = a
+        .findings
+        .iter()
+        .find(|f| f.kind == FindingKind::ServerActiveClose)
+        .expect("server-active-close");
+    assert!(
+        f.summary.contains("idle time unknown") && !f.summary.contains("right after"),
+        "{}",
+        f.summary
+    );
+    assert!(
+        f.evidence[0].note.contains("unknown"),
+        "{}",
+        f.evidence[0].note
+    );
+}
+
 #[test]
 fn half_close_left_open_is_a_fin_wait_2_stall() {
     let c = "10.0.0.1:40000";

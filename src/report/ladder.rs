@@ -131,6 +131,41 @@ fn label(r: &LadderRow, base: &[Option<SeqNum>; 2]) -> String {
     label
 }
 
+/// [`render_ladder`] within `max_chars` characters (Markdown for a ticket
+/// field, see `markdown.rs`): the first segments are kept, the handshake
+/// and what follows it, and the rest counted in the "more segments" line.
+pub fn render_ladder_limited(
+    a: &Analysis,
+    c: &ConnectionRecord,
+    rows: &[LadderRow],
+    omitted: u64,
+    markdown: bool,
+    max_chars: Option<usize>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let render = |n: usize| -> io::Result<String> {
+        let mut buf = Vec::new();
+        let dropped = (rows.len() - n) as u64;
+        render_ladder(a, c, &rows[..n], omitted + dropped, markdown, &mut buf)?;
+        Ok(String::from_utf8_lossy(&buf).into_owned())
+    };
+    let whole = render(rows.len())?;
+    let Some(max) = max_chars.filter(|m| whole.chars().count() > *m) else {
+        return out.write_all(whole.as_bytes());
+    };
+    // The most rows that fit: the length grows with the rows kept.
+    let (mut lo, mut hi) = (0, rows.len());
+    while lo < hi {
+        let mid = (lo + hi).div_ceil(2);
+        if render(mid)?.chars().count() <= max {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    out.write_all(render(lo)?.as_bytes())
+}
+
 pub fn render_ladder(
     a: &Analysis,
     c: &ConnectionRecord,

@@ -9,8 +9,8 @@ mod text;
 mod timeline;
 
 pub use json::{render_connections_json, render_connections_ndjson, render_json};
-pub use ladder::{LadderCollector, LadderRow, render_ladder};
-pub use markdown::render_markdown;
+pub use ladder::{LadderCollector, LadderRow, render_ladder, render_ladder_limited};
+pub use markdown::{DEFAULT_MAX_CHARS, MIN_MAX_CHARS, render_markdown, render_markdown_limited};
 pub use text::{TextStyle, facts_line, render_connections_text, render_text, term_width};
 pub use timeline::{render_timeline_svg, render_timeline_text};
 
@@ -118,8 +118,27 @@ pub fn capture_cells(c: &crate::analysis::CaptureReport) -> [String; 6] {
     ]
 }
 
-/// The one-line answer: the worst finding, or that nothing is wrong.
+/// The one-line answer: the worst finding, or that nothing is wrong; and
+/// when some input could not be read, that the answer covers only the rest.
 pub fn verdict(a: &Analysis) -> String {
+    let unread = a.captures.iter().filter(|c| c.error.is_some()).count();
+    let answer = findings_verdict(a);
+    if unread == 0 {
+        return answer;
+    }
+    // Exit code 2 and "OK" would contradict each other.
+    let answer = match answer.strip_prefix("OK: ") {
+        Some(rest) => format!("INCOMPLETE: {rest}"),
+        None => answer,
+    };
+    format!(
+        "{answer}; but {unread} of {} input{} could not be read",
+        a.captures.len(),
+        if a.captures.len() == 1 { "" } else { "s" }
+    )
+}
+
+fn findings_verdict(a: &Analysis) -> String {
     let worst = a.findings.iter().max_by_key(|f| f.severity);
     match worst {
         Some(f) if f.severity > Severity::Info => {

@@ -55,7 +55,20 @@ pub fn term_width(style: &TextStyle) -> usize {
 
 /// The facts under the verdict: what was read and who closed.
 pub fn facts_line(a: &Analysis) -> String {
-    let files: Vec<&str> = a.captures.iter().map(|c| c.path.as_str()).collect();
+    // Files that could not be read are named apart: the counts come from
+    // the others only.
+    let files: Vec<&str> = a
+        .captures
+        .iter()
+        .filter(|c| c.error.is_none())
+        .map(|c| c.path.as_str())
+        .collect();
+    let unread: Vec<&str> = a
+        .captures
+        .iter()
+        .filter(|c| c.error.is_some())
+        .map(|c| c.path.as_str())
+        .collect();
     let s = &a.summary;
     let closers: Vec<String> = s
         .by_active_closer
@@ -67,10 +80,17 @@ pub fn facts_line(a: &Analysis) -> String {
         "{} connection{} in {} ({} packets, {:.3} s)",
         s.connections,
         if s.connections == 1 { "" } else { "s" },
-        files.join(", "),
+        if files.is_empty() {
+            "no readable file".to_string()
+        } else {
+            files.join(", ")
+        },
         s.packets,
         s.duration_s
     );
+    if !unread.is_empty() {
+        line.push_str(&format!("; not read: {}", unread.join(", ")));
+    }
     if !closers.is_empty() {
         line.push_str(&format!("; closed first by {}", closers.join(", ")));
     }

@@ -1,5 +1,6 @@
 //! The one integration-test crate (one link step on a 2-core CI).
 
+mod check;
 mod corpus;
 mod findings;
 mod host;
@@ -11,3 +12,4 @@ mod reports;
 mod support;
 mod truncation;
 mod tshark_agreement;
+mod usage_errors;
