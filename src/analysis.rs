@@ -138,6 +138,10 @@ pub struct Analysis {
     pub connections: Vec<ConnectionRecord>,
     pub findings: Vec<Finding>,
     pub hosts: Vec<HostRecord>,
+    /// Host information (`--host-info`, CAPTURE.host.json); absent from the
+    /// JSON when none was read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<crate::host::HostReport>,
 }
 
 impl Analysis {
@@ -206,6 +210,8 @@ pub struct Pipeline<'o> {
     progress: Option<Arc<ProgressCounts>>,
     /// Set from outside (Ctrl-C) to stop reading and report what was read.
     interrupt: Option<Arc<AtomicBool>>,
+    /// Host information the findings are checked against at the end.
+    host: Option<crate::host::HostReport>,
 }
 
 /// Where each connection record goes as the tracker retires it: to the
@@ -321,7 +327,15 @@ impl<'o> Pipeline<'o> {
             observer,
             progress: None,
             interrupt: None,
+            host: None,
         }
+    }
+
+    /// Checks the findings against this host information when the run
+    /// finishes ([`crate::host::confirm`]) and puts it in the report.
+    pub fn host_info(mut self, host: crate::host::HostReport) -> Pipeline<'o> {
+        self.host = Some(host);
+        self
     }
 
     /// Whether [`Analysis::connections`] holds every connection record (the
@@ -511,7 +525,22 @@ impl<'o> Pipeline<'o> {
                 .chain(self.segment_span.map(|s| s.1))
                 .max(),
         };
-        let findings = detect::finish_all(&mut retire.detectors, &ctx, &self.options.findings);
+        let mut findings = detect::finish_all(&mut retire.detectors, &ctx, &self.options.findings);
+        if let Some(h) = &self.host {
+            let duration = match (ctx.capture_start, ctx.capture_end) {
+                (Some(a), Some(b)) => b.secs_since(a),
+                _ => 0.0,
+            };
+            crate::host::confirm(
+                &mut findings,
+                &h.hosts,
+                h.port_range.as_ref(),
+                &hosts,
+                duration,
+                self.options.time_wait_s,
+            );
+            findings.retain(|f| self.options.findings.wants(f.kind));
+        }
         let mut summary = summarize(&self.captures, &retire.tally, &hosts, &findings);
         summary.connections = seen;
         summary.idle_retired = idle_retired;
@@ -526,6 +555,7 @@ impl<'o> Pipeline<'o> {
             connections,
             findings,
             hosts,
+            host: self.host,
         }
     }
 }

@@ -27,6 +27,7 @@ Examples:
   timewait timeline dump.pcap --svg time-wait.svg
   timewait check captures/ --baselines baselines/ --junit timewait.xml
   timewait explain paws-syn-drop
+  timewait collect -- tcpdump -i eth0 -w dump.pcap   host counters beside the capture
 
 Captures may be gzip- or zstd-compressed (told by their first bytes).
 
@@ -65,6 +66,15 @@ pub enum Command {
     /// TIME_WAIT sockets per host over time, as a terminal chart or an SVG picture.
     #[command(after_help = "Example:\n  timewait timeline dump.pcap --svg time-wait.svg")]
     Timeline(TimelineArgs),
+    /// Runs a capture command between two host snapshots (sysctls, TCP counters,
+    /// sockets) and writes them beside the capture; `analyze` reads them.
+    #[command(
+        after_help = "Examples:\n  timewait collect -- tcpdump -i eth0 -w dump.pcap      (writes dump.pcap.host.json)\n  \
+                      timewait collect --snapshot -o before.json\n\n\
+                      Ctrl-C goes to the capture command; timewait waits for it to end, then takes the\n\
+                      second snapshot. The snapshots describe the network namespace timewait runs in."
+    )]
+    Collect(CollectArgs),
     /// Regression-test a folder of sample captures against their baseline
     /// reports, for CI: one result per capture, JUnit XML with --junit.
     #[command(after_help = CHECK_HELP)]
@@ -136,9 +146,10 @@ pub struct InputArgs {
     /// How long the active closer holds TIME_WAIT, in seconds (Linux: 60).
     #[arg(long, value_name = "SECONDS", default_value_t = 60.0, allow_negative_numbers = true, value_parser = parse_time_wait)]
     pub time_wait: f64,
-    /// The clients' ephemeral port range, as `net.ipv4.ip_local_port_range`.
-    #[arg(long, value_name = "LOW-HIGH", default_value = "32768-60999", value_parser = parse_port_range)]
-    pub port_range: (u16, u16),
+    /// The clients' ephemeral port range, as `net.ipv4.ip_local_port_range`
+    /// [default: 32768-60999; `analyze` takes the host's from host information].
+    #[arg(long, value_name = "LOW-HIGH", value_parser = parse_port_range)]
+    pub port_range: Option<(u16, u16)>,
     /// Colour of the `analyze` text report's verdict and severities: auto
     /// (only on a terminal, not with NO_COLOR), always, never. conns, show
     /// and timeline print plain text.
@@ -176,6 +187,29 @@ pub struct AnalyzeArgs {
     /// last line says what was left out. 0: no limit.
     #[arg(long, value_name = "N", default_value_t = report::DEFAULT_MAX_CHARS, value_parser = parse_max_chars)]
     pub max_chars: usize,
+    /// Host information to check the findings against (repeatable): a
+    /// `timewait collect` file or snapshot, or pasted `sysctl -a`, `nstat`,
+    /// `ss -tan`, `ss -s` output. Default: CAPTURE.host.json when it exists.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_host_info")]
+    pub host_info: Vec<std::path::PathBuf>,
+    /// Ignore CAPTURE.host.json beside the capture.
+    #[arg(long)]
+    pub no_host_info: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CollectArgs {
+    /// Write one snapshot and exit (take one before and one after a capture
+    /// you run yourself; `analyze --host-info before.json --host-info after.json`).
+    #[arg(long, conflicts_with = "command")]
+    pub snapshot: bool,
+    /// Where to write (default: the capture's `-w FILE` + `.host.json`; `-` or
+    /// none with --snapshot: standard output).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+    /// The capture command, after `--`.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 fn parse_max_chars(s: &str) -> Result<usize, String> {
@@ -333,6 +367,7 @@ const SUBCOMMANDS: &[&str] = &[
     "conns",
     "show",
     "timeline",
+    "collect",
     "check",
     "explain",
     "completions",
@@ -360,7 +395,7 @@ impl InputArgs {
         }
         Ok(Options {
             time_wait_s: self.time_wait,
-            port_range: self.port_range,
+            port_range: self.port_range.unwrap_or(Options::default().port_range),
             findings: Selection::default(),
         })
     }
@@ -618,7 +653,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 None => None,
             };
             let keep = matches!(args.format, ReportFormat::Json);
-            let (analysis, failed) = args.input.run_pipeline(selection, keep)?;
+            let host = args.host_report()?;
+            let (analysis, failed) = args.input.run_with_host(selection, keep, host)?;
             if analysis.captures.iter().all(|c| c.format.is_none()) {
                 return Ok(ExitCode::from(2));
             }
@@ -813,6 +849,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             }
             exit_for(failed)
         }
+        Command::Collect(args) => collect(&args)?,
         Command::Check(args) => crate::check::run(&args, &mut out)?,
         Command::Explain(args) => {
             match args.kind {
@@ -894,5 +931,205 @@ impl ConnsArgs {
             .port
             .is_none_or(|p| c.client.port() == p || c.server.port() == p);
         closer_ok && close_ok && state_ok && host_ok && port_ok
+    }
+}
+
+impl InputArgs {
+    /// `analyze` with host information: the port range defaults to the
+    /// host's, and the findings are checked against its counters.
+    fn run_with_host(
+        &self,
+        selection: Selection,
+        keep: bool,
+        host: Option<timewait::host::HostReport>,
+    ) -> Result<(Analysis, bool)> {
+        let mut options = self.options()?;
+        options.findings = selection;
+        let mut pipeline_host = None;
+        if let Some(mut host) = host {
+            if self.port_range.is_none()
+                && let Some((ctx, (lo, hi))) = host
+                    .hosts
+                    .iter()
+                    .find_map(|c| c.port_range().map(|r| (c, r)))
+            {
+                options.port_range = (lo, hi);
+                host.port_range = Some(timewait::host::PortRangeSource {
+                    low: lo,
+                    high: hi,
+                    from: format!(
+                        "net.ipv4.ip_local_port_range of {}, from {}",
+                        ctx.label,
+                        ctx.sources
+                            .iter()
+                            .map(|s| s.split(" (").next().unwrap_or(s))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                });
+            }
+            pipeline_host = Some(host);
+        }
+        let mut pipeline = Pipeline::new(options).keep_connections(keep);
+        if let Some(h) = pipeline_host {
+            pipeline = pipeline.host_info(h);
+        }
+        self.run(pipeline)
+    }
+}
+
+impl AnalyzeArgs {
+    /// The host information for this run: the files named by --host-info
+    /// (a bad one is a usage error), else CAPTURE.host.json beside each
+    /// capture (a bad one is reported and left out: the capture is still
+    /// analysed).
+    fn host_report(&self) -> Result<Option<timewait::host::HostReport>> {
+        use timewait::host::{HostReport, combine, parse::read_file};
+        if self.no_host_info {
+            return Ok(None);
+        }
+        let mut inputs = Vec::new();
+        let mut warnings = Vec::new();
+        if self.host_info.is_empty() {
+            for f in self.input.files.iter().filter(|f| *f != "-") {
+                let p = std::path::PathBuf::from(format!("{f}.host.json"));
+                if !p.is_file() {
+                    continue;
+                }
+                match read_file(&p) {
+                    Ok(input) => inputs.push((p.display().to_string(), input)),
+                    Err(e) => {
+                        eprintln!("timewait: {e}; analysing the capture without it");
+                        warnings.push(e.to_string());
+                    }
+                }
+            }
+        } else {
+            for p in &self.host_info {
+                let input = read_file(p).context("--host-info")?;
+                inputs.push((p.display().to_string(), input));
+            }
+        }
+        if inputs.is_empty() && warnings.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(HostReport {
+            hosts: combine(inputs),
+            port_range: None,
+            warnings,
+        }))
+    }
+}
+
+/// The file a capture command writes: tcpdump's, dumpcap's and tshark's
+/// `-w FILE` (or `-wFILE`); none for `-w -`.
+fn capture_output(command: &[String]) -> Option<String> {
+    let mut it = command.iter().skip(1);
+    while let Some(a) = it.next() {
+        let file = if a == "-w" {
+            it.next().cloned()
+        } else {
+            a.strip_prefix("-w").map(str::to_string)
+        };
+        if let Some(f) = file
+            && f != "-"
+        {
+            return Some(f);
+        }
+    }
+    None
+}
+
+/// `timewait collect`: one snapshot, or two around a capture command.
+fn collect(args: &CollectArgs) -> Result<ExitCode> {
+    use timewait::host::{Collected, SCHEMA, snapshot};
+    let write = |value: &dyn erased::Json, out: Option<&std::path::Path>| -> Result<()> {
+        match out {
+            Some(p) if p != std::path::Path::new("-") => {
+                let mut f = BufWriter::new(
+                    File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+                );
+                value.write(&mut f)?;
+                f.flush()?;
+            }
+            _ => {
+                let mut o = io::stdout().lock();
+                value.write(&mut o)?;
+                o.flush()?;
+            }
+        }
+        Ok(())
+    };
+    if args.snapshot || args.command.is_empty() {
+        if !args.snapshot {
+            bail!(
+                "collect needs a capture command after `--` (timewait collect -- tcpdump -i eth0 \
+                 -w dump.pcap), or --snapshot"
+            );
+        }
+        let snap = snapshot::take()?;
+        write(&snap, args.output.as_deref())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let output = match (&args.output, capture_output(&args.command)) {
+        (Some(o), _) => o.clone(),
+        (None, Some(capture)) => std::path::PathBuf::from(format!("{capture}.host.json")),
+        (None, None) => bail!(
+            "cannot tell where the capture goes (no `-w FILE` in the command): name the host \
+             file with -o"
+        ),
+    };
+    // Fail before the capture rather than after it.
+    File::create(&output).with_context(|| format!("cannot create {}", output.display()))?;
+    let before = snapshot::take()?;
+    // Ctrl-C reaches the capture command too (same process group): it ends
+    // the capture; timewait stays to take the second snapshot. The command
+    // gets the default disposition back when it is executed.
+    let _ = ctrlc::set_handler(|| {});
+    let status = match std::process::Command::new(&args.command[0])
+        .args(&args.command[1..])
+        .status()
+    {
+        Ok(s) => s,
+        Err(e) => {
+            // Leave no empty host file behind.
+            if std::fs::metadata(&output).is_ok_and(|m| m.is_file() && m.len() == 0) {
+                let _ = std::fs::remove_file(&output);
+            }
+            return Err(e).with_context(|| format!("cannot run {}", args.command[0]));
+        }
+    };
+    let after = snapshot::take()?;
+    let collected = Collected {
+        schema: SCHEMA.to_string(),
+        command: args.command.clone(),
+        exit_code: status.code(),
+        before,
+        after,
+    };
+    write(&collected, Some(&output))?;
+    eprintln!(
+        "timewait: host snapshots before and after the capture in {}",
+        output.display()
+    );
+    use std::os::unix::process::ExitStatusExt;
+    Ok(match (status.code(), status.signal()) {
+        (Some(0), _) => ExitCode::SUCCESS,
+        (Some(c), _) => ExitCode::from(u8::try_from(c).unwrap_or(1)),
+        (None, Some(sig)) => ExitCode::from(128u8.saturating_add(sig as u8)),
+        (None, None) => ExitCode::from(1),
+    })
+}
+
+/// Writes either kind of host file as pretty JSON.
+mod erased {
+    pub trait Json {
+        fn write(&self, out: &mut dyn std::io::Write) -> std::io::Result<()>;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn write(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+            serde_json::to_writer_pretty(&mut *out, self)?;
+            out.write_all(b"\n")
+        }
     }
 }

@@ -81,6 +81,9 @@ pub enum FindingKind {
     AbortiveClose,
     #[serde(rename = "fin-wait-2-stall")]
     FinWait2Stall,
+    /// A host setting that hurts, from `--host-info` (no detector: the
+    /// host confirm pass makes it).
+    HostSetting,
 }
 
 impl FindingKind {
@@ -95,6 +98,7 @@ impl FindingKind {
         FindingKind::HandshakeFailure,
         FindingKind::AbortiveClose,
         FindingKind::FinWait2Stall,
+        FindingKind::HostSetting,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -109,6 +113,7 @@ impl FindingKind {
             FindingKind::HandshakeFailure => "handshake-failure",
             FindingKind::AbortiveClose => "abortive-close",
             FindingKind::FinWait2Stall => "fin-wait-2-stall",
+            FindingKind::HostSetting => "host-setting",
         }
     }
 }
@@ -139,6 +144,7 @@ impl FindingKind {
             }
             FindingKind::AbortiveClose => include_str!("../../docs/findings/abortive-close.md"),
             FindingKind::FinWait2Stall => include_str!("../../docs/findings/fin-wait-2-stall.md"),
+            FindingKind::HostSetting => include_str!("../../docs/findings/host-setting.md"),
         }
     }
 }
@@ -407,6 +413,10 @@ pub struct Finding {
     pub evidence: Vec<Evidence>,
     /// Where the long explanation lives (`timewait explain KIND`).
     pub doc: String,
+    /// What the host's counters and settings say (`--host-info`); absent
+    /// from the JSON when no host information was read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_check: Option<crate::host::HostCheck>,
 }
 
 impl Finding {
@@ -441,6 +451,7 @@ impl Finding {
             display_filter,
             evidence: rows.into_iter().map(|r| r.evidence).collect(),
             doc: format!("docs/findings/{}.md", kind.as_str()),
+            host_check: None,
         }
     }
 
@@ -524,6 +535,7 @@ fn texts(kind: FindingKind) -> (&'static str, &'static str) {
         FindingKind::HandshakeFailure => handshake_failure::TEXTS,
         FindingKind::AbortiveClose => abortive_close::TEXTS,
         FindingKind::FinWait2Stall => fin_wait_2_stall::TEXTS,
+        FindingKind::HostSetting => crate::host::confirm::TEXTS,
     }
 }
 
@@ -670,7 +682,13 @@ pub(crate) mod tests {
     #[test]
     fn every_kind_has_exactly_one_detector() {
         let detectors = all(&Options::default());
-        for kind in FindingKind::ALL {
+        // host-setting comes from the host confirm pass, not a detector.
+        let detected = || {
+            FindingKind::ALL
+                .iter()
+                .filter(|k| **k != FindingKind::HostSetting)
+        };
+        for kind in detected() {
             let n = detectors
                 .iter()
                 .filter(|d| d.kinds().contains(kind))
@@ -678,7 +696,7 @@ pub(crate) mod tests {
             assert_eq!(n, 1, "{kind}");
         }
         let emitted: usize = detectors.iter().map(|d| d.kinds().len()).sum();
-        assert_eq!(emitted, FindingKind::ALL.len());
+        assert_eq!(emitted, detected().count());
     }
 
     /// A finding made of nothing but this evidence.

@@ -332,6 +332,10 @@ fn render_plan(
             writeln!(out)?;
             writeln!(out, "**What to do:** {}", f.advice)?;
             writeln!(out)?;
+            if let Some(line) = super::host::finding_line(f) {
+                writeln!(out, "**Host:** {}", cell(&line))?;
+                writeln!(out)?;
+            }
             writeln!(out, "Wireshark display filter:")?;
             writeln!(out)?;
             writeln!(out, "```")?;
@@ -429,6 +433,18 @@ fn render_plan(
                 "… and {} more hosts (`--format json` lists them all).",
                 a.hosts.len() - plan.hosts
             )?;
+        }
+    }
+    let host = super::host::section(a);
+    if !host.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "#### Host")?;
+        writeln!(out)?;
+        for line in host {
+            match line.strip_prefix("  ") {
+                Some(detail) => writeln!(out, "  - {}", cell(detail))?,
+                None => writeln!(out, "- {}", cell(&line))?,
+            }
         }
     }
     if plan.captures > 0 {

@@ -1,6 +1,7 @@
 //! Renderers: one per output format, each reading only the [`Analysis`].
 //! Renderers format; they never compute verdicts.
 
+mod host;
 mod json;
 mod ladder;
 mod markdown;

@@ -180,6 +180,11 @@ pub fn render_text(a: &Analysis, style: &TextStyle, out: &mut dyn Write) -> io::
             for l in textwrap::wrap(&f.display_filter, &filter) {
                 writeln!(out, "{l}")?;
             }
+            for line in super::host::finding_text(f) {
+                for l in textwrap::wrap(&line, &indent) {
+                    writeln!(out, "{l}")?;
+                }
+            }
             writeln!(out, "    why and what to do: timewait explain {}", f.kind)?;
         }
         let opts = textwrap::Options::new(width)
@@ -192,6 +197,19 @@ pub fn render_text(a: &Analysis, style: &TextStyle, out: &mut dyn Write) -> io::
         }
     }
 
+    let host = super::host::section(a);
+    if !host.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "{}", paint(style, "1", "Host"))?;
+        let opts = textwrap::Options::new(width)
+            .initial_indent("  ")
+            .subsequent_indent("      ");
+        for line in host {
+            for l in textwrap::wrap(&line, &opts) {
+                writeln!(out, "{l}")?;
+            }
+        }
+    }
     writeln!(out)?;
     writeln!(out, "Captures")?;
     let mut t = table(

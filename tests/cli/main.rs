@@ -3,6 +3,7 @@
 mod check;
 mod corpus;
 mod findings;
+mod host;
 mod hostile;
 mod inputs;
 mod pipeline;
