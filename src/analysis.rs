@@ -416,6 +416,12 @@ impl<'o> Pipeline<'o> {
                     // Dropping the receiver stops the reader.
                     break;
                 }
+                if index > 0 {
+                    // Frames name their file from here on (crate::frame).
+                    for seg in &mut batch {
+                        seg.frame = crate::frame::frame_id(index, seg.frame);
+                    }
+                }
                 for seg in &batch {
                     feed_segment(tracker, retire, seg, &mut **observer, index);
                 }
@@ -511,7 +517,10 @@ impl<'o> Pipeline<'o> {
                 .chain(self.segment_span.map(|s| s.1))
                 .max(),
         };
-        let findings = detect::finish_all(&mut retire.detectors, &ctx, &self.options.findings);
+        let mut findings = detect::finish_all(&mut retire.detectors, &ctx, &self.options.findings);
+        for f in &mut findings {
+            f.localize(self.captures.len());
+        }
         let mut summary = summarize(&self.captures, &retire.tally, &hosts, &findings);
         summary.connections = seen;
         summary.idle_retired = idle_retired;

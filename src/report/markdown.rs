@@ -38,12 +38,18 @@ pub fn render_markdown(a: &Analysis, out: &mut dyn Write) -> io::Result<()> {
             writeln!(out)?;
             writeln!(out, "**What to do:** {}", f.advice)?;
             writeln!(out)?;
-            writeln!(out, "Wireshark display filter:")?;
-            writeln!(out)?;
-            writeln!(out, "```")?;
-            writeln!(out, "{}", f.display_filter)?;
-            writeln!(out, "```")?;
-            writeln!(out)?;
+            for (label, filter, note) in super::filters(a, f) {
+                writeln!(out, "Wireshark display filter{label}:")?;
+                writeln!(out)?;
+                writeln!(out, "```")?;
+                writeln!(out, "{filter}")?;
+                writeln!(out, "```")?;
+                writeln!(out)?;
+                if let Some(note) = note {
+                    writeln!(out, "_{}_", cell(note))?;
+                    writeln!(out)?;
+                }
+            }
             let fold = f.evidence.len() > INLINE_ROWS;
             if fold {
                 writeln!(
@@ -60,7 +66,7 @@ pub fn render_markdown(a: &Analysis, out: &mut dyn Write) -> io::Result<()> {
             )?;
             writeln!(out, "|---:|---|---:|---|")?;
             for e in &f.evidence {
-                let frames: Vec<String> = e.frames.iter().map(u64::to_string).collect();
+                let frames = e.frame_labels();
                 writeln!(
                     out,
                     "| {} | {} | +{} | {} |",
