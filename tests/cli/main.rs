@@ -1,6 +1,7 @@
 //! The one integration-test crate (one link step on a 2-core CI).
 
 mod corpus;
+mod filters;
 mod findings;
 mod hostile;
 mod inputs;
