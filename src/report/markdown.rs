@@ -154,10 +154,19 @@ pub fn render_markdown(a: &Analysis, out: &mut dyn Write) -> io::Result<()> {
         }
     }
     writeln!(out)?;
-    writeln!(
-        out,
-        "<sub>timewait {} · frame numbers are Wireshark's `frame.number`, connection ids its `tcp.stream`</sub>",
-        a.version
-    )?;
+    if a.captures.len() > 1 {
+        // Wireshark numbers frames and streams per file.
+        writeln!(
+            out,
+            "<sub>timewait {} · frames are `file:frame`: the file's row in the Capture table (from 0) and Wireshark's `frame.number` in it</sub>",
+            a.version
+        )?;
+    } else {
+        writeln!(
+            out,
+            "<sub>timewait {} · frame numbers are Wireshark's `frame.number`, connection ids its `tcp.stream`</sub>",
+            a.version
+        )?;
+    }
     Ok(())
 }

@@ -335,6 +335,7 @@ fn several_files_get_one_filter_each_and_every_frame_names_its_file() {
     let md = stdout(&timewait(&["analyze", "--format", "markdown", a, b]));
     assert!(md.contains("| 0:29 0:30 1:1 1:2 |"), "{md}");
     assert!(md.contains(&format!("Wireshark display filter for file 1 ({b}):")));
+    assert!(md.contains("frames are `file:frame`"), "{md}");
 
     // `show` names the file of every frame; `conns` the two files of a
     // connection that spans them.
