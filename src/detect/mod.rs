@@ -754,7 +754,7 @@ fn broad_filter(filter: &str) -> (String, FilterScope, Option<String>) {
         filter.to_string(),
         FilterScope::Broad,
         Some(
-            "too many to list: a broader filter (addresses, ports, flags) that shows every case and more"
+            "too many to list: a broader filter (addresses, ports, flags) that shows every case, and possibly more"
                 .to_string(),
         ),
     )
