@@ -430,6 +430,12 @@ impl<'o> Pipeline<'o> {
                     // Dropping the receiver stops the reader.
                     break;
                 }
+                if index > 0 {
+                    // Frames name their file from here on (crate::frame).
+                    for seg in &mut batch {
+                        seg.frame = crate::frame::frame_id(index, seg.frame);
+                    }
+                }
                 for seg in &batch {
                     feed_segment(tracker, retire, seg, &mut **observer, index);
                 }
@@ -540,6 +546,9 @@ impl<'o> Pipeline<'o> {
                 self.options.time_wait_s,
             );
             findings.retain(|f| self.options.findings.wants(f.kind));
+        }
+        for f in &mut findings {
+            f.localize(self.captures.len());
         }
         let mut summary = summarize(&self.captures, &retire.tally, &hosts, &findings);
         summary.connections = seen;

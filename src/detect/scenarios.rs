@@ -245,7 +245,7 @@ fn fin_retransmitted_into_rst_is_found_with_its_frames() {
         .find(|f| f.kind == FindingKind::FinRetransmitRst)
         .expect("finding");
     assert_eq!(f.frames, vec![4, 5, 6, 7]);
-    assert_eq!(f.display_filter, "frame.number in {4 5 6 7}");
+    assert_eq!(f.display_filter, "frame.number in {4..7}");
     assert_eq!(f.host.as_deref(), Some("10.0.0.1"));
     // Explained: not reported again as an abortive close.
     assert!(

@@ -2,6 +2,7 @@
 
 mod check;
 mod corpus;
+mod filters;
 mod findings;
 mod host;
 mod hostile;
