@@ -149,7 +149,7 @@ impl Fragmentation {
     pub fn display_filter(self, frame: u64) -> String {
         match self {
             Fragmentation::Reassembled { .. } => format!(
-                "frame.number == {frame} || ip.reassembled_in == {frame} || ipv6.reassembled_in == {frame}"
+                "frame.number == {frame} || ip.reassembled_in == {frame} || ipv6.reassembled.in == {frame}"
             ),
             _ => format!("frame.number == {frame}"),
         }

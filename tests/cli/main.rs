@@ -2,6 +2,7 @@
 
 mod corpus;
 mod findings;
+mod fragments;
 mod hostile;
 mod inputs;
 mod pipeline;
