@@ -1667,6 +1667,117 @@ mod tests {
         assert_eq!(eth_decode(&out), Err(SkipReason::NotTcp));
     }
 
+    /// `ip` cut into IPv4 fragments of `size` data bytes, id 77.
+    fn fragments_v4(ip: &[u8], size: usize) -> Vec<Vec<u8>> {
+        let ihl = usize::from(ip[0] & 0x0f) * 4;
+        let data = &ip[ihl..];
+        let mut out = Vec::new();
+        for (i, chunk) in data.chunks(size).enumerate() {
+            let mut h = ip[..ihl].to_vec();
+            let more = (i + 1) * size < data.len();
+            h[2..4].copy_from_slice(&((ihl + chunk.len()) as u16).to_be_bytes());
+            h[4..6].copy_from_slice(&77u16.to_be_bytes());
+            let fo = ((i * size / 8) as u16) | if more { 0x2000 } else { 0 };
+            h[6..8].copy_from_slice(&fo.to_be_bytes());
+            h.extend_from_slice(chunk);
+            out.push(h);
+        }
+        out
+    }
+
+    fn record_at(frame: u64, link: LinkType, data: &[u8]) -> Record<'_> {
+        Record {
+            frame,
+            ts: Timestamp(frame as i64 * 1000),
+            link,
+            data,
+            orig_len: data.len() as u32,
+        }
+    }
+
+    #[test]
+    fn a_decoder_reassembles_tcp_in_a_fragmented_gre_packet() {
+        let builder = PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .tcp(40000, 80, 1000, 64240)
+            .ack(5);
+        let mut inner = Vec::new();
+        builder.write(&mut inner, &[0xab; 1400]).unwrap();
+        let gre = cat(&[&[0x00, 0x00, 0x08, 0x00], &inner]);
+        let mut outer = Vec::new();
+        PacketBuilder::ipv4([192, 0, 2, 1], [192, 0, 2, 2], 64)
+            .write(&mut outer, IpNumber::GRE, &gre)
+            .unwrap();
+        let frags = fragments_v4(&outer, 800);
+        assert_eq!(frags.len(), 2);
+        let mut d = Decoder::new();
+        // Last fragment first: held, no segment yet.
+        assert_eq!(d.decode(&record_at(3, LinkType::RAW, &frags[1])), None);
+        let seg = d
+            .decode(&record_at(4, LinkType::RAW, &frags[0]))
+            .expect("complete");
+        assert_eq!(seg.frame, 4);
+        assert_eq!(seg.payload_len, 1400);
+        assert_eq!(seg.src.to_string(), "10.0.0.1:40000");
+        assert_eq!(
+            seg.fragmentation,
+            Fragmentation::Reassembled {
+                first_frame: 3,
+                fragments: 2
+            }
+        );
+        assert!(seg.fragmentation.display_filter(4).contains("ip.reassembled_in == 4"));
+        assert_eq!(d.fragment_memory(), 0);
+        let skipped = d.finish();
+        assert_eq!(skipped[&SkipReason::FragmentReassembled], 1);
+        assert_eq!(skipped.len(), 1);
+        // Alone, a frame reassembles nothing.
+        assert_eq!(
+            decode(&record_at(4, LinkType::RAW, &frags[0])),
+            Err(SkipReason::IpFragment)
+        );
+    }
+
+    #[test]
+    fn a_first_fragment_cut_by_the_snap_length_is_read_alone() {
+        let builder = PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .tcp(40000, 80, 1000, 64240)
+            .syn();
+        let mut ip = Vec::new();
+        builder.write(&mut ip, &[0u8; 1000]).unwrap();
+        let frags = fragments_v4(&ip, 600);
+        let cut = &frags[0][..60];
+        let mut d = Decoder::new();
+        let seg = d.decode(&record_at(1, LinkType::RAW, cut)).expect("header read");
+        assert!(seg.flags.syn());
+        assert_eq!(seg.fragmentation, Fragmentation::FirstFragmentOnly);
+        // The fragment's own share: 600 bytes less the TCP header.
+        assert_eq!(seg.payload_len, 580);
+        // A cut later fragment cannot be used at all.
+        let later = &frags[1][..30];
+        assert_eq!(d.decode(&record_at(2, LinkType::RAW, later)), None);
+        assert_eq!(d.finish()[&SkipReason::IpFragment], 1);
+        // Without enough bytes for the TCP header, a cut header skip.
+        assert_eq!(
+            decode(&record_at(1, LinkType::RAW, &frags[0][..30])),
+            Err(SkipReason::TcpHeader)
+        );
+    }
+
+    #[test]
+    fn juniper_ethernet_decodes() {
+        let (ip, want) = inner_v4();
+        // "MGC", flags: extensions present; 4 bytes of TLVs; then Ethernet.
+        let jun = cat(&[b"MGC\x80", &[0x00, 0x04], &[3, 1, 1, 0], &eth(0x0800, &ip)]);
+        assert_eq!(decode(&record(LinkType::JUNIPER_ETHER, &jun)), Ok(want));
+        // No L2 header: 4 bytes, then IP.
+        let no_l2 = cat(&[b"MGC\x02", &[0; 4], &ip]);
+        assert_eq!(decode(&record(LinkType::JUNIPER_ETHER, &no_l2)), Ok(want));
+        assert_eq!(
+            decode(&record(LinkType::JUNIPER_ETHER, b"XYZ\x00")),
+            Err(SkipReason::LinkHeader)
+        );
+    }
+
     #[test]
     fn flags_print_like_tcpdump() {
         assert_eq!(TcpFlags(TcpFlags::SYN | TcpFlags::ACK).to_string(), "S.");
