@@ -425,11 +425,7 @@ impl Reassembler {
     fn glue(&mut self, q: &Queue) -> Option<Vec<u8>> {
         let total = q.head.len() + q.len as usize;
         let v6 = q.next_header.is_some();
-        let declared = if v6 {
-            total.checked_sub(40)?
-        } else {
-            total
-        };
+        let declared = if v6 { total.checked_sub(40)? } else { total };
         if declared > 65535 {
             return None;
         }
@@ -587,8 +583,16 @@ mod tests {
         let h = head();
         let data: Vec<u8> = (0..40).collect();
         let mut r = Reassembler::new(Limits::default());
-        assert!(held(&r.insert(&frag(key(1), 16, true, &data[16..32], &h), 5, 0)));
-        assert!(held(&r.insert(&frag(key(1), 32, false, &data[32..], &h), 6, 1)));
+        assert!(held(&r.insert(
+            &frag(key(1), 16, true, &data[16..32], &h),
+            5,
+            0
+        )));
+        assert!(held(&r.insert(
+            &frag(key(1), 32, false, &data[32..], &h),
+            6,
+            1
+        )));
         let Outcome::Complete {
             datagram,
             first_frame,
@@ -611,7 +615,11 @@ mod tests {
         let h = head();
         let data = [7u8; 48];
         let mut r = Reassembler::new(Limits::default());
-        assert!(held(&r.insert(&frag(key(1), 0, true, &data[..16], &h), 1, 0)));
+        assert!(held(&r.insert(
+            &frag(key(1), 0, true, &data[..16], &h),
+            1,
+            0
+        )));
         // Wholly inside what is held: a duplicate, dropped alone.
         assert!(matches!(
             r.insert(&frag(key(1), 8, true, &data[..8], &h), 2, 0),
@@ -619,7 +627,11 @@ mod tests {
         ));
         assert_eq!(r.pending(), 1);
         // Reaching into held data from the front: the datagram goes.
-        assert!(held(&r.insert(&frag(key(1), 24, true, &data[..8], &h), 3, 0)));
+        assert!(held(&r.insert(
+            &frag(key(1), 24, true, &data[..8], &h),
+            3,
+            0
+        )));
         assert!(matches!(
             r.insert(&frag(key(1), 16, true, &data[..16], &h), 4, 0),
             Outcome::Dropped(SkipReason::FragmentOverlap)
@@ -627,7 +639,11 @@ mod tests {
         assert_eq!(r.pending(), 0);
         assert_eq!(r.counts().overlap, 2, "the two held frames");
         // The tail path: starting inside the last fragment.
-        assert!(held(&r.insert(&frag(key(2), 0, true, &data[..16], &h), 5, 0)));
+        assert!(held(&r.insert(
+            &frag(key(2), 0, true, &data[..16], &h),
+            5,
+            0
+        )));
         assert!(matches!(
             r.insert(&frag(key(2), 8, false, &data[..16], &h), 6, 0),
             Outcome::Dropped(SkipReason::FragmentOverlap)
@@ -640,14 +656,22 @@ mod tests {
         let h = head();
         let data = [1u8; 32];
         let mut r = Reassembler::new(Limits::default());
-        assert!(held(&r.insert(&frag(key(1), 8, false, &data[..16], &h), 1, 0)));
+        assert!(held(&r.insert(
+            &frag(key(1), 8, false, &data[..16], &h),
+            1,
+            0
+        )));
         assert!(matches!(
             r.insert(&frag(key(1), 8, false, &data[..8], &h), 2, 0),
             Outcome::Dropped(SkipReason::FragmentInvalid)
         ));
         assert_eq!(r.counts().invalid, 1, "the held frame");
         // Data past a known end.
-        assert!(held(&r.insert(&frag(key(2), 8, false, &data[..8], &h), 3, 0)));
+        assert!(held(&r.insert(
+            &frag(key(2), 8, false, &data[..8], &h),
+            3,
+            0
+        )));
         assert!(matches!(
             r.insert(&frag(key(2), 16, true, &data[..8], &h), 4, 0),
             Outcome::Dropped(SkipReason::FragmentInvalid)
@@ -669,13 +693,29 @@ mod tests {
         // 29.9 s later the queue is alive and completes.
         let late = r.insert(&frag(key(1), 16, false, &data, &h), 2, 30 * s - 1);
         assert!(matches!(late, Outcome::Complete { fragments: 2, .. }));
-        assert!(held(&r.insert(&frag(key(2), 0, true, &data, &h), 3, 30 * s)));
+        assert!(held(&r.insert(
+            &frag(key(2), 0, true, &data, &h),
+            3,
+            30 * s
+        )));
         // At 30 s the first fragment is gone: the last one starts afresh.
-        assert!(held(&r.insert(&frag(key(2), 16, false, &data, &h), 4, 60 * s)));
+        assert!(held(&r.insert(
+            &frag(key(2), 16, false, &data, &h),
+            4,
+            60 * s
+        )));
         assert_eq!(r.counts().timed_out, 1);
         // The sweep retires queues nobody completes.
-        assert!(held(&r.insert(&frag(key(3), 0, true, &data, &h), 5, 60 * s)));
-        assert!(held(&r.insert(&frag(key(4), 0, true, &data, &h), 6, 95 * s)));
+        assert!(held(&r.insert(
+            &frag(key(3), 0, true, &data, &h),
+            5,
+            60 * s
+        )));
+        assert!(held(&r.insert(
+            &frag(key(4), 0, true, &data, &h),
+            6,
+            95 * s
+        )));
         assert_eq!(r.counts().timed_out, 3);
         assert_eq!(r.pending(), 1);
         let end = r.finish();
@@ -703,7 +743,11 @@ mod tests {
         }
         assert!(dropped > 1500, "{dropped}");
         // Thirty seconds on, the memory is free again.
-        assert!(held(&r.insert(&frag(key(1), 0, true, &data, &h), 1, IPFRAG_TIME_NS)));
+        assert!(held(&r.insert(
+            &frag(key(1), 0, true, &data, &h),
+            1,
+            IPFRAG_TIME_NS
+        )));
         assert!(r.memory() < 8192);
     }
 

@@ -244,7 +244,9 @@ impl SkipReason {
             SkipReason::NotTcp => "IP but not TCP",
             SkipReason::TcpHeader => "TCP header cut or malformed",
             SkipReason::FragmentReassembled => "IP fragment reassembled (in a later frame)",
-            SkipReason::FragmentTimedOut => "IP fragment timed out (datagram incomplete after 30 s)",
+            SkipReason::FragmentTimedOut => {
+                "IP fragment timed out (datagram incomplete after 30 s)"
+            }
             SkipReason::FragmentIncomplete => "IP fragment of a datagram incomplete at the end",
             SkipReason::FragmentOverlap => "IP fragment overlapping (datagram discarded)",
             SkipReason::FragmentInvalid => "IP fragment with an invalid length or end (discarded)",
@@ -701,11 +703,7 @@ fn wlan(cx: &mut Cx<'_, '_>, data: &[u8], depth: u8) -> Result<Segment, SkipReas
             len += 4;
         }
     }
-    llc(
-        cx,
-        data.get(len..).ok_or(SkipReason::LinkHeader)?,
-        depth,
-    )
+    llc(cx, data.get(len..).ok_or(SkipReason::LinkHeader)?, depth)
 }
 
 /// GRE (RFC 2784/2890), and the enhanced GRE of PPTP (RFC 2637).
@@ -780,12 +778,7 @@ fn udp_tunnel(
         }
         let len = 8 + 4 * usize::from(first & 0x3f);
         let proto = be16(data, 2).ok_or(SkipReason::NotTcp)?;
-        ether_type(
-            cx,
-            proto,
-            data.get(len..).ok_or(SkipReason::NotTcp)?,
-            depth,
-        )
+        ether_type(cx, proto, data.get(len..).ok_or(SkipReason::NotTcp)?, depth)
     } else if is(UDP_GTP_U) {
         gtp_u(cx, data, depth)
     } else if is(UDP_L2TP) {
@@ -1725,7 +1718,11 @@ mod tests {
                 fragments: 2
             }
         );
-        assert!(seg.fragmentation.display_filter(4).contains("ip.reassembled_in == 4"));
+        assert!(
+            seg.fragmentation
+                .display_filter(4)
+                .contains("ip.reassembled_in == 4")
+        );
         assert_eq!(d.fragment_memory(), 0);
         let skipped = d.finish();
         assert_eq!(skipped[&SkipReason::FragmentReassembled], 1);
@@ -1747,7 +1744,9 @@ mod tests {
         let frags = fragments_v4(&ip, 600);
         let cut = &frags[0][..60];
         let mut d = Decoder::new();
-        let seg = d.decode(&record_at(1, LinkType::RAW, cut)).expect("header read");
+        let seg = d
+            .decode(&record_at(1, LinkType::RAW, cut))
+            .expect("header read");
         assert!(seg.flags.syn());
         assert_eq!(seg.fragmentation, Fragmentation::FirstFragmentOnly);
         // The fragment's own share: 600 bytes less the TCP header.

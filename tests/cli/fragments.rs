@@ -84,7 +84,11 @@ fn agrees_with_tshark(stem: &str) -> Analysis {
     for (id, frames) in &streams {
         let c = &a.connections[*id as usize];
         assert_eq!(c.first_frame, frames[0].frame, "{stem} stream {id}");
-        assert_eq!(c.last_frame, frames.last().unwrap().frame, "{stem} stream {id}");
+        assert_eq!(
+            c.last_frame,
+            frames.last().unwrap().frame,
+            "{stem} stream {id}"
+        );
         assert_eq!(c.client.to_string(), frames[0].src, "{stem} stream {id}");
     }
     every_frame_counted(&a);
@@ -97,7 +101,10 @@ fn out_of_order_fragments_complete_in_the_frame_tshark_names() {
     // The 3000-byte segment counts in the byte totals, and the FIN's
     // sequence number fits it: a clean close by the client.
     assert_eq!(a.connections[0].server_to_client.bytes, 3000);
-    assert_eq!(format!("{:?}", a.connections[0].close.active_closer), "Client");
+    assert_eq!(
+        format!("{:?}", a.connections[0].close.active_closer),
+        "Client"
+    );
     assert_eq!(skipped(&a)[&SkipReason::FragmentReassembled], 2);
     let a = agrees_with_tshark("frag/ipv6-order");
     assert_eq!(a.connections[0].server_to_client.bytes, 2980);
