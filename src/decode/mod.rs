@@ -136,9 +136,9 @@ pub enum Fragmentation {
     /// frame number and time of the fragment that completed it, and
     /// `first_frame` is the earliest of them in the capture.
     Reassembled { first_frame: u64, fragments: u32 },
-    /// Only the first fragment, whose data the snap length cut so that it
-    /// could not be reassembled: its TCP header is taken as it is (as
-    /// tshark does), and `payload_len` covers this fragment alone.
+    /// Only the first fragment (IPv4), whose data the snap length cut so
+    /// that it could not be reassembled: its TCP header is taken as it is
+    /// (as tshark does), and `payload_len` covers this fragment alone.
     FirstFragmentOnly,
 }
 
@@ -978,11 +978,14 @@ fn fragment_view(raw: &[u8], layer: u8) -> Option<FragmentView<'_>> {
 
 /// An IP fragment. With its data captured whole, a [`Decoder`] queues it
 /// for reassembly (and decodes the datagram in the frame that completes
-/// it). A first fragment whose data the snap length cut cannot be
+/// it). An IPv4 first fragment whose data the snap length cut cannot be
 /// reassembled; its TCP header is read on its own, which is what tshark
 /// 4.0 does (packet-ip.c reassembles only fragments it has whole, and
-/// dissects the payload of any other first fragment). Other cut fragments
-/// are `ip_fragment` skips.
+/// dissects the payload of any other first fragment; packet-ipv6.c does
+/// not, so neither does this). A whole first fragment whose datagram never
+/// completes gives no segment, as in tshark and in the kernel: the
+/// receiving host never saw it. Other cut fragments are `ip_fragment`
+/// skips.
 fn fragment(cx: &mut Cx<'_, '_>, net: &LaxNetSlice<'_>, depth: u8) -> Result<Segment, SkipReason> {
     // The packet's bytes, from etherparse's slices of it.
     let mut raw = match cx.frag.as_deref_mut() {
@@ -1062,7 +1065,9 @@ fn fragment_of(
             }
         };
     }
-    if view.offset != 0 {
+    // tshark 4.0 reads a cut first fragment alone for IPv4 only: its IPv6
+    // dissector shows the data of a fragment it cannot reassemble as data.
+    if view.offset != 0 || view.next_header.is_some() {
         return Err(SkipReason::IpFragment);
     }
     let mut one = match cx.frag.as_deref_mut() {

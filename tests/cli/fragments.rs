@@ -128,6 +128,14 @@ fn a_first_fragment_without_its_last_gives_no_segment() {
 fn a_first_fragment_cut_by_the_snap_length_is_read_alone_as_tshark_does() {
     let a = agrees_with_tshark("frag/cut-first");
     assert_eq!(a.connections[0].handshake.syn_frames.first(), Some(&1));
+    // tshark leaves a cut IPv6 fragment undissected; so does timewait.
+    let a = agrees_with_tshark("frag/cut-first-v6");
+    assert_eq!(a.connections.len(), 0);
+    assert_eq!(skipped(&a)[&SkipReason::IpFragment], 1);
+    // A whole first fragment waits for the rest, which never comes.
+    let a = agrees_with_tshark("frag/lone-first");
+    assert_eq!(a.connections.len(), 0);
+    assert_eq!(skipped(&a)[&SkipReason::FragmentIncomplete], 1);
 }
 
 /// Linux discards a datagram with overlapping fragments (RFC 5722, and
