@@ -243,14 +243,18 @@ impl SkipReason {
             SkipReason::IpFragment => "IP fragment cut by the snap length (not reassembled)",
             SkipReason::NotTcp => "IP but not TCP",
             SkipReason::TcpHeader => "TCP header cut or malformed",
-            SkipReason::FragmentReassembled => "IP fragment reassembled (in a later frame)",
+            SkipReason::FragmentReassembled => "IP fragment reassembled (segment in a later frame)",
             SkipReason::FragmentTimedOut => {
                 "IP fragment timed out (datagram incomplete after 30 s)"
             }
-            SkipReason::FragmentIncomplete => "IP fragment of a datagram incomplete at the end",
+            SkipReason::FragmentIncomplete => {
+                "IP fragment of a datagram still incomplete at the end"
+            }
             SkipReason::FragmentOverlap => "IP fragment overlapping (datagram discarded)",
-            SkipReason::FragmentInvalid => "IP fragment with an invalid length or end (discarded)",
-            SkipReason::FragmentDuplicate => "IP fragment duplicated",
+            SkipReason::FragmentInvalid => {
+                "IP fragment with a bad length or end (datagram discarded)"
+            }
+            SkipReason::FragmentDuplicate => "IP fragment duplicated (dropped)",
             SkipReason::FragmentOverCap => "IP fragment dropped at the 4 MB reassembly cap",
         }
     }
