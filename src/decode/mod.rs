@@ -941,6 +941,9 @@ fn fragment_view(raw: &[u8], layer: u8) -> Option<FragmentView<'_>> {
             })
         }
         6 => {
+            if raw.len() < 40 {
+                return None;
+            }
             let plen = usize::from(be16(raw, 4)?);
             let (mut next, mut next_at, mut at) = (*raw.get(6)?, 6, 40);
             for _ in 0..MAX_IPV6_EXTENSIONS {
@@ -1784,6 +1787,20 @@ mod tests {
             decode(&record(LinkType::JUNIPER_ETHER, b"XYZ\x00")),
             Err(SkipReason::LinkHeader)
         );
+    }
+
+    #[test]
+    fn skip_reasons_index_their_counters() {
+        for (i, r) in SkipReason::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i, "{r:?}");
+        }
+        // Every reason serializes under the name the JSON documents.
+        for r in SkipReason::ALL {
+            assert_eq!(
+                serde_json::to_string(&r).unwrap(),
+                format!("\"{}\"", r.as_str())
+            );
+        }
     }
 
     #[test]
