@@ -40,6 +40,7 @@ impl Wire {
         self.frames.push(Segment {
             frame,
             ts: Timestamp::from_parts(1_000, 0).add_secs(t),
+            fragmentation: Default::default(),
             src: Endpoint(from.parse().unwrap()),
             dst: Endpoint(to.parse().unwrap()),
             seq: SeqNum(seq),
@@ -574,6 +575,7 @@ fn syn_flood_keeps_bounded_evidence_and_no_records() {
         p.feed_segment(&Segment {
             frame: u64::from(i) + 1,
             ts: Timestamp::from_parts(1_000, 0).add_secs(f64::from(i) / 2_000.0),
+            fragmentation: Default::default(),
             src: Endpoint(std::net::SocketAddr::new(ip.into(), port)),
             dst: server,
             seq: SeqNum((r >> 32) as u32),

@@ -855,6 +855,7 @@ pub(crate) mod tests {
         Segment {
             frame,
             ts: Timestamp::from_parts(1000, frame as i64 * 1_000_000),
+            fragmentation: Default::default(),
             src: Endpoint(from.parse().unwrap()),
             dst: Endpoint(to.parse().unwrap()),
             seq: SeqNum(seq),

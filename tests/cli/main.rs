@@ -4,6 +4,7 @@ mod check;
 mod corpus;
 mod filters;
 mod findings;
+mod fragments;
 mod host;
 mod hostile;
 mod inputs;
