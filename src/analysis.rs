@@ -430,6 +430,12 @@ impl<'o> Pipeline<'o> {
                     // Dropping the receiver stops the reader.
                     break;
                 }
+                if index > 0 {
+                    // Frames name their file from here on (crate::frame).
+                    for seg in &mut batch {
+                        seg.frame = crate::frame::frame_id(index, seg.frame);
+                    }
+                }
                 for seg in &batch {
                     feed_segment(tracker, retire, seg, &mut **observer, index);
                 }
@@ -541,6 +547,9 @@ impl<'o> Pipeline<'o> {
             );
             findings.retain(|f| self.options.findings.wants(f.kind));
         }
+        for f in &mut findings {
+            f.localize(self.captures.len());
+        }
         let mut summary = summarize(&self.captures, &retire.tally, &hosts, &findings);
         summary.connections = seen;
         summary.idle_retired = idle_retired;
@@ -602,6 +611,8 @@ fn read_and_decode<R: Read>(
     let mut unreported: u64 = 0;
     let mut links: BTreeMap<LinkType, u64> = BTreeMap::new();
     let mut batch = Vec::with_capacity(BATCH);
+    // Per file: IP fragment queues do not span files.
+    let mut decoder = decode::Decoder::new();
     // The tracker stops taking batches when the streaming sink wants no
     // more records (or when it panicked: then its panic is what the caller
     // sees). Either way, reading on is wasted.
@@ -615,22 +626,19 @@ fn read_and_decode<R: Read>(
         if report.last.is_none_or(|l| record.ts > l) {
             report.last = Some(record.ts);
         }
-        match decode::decode(record) {
-            Ok(seg) => {
-                report.tcp_packets += 1;
-                batch.push(seg);
-                if batch.len() == BATCH {
-                    if let Some(p) = &progress {
-                        p.packets.fetch_add(unreported, Ordering::Relaxed);
-                        unreported = 0;
-                    }
-                    let next = empty
-                        .try_recv()
-                        .unwrap_or_else(|_| Vec::with_capacity(BATCH));
-                    tracker_gone = full.send(std::mem::replace(&mut batch, next)).is_err();
+        if let Some(seg) = decoder.decode(record) {
+            report.tcp_packets += 1;
+            batch.push(seg);
+            if batch.len() == BATCH {
+                if let Some(p) = &progress {
+                    p.packets.fetch_add(unreported, Ordering::Relaxed);
+                    unreported = 0;
                 }
+                let next = empty
+                    .try_recv()
+                    .unwrap_or_else(|_| Vec::with_capacity(BATCH));
+                tracker_gone = full.send(std::mem::replace(&mut batch, next)).is_err();
             }
-            Err(reason) => *report.skipped.entry(reason).or_default() += 1,
         }
         if tracker_gone || interrupted() {
             ControlFlow::Break(())
@@ -649,6 +657,7 @@ fn read_and_decode<R: Read>(
         }
         facts
     });
+    report.skipped = decoder.finish();
     if !batch.is_empty() && !tracker_gone {
         let _ = full.send(batch);
     }

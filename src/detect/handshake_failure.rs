@@ -243,7 +243,7 @@ fn scan_finding(client: IpAddr, server: IpAddr, p: Pair, evidence: EvidenceSet) 
         parts.push(format!("{} refused (RST)", plural(p.refused, "attempt")));
     }
     parts.push(format!(
-        "{} open (handshake completed)",
+        "{} answered with SYN-ACK (open)",
         plural(p.open_ports.len() as u64, "port")
     ));
     let ports = p.failed_ports.len() + p.open_ports.difference(&p.failed_ports).count();

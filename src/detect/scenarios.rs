@@ -40,6 +40,7 @@ impl Wire {
         self.frames.push(Segment {
             frame,
             ts: Timestamp::from_parts(1_000, 0).add_secs(t),
+            fragmentation: Default::default(),
             src: Endpoint(from.parse().unwrap()),
             dst: Endpoint(to.parse().unwrap()),
             seq: SeqNum(seq),
@@ -245,7 +246,7 @@ fn fin_retransmitted_into_rst_is_found_with_its_frames() {
         .find(|f| f.kind == FindingKind::FinRetransmitRst)
         .expect("finding");
     assert_eq!(f.frames, vec![4, 5, 6, 7]);
-    assert_eq!(f.display_filter, "frame.number in {4 5 6 7}");
+    assert_eq!(f.display_filter, "frame.number in {4..7}");
     assert_eq!(f.host.as_deref(), Some("10.0.0.1"));
     // Explained: not reported again as an abortive close.
     assert!(
@@ -452,7 +453,7 @@ fn many_ports_from_one_client_are_one_scan_finding() {
     assert!(
         f.summary.starts_with("10.0.0.5 tried 14 ports of 192.0.2.9 with SYNs only")
             && f.summary
-                .ends_with("12 attempts never answered, 1 attempt refused (RST), 1 port open (handshake completed)"),
+                .ends_with("12 attempts never answered, 1 attempt refused (RST), 1 port answered with SYN-ACK (open)"),
         "{}",
         f.summary
     );
@@ -533,6 +534,54 @@ fn a_capture_that_starts_at_the_fin_claims_no_idle_time() {
     );
 }
 
+/// A 4-tuple whose only packet is an RST shows no connection: no
+/// abortive-close (tcpdump's tcp_rst_diag_payload, one packet).
+#[test]
+fn a_lone_rst_is_no_abortive_close() {
+    let mut w = Wire::new();
+    w.send(
+        0.0,
+        "10.0.0.2:80",
+        "10.0.0.1:40000",
+        R | A,
+        501,
+        101,
+        0,
+        None,
+    );
+    let a = w.analyze();
+    assert!(
+        !kinds(&a)
+            .iter()
+            .any(|(k, _)| *k == FindingKind::AbortiveClose),
+        "{:?}",
+        a.findings
+    );
+}
+
+/// A server that closes without having sent anything did not close
+/// "right after its response".
+#[test]
+fn a_server_close_without_data_is_not_called_after_its_response() {
+    let (c, s) = ("10.0.0.1:40000", "10.0.0.2:80");
+    let mut w = Wire::new();
+    w.handshake(0.0, c, s);
+    w.send(0.003, s, c, F | A, 501, 101, 0, None);
+    w.send(0.004, c, s, F | A, 101, 502, 0, None);
+    w.send(0.005, s, c, A, 502, 102, 0, None);
+    let a = w.analyze();
+    let f = a
+        .findings
+        .iter()
+        .find(|f| f.kind == FindingKind::ServerActiveClose)
+        .expect("server-active-close");
+    assert!(
+        !f.summary.contains("response") && f.summary.contains("without having sent any data"),
+        "{}",
+        f.summary
+    );
+}
+
 #[test]
 fn half_close_left_open_is_a_fin_wait_2_stall() {
     let c = "10.0.0.1:40000";
@@ -574,6 +623,7 @@ fn syn_flood_keeps_bounded_evidence_and_no_records() {
         p.feed_segment(&Segment {
             frame: u64::from(i) + 1,
             ts: Timestamp::from_parts(1_000, 0).add_secs(f64::from(i) / 2_000.0),
+            fragmentation: Default::default(),
             src: Endpoint(std::net::SocketAddr::new(ip.into(), port)),
             dst: server,
             seq: SeqNum((r >> 32) as u32),

@@ -46,6 +46,8 @@ pub struct ServerActiveClose {
 #[derive(Default)]
 struct Server {
     idles: Vec<f64>,
+    /// Closes (with a known idle time) after the server sent data.
+    responded: u64,
     closes: u64,
     /// Closes after which the server held TIME_WAIT.
     time_wait: u64,
@@ -80,6 +82,7 @@ impl Detector for ServerActiveClose {
         let idle = c.close.idle_before_fin_s.filter(|_| !blind);
         let s = self.servers.entry(c.server).or_default();
         s.idles.extend(idle);
+        s.responded += u64::from(idle.is_some() && c.server_to_client.bytes > 0);
         s.closes += 1;
         s.time_wait += u64::from(matches!(c.time_wait.holder, Closer::Server | Closer::Both));
         s.evidence.add(c.id, at, &[frame], || match idle {
@@ -95,6 +98,7 @@ impl Detector for ServerActiveClose {
         for (server, s) in std::mem::take(&mut self.servers) {
             let Server {
                 idles: mut v,
+                responded,
                 closes,
                 time_wait,
                 evidence,
@@ -106,8 +110,10 @@ impl Detector for ServerActiveClose {
             let clustered = v.iter().filter(|x| (*x - median).abs() <= tol).count();
             let verdict = if n == 0 {
                 "its idle time unknown (the capture starts after the last data)".to_string()
-            } else if median < 0.05 && clustered * 2 > n {
+            } else if median < 0.05 && clustered * 2 > n && responded * 2 > n as u64 {
                 "right after its response (no keep-alive)".to_string()
+            } else if median < 0.05 && clustered * 2 > n {
+                "without idling, mostly without having sent any data".to_string()
             } else if n >= 3 && clustered == n {
                 format!(
                     "after {median:.1} s idle every time: a keep-alive idle timeout of about \

@@ -196,6 +196,17 @@ pub fn render_ladder(
         closer_name(c.close.active_closer),
         closer_name(c.time_wait.holder)
     )?;
+    let several = a.captures.len() > 1;
+    if several {
+        // Wireshark numbers frames per file: name the file of each.
+        let files: Vec<String> = a
+            .captures
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{i} = {}", c.path))
+            .collect();
+        writeln!(out, "frames are file:frame; files {}", files.join(", "))?;
+    }
     writeln!(out)?;
     let base = bases(rows);
     let labels: Vec<String> = rows.iter().map(|r| label(r, &base)).collect();
@@ -224,7 +235,7 @@ pub fn render_ladder(
         };
         let line = format!(
             "{:>6} {:>9}  {:<11} {arrow} {:<11} {}",
-            r.frame,
+            crate::frame::label(r.frame, several),
             relative(a, r.ts),
             r.states[0].to_string(),
             r.states[1].to_string(),

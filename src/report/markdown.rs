@@ -336,12 +336,18 @@ fn render_plan(
                 writeln!(out, "**Host:** {}", cell(&line))?;
                 writeln!(out)?;
             }
-            writeln!(out, "Wireshark display filter:")?;
-            writeln!(out)?;
-            writeln!(out, "```")?;
-            writeln!(out, "{}", f.display_filter)?;
-            writeln!(out, "```")?;
-            writeln!(out)?;
+            for (label, filter, note) in super::filters(a, f) {
+                writeln!(out, "Wireshark display filter{label}:")?;
+                writeln!(out)?;
+                writeln!(out, "```")?;
+                writeln!(out, "{filter}")?;
+                writeln!(out, "```")?;
+                writeln!(out)?;
+                if let Some(note) = note {
+                    writeln!(out, "_{}_", cell(note))?;
+                    writeln!(out)?;
+                }
+            }
             if rows > 0 {
                 let fold = rows > INLINE_ROWS;
                 if fold {
@@ -358,7 +364,7 @@ fn render_plan(
                 )?;
                 writeln!(out, "|---:|---|---:|---|")?;
                 for e in f.evidence.iter().take(rows) {
-                    let frames: Vec<String> = e.frames.iter().map(u64::to_string).collect();
+                    let frames = e.frame_labels();
                     writeln!(
                         out,
                         "| {} | {} | +{} | {} |",
@@ -478,10 +484,19 @@ fn render_plan(
         }
     }
     writeln!(out)?;
-    writeln!(
-        out,
-        "<sub>timewait {} · frame numbers are Wireshark's `frame.number`, connection ids its `tcp.stream`</sub>",
-        a.version
-    )?;
+    if a.captures.len() > 1 {
+        // Wireshark numbers frames and streams per file.
+        writeln!(
+            out,
+            "<sub>timewait {} · frames are `file:frame`: the file's row in the Capture table (from 0) and Wireshark's `frame.number` in it</sub>",
+            a.version
+        )?;
+    } else {
+        writeln!(
+            out,
+            "<sub>timewait {} · frame numbers are Wireshark's `frame.number`, connection ids its `tcp.stream`</sub>",
+            a.version
+        )?;
+    }
     Ok(())
 }

@@ -189,3 +189,33 @@ pub fn relative(analysis: &Analysis, ts: Timestamp) -> String {
         None => "-".to_string(),
     }
 }
+
+/// A finding's display filters as the text and Markdown reports print
+/// them: `(label, filter, note)`, the label empty with one file and
+/// ` for file 1 (dump.pcap1)` with several, one filter per file.
+pub fn filters<'a>(
+    a: &'a Analysis,
+    f: &'a crate::detect::Finding,
+) -> Vec<(String, &'a str, Option<&'a str>)> {
+    if f.display_filters.is_empty() {
+        return vec![(
+            String::new(),
+            f.display_filter.as_str(),
+            f.display_filter_note.as_deref(),
+        )];
+    }
+    f.display_filters
+        .iter()
+        .map(|ff| {
+            let path = a
+                .captures
+                .get(ff.capture as usize)
+                .map_or("?", |c| c.path.as_str());
+            (
+                format!(" for file {} ({path})", ff.capture),
+                ff.display_filter.as_str(),
+                ff.note.as_deref(),
+            )
+        })
+        .collect()
+}

@@ -156,7 +156,7 @@ pub fn render_text(a: &Analysis, style: &TextStyle, out: &mut dyn Write) -> io::
                 writeln!(out, "{line}")?;
             }
             for e in f.evidence.iter().take(3) {
-                let frames: Vec<String> = e.frames.iter().map(u64::to_string).collect();
+                let frames = e.frame_labels();
                 let line = format!(
                     "- conn {} frames {} (+{} s): {}",
                     e.connection,
@@ -174,11 +174,22 @@ pub fn render_text(a: &Analysis, style: &TextStyle, out: &mut dyn Write) -> io::
             if f.evidence.len() > 3 || f.count > f.evidence.len() as u64 {
                 writeln!(out, "    - and {} more", f.count.saturating_sub(3))?;
             }
-            let filter = textwrap::Options::new(width)
-                .initial_indent("    filter: ")
-                .subsequent_indent("      ");
-            for l in textwrap::wrap(&f.display_filter, &filter) {
-                writeln!(out, "{l}")?;
+            for (label, filter, note) in super::filters(a, f) {
+                let head = format!("    filter{label}: ");
+                let opts = textwrap::Options::new(width)
+                    .initial_indent(&head)
+                    .subsequent_indent("      ");
+                for l in textwrap::wrap(filter, &opts) {
+                    writeln!(out, "{l}")?;
+                }
+                if let Some(note) = note {
+                    let opts = textwrap::Options::new(width)
+                        .initial_indent("      (")
+                        .subsequent_indent("       ");
+                    for l in textwrap::wrap(&format!("{note})"), &opts) {
+                        writeln!(out, "{l}")?;
+                    }
+                }
             }
             for line in super::host::finding_text(f) {
                 for l in textwrap::wrap(&line, &indent) {
@@ -372,7 +383,14 @@ pub fn render_connections_text(
         .iter()
         .map(|c| {
             let frames = if multi {
-                format!("{}:{}-{}", c.capture, c.first_frame, c.last_frame)
+                // A connection may run on into a later file.
+                let (first_file, first) = crate::frame::split(c.first_frame);
+                let (last_file, last) = crate::frame::split(c.last_frame);
+                if first_file == last_file {
+                    format!("{first_file}:{first}-{last}")
+                } else {
+                    format!("{first_file}:{first}-{last_file}:{last}")
+                }
             } else {
                 format!("{}-{}", c.first_frame, c.last_frame)
             };

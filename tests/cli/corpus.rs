@@ -40,9 +40,10 @@ use std::time::{Duration, Instant};
 const TIME_LIMIT: Duration = Duration::from_secs(20);
 
 /// Files whose connection count equals tshark's `tcp.stream` count, as
-/// achieved on the corpus of 2026-08 (951 comparable files). Raise it when
-/// decoding improves; a drop is a regression.
-const AGREEMENT_FLOOR: usize = 928;
+/// achieved on the corpus of 2026-08 (951 comparable files) once IP
+/// fragments were reassembled. Raise it when decoding improves; a drop is
+/// a regression.
+const AGREEMENT_FLOOR: usize = 941;
 
 /// Worker threads: CI has 2 cores.
 const THREADS: usize = 2;

@@ -2,7 +2,9 @@
 
 mod check;
 mod corpus;
+mod filters;
 mod findings;
+mod fragments;
 mod host;
 mod hostile;
 mod inputs;
