@@ -118,6 +118,11 @@ pub struct Summary {
     /// Connections whose handshake says the capture point sits near the
     /// `client` or the `server` (one leg clearly shorter), or `unknown`.
     pub capture_near: BTreeMap<&'static str, u64>,
+    /// TCP frames that were a copy of the frame just before in the same
+    /// direction (same seq, ack, flags, window, length, IP id, within
+    /// `track::DUPLICATE_WINDOW_S`): one packet captured twice. They keep
+    /// their frame numbers but are in no other count.
+    pub duplicate_frames: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -487,6 +492,7 @@ impl<'o> Pipeline<'o> {
     /// Retires every connection, runs the detectors and builds the report.
     pub fn finish(mut self) -> Analysis {
         let idle_retired = self.tracker.idle_retired();
+        let duplicate_frames = self.tracker.duplicates();
         let seen = u64::from(self.tracker.connections_seen());
         for record in self.tracker.finish() {
             if self.retire.stopped {
@@ -515,6 +521,7 @@ impl<'o> Pipeline<'o> {
         let mut summary = summarize(&self.captures, &retire.tally, &hosts, &findings);
         summary.connections = seen;
         summary.idle_retired = idle_retired;
+        summary.duplicate_frames = duplicate_frames;
         let mut connections = retire.kept;
         connections.sort_unstable_by_key(|r| r.id);
         Analysis {
@@ -646,8 +653,12 @@ fn feed_segment(
     capture: u32,
 ) {
     let (obs, conn) = tracker.on_segment_conn(seg);
-    for &i in &retire.segment_detectors {
-        retire.detectors[i].on_segment(seg, &obs, conn);
+    // A capture copy is no event for any detector; the observer (the
+    // ladder) still shows it, marked.
+    if !obs.notes.duplicate {
+        for &i in &retire.segment_detectors {
+            retire.detectors[i].on_segment(seg, &obs, conn);
+        }
     }
     observer.on_segment(capture, seg, &obs);
     if tracker.has_retired() {

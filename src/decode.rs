@@ -100,6 +100,10 @@ pub struct Segment {
     /// Payload bytes as the IP header declares them (not as captured).
     pub payload_len: u32,
     pub tsopt: Option<TcpTimestamps>,
+    /// The IPv4 identification field (None for IPv6): a frame captured
+    /// twice carries the same one, a retransmission from a connected Linux
+    /// socket a new one (`ip_select_ident_segs`).
+    pub ip_id: Option<u16>,
 }
 
 impl Segment {
@@ -665,7 +669,7 @@ fn segment_from(
     sliced: &LaxSlicedPacket<'_>,
     depth: u8,
 ) -> Result<Segment, SkipReason> {
-    let (src, dst, payload, declared_len) = match &sliced.net {
+    let (src, dst, payload, declared_len, ip_id) = match &sliced.net {
         Some(LaxNetSlice::Ipv4(v4)) => {
             let h = v4.header();
             let p = v4.payload();
@@ -678,6 +682,7 @@ fn segment_from(
                 IpAddr::V4(h.destination_addr()),
                 p,
                 declared,
+                Some(h.identification()),
             )
         }
         Some(LaxNetSlice::Ipv6(v6)) => {
@@ -691,6 +696,7 @@ fn segment_from(
                 IpAddr::V6(h.destination_addr()),
                 p,
                 declared,
+                None,
             )
         }
         Some(LaxNetSlice::Arp(_)) => return Err(SkipReason::NotIp),
@@ -779,6 +785,7 @@ fn segment_from(
         window: tcp.window_size(),
         payload_len,
         tsopt,
+        ip_id,
     })
 }
 

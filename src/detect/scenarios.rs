@@ -51,6 +51,7 @@ impl Wire {
                 tsval: TsVal(v),
                 tsecr: TsVal(0),
             }),
+            ip_id: None,
         });
     }
     /// The three-way handshake at `t`: client ISN 100, server ISN 500.
@@ -308,6 +309,7 @@ fn syn_flood_keeps_bounded_evidence_and_no_records() {
             window: 1000,
             payload_len: 0,
             tsopt: None,
+            ip_id: None,
         });
     }
     let a = p.finish();

@@ -83,6 +83,13 @@ pub fn facts_line(a: &Analysis) -> String {
         )),
         None => line.push_str("; no TIME_WAIT sockets"),
     }
+    if s.duplicate_frames > 0 {
+        line.push_str(&format!(
+            "; {} duplicate frame{} ignored (the same packet captured twice)",
+            s.duplicate_frames,
+            if s.duplicate_frames == 1 { "" } else { "s" }
+        ));
+    }
     if s.idle_retired > 0 {
         line.push_str(&format!(
             "; {} idle connection{} retired early (silent 130 s in the handshake or 3 h after, or past 250,000 open handshakes; a later packet on the 4-tuple starts a new connection)",

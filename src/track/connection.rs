@@ -37,6 +37,60 @@ pub const HISTORY_MAX: usize = 24;
 /// side is called closer to the capture point.
 const CAPTURE_SIDE_MIN_GAP_S: f64 = 0.001;
 
+/// Two frames this close together (or closer) that are identical in
+/// direction, seq, ack, flags, window, length, IP id and TCP timestamps are
+/// one packet captured twice (`tcpdump -i any` on a bridge and its port, a
+/// SPAN port mirroring both directions, two taps), not a retransmission.
+/// The copies of `fixtures/dup-capture.pcap` (a bridge on a busy 2-core
+/// host) are up to 30 µs apart, those of zeek's ctu-64702-888 1 µs. A real
+/// resend of the last segment a side sent needs a timer: Linux's tail loss
+/// probe waits at least TCP_TIMEOUT_MIN (2 ms), the RTO at least
+/// TCP_RTO_MIN (200 ms), a SYN TCP_TIMEOUT_INIT (1 s); and a connected IPv4
+/// socket gives a resent segment a new IP id (`ip_select_ident_segs`). So
+/// 100 µs is three times the widest copies seen and twenty times below the
+/// quickest resend.
+pub const DUPLICATE_WINDOW_S: f64 = 100e-6;
+
+/// Frames remembered per direction to recognise a copy: two, so that a
+/// burst captured at two points (A B A' B') still pairs each copy.
+const RECENT_KEPT: usize = 2;
+
+/// A frame's identity for [`DUPLICATE_WINDOW_S`]: a hash of every header
+/// field a copy repeats, and its time. 16 bytes, so remembering the last
+/// two frames each way costs a connection 64 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Recent {
+    print: u64,
+    ts: Timestamp,
+}
+
+impl Recent {
+    fn of(seg: &Segment) -> Recent {
+        use std::hash::{Hash, Hasher};
+        let mut h = rustc_hash::FxHasher::default();
+        (
+            seg.seq.0,
+            seg.ack.0,
+            seg.flags.0,
+            seg.window,
+            seg.payload_len,
+            seg.ip_id,
+            seg.tsopt.map(|t| (t.tsval.0, t.tsecr.0)),
+        )
+            .hash(&mut h);
+        Recent {
+            print: h.finish(),
+            ts: seg.ts,
+        }
+    }
+
+    /// `self` is a later copy of `earlier`.
+    fn copies(&self, earlier: &Recent) -> bool {
+        let dt = self.ts.secs_since(earlier.ts);
+        self.print == earlier.print && (0.0..=DUPLICATE_WINDOW_S).contains(&dt)
+    }
+}
+
 /// How the client/server roles were decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -127,6 +181,10 @@ pub struct SideTrack {
     pub first_tsval: Option<TsVal>,
     pub last_tsval: Option<TsVal>,
     pub rst: Option<(u64, Timestamp)>,
+    /// The last frames this side sent (not copies), newest first.
+    recent: [Option<Recent>; RECENT_KEPT],
+    /// Frames from this side that were copies of one just before.
+    pub duplicates: u32,
 }
 
 impl SideTrack {
@@ -190,6 +248,9 @@ pub struct SegmentNotes {
     pub challenge_ack: bool,
     /// An RST answering a SYN (refused).
     pub refused: bool,
+    /// The same packet captured a second time ([`DUPLICATE_WINDOW_S`]): it
+    /// changed nothing and is in no count but the duplicates'.
+    pub duplicate: bool,
 }
 
 impl Connection {
@@ -262,6 +323,20 @@ impl Connection {
         let mut notes = SegmentNotes::default();
         self.last_frame = seg.frame;
         self.last_ts = seg.ts;
+
+        // A copy of a frame just captured: its frame number stays the
+        // connection's last, nothing else changes.
+        {
+            let recent = Recent::of(seg);
+            let s = &mut self.sides[from.index()];
+            if s.recent.iter().flatten().any(|r| recent.copies(r)) {
+                s.duplicates += 1;
+                notes.duplicate = true;
+                return notes;
+            }
+            s.recent.rotate_right(1);
+            s.recent[0] = Some(recent);
+        }
 
         // Per-side bookkeeping of what was sent.
         {
@@ -773,6 +848,9 @@ pub struct DirectionRecord {
     /// TSval of this side's first and last segment with timestamps.
     pub first_tsval: Option<TsVal>,
     pub last_tsval: Option<TsVal>,
+    /// Frames that were a copy of one just before (captured twice), left
+    /// out of `packets`, `bytes` and every retransmission count.
+    pub duplicates: u32,
 }
 
 impl From<&SideTrack> for DirectionRecord {
@@ -783,6 +861,7 @@ impl From<&SideTrack> for DirectionRecord {
             timestamps: s.first_tsval.is_some(),
             first_tsval: s.first_tsval,
             last_tsval: s.last_tsval,
+            duplicates: s.duplicates,
         }
     }
 }
@@ -852,6 +931,7 @@ pub(crate) mod tests {
             window: 1000,
             payload_len: len,
             tsopt: None,
+            ip_id: None,
         }
     }
 
@@ -1070,6 +1150,96 @@ pub(crate) mod tests {
             at(3, 0, C, S, F::ACK, 101, 501),
         ]);
         assert_eq!(lan.finish(60.0).handshake.capture_near, None);
+    }
+
+    /// `segment` again, `us` microseconds later (a capture copy if close).
+    fn again(segment: &Segment, frame: u64, us: i64) -> Segment {
+        Segment {
+            frame,
+            ts: Timestamp(segment.ts.0 + us * 1000),
+            ..*segment
+        }
+    }
+
+    #[test]
+    fn a_frame_captured_twice_is_a_duplicate_not_a_retransmission() {
+        let mut segs = handshake();
+        let syn = Segment {
+            ip_id: Some(7),
+            ..segs[0]
+        };
+        segs[0] = syn;
+        segs.insert(1, again(&syn, 1, 1));
+        let fin = Segment {
+            ip_id: Some(9),
+            ..seg(6, C, S, F::FIN | F::ACK, 111, 521, 0)
+        };
+        segs.extend([
+            fin,
+            again(&fin, 7, 100), // the widest copy: DUPLICATE_WINDOW_S
+            seg(8, S, C, F::FIN | F::ACK, 521, 112, 0),
+            seg(9, C, S, F::ACK, 112, 522, 0),
+        ]);
+        let mut c = Connection::new(0, 0, &segs[0]);
+        let notes: Vec<SegmentNotes> = segs.iter().map(|s| c.update(s)).collect();
+        assert!(notes[1].duplicate && !notes[1].syn_retransmit);
+        assert!(notes[7].duplicate && !notes[7].fin_retransmit);
+        assert_eq!(notes.iter().filter(|n| n.duplicate).count(), 2);
+        let r = c.finish(60.0);
+        assert_eq!(r.handshake.syn_retransmits, 0);
+        assert_eq!(r.handshake.syn_frames.as_slice(), [1]);
+        assert_eq!(r.close.fin_retransmits, 0);
+        assert_eq!(r.close.fin_frames.as_slice(), [6, 8]);
+        assert_eq!(r.client_to_server.duplicates, 2);
+        assert_eq!(r.client_to_server.packets, 5, "copies are not packets");
+        assert_eq!(r.history.as_str(), "ShADdFf", "no T for a copy");
+        assert_eq!(r.time_wait.holder, Closer::Client);
+    }
+
+    #[test]
+    fn a_copy_is_recognised_behind_another_frame_of_its_direction() {
+        // A burst captured at two points: data, FIN, data again, FIN again.
+        let mut segs = handshake();
+        let data = seg(6, C, S, F::ACK | F::PSH, 111, 521, 5);
+        let fin = seg(7, C, S, F::FIN | F::ACK, 116, 521, 0);
+        segs.extend([data, fin, again(&data, 8, 3), again(&fin, 9, 3)]);
+        let mut c = Connection::new(0, 0, &segs[0]);
+        let notes: Vec<SegmentNotes> = segs.iter().map(|s| c.update(s)).collect();
+        assert!(notes[7].duplicate && notes[8].duplicate);
+        assert_eq!(c.finish(60.0).close.fin_retransmits, 0);
+    }
+
+    #[test]
+    fn a_resend_is_not_a_copy_late_or_with_a_new_ip_id() {
+        let fin = Segment {
+            ip_id: Some(9),
+            ..seg(6, C, S, F::FIN | F::ACK, 111, 521, 0)
+        };
+        // 101 µs later: beyond the window, a retransmission.
+        let mut segs = handshake();
+        segs.extend([fin, again(&fin, 7, 101)]);
+        let mut c = Connection::new(0, 0, &segs[0]);
+        let notes: Vec<SegmentNotes> = segs.iter().map(|s| c.update(s)).collect();
+        assert!(!notes[6].duplicate && notes[6].fin_retransmit);
+        // 1 µs later, but with the next IP id: the kernel sent it again.
+        let mut segs = handshake();
+        let resent = Segment {
+            ip_id: Some(10),
+            ..again(&fin, 7, 1)
+        };
+        segs.extend([fin, resent]);
+        let mut c = Connection::new(0, 0, &segs[0]);
+        let notes: Vec<SegmentNotes> = segs.iter().map(|s| c.update(s)).collect();
+        assert!(!notes[6].duplicate && notes[6].fin_retransmit);
+        // The same frame from the other direction is no copy either.
+        let mut c = run(&handshake());
+        let mirrored = Segment {
+            src: fin.dst,
+            dst: fin.src,
+            ..fin
+        };
+        c.update(&fin);
+        assert!(!c.update(&again(&mirrored, 7, 1)).duplicate);
     }
 
     #[test]

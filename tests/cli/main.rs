@@ -8,5 +8,6 @@ mod pipeline;
 mod regressions;
 mod reports;
 mod support;
+mod tracking;
 mod truncation;
 mod tshark_agreement;
