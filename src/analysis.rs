@@ -494,7 +494,19 @@ impl<'o> Pipeline<'o> {
         let idle_retired = self.tracker.idle_retired();
         let duplicate_frames = self.tracker.duplicates();
         let seen = u64::from(self.tracker.connections_seen());
-        for record in self.tracker.finish() {
+        let capture_start = self
+            .captures
+            .iter()
+            .filter_map(|c| c.first)
+            .chain(self.segment_span.map(|s| s.0))
+            .min();
+        let capture_end = self
+            .captures
+            .iter()
+            .filter_map(|c| c.last)
+            .chain(self.segment_span.map(|s| s.1))
+            .max();
+        for record in self.tracker.finish(capture_end) {
             if self.retire.stopped {
                 break;
             }
@@ -504,18 +516,8 @@ impl<'o> Pipeline<'o> {
         let hosts = retire.hosts.finish();
         let ctx = detect::Context {
             options: &self.options,
-            capture_start: self
-                .captures
-                .iter()
-                .filter_map(|c| c.first)
-                .chain(self.segment_span.map(|s| s.0))
-                .min(),
-            capture_end: self
-                .captures
-                .iter()
-                .filter_map(|c| c.last)
-                .chain(self.segment_span.map(|s| s.1))
-                .max(),
+            capture_start,
+            capture_end,
         };
         let findings = detect::finish_all(&mut retire.detectors, &ctx, &self.options.findings);
         let mut summary = summarize(&self.captures, &retire.tally, &hosts, &findings);

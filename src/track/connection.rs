@@ -91,6 +91,12 @@ impl Recent {
     }
 }
 
+/// Linux's initial retransmission timeout (TCP_TIMEOUT_INIT, 1 s): a SYN
+/// is sent again this long after the first, then after twice as long each
+/// time (`tcp_retransmit_timer`), up to TCP_RTO_MAX (120 s).
+pub const SYN_RTO_INIT_S: f64 = 1.0;
+const RTO_MAX_S: f64 = 120.0;
+
 /// How the client/server roles were decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -569,6 +575,24 @@ impl Connection {
         }
     }
 
+    /// Whether the capture, ending at `end`, cut this handshake short: SYNs
+    /// without any answer (SYN-ACK, RST, challenge ACK), the last of them
+    /// less than its retransmission timeout before `end`. The timeout after
+    /// the n-th SYN is [`SYN_RTO_INIT_S`] · 2^(n-1) (Linux's
+    /// `tcp_retransmit_timer` backoff, capped at TCP_RTO_MAX).
+    pub fn cut_by_capture_end(&self, end: Timestamp) -> bool {
+        let h = &self.handshake;
+        let Some(last_syn) = h.last_syn else {
+            return false;
+        };
+        if h.synack.is_some() || h.refused.is_some() || h.challenge_ack.is_some() {
+            return false;
+        }
+        let retries = h.syn_count.saturating_sub(1).min(16);
+        let rto = (SYN_RTO_INIT_S * f64::from(1u32 << retries)).min(RTO_MAX_S);
+        end.secs_since(last_syn) < rto
+    }
+
     /// Whether the connection can no longer change: both FINs acknowledged,
     /// or reset.
     pub fn is_closed(&self) -> bool {
@@ -725,6 +749,7 @@ impl Connection {
                     _ => None,
                 },
                 capture_near,
+                cut_by_capture_end: false,
             },
             close: CloseRecord {
                 kind,
@@ -789,6 +814,13 @@ pub struct HandshakeRecord {
     /// Which side looks closer to the capture point (its leg of the
     /// handshake is shorter); "sent first" is judged there.
     pub capture_near: Option<Side>,
+    /// The capture ended before this handshake could show its outcome: no
+    /// answer to the SYNs, and the last SYN was sent less than its
+    /// retransmission timeout before the capture's last packet (1 s after
+    /// the first SYN, 2 s after the second, ...: TCP_TIMEOUT_INIT doubled
+    /// per retry). Neither the answer nor the next retransmission could be
+    /// in the file yet, so "not answered" is no failure (yet).
+    pub cut_by_capture_end: bool,
 }
 
 /// The teardown part of a [`ConnectionRecord`].
@@ -1240,6 +1272,35 @@ pub(crate) mod tests {
         };
         c.update(&fin);
         assert!(!c.update(&again(&mirrored, 7, 1)).duplicate);
+    }
+
+    #[test]
+    fn a_syn_is_cut_by_the_capture_end_only_before_its_retransmission_is_due() {
+        let at = |ms: i64| Timestamp::from_parts(1000, ms * 1_000_000);
+        let syn = |frame: u64, ms: i64| Segment {
+            ts: at(ms),
+            ..seg(frame, C, S, F::SYN, 100, 0, 0)
+        };
+        let one = run(&[syn(1, 0)]);
+        assert!(one.cut_by_capture_end(at(0)), "the SYN is the last packet");
+        assert!(one.cut_by_capture_end(at(999)));
+        assert!(
+            !one.cut_by_capture_end(at(1000)),
+            "its retransmission was due"
+        );
+        // After the second SYN (at 1 s) the next is due 2 s later.
+        let two = run(&[syn(1, 0), syn(2, 1000)]);
+        assert!(two.cut_by_capture_end(at(2999)));
+        assert!(!two.cut_by_capture_end(at(3000)));
+        // An answer of any kind: the outcome is in the capture.
+        let refused = run(&[syn(1, 0), seg(2, S, C, F::RST | F::ACK, 0, 101, 0)]);
+        assert!(!refused.cut_by_capture_end(at(2)));
+        let answered = run(&[syn(1, 0), seg(2, S, C, F::SYN | F::ACK, 500, 101, 0)]);
+        assert!(!answered.cut_by_capture_end(at(2)));
+        let challenged = run(&[syn(1, 0), seg(2, S, C, F::ACK, 900, 50, 0)]);
+        assert!(!challenged.cut_by_capture_end(at(2)));
+        // No SYN at all (mid-stream): nothing to cut.
+        assert!(!run(&handshake()[2..]).cut_by_capture_end(at(5)));
     }
 
     #[test]

@@ -331,11 +331,21 @@ impl Tracker {
     /// retirement order, one at a time so that no vector of half-kilobyte
     /// records is built when the caller folds them (the caller sorts by id
     /// if it keeps them).
-    pub fn finish(self) -> impl Iterator<Item = ConnectionRecord> {
+    ///
+    /// `capture_end` is the time of the capture's last packet: a handshake
+    /// still waiting for its answer then is marked
+    /// [`HandshakeRecord::cut_by_capture_end`] when the answer or the next
+    /// retransmission was not due yet.
+    pub fn finish(self, capture_end: Option<Timestamp>) -> impl Iterator<Item = ConnectionRecord> {
         let tw = self.time_wait_secs;
         self.retired
             .into_iter()
-            .chain(self.conns.into_iter().map(move |(_, mut c)| c.finish(tw)))
+            .chain(self.conns.into_iter().map(move |(_, mut c)| {
+                let cut = capture_end.is_some_and(|end| c.cut_by_capture_end(end));
+                let mut r = c.finish(tw);
+                r.handshake.cut_by_capture_end = cut;
+                r
+            }))
     }
 }
 
@@ -385,7 +395,7 @@ mod tests {
             t.idle_retired()
         );
         assert_eq!(
-            t.finish().count(),
+            t.finish(None).count(),
             600_000,
             "every SYN is still one connection"
         );

@@ -57,3 +57,125 @@ fn ctu_capture_copies_are_no_fin_retransmission() {
         kinds(&a)
     );
 }
+
+/// A little-endian µs pcap of Ethernet frames built by the test.
+pub struct Pcap {
+    bytes: Vec<u8>,
+}
+
+/// One frame: (µs since the start, source, destination, TCP header
+/// builder). Addresses are `[a, b, c, d]:port`.
+pub type Ep = ([u8; 4], u16);
+
+impl Pcap {
+    pub fn new() -> Pcap {
+        Pcap {
+            bytes: pcap_header(65535, 1),
+        }
+    }
+
+    /// A TCP segment at `us` µs (from 1,700,000,000 s) with IP id `id`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn tcp(
+        &mut self,
+        us: u64,
+        from: Ep,
+        to: Ep,
+        flags: &str,
+        seq: u32,
+        ack: u32,
+        payload: &[u8],
+        id: u16,
+    ) -> &mut Pcap {
+        let mut ip =
+            etherparse::Ipv4Header::new(0, 64, etherparse::IpNumber::TCP, from.0, to.0).unwrap();
+        ip.identification = id;
+        let mut tcp = etherparse::TcpHeader::new(from.1, to.1, seq, 1000);
+        tcp.syn = flags.contains('S');
+        tcp.fin = flags.contains('F');
+        tcp.rst = flags.contains('R');
+        tcp.psh = flags.contains('P');
+        tcp.urg = flags.contains('U');
+        tcp.ack = flags.contains('A');
+        if tcp.ack {
+            tcp.acknowledgment_number = ack;
+        }
+        let mut frame = Vec::new();
+        etherparse::PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ip(etherparse::IpHeaders::Ipv4(ip, Default::default()))
+            .tcp_header(tcp)
+            .write(&mut frame, payload)
+            .unwrap();
+        let b = &mut self.bytes;
+        b.extend_from_slice(&((us / 1_000_000) as u32 + 1_700_000_000).to_le_bytes());
+        b.extend_from_slice(&((us % 1_000_000) as u32).to_le_bytes());
+        b.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        b.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        b.extend_from_slice(&frame);
+        self
+    }
+
+    pub fn analyze(&self) -> Analysis {
+        timewait::analysis::analyze(
+            "built.pcap",
+            &self.bytes[..],
+            &timewait::analysis::Options::default(),
+        )
+        .expect("built capture reads")
+    }
+}
+
+pub const CLIENT: Ep = ([10, 0, 0, 1], 40000);
+pub const SERVER: Ep = ([10, 0, 0, 2], 80);
+
+/// A whole connection from `port` at `us`: handshake, request, response,
+/// the client closes first.
+pub fn whole_connection(p: &mut Pcap, us: u64, port: u16) {
+    let c = (CLIENT.0, port);
+    let s = SERVER;
+    p.tcp(us, c, s, "S", 100, 0, &[], 1)
+        .tcp(us + 100, s, c, "SA", 500, 101, &[], 0)
+        .tcp(us + 200, c, s, "A", 101, 501, &[], 2)
+        .tcp(us + 300, c, s, "PA", 101, 501, b"GET", 3)
+        .tcp(us + 400, s, c, "PA", 501, 104, b"OK", 1)
+        .tcp(us + 500, c, s, "FA", 104, 503, &[], 4)
+        .tcp(us + 600, s, c, "FA", 503, 105, &[], 2)
+        .tcp(us + 700, c, s, "A", 105, 504, &[], 5);
+}
+
+#[test]
+fn a_syn_in_the_last_second_of_the_capture_is_cut_not_failed() {
+    // Connection 0 is whole; connection 1's SYN comes 0.4 s before the
+    // last packet (of connection 2); connection 3's SYN 2 s before it and
+    // never answered: its retransmission was due at 1 s.
+    let mut p = Pcap::new();
+    p.tcp(0, (CLIENT.0, 40003), SERVER, "S", 9, 0, &[], 9);
+    whole_connection(&mut p, 1_000_000, 40000);
+    p.tcp(1_600_000, CLIENT, SERVER, "S", 7, 0, &[], 7).tcp(
+        1_600_000,
+        (CLIENT.0, 40001),
+        SERVER,
+        "S",
+        8,
+        0,
+        &[],
+        8,
+    );
+    whole_connection(&mut p, 1_999_000, 40002);
+    let a = p.analyze();
+    let cut: Vec<(u16, bool)> = a
+        .connections
+        .iter()
+        .map(|c| (c.client.port(), c.handshake.cut_by_capture_end))
+        .collect();
+    assert_eq!(
+        cut,
+        [
+            (40003, false),
+            (40000, false),
+            (40000, true),
+            (40001, true),
+            (40002, false)
+        ]
+    );
+}
