@@ -120,7 +120,8 @@ pub struct Summary {
     pub capture_near: BTreeMap<&'static str, u64>,
     /// TCP frames that were a copy of the frame just before in the same
     /// direction (same seq, ack, flags, window, length, IP id, within
-    /// `track::DUPLICATE_WINDOW_S`): one packet captured twice. They keep
+    /// `track::DUPLICATE_WINDOW_S`, or `DUPLICATE_WINDOW_SAME_ID_S` with the
+    /// same non-zero IPv4 id): one packet captured twice. They keep
     /// their frame numbers but are in no other count.
     pub duplicate_frames: u64,
 }
@@ -655,9 +656,9 @@ fn feed_segment(
     capture: u32,
 ) {
     let (obs, conn) = tracker.on_segment_conn(seg);
-    // A capture copy is no event for any detector; the observer (the
-    // ladder) still shows it, marked.
-    if !obs.notes.duplicate {
+    // A capture copy, or a segment the receiver's kernel drops unseen, is
+    // no event for any detector; the observer (the ladder) still shows it.
+    if !obs.notes.duplicate && !obs.notes.ignored {
         for &i in &retire.segment_detectors {
             retire.detectors[i].on_segment(seg, &obs, conn);
         }

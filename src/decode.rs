@@ -104,6 +104,8 @@ pub struct Segment {
     /// twice carries the same one, a retransmission from a connected Linux
     /// socket a new one (`ip_select_ident_segs`).
     pub ip_id: Option<u16>,
+    /// The window scale option (RFC 7323 §2), sent only with SYN.
+    pub wscale: Option<u8>,
 }
 
 impl Segment {
@@ -774,6 +776,14 @@ fn segment_from(
         }),
         _ => None,
     });
+    let wscale = if tcp.syn() {
+        tcp.options_iterator().find_map(|opt| match opt {
+            Ok(TcpOptionElement::WindowScale(shift)) => Some(shift),
+            _ => None,
+        })
+    } else {
+        None
+    };
     Ok(Segment {
         frame: record.frame,
         ts: record.ts,
@@ -786,6 +796,7 @@ fn segment_from(
         payload_len,
         tsopt,
         ip_id,
+        wscale,
     })
 }
 

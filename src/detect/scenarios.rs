@@ -52,6 +52,7 @@ impl Wire {
                 tsecr: TsVal(0),
             }),
             ip_id: None,
+            wscale: None,
         });
     }
     /// The three-way handshake at `t`: client ISN 100, server ISN 500.
@@ -310,6 +311,7 @@ fn syn_flood_keeps_bounded_evidence_and_no_records() {
             payload_len: 0,
             tsopt: None,
             ip_id: None,
+            wscale: None,
         });
     }
     let a = p.finish();

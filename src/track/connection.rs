@@ -45,11 +45,18 @@ const CAPTURE_SIDE_MIN_GAP_S: f64 = 0.001;
 /// host) are up to 30 µs apart, those of zeek's ctu-64702-888 1 µs. A real
 /// resend of the last segment a side sent needs a timer: Linux's tail loss
 /// probe waits at least TCP_TIMEOUT_MIN (2 ms), the RTO at least
-/// TCP_RTO_MIN (200 ms), a SYN TCP_TIMEOUT_INIT (1 s); and a connected IPv4
-/// socket gives a resent segment a new IP id (`ip_select_ident_segs`). So
-/// 100 µs is three times the widest copies seen and twenty times below the
-/// quickest resend.
+/// TCP_RTO_MIN (200 ms), a SYN TCP_TIMEOUT_INIT (1 s). So 100 µs is three
+/// times the widest copies seen on the fixture and twenty times below the
+/// quickest resend, for frames that carry no IP id to tell (IPv6, or 0).
 pub const DUPLICATE_WINDOW_S: f64 = 100e-6;
+
+/// The same for frames that also carry the same non-zero IPv4 id: a
+/// resend from a connected Linux socket takes a new id
+/// (`ip_select_ident_segs`; Windows and the BSDs too), so a repeated id is
+/// a copy even when the capture path delayed it more. Copies in the corpus
+/// come up to 262 µs apart (tcpdump's pptp.pcap, suricata-verify's
+/// bug-5437-02 through a tunnel); 1 ms is still half the quickest resend.
+pub const DUPLICATE_WINDOW_SAME_ID_S: f64 = 1e-3;
 
 /// Frames remembered per direction to recognise a copy: two, so that a
 /// burst captured at two points (A B A' B') still pairs each copy.
@@ -62,6 +69,8 @@ const RECENT_KEPT: usize = 2;
 struct Recent {
     print: u64,
     ts: Timestamp,
+    /// The frame carries a non-zero IPv4 id.
+    has_id: bool,
 }
 
 impl Recent {
@@ -81,13 +90,19 @@ impl Recent {
         Recent {
             print: h.finish(),
             ts: seg.ts,
+            has_id: seg.ip_id.is_some_and(|id| id != 0),
         }
     }
 
     /// `self` is a later copy of `earlier`.
     fn copies(&self, earlier: &Recent) -> bool {
         let dt = self.ts.secs_since(earlier.ts);
-        self.print == earlier.print && (0.0..=DUPLICATE_WINDOW_S).contains(&dt)
+        let window = if self.has_id {
+            DUPLICATE_WINDOW_SAME_ID_S
+        } else {
+            DUPLICATE_WINDOW_S
+        };
+        self.print == earlier.print && (0.0..=window).contains(&dt)
     }
 }
 
@@ -191,6 +206,13 @@ pub struct SideTrack {
     recent: [Option<Recent>; RECENT_KEPT],
     /// Frames from this side that were copies of one just before.
     pub duplicates: u32,
+    /// The largest window this side advertised (unscaled).
+    pub window_max: u16,
+    /// The highest acknowledgment number this side sent: its RCV.NXT.
+    pub max_ack: Option<SeqNum>,
+    /// This side's SYN or SYN-ACK was seen, with this window scale.
+    pub syn_seen: bool,
+    pub wscale: Option<u8>,
 }
 
 impl SideTrack {
@@ -243,6 +265,10 @@ pub struct Connection {
     /// Seconds from the last data to the first FIN (0 when the FIN carries
     /// data): how long the closer let the connection sit idle.
     pub idle_before_first_fin: Option<f64>,
+    /// Segments the receiver's kernel discards (see
+    /// [`Connection::kernel_discards`]): counted, but no event.
+    pub ignored: u32,
+    pub ignored_frames: Frames,
 }
 
 /// What one segment was, for detectors and the ladder diagram.
@@ -257,6 +283,10 @@ pub struct SegmentNotes {
     /// The same packet captured a second time ([`DUPLICATE_WINDOW_S`]): it
     /// changed nothing and is in no count but the duplicates'.
     pub duplicate: bool,
+    /// A segment the receiver's kernel drops without effect (an RST out of
+    /// window, a SYN+FIN probe, a segment without ACK): no attempt, no
+    /// close, no refusal.
+    pub ignored: bool,
 }
 
 impl Connection {
@@ -288,6 +318,8 @@ impl Connection {
             first_rst: None,
             last_data: None,
             idle_before_first_fin: None,
+            ignored: 0,
+            ignored_frames: Frames::new(),
         }
     }
 
@@ -344,11 +376,34 @@ impl Connection {
             s.recent[0] = Some(recent);
         }
 
+        if self.kernel_discards(seg, from) {
+            self.sides[from.index()].packets += 1;
+            self.ignored += 1;
+            if self.ignored_frames.len() < MAX_FRAMES_KEPT {
+                self.ignored_frames.push(seg.frame);
+            }
+            notes.ignored = true;
+            return notes;
+        }
+
         // Per-side bookkeeping of what was sent.
         {
             let s = &mut self.sides[from.index()];
             s.packets += 1;
             s.bytes += u64::from(seg.payload_len);
+            s.window_max = s.window_max.max(seg.window);
+            // A SYN or SYN-ACK starts this side's sequence space (and the
+            // SYN-ACK its acknowledgments): what came before it (a
+            // challenge ACK, an RST) belonged to another incarnation. An
+            // RST occupies no sequence space and its numbers may echo
+            // another one's (RFC 9293 §3.10.7.1), so it moves neither.
+            if f.ack() && !f.rst() && (f.syn() || s.max_ack.is_none_or(|a| seg.ack.after(a))) {
+                s.max_ack = Some(seg.ack);
+            }
+            if f.syn() {
+                s.syn_seen = true;
+                s.wscale = seg.wscale;
+            }
             if s.base_seq.is_none() {
                 s.base_seq = Some(if f.syn() {
                     seg.seq
@@ -357,7 +412,7 @@ impl Connection {
                 });
             }
             let end = seg.seq.plus(seg.seq_len());
-            if s.next_seq.is_none_or(|n| end.after(n)) {
+            if f.syn() || (!f.rst() && s.next_seq.is_none_or(|n| end.after(n))) {
                 s.next_seq = Some(end);
             }
             if seg.payload_len > 0 {
@@ -384,6 +439,126 @@ impl Connection {
             self.last_data = Some(seg.ts);
         }
         notes
+    }
+
+    /// Whether the receiver's Linux kernel drops this segment without any
+    /// effect on its socket, so that it opens, refuses and closes nothing:
+    ///
+    /// * a SYN with FIN (nmap's SYN+FIN+PSH+URG probe): a listener drops it
+    ///   (`tcp_rcv_state_process`, LISTEN: `if (th->fin) goto discard`);
+    /// * a segment without ACK that is neither SYN nor RST (FIN, NULL and
+    ///   Xmas scans) from a side that never acknowledged anything:
+    ///   `tcp_rcv_state_process` drops it in every state ("!th->ack &&
+    ///   !th->rst && !th->syn"). A side that sent ACKs before and then a
+    ///   FIN without one is a stack (or a test generator) whose peer takes
+    ///   it, and acknowledges it in the captures that have them
+    ///   (suricata-verify's multi_mac.pcap): that FIN closes;
+    /// * an RST that is not acceptable ([`Connection::rst_acceptable`]);
+    /// * any other segment whose sequence numbers lie wholly outside the
+    ///   receive window (`tcp_sequence` in `tcp_validate_incoming`: a
+    ///   crafted or corrupt seq): it would move no state, and must not move
+    ///   our idea of the sender's next sequence number either.
+    pub fn kernel_discards(&self, seg: &Segment, from: Side) -> bool {
+        let f = seg.flags;
+        if f.syn() && f.fin() {
+            return true;
+        }
+        if !f.ack() && !f.rst() && !f.syn() && self.side(from).max_ack.is_none() {
+            return true;
+        }
+        if f.rst() {
+            return !self.rst_acceptable(seg, from);
+        }
+        if f.syn() {
+            return false;
+        }
+        match self.window_of(from.peer()) {
+            Some((lo, hi, wnd)) => {
+                let end = seg.seq.plus(seg.seq_len());
+                i64::from(seg.seq.diff(hi)) > wnd || i64::from(end.diff(lo)) < -wnd
+            }
+            None => false,
+        }
+    }
+
+    /// Whether an RST from `from` can reset the receiver's socket, as Linux
+    /// decides it:
+    ///
+    /// * receiver in SYN_SENT (`tcp_rcv_synsent_state_process`): only an
+    ///   RST with ACK, acknowledging something the receiver sent
+    ///   (SND.UNA < SEG.ACK ≤ SND.NXT, RFC 9293 §3.10.7.3); an RST without
+    ///   ACK is dropped;
+    /// * receiver synchronized (`tcp_validate_incoming`, RFC 9293 §3.10.7.4
+    ///   and RFC 5961 §3.2): the RST's sequence number must fall in the
+    ///   receive window; Linux resets on SEG.SEQ = RCV.NXT (or RCV.NXT − 1
+    ///   after a FIN, `tcp_reset_check`), answers a challenge ACK to the
+    ///   rest of the window and drops what lies outside. Seen from a capture
+    ///   point RCV.NXT lies between what the receiver acknowledged and what
+    ///   the RST's sender sent, and segments the capture missed may lie
+    ///   beyond, so the whole window counts as acceptable, from one below
+    ///   RCV.NXT on ([`Connection::window_of`]); outside it the RST is
+    ///   dropped.
+    ///
+    /// A receiver of which nothing synchronized is known (no SYN-ACK either
+    /// way, nothing sent, a previous RST) cannot be judged: accepted.
+    pub fn rst_acceptable(&self, seg: &Segment, from: Side) -> bool {
+        let rx = self.side(from.peer());
+        if rx.state() == TcpState::SynSent {
+            return seg.flags.ack()
+                && match (rx.isn, rx.next_seq) {
+                    (Some(isn), Some(nxt)) => seg.ack.after(isn) && !seg.ack.after(nxt),
+                    _ => true,
+                };
+        }
+        match self.window_of(from.peer()) {
+            Some((lo, hi, wnd)) => {
+                i64::from(seg.seq.diff(lo)) >= -1 && i64::from(seg.seq.diff(hi)) <= wnd
+            }
+            None => true,
+        }
+    }
+
+    /// What the capture shows of `receiver`'s RCV.NXT: the range between
+    /// the highest acknowledgment it sent and what its peer sent so far
+    /// (either may run ahead: data in flight, data the capture missed),
+    /// and its receive window ([`Connection::receive_window`]). `None` when
+    /// it cannot be judged: the receiver is not synchronized (LISTEN,
+    /// SYN_SENT), has sent nothing, or its connection was reset already.
+    fn window_of(&self, receiver: Side) -> Option<(SeqNum, SeqNum, i64)> {
+        let rx = self.side(receiver);
+        let tx = self.side(receiver.peer());
+        if rx.packets == 0
+            || self.first_rst.is_some()
+            || matches!(rx.state(), TcpState::Listen | TcpState::SynSent)
+        {
+            return None;
+        }
+        let sent = tx.next_seq?;
+        let (lo, hi) = match rx.max_ack {
+            Some(a) if a.after(sent) => (sent, a),
+            Some(a) => (a, sent),
+            None => (sent, sent),
+        };
+        Some((lo, hi, self.receive_window(receiver)))
+    }
+
+    /// The largest receive window `side` may have offered, in bytes: its
+    /// largest advertised window, scaled by its window scale when both
+    /// SYNs were seen (RFC 7323 §2.2: scaling only when both sent the
+    /// option), else by the largest scale allowed (14) since it is unknown;
+    /// at least 65,535.
+    fn receive_window(&self, side: Side) -> i64 {
+        let s = self.side(side);
+        let p = self.side(side.peer());
+        let shift = if s.syn_seen && p.syn_seen {
+            match (s.wscale, p.wscale) {
+                (Some(w), Some(_)) => w.min(14),
+                _ => 0,
+            }
+        } else {
+            14
+        };
+        (i64::from(s.window_max) << shift).max(65_535)
     }
 
     fn set_state(&mut self, side: Side, event: Event) {
@@ -435,6 +610,21 @@ impl Connection {
         if from == Side::Client
             && h.ack.is_none()
             && h.synack.is_some()
+            && let Some(isn) = peer_isn
+            && seg.ack.after(isn)
+        {
+            self.handshake.ack = Some((seg.frame, seg.ts));
+            self.set_state(from, Event::SendHandshakeAck);
+            self.set_state(peer, Event::RecvHandshakeAck);
+        }
+        // A split handshake (the server answered the SYN with a SYN of its
+        // own, the client sent the SYN-ACK): the server's ACK of it
+        // establishes both sides.
+        if from == Side::Server
+            && self.handshake.ack.is_none()
+            && self.handshake.synack.is_some()
+            && self.side(from).state() == TcpState::SynSent
+            && self.side(Side::Client).state() == TcpState::SynReceived
             && let Some(isn) = peer_isn
             && seg.ack.after(isn)
         {
@@ -774,6 +964,8 @@ impl Connection {
             client_to_server: DirectionRecord::from(client),
             server_to_client: DirectionRecord::from(server),
             history: std::mem::take(&mut self.history),
+            ignored: self.ignored,
+            ignored_frames: std::mem::take(&mut self.ignored_frames),
         }
     }
 }
@@ -923,6 +1115,11 @@ pub struct ConnectionRecord {
     /// Zeek-style: S syn, H syn-ack, A ack, D data, F fin, R rst,
     /// T retransmitted SYN/FIN, C challenge ACK; upper case = client.
     pub history: History,
+    /// Segments the receiver's kernel would drop with no effect (an RST
+    /// outside the receive window, a SYN+FIN probe, a segment without
+    /// ACK): how many, and the first frames (at most 8).
+    pub ignored: u32,
+    pub ignored_frames: Frames,
 }
 
 impl ConnectionRecord {
@@ -964,6 +1161,7 @@ pub(crate) mod tests {
             payload_len: len,
             tsopt: None,
             ip_id: None,
+            wscale: None,
         }
     }
 
@@ -1202,13 +1400,10 @@ pub(crate) mod tests {
         };
         segs[0] = syn;
         segs.insert(1, again(&syn, 1, 1));
-        let fin = Segment {
-            ip_id: Some(9),
-            ..seg(6, C, S, F::FIN | F::ACK, 111, 521, 0)
-        };
+        let fin = seg(6, C, S, F::FIN | F::ACK, 111, 521, 0);
         segs.extend([
             fin,
-            again(&fin, 7, 100), // the widest copy: DUPLICATE_WINDOW_S
+            again(&fin, 7, 100), // the widest copy without an IP id
             seg(8, S, C, F::FIN | F::ACK, 521, 112, 0),
             seg(9, C, S, F::ACK, 112, 522, 0),
         ]);
@@ -1242,14 +1437,23 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_resend_is_not_a_copy_late_or_with_a_new_ip_id() {
+    fn a_resend_is_not_a_copy_late_or_with_a_new_ip_id_and_a_same_id_copy_may_be_later() {
         let fin = Segment {
             ip_id: Some(9),
             ..seg(6, C, S, F::FIN | F::ACK, 111, 521, 0)
         };
-        // 101 µs later: beyond the window, a retransmission.
+        // With the same non-zero IP id, 1 ms still is a copy, 1.001 ms not.
+        for (us, copy) in [(1000, true), (1001, false)] {
+            let mut segs = handshake();
+            segs.extend([fin, again(&fin, 7, us)]);
+            let mut c = Connection::new(0, 0, &segs[0]);
+            let notes: Vec<SegmentNotes> = segs.iter().map(|s| c.update(s)).collect();
+            assert_eq!(notes[6].duplicate, copy, "{us} µs");
+        }
+        // Without an IP id (IPv6), 101 µs is a resend.
+        let v6 = Segment { ip_id: None, ..fin };
         let mut segs = handshake();
-        segs.extend([fin, again(&fin, 7, 101)]);
+        segs.extend([v6, again(&v6, 7, 101)]);
         let mut c = Connection::new(0, 0, &segs[0]);
         let notes: Vec<SegmentNotes> = segs.iter().map(|s| c.update(s)).collect();
         assert!(!notes[6].duplicate && notes[6].fin_retransmit);
@@ -1301,6 +1505,193 @@ pub(crate) mod tests {
         assert!(!challenged.cut_by_capture_end(at(2)));
         // No SYN at all (mid-stream): nothing to cut.
         assert!(!run(&handshake()[2..]).cut_by_capture_end(at(5)));
+    }
+
+    #[test]
+    fn an_rst_outside_the_receive_window_closes_nothing() {
+        // Established; the server's next sequence number is 521, the
+        // client's window 1000 (no scaling: no window scale option).
+        let mut segs = handshake();
+        segs.extend([
+            seg(6, S, C, F::RST | F::ACK, 521 + 70_000, 111, 0), // beyond the window
+            seg(7, S, C, F::RST, 521u32.wrapping_sub(5000), 0, 0), // behind RCV.NXT
+            seg(8, C, S, F::FIN | F::ACK, 111, 521, 0),
+            seg(9, S, C, F::FIN | F::ACK, 521, 112, 0),
+            seg(10, C, S, F::ACK, 112, 522, 0),
+        ]);
+        let mut c = Connection::new(0, 0, &segs[0]);
+        let notes: Vec<SegmentNotes> = segs.iter().map(|s| c.update(s)).collect();
+        assert!(notes[5].ignored && notes[6].ignored);
+        let r = c.finish(60.0);
+        assert_eq!(r.close.kind, CloseKind::Fin);
+        assert_eq!(r.close.rst_frame, None);
+        assert_eq!(r.time_wait.holder, Closer::Client);
+        assert_eq!(r.ignored, 2);
+        assert_eq!(r.ignored_frames.as_slice(), [6, 7]);
+        assert_eq!(r.server_to_client.packets, 5, "sent, so counted");
+    }
+
+    #[test]
+    fn an_rst_at_or_inside_the_window_resets() {
+        for (seq, ok) in [
+            (521, true),           // RCV.NXT: tcp_validate_incoming resets
+            (520, true),           // RCV.NXT - 1 (tcp_reset_check)
+            (521 + 65_535, true),  // the window (at least 64 KiB)
+            (521 + 65_536, false), // beyond it
+            (519, false),
+        ] {
+            // The client acknowledged everything: RCV.NXT is 521.
+            let mut segs = handshake();
+            segs.push(seg(6, C, S, F::ACK, 111, 521, 0));
+            let mut c = run(&segs);
+            let n = c.update(&seg(7, S, C, F::RST | F::ACK, seq, 111, 0));
+            assert_eq!(!n.ignored, ok, "seq {seq}");
+            assert_eq!(c.finish(60.0).close.kind == CloseKind::Rst, ok, "seq {seq}");
+        }
+    }
+
+    #[test]
+    fn a_segment_far_outside_the_window_moves_nothing() {
+        // A corrupt seq (a jump of 98 MB) and a FIN far behind: dropped by
+        // tcp_sequence; the real RST after them is in the window again.
+        let mut segs = handshake();
+        segs.extend([
+            seg(6, C, S, F::ACK | F::PSH, 111 + 98_000_000, 521, 0),
+            seg(
+                7,
+                C,
+                S,
+                F::FIN | F::ACK,
+                111u32.wrapping_sub(200_000),
+                521,
+                0,
+            ),
+            seg(8, C, S, F::RST | F::ACK, 111, 521, 0),
+        ]);
+        let mut c = Connection::new(0, 0, &segs[0]);
+        let notes: Vec<SegmentNotes> = segs.iter().map(|s| c.update(s)).collect();
+        assert!(notes[5].ignored && notes[6].ignored && !notes[7].ignored);
+        let r = c.finish(60.0);
+        assert_eq!(r.close.kind, CloseKind::Rst);
+        assert_eq!(
+            r.close.active_closer,
+            Closer::None,
+            "the far FIN was no close"
+        );
+        assert_eq!(r.close.rst_frame, Some(8));
+    }
+
+    #[test]
+    fn data_the_capture_missed_moves_the_window_with_the_receivers_acks() {
+        // The capture lost 200 KB of the server's data; the client's ACK
+        // shows it arrived, so the next segment is in the window.
+        let mut segs = handshake();
+        segs.extend([
+            seg(6, C, S, F::ACK, 111, 200_521, 0),
+            seg(7, S, C, F::ACK | F::PSH, 200_521, 111, 100),
+        ]);
+        let mut c = Connection::new(0, 0, &segs[0]);
+        let notes: Vec<SegmentNotes> = segs.iter().map(|s| c.update(s)).collect();
+        assert!(!notes[6].ignored);
+    }
+
+    #[test]
+    fn a_split_handshake_establishes_and_its_rst_resets() {
+        // SYN, SYN from the server, SYN-ACK from the client, ACK from the
+        // server (suricata-verify's split-handshake-4whs), data, then an RST
+        // without ACK at RCV.NXT.
+        let r = run(&[
+            seg(1, C, S, F::SYN, 1000, 0, 0),
+            seg(2, S, C, F::SYN, 3000, 0, 0),
+            seg(3, C, S, F::SYN | F::ACK, 1000, 3001, 0),
+            seg(4, S, C, F::ACK, 3001, 1001, 0),
+            seg(5, C, S, F::ACK, 1001, 3001, 4),
+            seg(6, S, C, F::ACK, 3001, 1005, 0),
+            seg(7, C, S, F::RST, 1005, 0, 0),
+        ])
+        .finish(60.0);
+        assert_eq!(r.ignored, 0);
+        assert_eq!(r.handshake.state, HandshakeState::Complete);
+        assert_eq!(r.close.kind, CloseKind::Rst);
+        assert_eq!(r.close.rst_sender_state, Some(TcpState::Established));
+    }
+
+    #[test]
+    fn the_window_scale_of_the_handshake_widens_the_window() {
+        let scaled = |s: Segment, shift: u8| Segment {
+            wscale: Some(shift),
+            ..s
+        };
+        let mut segs = handshake();
+        segs[0] = scaled(segs[0], 7);
+        segs[1] = scaled(segs[1], 7);
+        let mut c = run(&segs);
+        // The client's window 1000 << 7 = 128,000 bytes.
+        assert!(!c.update(&seg(6, S, C, F::RST, 521 + 127_000, 0, 0)).ignored);
+        let mut c = run(&segs);
+        assert!(c.update(&seg(6, S, C, F::RST, 521 + 129_000, 0, 0)).ignored);
+    }
+
+    #[test]
+    fn an_rst_to_a_syn_refuses_only_with_an_acceptable_ack() {
+        // tcp_rcv_synsent_state_process: RST+ACK acknowledging the SYN.
+        let refused = |rst: Segment| {
+            let mut c = run(&[seg(1, C, S, F::SYN, 100, 0, 0)]);
+            let n = c.update(&rst);
+            (n.ignored, c.finish(60.0).handshake.state)
+        };
+        assert_eq!(
+            refused(seg(2, S, C, F::RST | F::ACK, 0, 101, 0)),
+            (false, HandshakeState::Refused)
+        );
+        assert_eq!(
+            refused(seg(2, S, C, F::RST, 0, 0, 0)),
+            (true, HandshakeState::SynOnly),
+            "no ACK: dropped"
+        );
+        assert_eq!(
+            refused(seg(2, S, C, F::RST | F::ACK, 0, 5000, 0)),
+            (true, HandshakeState::SynOnly),
+            "acknowledges nothing the client sent"
+        );
+    }
+
+    #[test]
+    fn a_fin_without_ack_closes_when_its_sender_acknowledged_before() {
+        // A generated capture's FINs without ACK, each acknowledged.
+        let mut segs = handshake();
+        segs.extend([
+            seg(6, S, C, F::FIN, 521, 0, 0),
+            seg(7, C, S, F::ACK, 111, 522, 0),
+            seg(8, C, S, F::FIN, 111, 0, 0),
+            seg(9, S, C, F::ACK, 522, 112, 0),
+        ]);
+        let r = run(&segs).finish(60.0);
+        assert_eq!(r.ignored, 0);
+        // Both FINs count; the second, without ACK, cannot acknowledge the
+        // first, so the close looks simultaneous.
+        assert_eq!(r.close.first_fin_frame, Some(6));
+        assert_eq!(r.close.fin_frames.as_slice(), [6, 8]);
+        assert_ne!(r.close.kind, CloseKind::Open);
+    }
+
+    #[test]
+    fn probes_without_a_handshake_meaning_are_ignored() {
+        // nmap's SYN+FIN+PSH+URG, then a FIN/PSH/URG (Xmas) and a NULL scan.
+        let probe = F::SYN | F::FIN | F::PSH | F::URG;
+        let mut c = run(&[seg(1, C, S, probe, 100, 0, 0)]);
+        for s in [
+            seg(2, C, S, F::FIN | F::PSH | F::URG, 100, 0, 0),
+            seg(3, C, S, 0, 100, 0, 0),
+        ] {
+            assert!(c.update(&s).ignored);
+        }
+        let r = c.finish(60.0);
+        assert_eq!(r.ignored, 3);
+        assert_eq!(r.handshake.syn_frames.as_slice(), [] as [u64; 0]);
+        assert_eq!(r.handshake.state, HandshakeState::NotCaptured);
+        assert_eq!(r.close.kind, CloseKind::Open);
+        assert_eq!(r.close.active_closer, Closer::None);
     }
 
     #[test]

@@ -381,6 +381,7 @@ mod tests {
                 payload_len: 0,
                 tsopt: None,
                 ip_id: None,
+                wscale: None,
             };
             t.on_segment(&seg);
             peak = peak.max(t.live());

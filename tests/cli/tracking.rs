@@ -123,6 +123,10 @@ impl Pcap {
         )
         .expect("built capture reads")
     }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
 }
 
 pub const CLIENT: Ep = ([10, 0, 0, 1], 40000);
@@ -178,4 +182,62 @@ fn a_syn_in_the_last_second_of_the_capture_is_cut_not_failed() {
             (40002, false)
         ]
     );
+}
+
+#[test]
+fn an_nmap_probe_is_no_connection_attempt() {
+    // SYN+FIN+PSH+URG to a closed port, answered by RST+ACK (Linux's
+    // tcp_v4_send_reset), then a whole connection: no handshake failure,
+    // and `--fail-on warning` passes.
+    let mut p = Pcap::new();
+    p.tcp(0, (CLIENT.0, 50000), SERVER, "SFPU", 7, 0, &[], 1)
+        .tcp(100, SERVER, (CLIENT.0, 50000), "RA", 0, 8, &[], 0);
+    whole_connection(&mut p, 1000, 40000);
+    let a = p.analyze();
+    let probe = &a.connections[0];
+    assert_eq!(probe.ignored_frames.as_slice(), [1]);
+    assert!(probe.handshake.syn_frames.is_empty());
+    assert!(!kinds(&a).contains(&"handshake-failure"), "{:?}", kinds(&a));
+    let file = temp_file("nmap-probe.pcap", p.bytes());
+    let out = timewait(&["analyze", "--fail-on", "warning", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
+
+#[test]
+fn an_out_of_window_rst_does_not_end_the_connection() {
+    // A crafted RST far outside the client's window in the middle of a
+    // connection that then closes normally: the close is the FIN exchange,
+    // the client holds TIME_WAIT, nothing was aborted.
+    let mut p = Pcap::new();
+    let (c, s) = (CLIENT, SERVER);
+    p.tcp(0, c, s, "S", 100, 0, &[], 1)
+        .tcp(100, s, c, "SA", 500, 101, &[], 0)
+        .tcp(200, c, s, "A", 101, 501, &[], 2)
+        .tcp(300, c, s, "PA", 101, 501, b"GET", 3)
+        .tcp(400, s, c, "RA", 0x8000_0000, 104, &[], 0)
+        .tcp(500, s, c, "PA", 501, 104, b"OK", 1)
+        .tcp(600, c, s, "FA", 104, 503, &[], 4)
+        .tcp(700, s, c, "FA", 503, 105, &[], 2)
+        .tcp(800, c, s, "A", 105, 504, &[], 5);
+    let a = p.analyze();
+    let r = &a.connections[0];
+    assert_eq!(r.ignored_frames.as_slice(), [5]);
+    assert_eq!(r.close.kind, timewait::track::CloseKind::Fin);
+    assert_eq!(r.time_wait.holder, timewait::track::Closer::Client);
+    assert!(!kinds(&a).contains(&"abortive-close"), "{:?}", kinds(&a));
+}
+
+#[test]
+fn suricata_bug_76_crafted_rst_refuses_nothing() {
+    // A fuzzed capture: frame 21 is an RST+PSH whose ACK acknowledges more
+    // than the client (still in SYN_SENT: its SYN-ACK went to another
+    // address) ever sent, and the connection goes on to frame 45.
+    let Some(path) = corpus_file("suricata-verify/bug-76/input.pcap") else {
+        return;
+    };
+    let a = analyze_file(&path);
+    let c = &a.connections[1];
+    assert!(c.ignored_frames.contains(&21), "{:?}", c.ignored_frames);
+    assert_ne!(c.handshake.state, timewait::track::HandshakeState::Refused);
+    assert!(!kinds(&a).contains(&"handshake-failure"), "{:?}", kinds(&a));
 }
