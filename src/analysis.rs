@@ -124,6 +124,9 @@ pub struct Summary {
     /// same non-zero IPv4 id): one packet captured twice. They keep
     /// their frame numbers but are in no other count.
     pub duplicate_frames: u64,
+    /// Connections of which the capture holds one direction only, though
+    /// the other sent (see `ConnectionRecord::one_way`).
+    pub one_way_connections: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -259,6 +262,7 @@ struct Tally {
     handshake: [u64; 6],
     /// client, server, unknown
     capture_near: [u64; 3],
+    one_way: u64,
 }
 
 const CLOSE_KINDS: [CloseKind; 4] = [
@@ -291,6 +295,7 @@ impl Tally {
             None => 2,
         };
         self.capture_near[near] += 1;
+        self.one_way += u64::from(c.one_way);
     }
 }
 
@@ -691,6 +696,7 @@ fn summarize(
     for (k, n) in HANDSHAKES.iter().zip(tally.handshake) {
         s.by_handshake.insert(handshake_name(*k), n);
     }
+    s.one_way_connections = tally.one_way;
     for (k, n) in ["client", "server", "unknown"]
         .iter()
         .zip(tally.capture_near)

@@ -90,6 +90,13 @@ pub fn facts_line(a: &Analysis) -> String {
             if s.duplicate_frames == 1 { "" } else { "s" }
         ));
     }
+    if s.one_way_connections > 0 {
+        line.push_str(&format!(
+            "; {} connection{} captured in one direction only (the other side's packets are not in the file; its answers are inferred from what it acknowledged)",
+            s.one_way_connections,
+            if s.one_way_connections == 1 { "" } else { "s" }
+        ));
+    }
     if s.idle_retired > 0 {
         line.push_str(&format!(
             "; {} idle connection{} retired early (silent 130 s in the handshake or 3 h after, or past 250,000 open handshakes; a later packet on the 4-tuple starts a new connection)",

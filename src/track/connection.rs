@@ -236,6 +236,9 @@ pub struct Handshake {
     /// An RST that ended an earlier attempt of this handshake (before the
     /// SYN-ACK that opened the connection), and who sent it.
     pub attempt_rst: Option<(u64, Side)>,
+    /// The client acknowledged a SYN-ACK the capture does not hold (a
+    /// capture of one direction only, or a lost frame).
+    pub synack_unseen: bool,
 }
 
 /// The live state of one connection.
@@ -260,6 +263,9 @@ pub struct Connection {
     /// The second FIN did not acknowledge the first: both were in flight.
     pub simultaneous: bool,
     pub first_rst: Option<(u64, Timestamp, Side, TcpState)>,
+    /// Both sides' states just before `first_rst`, to undo it when the
+    /// connection outlives it.
+    before_rst: [Option<TcpState>; 2],
     /// Time of the last segment with payload, either direction.
     pub last_data: Option<Timestamp>,
     /// Seconds from the last data to the first FIN (0 when the FIN carries
@@ -316,6 +322,7 @@ impl Connection {
             first_fin_by: None,
             simultaneous: false,
             first_rst: None,
+            before_rst: [None, None],
             last_data: None,
             idle_before_first_fin: None,
             ignored: 0,
@@ -384,6 +391,22 @@ impl Connection {
             }
             notes.ignored = true;
             return notes;
+        }
+
+        // New data or a FIN from the side that sent the RST: its socket
+        // was not gone, so the RST ended nothing (the receiver took it for
+        // a challenge, RFC 5961 §3.2, or dropped it).
+        if let Some((frame, _, by, _)) = self.first_rst
+            && by == from
+            && !f.rst()
+            && !f.syn()
+            && seg.seq_len() > 0
+            && self
+                .side(from)
+                .next_seq
+                .is_some_and(|n| seg.seq.plus(seg.seq_len()).after(n))
+        {
+            self.outlive_rst(frame);
         }
 
         // Per-side bookkeeping of what was sent.
@@ -617,6 +640,19 @@ impl Connection {
             self.set_state(from, Event::SendHandshakeAck);
             self.set_state(peer, Event::RecvHandshakeAck);
         }
+        // The client in SYN_SENT sends an ACK only after a SYN-ACK
+        // (tcp_rcv_synsent_state_process): one the capture does not hold.
+        if from == Side::Client
+            && self.handshake.synack.is_none()
+            && self.handshake.ack.is_none()
+            && self.handshake.syn_count > 0
+            && self.side(from).state() == TcpState::SynSent
+        {
+            self.handshake.synack_unseen = true;
+            self.handshake.ack = Some((seg.frame, seg.ts));
+            self.sides[from.index()].state = Some(TcpState::Established);
+            self.sides[peer.index()].state = Some(TcpState::Established);
+        }
         // A split handshake (the server answered the SYN with a SYN of its
         // own, the client sent the SYN-ACK): the server's ACK of it
         // establishes both sides.
@@ -720,14 +756,37 @@ impl Connection {
             .get_or_insert((seg.frame, seg.ts));
         if self.first_rst.is_none() {
             self.first_rst = Some((seg.frame, seg.ts, from, sender_state));
+            self.before_rst = [self.sides[0].state, self.sides[1].state];
         }
         // An RST answering a SYN before any SYN-ACK: refused.
-        if from == Side::Server && self.handshake.synack.is_none() && self.handshake.syn_count > 0 {
+        if from == Side::Server
+            && self.handshake.synack.is_none()
+            && self.handshake.syn_count > 0
+            && self.side(Side::Client).state() == TcpState::SynSent
+        {
             notes.refused = true;
             self.handshake.refused.get_or_insert(seg.frame);
         }
         self.set_state(from, Event::Reset);
         self.set_state(from.peer(), Event::Reset);
+    }
+
+    /// The connection went on after the RST in `frame`: it is counted with
+    /// the ignored segments, and the states before it come back.
+    fn outlive_rst(&mut self, frame: u64) {
+        self.first_rst = None;
+        if self.handshake.refused == Some(frame) {
+            self.handshake.refused = None;
+        }
+        for (side, state) in self.sides.iter_mut().zip(self.before_rst) {
+            side.state = state;
+            side.rst = None;
+        }
+        self.ignored += 1;
+        if self.ignored_frames.len() < MAX_FRAMES_KEPT {
+            self.ignored_frames.push(frame);
+            self.ignored_frames.sort_unstable();
+        }
     }
 
     fn record_history(&mut self, seg: &Segment, from: Side, notes: &SegmentNotes) {
@@ -800,7 +859,7 @@ impl Connection {
     pub fn finish(&mut self, time_wait_secs: f64) -> ConnectionRecord {
         let syn_frames = std::mem::take(&mut self.handshake.syn_frames);
         let h = &self.handshake;
-        let handshake_state = if h.synack.is_some() && h.ack.is_some() {
+        let handshake_state = if (h.synack.is_some() || h.synack_unseen) && h.ack.is_some() {
             HandshakeState::Complete
         } else if h.synack.is_some() {
             HandshakeState::SynAckOnly
@@ -815,6 +874,11 @@ impl Connection {
         };
         let client = self.side(Side::Client);
         let server = self.side(Side::Server);
+        let one_way = match (client.packets, server.packets) {
+            (0, n) => n > 0,
+            (n, 0) => n > 0 && client.max_ack.is_some(),
+            _ => false,
+        };
         let both_fins = client.fin_seq.is_some() && server.fin_seq.is_some();
         let rst = self.first_rst;
         // An RST counts as the end only if it came before the second FIN.
@@ -939,6 +1003,7 @@ impl Connection {
                     _ => None,
                 },
                 capture_near,
+                synack_unseen: h.synack_unseen,
                 cut_by_capture_end: false,
             },
             close: CloseRecord {
@@ -964,6 +1029,7 @@ impl Connection {
             client_to_server: DirectionRecord::from(client),
             server_to_client: DirectionRecord::from(server),
             history: std::mem::take(&mut self.history),
+            one_way,
             ignored: self.ignored,
             ignored_frames: std::mem::take(&mut self.ignored_frames),
         }
@@ -1006,6 +1072,10 @@ pub struct HandshakeRecord {
     /// Which side looks closer to the capture point (its leg of the
     /// handshake is shorter); "sent first" is judged there.
     pub capture_near: Option<Side>,
+    /// The client acknowledged a SYN-ACK that is not in the capture (one
+    /// direction captured, or the frame lost): the handshake completed.
+    pub synack_unseen: bool,
+
     /// The capture ended before this handshake could show its outcome: no
     /// answer to the SYNs, and the last SYN was sent less than its
     /// retransmission timeout before the capture's last packet (1 s after
@@ -1115,6 +1185,11 @@ pub struct ConnectionRecord {
     /// Zeek-style: S syn, H syn-ack, A ack, D data, F fin, R rst,
     /// T retransmitted SYN/FIN, C challenge ACK; upper case = client.
     pub history: History,
+    /// Only one direction is in the capture although the other one sent
+    /// (the client acknowledged something, or the server sent at all): a
+    /// capture of one direction, as on an asymmetric route or a tap on one
+    /// fibre.
+    pub one_way: bool,
     /// Segments the receiver's kernel would drop with no effect (an RST
     /// outside the receive window, a SYN+FIN probe, a segment without
     /// ACK): how many, and the first frames (at most 8).
@@ -1614,6 +1689,56 @@ pub(crate) mod tests {
         assert_eq!(r.handshake.state, HandshakeState::Complete);
         assert_eq!(r.close.kind, CloseKind::Rst);
         assert_eq!(r.close.rst_sender_state, Some(TcpState::Established));
+    }
+
+    #[test]
+    fn a_client_ack_without_a_captured_syn_ack_completes_the_handshake() {
+        // Only the client's direction is in the capture.
+        let r = run(&[
+            seg(1, C, S, F::SYN, 100, 0, 0),
+            seg(2, C, S, F::ACK, 101, 501, 0),
+            seg(3, C, S, F::ACK | F::PSH, 101, 501, 10),
+            seg(4, C, S, F::FIN | F::ACK, 111, 530, 0),
+        ])
+        .finish(60.0);
+        assert_eq!(r.handshake.state, HandshakeState::Complete);
+        assert!(r.handshake.synack_unseen);
+        assert_eq!(r.handshake.ack_frame, Some(2));
+        assert!(r.one_way);
+        assert_eq!(r.close.active_closer, Closer::Client);
+        // An unanswered SYN alone is no one-way capture.
+        let lone = run(&[seg(1, C, S, F::SYN, 100, 0, 0)]).finish(60.0);
+        assert!(!lone.one_way);
+        assert_eq!(lone.handshake.state, HandshakeState::SynOnly);
+    }
+
+    #[test]
+    fn an_rst_its_sender_outlives_ended_nothing() {
+        // An in-window RST from the server (not at RCV.NXT), then the
+        // server goes on sending data and closes: the RST ended nothing.
+        let mut segs = handshake();
+        segs.extend([
+            seg(6, S, C, F::RST | F::ACK, 600, 111, 0),
+            seg(7, S, C, F::ACK | F::PSH, 521, 111, 30),
+            seg(8, S, C, F::FIN | F::ACK, 551, 111, 0),
+            seg(9, C, S, F::ACK, 111, 552, 0),
+            seg(10, C, S, F::FIN | F::ACK, 111, 552, 0),
+            seg(11, S, C, F::ACK, 552, 112, 0),
+        ]);
+        let r = run(&segs).finish(60.0);
+        assert_eq!(r.close.kind, CloseKind::Fin);
+        assert_eq!(r.close.rst_frame, None);
+        assert_eq!(r.ignored_frames.as_slice(), [6]);
+        assert_eq!(r.time_wait.holder, Closer::Server);
+        // Data the receiver had in flight after a real RST does not undo it.
+        let mut segs = handshake();
+        segs.extend([
+            seg(6, S, C, F::RST | F::ACK, 521, 111, 0),
+            seg(7, C, S, F::ACK | F::PSH, 111, 521, 30),
+        ]);
+        let r = run(&segs).finish(60.0);
+        assert_eq!(r.close.kind, CloseKind::Rst);
+        assert_eq!(r.close.rst_frame, Some(6));
     }
 
     #[test]

@@ -241,3 +241,41 @@ fn suricata_bug_76_crafted_rst_refuses_nothing() {
     assert_ne!(c.handshake.state, timewait::track::HandshakeState::Refused);
     assert!(!kinds(&a).contains(&"handshake-failure"), "{:?}", kinds(&a));
 }
+
+#[test]
+fn a_capture_of_the_clients_direction_only_has_no_unanswered_syns() {
+    // tcpdump on one fibre: the client's SYN, its ACK of the SYN-ACK the
+    // capture never saw, a request, its FIN.
+    let mut p = Pcap::new();
+    let (c, s) = (CLIENT, SERVER);
+    for i in 0..3u16 {
+        let c = (c.0, c.1 + i);
+        let t = u64::from(i) * 1_000_000;
+        p.tcp(t, c, s, "S", 100, 0, &[], 1)
+            .tcp(t + 900, c, s, "A", 101, 501, &[], 2)
+            .tcp(t + 1000, c, s, "PA", 101, 501, b"GET", 3)
+            .tcp(t + 5000, c, s, "FA", 104, 510, &[], 4);
+    }
+    let a = p.analyze();
+    assert_eq!(a.summary.one_way_connections, 3);
+    assert_eq!(a.summary.by_handshake["complete"], 3);
+    assert!(a.connections.iter().all(|c| c.handshake.synack_unseen));
+    assert!(!kinds(&a).contains(&"handshake-failure"), "{:?}", kinds(&a));
+    let file = temp_file("one-way.pcap", p.bytes());
+    let text = stdout(&timewait(&["analyze", file.to_str().unwrap()]));
+    assert!(
+        text.contains("3 connections captured in one direction only"),
+        "{text}"
+    );
+}
+
+#[test]
+fn zeek_client_side_half_duplex_has_no_unanswered_syns() {
+    let Some(path) = corpus_file("zeek/ssh/ssh.client-side-half-duplex.pcap") else {
+        return;
+    };
+    let a = analyze_file(&path);
+    assert_eq!(a.summary.by_handshake["syn_only"], 0);
+    assert_eq!(a.summary.one_way_connections, a.summary.connections);
+    assert!(!kinds(&a).contains(&"handshake-failure"), "{:?}", kinds(&a));
+}
