@@ -127,6 +127,9 @@ pub struct Summary {
     /// Connections of which the capture holds one direction only, though
     /// the other sent (see `ConnectionRecord::one_way`).
     pub one_way_connections: u64,
+    /// Connections already open when the capture began (no SYN or SYN-ACK
+    /// in it): what happened before their first frame is not in the file.
+    pub started_before_capture: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -263,6 +266,7 @@ struct Tally {
     /// client, server, unknown
     capture_near: [u64; 3],
     one_way: u64,
+    started_before: u64,
 }
 
 const CLOSE_KINDS: [CloseKind; 4] = [
@@ -296,6 +300,8 @@ impl Tally {
         };
         self.capture_near[near] += 1;
         self.one_way += u64::from(c.one_way);
+        let packets = c.client_to_server.packets + c.server_to_client.packets;
+        self.started_before += u64::from(c.role_inferred && packets > u64::from(c.ignored));
     }
 }
 
@@ -697,6 +703,7 @@ fn summarize(
         s.by_handshake.insert(handshake_name(*k), n);
     }
     s.one_way_connections = tally.one_way;
+    s.started_before_capture = tally.started_before;
     for (k, n) in ["client", "server", "unknown"]
         .iter()
         .zip(tally.capture_near)

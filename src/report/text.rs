@@ -90,6 +90,14 @@ pub fn facts_line(a: &Analysis) -> String {
             if s.duplicate_frames == 1 { "" } else { "s" }
         ));
     }
+    if s.started_before_capture > 0 {
+        line.push_str(&format!(
+            "; {} connection{} already open when the capture began (what came before {} first frame is not in the file)",
+            s.started_before_capture,
+            if s.started_before_capture == 1 { " was" } else { "s were" },
+            if s.started_before_capture == 1 { "its" } else { "their" }
+        ));
+    }
     if s.one_way_connections > 0 {
         line.push_str(&format!(
             "; {} connection{} captured in one direction only (the other side's packets are not in the file; its answers are inferred from what it acknowledged)",

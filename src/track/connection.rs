@@ -724,11 +724,17 @@ impl Connection {
         match self.first_fin_by {
             None => {
                 self.first_fin_by = Some(from);
-                self.idle_before_first_fin = Some(if seg.payload_len > 0 {
-                    0.0
+                // Idle since the last data; with none seen, since the
+                // handshake; with neither (the capture began after them,
+                // perhaps at this FIN) it is not known: the capture cannot
+                // say what came before its first frame.
+                let h = &self.handshake;
+                let opened = h.ack.or(h.synack).map(|(_, t)| t).or(h.first_syn);
+                self.idle_before_first_fin = if seg.payload_len > 0 {
+                    Some(0.0)
                 } else {
-                    self.last_data.map_or(0.0, |d| seg.ts.secs_since(d))
-                });
+                    self.last_data.or(opened).map(|d| seg.ts.secs_since(d))
+                };
             }
             Some(first) if first != from && !acks_peer => {
                 // This side sent its FIN before the peer's had reached it:
@@ -1102,6 +1108,8 @@ pub struct CloseRecord {
     pub rst_sender_state: Option<TcpState>,
     /// Seconds from the last data (either way) to the first FIN: how long
     /// the active closer let the connection sit idle before closing it.
+    /// Without data, from the handshake; null when neither is in the
+    /// capture (it began after them): the idle time is not known.
     pub idle_before_fin_s: Option<f64>,
     /// Each side's state at the end of the capture.
     pub client_state: TcpState,
@@ -1739,6 +1747,27 @@ pub(crate) mod tests {
         let r = run(&segs).finish(60.0);
         assert_eq!(r.close.kind, CloseKind::Rst);
         assert_eq!(r.close.rst_frame, Some(6));
+    }
+
+    #[test]
+    fn a_capture_that_starts_at_the_fin_knows_no_idle_time() {
+        // chrissanders' tcp_teardown: the server's FIN is the first frame.
+        let r = run(&[
+            seg(1, S, C, F::FIN | F::ACK, 900, 200, 0),
+            seg(2, C, S, F::ACK, 200, 901, 0),
+            seg(3, C, S, F::FIN | F::ACK, 200, 901, 0),
+            seg(4, S, C, F::ACK, 901, 201, 0),
+        ])
+        .finish(60.0);
+        assert!(r.role_inferred);
+        assert_eq!(r.close.active_closer, Closer::Server);
+        assert_eq!(r.close.idle_before_fin_s, None);
+        // With a handshake but no data, idle since the handshake.
+        let mut segs = handshake();
+        segs.truncate(3);
+        segs.push(seg(10, C, S, F::FIN | F::ACK, 101, 501, 0));
+        let r = run(&segs).finish(60.0);
+        assert_eq!(r.close.idle_before_fin_s, Some(0.007));
     }
 
     #[test]

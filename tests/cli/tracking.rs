@@ -279,3 +279,24 @@ fn zeek_client_side_half_duplex_has_no_unanswered_syns() {
     assert_eq!(a.summary.one_way_connections, a.summary.connections);
     assert!(!kinds(&a).contains(&"handshake-failure"), "{:?}", kinds(&a));
 }
+
+#[test]
+fn a_capture_that_starts_at_the_fin_says_what_it_cannot_know() {
+    let mut p = Pcap::new();
+    let (c, s) = (CLIENT, SERVER);
+    p.tcp(0, s, c, "FA", 900, 200, &[], 1)
+        .tcp(60, c, s, "A", 200, 901, &[], 2)
+        .tcp(460_000, c, s, "FA", 200, 901, &[], 3)
+        .tcp(540_000, s, c, "A", 901, 201, &[], 4);
+    let a = p.analyze();
+    assert_eq!(a.summary.started_before_capture, 1);
+    let r = &a.connections[0];
+    assert_eq!(r.close.active_closer, timewait::track::Closer::Server);
+    assert_eq!(r.close.idle_before_fin_s, None);
+    let file = temp_file("teardown.pcap", p.bytes());
+    let text = stdout(&timewait(&["analyze", file.to_str().unwrap()]));
+    assert!(
+        text.contains("1 connection was already open when the capture began"),
+        "{text}"
+    );
+}
