@@ -74,6 +74,40 @@ pub struct CaptureReport {
     pub damage: Option<capture::Damage>,
     /// Why the file could not be read at all.
     pub error: Option<String>,
+    /// Times a record's timestamp jumped from the one before it (see
+    /// [`is_time_jump`]: more than 30 days forward, a minute back; a clock
+    /// set wrong, a stitched or corrupt file): times and durations across
+    /// a jump mean nothing.
+    pub time_jumps: u64,
+    /// The first frames (at most 8) whose time jumped from the record
+    /// before.
+    pub time_jump_frames: Vec<u64>,
+    /// Seconds of capture time without the jumps: the sum of the gaps
+    /// between consecutive records that are not jumps (equal to
+    /// `last - first` for an ordered file without jumps).
+    pub captured_s: f64,
+}
+
+/// A step forward between consecutive records larger than this (30 days)
+/// is damage, not silence: the corpus has files whose records jump by
+/// decades. A capture filtered down to one conversation can hold days of
+/// silence (zeek's ctu-sme-11 LDAP extract: 4 days between its two
+/// connections), so the bound is a month.
+pub const TIME_JUMP_S: f64 = 30.0 * 86_400.0;
+
+/// A step back larger than this is damage too: tcpdump writes records in
+/// the order the kernel timestamps them, and pcapng files of several
+/// interfaces interleave them within a buffer flush (milliseconds), so a
+/// minute back is a clock stepped or a record corrupt.
+pub const TIME_BACK_JUMP_S: f64 = 60.0;
+
+/// Whether a step of `step` seconds from one record to the next is a jump
+/// of the clock or the file. Right after a jump, any step larger than
+/// [`TIME_BACK_JUMP_S`] either way is the way back (a corrupt timestamp
+/// between good ones: suricata-verify's transform-base64-7296 has records
+/// 65,536 s and 2.6 years off).
+pub fn is_time_jump(step: f64, after_jump: bool) -> bool {
+    step > TIME_JUMP_S || step < -TIME_BACK_JUMP_S || (after_jump && step.abs() > TIME_BACK_JUMP_S)
 }
 
 impl CaptureReport {
@@ -92,6 +126,9 @@ impl CaptureReport {
             truncated: false,
             damage: None,
             error: None,
+            time_jumps: 0,
+            time_jump_frames: Vec::new(),
+            captured_s: 0.0,
         }
     }
 }
@@ -130,6 +167,10 @@ pub struct Summary {
     /// Connections already open when the capture began (no SYN or SYN-ACK
     /// in it): what happened before their first frame is not in the file.
     pub started_before_capture: u64,
+    /// Timestamp jumps between consecutive records, over all inputs (see [`CaptureReport::time_jumps`]).
+    pub time_jumps: u64,
+    /// Capture time without those jumps, over all inputs.
+    pub captured_s: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -597,9 +638,38 @@ fn read_and_decode<R: Read>(
     // more records (or when it panicked: then its panic is what the caller
     // sees). Either way, reading on is wasted.
     let mut tracker_gone = false;
+    let mut previous: Option<Timestamp> = None;
+    // The step before was a jump: the next large step is its way back.
+    let mut jumped = false;
+    // The last step that was not a jump.
+    let mut last_step = 0.0;
     let result = capture::read_capture_until(input, |record| {
         *links.entry(record.link).or_default() += 1;
         unreported += 1;
+        if let Some(p) = previous {
+            let step = record.ts.secs_since(p);
+            if is_time_jump(step, jumped) {
+                // A step back right after a large step forward: that step
+                // was the jump out, this is the way back.
+                if !jumped && step < 0.0 && last_step > TIME_BACK_JUMP_S {
+                    report.captured_s -= last_step;
+                    report.time_jumps += 1;
+                    if report.time_jump_frames.len() < 8 {
+                        report.time_jump_frames.push(record.frame - 1);
+                    }
+                }
+                jumped = true;
+                report.time_jumps += 1;
+                if report.time_jump_frames.len() < 8 {
+                    report.time_jump_frames.push(record.frame);
+                }
+            } else {
+                jumped = false;
+                last_step = step;
+                report.captured_s += step.abs();
+            }
+        }
+        previous = Some(record.ts);
         if report.first.is_none_or(|f| record.ts < f) {
             report.first = Some(record.ts);
         }
@@ -730,6 +800,8 @@ fn summarize(
     if let (Some(a), Some(b)) = (first, last) {
         s.duration_s = b.secs_since(a);
     }
+    s.time_jumps = captures.iter().map(|c| c.time_jumps).sum();
+    s.captured_s = captures.iter().map(|c| c.captured_s).sum();
     s
 }
 

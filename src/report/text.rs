@@ -63,13 +63,30 @@ pub fn facts_line(a: &Analysis) -> String {
         .filter(|(k, v)| **v > 0 && **k != "none")
         .map(|(k, v)| format!("{k} {v}"))
         .collect();
+    let span = if s.time_jumps > 0 {
+        let frames: Vec<String> = a
+            .captures
+            .iter()
+            .flat_map(|c| c.time_jump_frames.iter().map(u64::to_string))
+            .take(5)
+            .collect();
+        format!(
+            "{:.3} s of capture; its timestamps jump {} time{} (frame {}{}): the clock or the file is broken, times across a jump mean nothing",
+            s.captured_s,
+            s.time_jumps,
+            if s.time_jumps == 1 { "" } else { "s" },
+            frames.join(", "),
+            if s.time_jumps > 5 { ", ..." } else { "" }
+        )
+    } else {
+        format!("{:.3} s", s.duration_s)
+    };
     let mut line = format!(
-        "{} connection{} in {} ({} packets, {:.3} s)",
+        "{} connection{} in {} ({} packets, {span})",
         s.connections,
         if s.connections == 1 { "" } else { "s" },
         files.join(", "),
         s.packets,
-        s.duration_s
     );
     if !closers.is_empty() {
         line.push_str(&format!("; closed first by {}", closers.join(", ")));

@@ -262,7 +262,7 @@ fn a_capture_of_the_clients_direction_only_has_no_unanswered_syns() {
     assert!(a.connections.iter().all(|c| c.handshake.synack_unseen));
     assert!(!kinds(&a).contains(&"handshake-failure"), "{:?}", kinds(&a));
     let file = temp_file("one-way.pcap", p.bytes());
-    let text = stdout(&timewait(&["analyze", file.to_str().unwrap()]));
+    let text = stdout(&timewait(&["analyze", file.to_str().unwrap()])).replace('\n', " ");
     assert!(
         text.contains("3 connections captured in one direction only"),
         "{text}"
@@ -294,9 +294,53 @@ fn a_capture_that_starts_at_the_fin_says_what_it_cannot_know() {
     assert_eq!(r.close.active_closer, timewait::track::Closer::Server);
     assert_eq!(r.close.idle_before_fin_s, None);
     let file = temp_file("teardown.pcap", p.bytes());
-    let text = stdout(&timewait(&["analyze", file.to_str().unwrap()]));
+    let text = stdout(&timewait(&["analyze", file.to_str().unwrap()])).replace('\n', " ");
     assert!(
         text.contains("1 connection was already open when the capture began"),
         "{text}"
     );
+}
+
+#[test]
+fn timestamps_that_jump_by_years_are_reported_as_damage() {
+    // A whole connection whose frames 3 and 6 carry timestamps years off
+    // (one forward, one back), then a quiet four days and one more
+    // connection: the quiet gap is capture time, the jumps are not.
+    let year = 365 * 86_400 * 1_000_000u64;
+    let mut p = Pcap::new();
+    let (c, s) = (CLIENT, SERVER);
+    let base = 10 * year;
+    p.tcp(base, c, s, "S", 100, 0, &[], 1)
+        .tcp(base + 100, s, c, "SA", 500, 101, &[], 0)
+        .tcp(base + 3 * year, c, s, "A", 101, 501, &[], 2)
+        .tcp(base + 300, c, s, "PA", 101, 501, b"GET", 3)
+        .tcp(base + 400, s, c, "PA", 501, 104, b"OK", 1)
+        .tcp(base - 2 * year, c, s, "FA", 104, 503, &[], 4)
+        .tcp(base + 600, s, c, "FA", 503, 105, &[], 2)
+        .tcp(base + 700, c, s, "A", 105, 504, &[], 5);
+    let days = 4 * 86_400 * 1_000_000u64;
+    whole_connection(&mut p, base + days, 40001);
+    let a = p.analyze();
+    let cap = &a.captures[0];
+    assert_eq!(cap.time_jumps, 4);
+    assert_eq!(cap.time_jump_frames, [3, 4, 6, 7]);
+    assert!(
+        (cap.captured_s - 4.0 * 86_400.0).abs() < 0.01,
+        "{}",
+        cap.captured_s
+    );
+    assert_eq!(a.summary.time_jumps, 4);
+    let file = temp_file("time-jumps.pcap", p.bytes());
+    let text = stdout(&timewait(&["analyze", file.to_str().unwrap()])).replace('\n', " ");
+    assert!(
+        text.contains("its timestamps jump 4 times (frame 3, 4, 6, 7)"),
+        "{text}"
+    );
+    // Without jumps, the capture time is the span.
+    let mut p = Pcap::new();
+    whole_connection(&mut p, 0, 40000);
+    whole_connection(&mut p, 7_200_000_000, 40001);
+    let a = p.analyze();
+    assert_eq!(a.summary.time_jumps, 0);
+    assert!((a.summary.captured_s - a.summary.duration_s).abs() < 1e-6);
 }
