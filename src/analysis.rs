@@ -107,7 +107,8 @@ pub const TIME_BACK_JUMP_S: f64 = 60.0;
 /// between good ones: suricata-verify's transform-base64-7296 has records
 /// 65,536 s and 2.6 years off).
 pub fn is_time_jump(step: f64, after_jump: bool) -> bool {
-    step > TIME_JUMP_S || step < -TIME_BACK_JUMP_S || (after_jump && step.abs() > TIME_BACK_JUMP_S)
+    !(-TIME_BACK_JUMP_S..=TIME_JUMP_S).contains(&step)
+        || (after_jump && step.abs() > TIME_BACK_JUMP_S)
 }
 
 impl CaptureReport {
