@@ -82,6 +82,11 @@ pub struct CaptureReport {
     /// The first frames (at most 8) whose time jumped from the record
     /// before.
     pub time_jump_frames: Vec<u64>,
+    /// Records not analyzed because their time lies inside what an
+    /// earlier input of the run already covered: the same file given
+    /// twice, or overlapping captures. Fed again, they would read as
+    /// retransmissions and timestamps going back.
+    pub overlap_skipped: u64,
     /// Seconds of capture time without the jumps: the sum of the gaps
     /// between consecutive records that are not jumps (equal to
     /// `last - first` for an ordered file without jumps).
@@ -129,6 +134,7 @@ impl CaptureReport {
             error: None,
             time_jumps: 0,
             time_jump_frames: Vec::new(),
+            overlap_skipped: 0,
             captured_s: 0.0,
         }
     }
@@ -172,6 +178,9 @@ pub struct Summary {
     pub time_jumps: u64,
     /// Capture time without those jumps, over all inputs.
     pub captured_s: f64,
+    /// Records of later inputs skipped because an earlier input already
+    /// covered their time (see [`CaptureReport::overlap_skipped`]).
+    pub overlap_skipped: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -260,6 +269,9 @@ pub struct Pipeline<'o> {
     progress: Option<Arc<ProgressCounts>>,
     /// Set from outside (Ctrl-C) to stop reading and report what was read.
     interrupt: Option<Arc<AtomicBool>>,
+    /// The latest record time of the inputs read so far: a later input's
+    /// records up to it are skipped ([`CaptureReport::overlap_skipped`]).
+    timeline_end: Option<Timestamp>,
 }
 
 /// Where each connection record goes as the tracker retires it: to the
@@ -380,6 +392,7 @@ impl<'o> Pipeline<'o> {
             observer,
             progress: None,
             interrupt: None,
+            timeline_end: None,
         }
     }
 
@@ -458,6 +471,7 @@ impl<'o> Pipeline<'o> {
         let progress = self.progress.clone();
         let reader_progress = progress.clone();
         let interrupt = self.interrupt.clone();
+        let covered_until = self.timeline_end;
         let threaded = std::thread::scope(|scope| {
             let reader = std::thread::Builder::new()
                 .name("timewait-read".into())
@@ -467,6 +481,7 @@ impl<'o> Pipeline<'o> {
                         empty: &empty_rx,
                         progress: reader_progress,
                         interrupt,
+                        covered_until,
                     };
                     read_and_decode(path, input, handover)
                 })?;
@@ -495,6 +510,9 @@ impl<'o> Pipeline<'o> {
             Ok(done) => done,
             Err(e) => (CaptureReport::new(path), Err(CaptureError::Io(e))),
         };
+        if let Some(last) = report.last {
+            self.timeline_end = Some(self.timeline_end.map_or(last, |e| e.max(last)));
+        }
         let outcome = match result {
             Ok(facts) => {
                 self.apply_facts(&mut report, facts);
@@ -610,6 +628,20 @@ struct Handover<'a> {
     empty: &'a mpsc::Receiver<Vec<Segment>>,
     progress: Option<Arc<ProgressCounts>>,
     interrupt: Option<Arc<AtomicBool>>,
+    /// Records at or before this time belong to time an earlier input
+    /// covered: skipped.
+    covered_until: Option<Timestamp>,
+}
+
+/// Decodes one record into the batch, or counts why it yields no segment.
+fn decode_one(record: &capture::Record<'_>, report: &mut CaptureReport, batch: &mut Vec<Segment>) {
+    match decode::decode(record) {
+        Ok(seg) => {
+            report.tcp_packets += 1;
+            batch.push(seg);
+        }
+        Err(reason) => *report.skipped.entry(reason).or_default() += 1,
+    }
 }
 
 /// The reading thread: records → segments, in batches, plus everything the
@@ -624,6 +656,7 @@ fn read_and_decode<R: Read>(
         empty,
         progress,
         interrupt,
+        covered_until,
     } = handover;
     let interrupted = || {
         interrupt
@@ -677,22 +710,20 @@ fn read_and_decode<R: Read>(
         if report.last.is_none_or(|l| record.ts > l) {
             report.last = Some(record.ts);
         }
-        match decode::decode(record) {
-            Ok(seg) => {
-                report.tcp_packets += 1;
-                batch.push(seg);
-                if batch.len() == BATCH {
-                    if let Some(p) = &progress {
-                        p.packets.fetch_add(unreported, Ordering::Relaxed);
-                        unreported = 0;
-                    }
-                    let next = empty
-                        .try_recv()
-                        .unwrap_or_else(|_| Vec::with_capacity(BATCH));
-                    tracker_gone = full.send(std::mem::replace(&mut batch, next)).is_err();
-                }
+        if covered_until.is_some_and(|end| record.ts <= end) {
+            report.overlap_skipped += 1;
+        } else {
+            decode_one(record, &mut report, &mut batch);
+        }
+        if batch.len() == BATCH {
+            if let Some(p) = &progress {
+                p.packets.fetch_add(unreported, Ordering::Relaxed);
+                unreported = 0;
             }
-            Err(reason) => *report.skipped.entry(reason).or_default() += 1,
+            let next = empty
+                .try_recv()
+                .unwrap_or_else(|_| Vec::with_capacity(BATCH));
+            tracker_gone = full.send(std::mem::replace(&mut batch, next)).is_err();
         }
         if tracker_gone || interrupted() {
             ControlFlow::Break(())
@@ -803,6 +834,7 @@ fn summarize(
     }
     s.time_jumps = captures.iter().map(|c| c.time_jumps).sum();
     s.captured_s = captures.iter().map(|c| c.captured_s).sum();
+    s.overlap_skipped = captures.iter().map(|c| c.overlap_skipped).sum();
     s
 }
 

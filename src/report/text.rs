@@ -107,6 +107,15 @@ pub fn facts_line(a: &Analysis) -> String {
             if s.duplicate_frames == 1 { "" } else { "s" }
         ));
     }
+    for c in a.captures.iter().filter(|c| c.overlap_skipped > 0) {
+        line.push_str(&format!(
+            "; {} record{} of {} skipped: {} inside the time an earlier input already covered (the same file twice, or overlapping captures)",
+            c.overlap_skipped,
+            if c.overlap_skipped == 1 { "" } else { "s" },
+            c.path,
+            if c.overlap_skipped == 1 { "it lies" } else { "they lie" }
+        ));
+    }
     if s.started_before_capture > 0 {
         line.push_str(&format!(
             "; {} connection{} already open when the capture began (what came before {} first frame is not in the file)",

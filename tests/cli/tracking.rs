@@ -344,3 +344,84 @@ fn timestamps_that_jump_by_years_are_reported_as_damage() {
     assert_eq!(a.summary.time_jumps, 0);
     assert!((a.summary.captured_s - a.summary.duration_s).abs() < 1e-6);
 }
+
+/// Findings as (kind, severity, count), sorted, and the connection count.
+fn outcome(a: &Analysis) -> (Vec<(String, String, u64)>, u64) {
+    let mut f: Vec<(String, String, u64)> = a
+        .findings
+        .iter()
+        .map(|f| (f.kind.to_string(), f.severity.to_string(), f.count))
+        .collect();
+    f.sort();
+    (f, a.summary.connections)
+}
+
+fn run_files(inputs: &[(&str, &[u8])]) -> Analysis {
+    let mut p = timewait::analysis::Pipeline::new(Default::default()).keep_connections(true);
+    for (name, bytes) in inputs {
+        p.feed(name, *bytes).expect("readable");
+    }
+    p.finish()
+}
+
+#[test]
+fn the_same_file_twice_finds_what_it_finds_once() {
+    let mut compared = 0;
+    for (stem, path) in fixtures_with_truth() {
+        let bytes = std::fs::read(&path).unwrap();
+        let once = run_files(&[("a", &bytes)]);
+        let twice = run_files(&[("a", &bytes), ("a", &bytes)]);
+        assert_eq!(outcome(&twice), outcome(&once), "{stem}");
+        assert_eq!(
+            twice.captures[1].overlap_skipped, once.summary.packets,
+            "{stem}"
+        );
+        assert_eq!(twice.captures[1].tcp_packets, 0, "{stem}");
+        compared += 1;
+    }
+    assert!(compared >= 20, "{compared}");
+}
+
+/// The records of a classic pcap: (header, records as bytes).
+fn pcap_records(bytes: &[u8]) -> (&[u8], Vec<&[u8]>) {
+    let mut out = Vec::new();
+    let mut at = 24;
+    while at + 16 <= bytes.len() {
+        let caplen = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+        out.push(&bytes[at..at + 16 + caplen]);
+        at += 16 + caplen;
+    }
+    (&bytes[..24], out)
+}
+
+#[test]
+fn overlapping_captures_are_read_as_one_timeline() {
+    // client-close.pcap cut into frames 1-30 and 20-45 (rotated files
+    // written with an overlap): the same findings and connections as the
+    // whole file, and frames 20-30 of the second file skipped.
+    let whole = std::fs::read(fixture("client-close.pcap")).unwrap();
+    let (header, records) = pcap_records(&whole);
+    assert_eq!(records.len(), 45);
+    let part = |r: std::ops::Range<usize>| {
+        let mut b = header.to_vec();
+        records[r].iter().for_each(|x| b.extend_from_slice(x));
+        b
+    };
+    let (first, second) = (part(0..30), part(19..45));
+    let once = run_files(&[("whole", &whole)]);
+    let split = run_files(&[("first", &first), ("second", &second)]);
+    assert_eq!(outcome(&split), outcome(&once));
+    assert_eq!(split.captures[1].overlap_skipped, 11);
+    let ids = |a: &Analysis| -> Vec<(u32, u64)> {
+        a.connections
+            .iter()
+            .map(|c| {
+                (
+                    c.id,
+                    c.handshake.syn_retransmits as u64 + u64::from(c.close.fin_retransmits),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(ids(&split), ids(&once));
+}
