@@ -117,8 +117,14 @@ pub fn capture_cells(c: &crate::analysis::CaptureReport) -> [String; 6] {
     ]
 }
 
-/// The one-line answer: the worst finding, or that nothing is wrong.
+/// The one-line answer: the worst finding, or that nothing is wrong; but
+/// when not one record could be read (every input unreadable or damaged
+/// at its first record), that nothing was analyzed: "no problems found"
+/// would claim what the run cannot know.
 pub fn verdict(a: &Analysis) -> String {
+    if let Some(why) = nothing_analyzed(a) {
+        return why;
+    }
     let worst = a.findings.iter().max_by_key(|f| f.severity);
     match worst {
         Some(f) if f.severity > Severity::Info => {
@@ -160,6 +166,24 @@ pub fn verdict(a: &Analysis) -> String {
         ),
         None => "OK: no problems found".to_string(),
     }
+}
+
+/// "NOTHING ANALYZED: ..." when no input gave a single record and at
+/// least one was unreadable or damaged at its start.
+fn nothing_analyzed(a: &Analysis) -> Option<String> {
+    if a.captures.iter().any(|c| c.packets > 0) {
+        return None;
+    }
+    let broken = a.captures.iter().find_map(|c| {
+        c.error
+            .clone()
+            .or_else(|| c.damage.as_ref().map(|d| d.message.clone()))
+            .map(|why| (c.path.as_str(), why))
+    })?;
+    Some(format!(
+        "NOTHING ANALYZED: {}: {}; not one record could be read, so there is no verdict",
+        broken.0, broken.1
+    ))
 }
 
 /// Seconds since the start of the capture, `+1.234 s` style, for text.

@@ -425,3 +425,30 @@ fn overlapping_captures_are_read_as_one_timeline() {
     };
     assert_eq!(ids(&split), ids(&once));
 }
+
+#[test]
+fn a_capture_damaged_at_its_first_record_has_no_ok_verdict() {
+    // A pcap header, then a record that declares 2 GB.
+    let mut bytes = pcap_header(65535, 1);
+    for v in [1_700_000_000u32, 0, 0x7fff_ffff, 0x7fff_ffff] {
+        bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    bytes.extend_from_slice(&[0u8; 40]);
+    let file = temp_file("damaged-first.pcap", &bytes);
+    let out = timewait(&["analyze", file.to_str().unwrap()]);
+    let text = stdout(&out);
+    assert!(text.starts_with("NOTHING ANALYZED: "), "{text}");
+    assert!(!text.contains("no problems found"), "{text}");
+    assert_eq!(out.status.code(), Some(2));
+    let md = stdout(&timewait(&[
+        "analyze",
+        "--format",
+        "markdown",
+        file.to_str().unwrap(),
+    ]));
+    assert!(md.contains("NOTHING ANALYZED"), "{md}");
+    // An empty but sound capture is still OK: nothing was wrong with it.
+    let empty = temp_file("empty.pcap", &pcap_header(65535, 1));
+    let text = stdout(&timewait(&["analyze", empty.to_str().unwrap()]));
+    assert!(text.starts_with("OK"), "{text}");
+}
