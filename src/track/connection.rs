@@ -1206,6 +1206,18 @@ pub struct ConnectionRecord {
 }
 
 impl ConnectionRecord {
+    /// Whether `side` really entered TIME_WAIT on this connection: it is
+    /// the holder (or one of both after a simultaneous close). Not for a
+    /// connection that ended by RST, nor for a closer that reset after its
+    /// FIN (its socket was gone), nor one still open at the capture's end.
+    pub fn time_wait_on(&self, side: Side) -> bool {
+        match self.time_wait.holder {
+            Closer::Both => true,
+            Closer::None => false,
+            holder => holder == Closer::from(side),
+        }
+    }
+
     pub fn endpoint(&self, side: Side) -> Endpoint {
         match side {
             Side::Client => self.client,
@@ -1768,6 +1780,31 @@ pub(crate) mod tests {
         segs.push(seg(10, C, S, F::FIN | F::ACK, 101, 501, 0));
         let r = run(&segs).finish(60.0);
         assert_eq!(r.close.idle_before_fin_s, Some(0.007));
+    }
+
+    #[test]
+    fn time_wait_lands_only_where_the_closer_entered_it() {
+        // The server closes first, then resets the client's FIN (zeek's
+        // ctu-64702-888): it never held TIME_WAIT.
+        let mut segs = handshake();
+        segs.extend([
+            seg(6, S, C, F::FIN | F::ACK, 521, 111, 0),
+            seg(7, C, S, F::ACK, 111, 522, 0),
+            seg(8, C, S, F::FIN | F::ACK, 111, 522, 0),
+            seg(9, S, C, F::RST, 522, 0, 0),
+        ]);
+        let r = run(&segs).finish(60.0);
+        assert_eq!(r.close.active_closer, Closer::Server);
+        assert!(!r.time_wait_on(Side::Server) && !r.time_wait_on(Side::Client));
+        // The same close with the last ACK: the server holds it.
+        segs[8] = seg(9, S, C, F::ACK, 522, 112, 0);
+        let r = run(&segs).finish(60.0);
+        assert!(r.time_wait_on(Side::Server) && !r.time_wait_on(Side::Client));
+        // Reset before any FIN: nobody.
+        let mut segs = handshake();
+        segs.push(seg(6, S, C, F::RST | F::ACK, 521, 111, 0));
+        let r = run(&segs).finish(60.0);
+        assert!(!r.time_wait_on(Side::Server) && !r.time_wait_on(Side::Client));
     }
 
     #[test]
