@@ -228,6 +228,9 @@ pub struct Handshake {
     pub syn_count: u32,
     pub first_syn: Option<Timestamp>,
     pub last_syn: Option<Timestamp>,
+    /// The SYN before the last one: their gap is the sender's own
+    /// retransmission interval.
+    pub previous_syn: Option<Timestamp>,
     pub synack: Option<(u64, Timestamp)>,
     pub synack_count: u32,
     pub ack: Option<(u64, Timestamp)>,
@@ -597,6 +600,7 @@ impl Connection {
                 h.syn_frames.push(seg.frame);
             }
             h.first_syn.get_or_insert(seg.ts);
+            h.previous_syn = h.last_syn;
             h.last_syn = Some(seg.ts);
             notes.syn_retransmit = h.syn_count > 1;
             self.sides[from.index()].isn.get_or_insert(seg.seq);
@@ -832,19 +836,26 @@ impl Connection {
 
     /// Whether the capture, ending at `end`, cut this handshake short: SYNs
     /// without any answer (SYN-ACK, RST, challenge ACK), the last of them
-    /// less than its retransmission timeout before `end`. The timeout after
-    /// the n-th SYN is [`SYN_RTO_INIT_S`] · 2^(n-1) (Linux's
-    /// `tcp_retransmit_timer` backoff, capped at TCP_RTO_MAX).
+    /// less than its retransmission timeout before `end`. After the first
+    /// SYN that is [`SYN_RTO_INIT_S`] (Linux's TCP_TIMEOUT_INIT); after a
+    /// retransmission, twice the gap the sender itself left between its
+    /// last two SYNs (`tcp_retransmit_timer` doubles the timeout: 1 s, 2 s,
+    /// 4 s ...), capped at TCP_RTO_MAX. Measuring the sender's own gap
+    /// keeps a scanner that repeats its SYN every 175 ms (nmap) from
+    /// looking cut a second later.
     pub fn cut_by_capture_end(&self, end: Timestamp) -> bool {
         let h = &self.handshake;
         let Some(last_syn) = h.last_syn else {
             return false;
         };
-        if h.synack.is_some() || h.refused.is_some() || h.challenge_ack.is_some() {
+        if h.synack.is_some() || h.synack_unseen || h.refused.is_some() || h.challenge_ack.is_some()
+        {
             return false;
         }
-        let retries = h.syn_count.saturating_sub(1).min(16);
-        let rto = (SYN_RTO_INIT_S * f64::from(1u32 << retries)).min(RTO_MAX_S);
+        let rto = match h.previous_syn {
+            Some(prev) => (2.0 * last_syn.secs_since(prev)).min(RTO_MAX_S),
+            None => SYN_RTO_INIT_S,
+        };
         end.secs_since(last_syn) < rto
     }
 
@@ -1085,9 +1096,10 @@ pub struct HandshakeRecord {
     /// The capture ended before this handshake could show its outcome: no
     /// answer to the SYNs, and the last SYN was sent less than its
     /// retransmission timeout before the capture's last packet (1 s after
-    /// the first SYN, 2 s after the second, ...: TCP_TIMEOUT_INIT doubled
-    /// per retry). Neither the answer nor the next retransmission could be
-    /// in the file yet, so "not answered" is no failure (yet).
+    /// the first SYN; after a retry, twice the sender's gap between its
+    /// last two SYNs: see [`Connection::cut_by_capture_end`]). Neither the
+    /// answer nor the next retransmission could be in the file yet, so
+    /// "not answered" is no failure (yet).
     pub cut_by_capture_end: bool,
 }
 
@@ -1591,6 +1603,11 @@ pub(crate) mod tests {
         let two = run(&[syn(1, 0), syn(2, 1000)]);
         assert!(two.cut_by_capture_end(at(2999)));
         assert!(!two.cut_by_capture_end(at(3000)));
+        // A scanner repeating its SYN every 175 ms: its next was due long
+        // before a capture end 0.85 s later.
+        let fast = run(&[syn(1, 0), syn(2, 175), syn(3, 350), syn(4, 525)]);
+        assert!(fast.cut_by_capture_end(at(700)));
+        assert!(!fast.cut_by_capture_end(at(1375)));
         // An answer of any kind: the outcome is in the capture.
         let refused = run(&[syn(1, 0), seg(2, S, C, F::RST | F::ACK, 0, 101, 0)]);
         assert!(!refused.cut_by_capture_end(at(2)));
@@ -1598,6 +1615,9 @@ pub(crate) mod tests {
         assert!(!answered.cut_by_capture_end(at(2)));
         let challenged = run(&[syn(1, 0), seg(2, S, C, F::ACK, 900, 50, 0)]);
         assert!(!challenged.cut_by_capture_end(at(2)));
+        // Answered in a one-sided capture: the client's ACK.
+        let one_way = run(&[syn(1, 0), seg(2, C, S, F::ACK, 101, 501, 0)]);
+        assert!(!one_way.cut_by_capture_end(at(2)));
         // No SYN at all (mid-stream): nothing to cut.
         assert!(!run(&handshake()[2..]).cut_by_capture_end(at(5)));
     }
