@@ -568,3 +568,200 @@ fn two_clocks_behind_one_address_are_reported_as_shared() {
         f.summary
     );
 }
+
+// --- paws-syn-drop: the kernel's TIME_WAIT and per-host rules ----------
+
+/// A segment with both timestamp fields (the bare ACK of a TIME_WAIT
+/// socket echoes its `ts_recent` in TSecr).
+#[allow(clippy::too_many_arguments)]
+fn send_echo(
+    w: &mut Wire,
+    t: f64,
+    from: &str,
+    to: &str,
+    flags: u8,
+    seq: u32,
+    ack: u32,
+    ts: Option<(u32, u32)>,
+) {
+    w.send(t, from, to, flags, seq, ack, 0, ts.map(|(v, _)| v));
+    if let (Some(last), Some((_, ecr))) = (w.frames.last_mut(), ts) {
+        last.tsopt.as_mut().unwrap().tsecr = TsVal(ecr);
+    }
+}
+
+fn paws_findings(a: &Analysis) -> Vec<&crate::detect::Finding> {
+    a.findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::PawsSynDrop)
+        .collect()
+}
+
+#[test]
+fn time_wait_reject_by_sequence_without_timestamps_is_named_so() {
+    // The server closed connection 0 (client ISN 1000, 10 bytes: the
+    // server's TIME_WAIT has rcv_nxt 1012, snd_nxt 9022). A new SYN on the
+    // tuple with ISN 900, no timestamps: tcp_timewait_state_process
+    // rejects it by sequence and answers with the old ACK.
+    let mut w = Wire::new();
+    w.server_closed_conn(0.0, NAT, SRV, 1000, None);
+    w.send(2.0, NAT, SRV, S, 900, 0, 0, None); // 9
+    w.send(2.0001, SRV, NAT, A, 9022, 1012, 0, None); // 10: bare ACK
+    w.send(2.0002, NAT, SRV, R, 1012, 0, 0, None); // 11: client RST
+    w.send(2.01, NAT, SRV, S, 900, 0, 0, None); // 12: SYN again
+    w.send(2.0101, SRV, NAT, S | A, 7000, 901, 0, None); // 13
+    w.send(2.0102, NAT, SRV, A, 901, 7001, 0, None); // 14
+    let a = w.analyze();
+    let f = paws_findings(&a);
+    assert_eq!(f.len(), 1, "{:?}", kinds(&a));
+    assert_eq!(f[0].severity, Severity::Warning);
+    assert_eq!(f[0].count, 1);
+    assert_eq!(f[0].frames, vec![8, 9, 10, 11, 12, 13]);
+    assert!(f[0].summary.contains("by sequence"), "{}", f[0].summary);
+    assert!(
+        f[0].evidence[0].note.contains(
+            "SYN seq 900 is not after rcv_nxt 1012 of the TIME_WAIT socket the server holds \
+             since frame 8 (connection 0), without timestamps: a reject by sequence, not PAWS"
+        ),
+        "{}",
+        f[0].evidence[0].note
+    );
+
+    // The same with an ISN above rcv_nxt: the kernel accepts the SYN.
+    let mut w = Wire::new();
+    w.server_closed_conn(0.0, NAT, SRV, 1000, None);
+    w.send(2.0, NAT, SRV, S, 5000, 0, 0, None);
+    w.send(2.0001, SRV, NAT, S | A, 7000, 5001, 0, None);
+    w.send(2.0002, NAT, SRV, A, 5001, 7001, 0, None);
+    let a = w.analyze();
+    assert!(paws_findings(&a).is_empty(), "{:?}", kinds(&a));
+    assert!(kinds(&a).contains(&(FindingKind::TupleReuse, Severity::Info)));
+}
+
+#[test]
+fn rate_limited_silence_counts_and_later_silence_does_not() {
+    // ts_recent of the server's TIME_WAIT = the client's FIN TSval,
+    // 5_000_006. A SYN with TSval 1_000 is PAWS-rejected (bare ACK); the
+    // retry 10 ms later meets the 500 ms rate limit (silence, still a
+    // reject); one 1 s after the ACK gets no answer either, which the
+    // kernel would not do: not counted. The next is ACKed again.
+    let mut w = Wire::new();
+    let tw = Some((9, 5_000_006));
+    w.server_closed_conn(0.0, NAT, SRV, 1000, Some(5_000_000));
+    send_echo(&mut w, 2.0, NAT, SRV, S, 900, 0, Some((1_000, 0))); // 9
+    send_echo(&mut w, 2.0001, SRV, NAT, A, 9022, 1012, tw); // 10
+    w.send(2.0002, NAT, SRV, R, 1012, 0, 0, None); // 11
+    send_echo(&mut w, 2.01, NAT, SRV, S, 900, 0, Some((1_010, 0))); // 12
+    send_echo(&mut w, 3.01, NAT, SRV, S, 900, 0, Some((2_010, 0))); // 13
+    send_echo(&mut w, 5.01, NAT, SRV, S, 900, 0, Some((4_010, 0))); // 14
+    send_echo(&mut w, 5.0101, SRV, NAT, A, 9022, 1012, tw); // 15
+    w.send(5.0102, NAT, SRV, R, 1012, 0, 0, None); // 16
+    let a = w.analyze();
+    let f = paws_findings(&a);
+    assert_eq!(f.len(), 1, "{:?}", kinds(&a));
+    assert_eq!(f[0].severity, Severity::Error, "it never connected");
+    assert_eq!(f[0].count, 3, "{}", f[0].summary);
+    assert_eq!(f[0].frames, vec![8, 9, 10, 11, 12, 14, 15, 16]);
+    assert!(
+        f[0].evidence[0]
+            .note
+            .starts_with("SYN TSval 1000 is below ts_recent 5000006 of the TIME_WAIT socket"),
+        "{}",
+        f[0].evidence[0].note
+    );
+    assert!(
+        f[0].evidence[1].note.contains("rate-limited"),
+        "{}",
+        f[0].evidence[1].note
+    );
+}
+
+#[test]
+fn a_bare_ack_that_echoes_another_connection_proves_nothing() {
+    // Same SYN, but the ACK carries an ack number that is not the TIME_WAIT
+    // socket's rcv_nxt (a stale established socket, RFC 5961): no claim.
+    let mut w = Wire::new();
+    w.server_closed_conn(0.0, NAT, SRV, 1000, Some(5_000_000));
+    send_echo(&mut w, 2.0, NAT, SRV, S, 900, 0, Some((1_000, 0)));
+    send_echo(
+        &mut w,
+        2.0001,
+        SRV,
+        NAT,
+        A,
+        9022,
+        77_777,
+        Some((9, 5_000_006)),
+    );
+    let a = w.analyze();
+    assert!(paws_findings(&a).is_empty(), "{:?}", kinds(&a));
+}
+
+#[test]
+fn drops_that_follow_the_port_are_not_per_host_paws() {
+    // The server closes every connection to port 80 (so a tcp_tw_recycle
+    // server would remember the client's TSval); every SYN to port 81 is
+    // dropped by a firewall, whether its TSval is behind (another host's
+    // clock) or ahead. The drops do not follow the clock: no PAWS claim.
+    let mut w = Wire::new();
+    let mut clock: u32 = 5_000_000;
+    for i in 0..12u32 {
+        let t = f64::from(i) * 2.0;
+        let client = format!("198.51.100.7:{}", 40000 + i);
+        let isn = 1000 + i * 100;
+        clock += 2_000;
+        if i % 2 == 0 {
+            w.server_closed_conn(t, &client, SRV, isn, Some(clock));
+        } else {
+            let tsval = if i % 4 == 1 { 1_000 + i } else { clock };
+            for (k, dt) in [0.0, 1.0].iter().enumerate() {
+                w.send(
+                    t + dt,
+                    &client,
+                    "192.0.2.1:81",
+                    S,
+                    isn,
+                    0,
+                    0,
+                    Some(tsval + k as u32 * 1000),
+                );
+            }
+        }
+    }
+    let a = w.analyze();
+    assert!(paws_findings(&a).is_empty(), "{:?}", kinds(&a));
+    let failure = a
+        .findings
+        .iter()
+        .find(|f| f.kind == FindingKind::HandshakeFailure)
+        .expect("handshake-failure");
+    assert_eq!(failure.count, 6);
+}
+
+#[test]
+fn simultaneous_connects_a_tick_apart_are_one_clock() {
+    // One host (loopback) opens six connections within 5 ms; their TSvals
+    // come from one clock but leave out of order by a tick or two. Not a
+    // regression, and not "several hosts share the address".
+    let mut w = Wire::new();
+    for (i, d) in [0i32, -1, 1, -2, 2, 0].iter().enumerate() {
+        let client = format!("127.0.0.1:{}", 40000 + i);
+        w.server_closed_conn(
+            i as f64 * 0.001,
+            &client,
+            "127.0.0.1:80",
+            1000 + i as u32 * 100,
+            Some((7_000_000 + *d) as u32),
+        );
+    }
+    let a = w.analyze();
+    let k = kinds(&a);
+    assert!(
+        !k.iter().any(|(k, _)| matches!(
+            k,
+            FindingKind::TimestampRegression | FindingKind::PawsSynDrop
+        )),
+        "{:?}",
+        a.findings.iter().map(|f| &f.summary).collect::<Vec<_>>()
+    );
+}

@@ -258,3 +258,150 @@ fn only_and_skip_select_findings_and_summary_counts_them() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("unknown finding kind"));
 }
+
+// --- paws-syn-drop against the kernel (issue 11) ---------------------------
+
+/// SYNs the findings call PAWS-rejected by a TIME_WAIT socket: each
+/// evidence row is one SYN, so this is what the kernel counts in
+/// TcpExtPAWSTimewait.
+fn paws_rejected_syns(a: &Analysis) -> i64 {
+    findings(a, FindingKind::PawsSynDrop)
+        .iter()
+        .filter(|f| f.summary.contains("(PAWS:"))
+        .map(|f| f.count as i64)
+        .sum()
+}
+
+/// Frames of one tshark stream.
+fn stream_frames(stem: &str, stream: u32) -> Vec<TsharkFrame> {
+    tshark_truth(stem)
+        .into_iter()
+        .filter(|r| r.stream == Some(stream))
+        .collect()
+}
+
+#[test]
+fn time_wait_paws_rejects_are_counted_syn_by_syn_like_the_kernel() {
+    // rfc1337=1: every SYN of stream 1 is rejected; six bare ACKs, and the
+    // SYN 10 ms after the first ACK meets the 500 ms rate limit.
+    let stem = "nat-paws-fail";
+    let a = run(stem, Options::default());
+    let f = findings(&a, FindingKind::PawsSynDrop);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].severity, Severity::Error);
+    assert_eq!(f[0].connections, vec![1]);
+    assert_eq!(f[0].frames, (10..=29).collect::<Vec<u64>>());
+    assert_eq!(f[0].count, 7);
+    assert_eq!(
+        paws_rejected_syns(&a),
+        counter(stem, "server", "TcpExtPAWSTimewait")
+    );
+    let first = &f[0].evidence[0].note;
+    assert!(
+        first.contains("is below ts_recent")
+            && first
+                .contains("of the TIME_WAIT socket the server holds since frame 10 (connection 0")
+            && first.contains("answered by bare ACK 12"),
+        "{first}"
+    );
+    assert!(
+        f[0].evidence[1].note.contains("rate-limited"),
+        "{}",
+        f[0].evidence[1].note
+    );
+    assert_eq!(counter(stem, "server", "TcpExtTCPACKSkippedTimeWait"), 1);
+
+    // rfc1337=0: one reject, the RST frees the socket, the retry connects.
+    let stem = "nat-paws-rejected";
+    let a = run(stem, Options::default());
+    let f = findings(&a, FindingKind::PawsSynDrop);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].severity, Severity::Warning);
+    assert_eq!(f[0].frames, vec![10, 11, 12, 13, 14, 15]);
+    assert_eq!(
+        paws_rejected_syns(&a),
+        counter(stem, "server", "TcpExtPAWSTimewait")
+    );
+}
+
+#[test]
+fn time_wait_reject_by_sequence_is_reported_as_not_paws() {
+    let stem = "tw-seq-reject";
+    let a = run(stem, Options::default());
+    let f = findings(&a, FindingKind::PawsSynDrop);
+    assert_eq!(f.len(), 1, "{:#?}", a.findings);
+    assert_eq!(f[0].severity, Severity::Warning, "it connected in the end");
+    assert_eq!(f[0].connections, vec![1]);
+    assert_eq!(f[0].count, 1);
+    assert!(f[0].summary.contains("by sequence"), "{}", f[0].summary);
+    assert!(
+        f[0].evidence[0]
+            .note
+            .contains("a reject by sequence, not PAWS"),
+        "{}",
+        f[0].evidence[0].note
+    );
+    // The kernel: no PAWS reject at all.
+    assert_eq!(counter(stem, "server", "TcpExtPAWSTimewait"), 0);
+    assert_eq!(paws_rejected_syns(&a), 0);
+    assert_eq!(counter(stem, "client", "connect_ok"), 1);
+    // Frames: the server's last ACK of stream 0 (TIME_WAIT from there),
+    // then SYN, bare ACK, RST, SYN, SYN-ACK of stream 1 (from tshark).
+    let old = stream_frames(stem, 0);
+    let new = stream_frames(stem, 1);
+    let flags: Vec<(bool, bool, bool)> = new[..5]
+        .iter()
+        .map(|r| (r.syn(), r.ack_flag(), r.rst()))
+        .collect();
+    assert_eq!(
+        flags,
+        vec![
+            (true, false, false),
+            (false, true, false),
+            (false, false, true),
+            (true, false, false),
+            (true, true, false)
+        ]
+    );
+    // The rejected SYN's ISN is below the old connection's rcv_nxt, which
+    // the bare ACK echoes.
+    let last_old = old.last().unwrap();
+    assert_eq!(new[1].ack, last_old.ack);
+    assert!((new[0].seq.wrapping_sub(new[1].ack) as i32) < 0);
+    let mut want = vec![last_old.frame];
+    want.extend(new[..5].iter().map(|r| r.frame));
+    assert_eq!(f[0].frames, want);
+}
+
+#[test]
+fn a_firewall_drop_is_a_handshake_failure_not_paws() {
+    let stem = "paws-firewall";
+    let a = run(stem, Options::default());
+    assert!(findings(&a, FindingKind::PawsSynDrop).is_empty());
+    let f = findings(&a, FindingKind::HandshakeFailure);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].severity, Severity::Warning);
+    assert_eq!(f[0].connections, vec![3, 4]);
+    let dropped: Vec<u64> = tshark_truth(stem)
+        .iter()
+        .filter(|r| r.syn() && !r.ack_flag() && r.dst.ends_with(":8081"))
+        .map(|r| r.frame)
+        .collect();
+    assert_eq!(f[0].frames, dropped);
+    assert_eq!(counter(stem, "server", "nft_drops"), dropped.len() as i64);
+    assert_eq!(counter(stem, "client", "connect_failed"), 2);
+    assert_eq!(counter(stem, "server", "TcpExtPAWSTimewait"), 0);
+    assert!(a.findings.iter().all(|f| f.severity < Severity::Error));
+}
+
+#[test]
+fn a_full_listen_queue_is_a_handshake_failure_not_paws() {
+    let stem = "paws-listen-full";
+    let a = run(stem, Options::default());
+    assert!(findings(&a, FindingKind::PawsSynDrop).is_empty());
+    let f = findings(&a, FindingKind::HandshakeFailure);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].count as i64, counter(stem, "client", "storm_failed"));
+    assert!(counter(stem, "server", "TcpExtListenDrops") > 0);
+    assert_eq!(counter(stem, "server", "TcpExtPAWSTimewait"), 0);
+}
