@@ -405,3 +405,53 @@ fn a_full_listen_queue_is_a_handshake_failure_not_paws() {
     assert!(counter(stem, "server", "TcpExtListenDrops") > 0);
     assert_eq!(counter(stem, "server", "TcpExtPAWSTimewait"), 0);
 }
+
+#[test]
+fn ladder_of_a_rejected_syn_shows_the_servers_time_wait() {
+    let show = |stem: &str| {
+        let o = timewait(&[
+            "show",
+            fixture(&format!("{stem}.pcap")).to_str().unwrap(),
+            "--conn",
+            "1",
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        stdout(&o)
+    };
+    let line = |text: &str, frame: &str| {
+        text.lines()
+            .find(|l| l.split_whitespace().next() == Some(frame))
+            .unwrap_or_else(|| panic!("frame {frame} in\n{text}"))
+            .to_string()
+    };
+    // rfc1337=1: the server's column stays TIME_WAIT, the client's
+    // SYN_SENT through every RST, to the end.
+    let text = show("nat-paws-fail");
+    assert!(
+        text.contains(
+            "the server holds this 4-tuple in TIME_WAIT since +0.001 s (connection 0's close)"
+        ),
+        "{text}"
+    );
+    for frame in 11..=29 {
+        let l = line(&text, &frame.to_string());
+        let cols: Vec<&str> = l.split_whitespace().collect();
+        assert_eq!(cols[2], "SYN_SENT", "{l}");
+        assert!(
+            l.contains("> TIME_WAIT") || l.contains("- TIME_WAIT"),
+            "{l}"
+        );
+    }
+    assert!(
+        line(&text, "12").contains("bare ACK from the server's TIME_WAIT socket (connection 0)")
+    );
+    assert!(line(&text, "13").contains("client stays in SYN_SENT"));
+    assert!(line(&text, "13").contains("ignores it (tcp_rfc1337=1)"));
+    assert!(line(&text, "14").contains("rate-limited"));
+    // rfc1337=0: the RST frees the 4-tuple, the listener answers the retry.
+    let text = show("nat-paws-rejected");
+    assert!(line(&text, "11").contains("TIME_WAIT"));
+    assert!(line(&text, "13").contains("SYN_SENT") && line(&text, "13").contains("LISTEN"));
+    assert!(line(&text, "13").contains("freed the TIME_WAIT socket"));
+    assert!(line(&text, "15").contains("SYN_RECV"));
+}
