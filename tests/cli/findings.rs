@@ -455,3 +455,40 @@ fn ladder_of_a_rejected_syn_shows_the_servers_time_wait() {
     assert!(line(&text, "13").contains("freed the TIME_WAIT socket"));
     assert!(line(&text, "15").contains("SYN_RECV"));
 }
+
+#[test]
+fn random_nat_reuses_get_the_kernels_verdict_each_time() {
+    // Three re-makes of nat-paws-random: client2's TSval is below the
+    // TIME_WAIT's ts_recent or not by luck (random per-connection offsets).
+    // Whatever the luck, the verdict follows what the kernel did.
+    let mut outcomes = Vec::new();
+    for stem in [
+        "nat-paws-random-1",
+        "nat-paws-random-2",
+        "nat-paws-random-3",
+    ] {
+        let a = run(stem, Options::default());
+        let kernel = counter(stem, "server", "TcpExtPAWSTimewait");
+        assert_eq!(paws_rejected_syns(&a), kernel, "{stem}");
+        let paws = findings(&a, FindingKind::PawsSynDrop);
+        let reuse = findings(&a, FindingKind::TupleReuse);
+        if kernel > 0 {
+            assert_eq!(paws.len(), 1, "{stem}");
+            assert_eq!(paws[0].severity, Severity::Warning, "{stem}");
+            assert_eq!(paws[0].connections, vec![1], "{stem}");
+            assert!(reuse.is_empty(), "{stem}");
+        } else {
+            assert!(paws.is_empty(), "{stem}");
+            assert_eq!(reuse.len(), 1, "{stem}");
+            assert_eq!(reuse[0].frames, vec![11], "{stem}");
+        }
+        assert!(
+            a.findings.iter().all(|f| f.severity < Severity::Error),
+            "{stem}"
+        );
+        assert_eq!(counter(stem, "client2", "connect_ok"), 1, "{stem}");
+        outcomes.push(kernel > 0);
+    }
+    // The committed re-makes hold both outcomes.
+    assert!(outcomes.contains(&true) && outcomes.contains(&false));
+}
