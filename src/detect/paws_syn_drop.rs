@@ -348,13 +348,6 @@ impl Clocks {
         self.last.insert(0, (at, tsval));
     }
 
-    /// Every SYN started a clock of its own, three or more times: the
-    /// client's kernel offsets each connection's timestamps, and TSvals
-    /// going backwards say nothing.
-    fn per_connection(&self) -> bool {
-        self.syns >= 3 && self.fresh == self.syns
-    }
-
     /// One or a few clocks, each continued: what per-host PAWS needs to be
     /// told from chance.
     fn few(&self) -> bool {
@@ -683,9 +676,13 @@ impl PawsSynDrop {
         }
     }
 
-    /// The newest-TSval-per-address bookkeeping behind
-    /// `timestamp-regression`, the clock model and per-host PAWS.
-    fn on_timestamp(&mut self, seg: &Segment, obs: &Observation) {
+    /// The newest-SYN-TSval-per-address bookkeeping behind
+    /// `timestamp-regression`, the clock model and per-host PAWS. Only SYNs
+    /// count: each starts a connection's clock on the client, and the
+    /// question is how many clocks the address's connects follow; the
+    /// TSvals of a connection the address accepted come from another
+    /// socket's offset and say nothing about that.
+    fn on_syn_timestamp(&mut self, seg: &Segment, obs: &Observation) {
         let Some(ts) = seg.tsopt else { return };
         let this = Newest {
             tsval: ts.tsval,
@@ -693,8 +690,7 @@ impl PawsSynDrop {
             frame: seg.frame,
             conn: obs.conn,
         };
-        let syn = seg.flags.syn() && !seg.flags.ack();
-        let first_syn = syn && !obs.notes.syn_retransmit;
+        let first_syn = !obs.notes.syn_retransmit;
         let key = (seg.src.ip(), seg.dst.ip());
         if first_syn
             && let Some(s) = self.stamps.get(&key)
@@ -714,8 +710,6 @@ impl PawsSynDrop {
                 },
             );
         }
-        // One hash lookup per segment: this runs on every segment with
-        // timestamps, and a second lookup was a tenth of the tracking time.
         let newest = match self.newest.entry(key) {
             Entry::Vacant(e) => {
                 e.insert(this);
@@ -727,7 +721,7 @@ impl PawsSynDrop {
         // A tick or two behind is the same clock, sent out of order.
         let behind = newest.tsval.0.wrapping_sub(ts.tsval.0);
         let regressed = ts.tsval.before(newest.tsval) && behind > CLOCK_SLACK;
-        if fresh && syn && newest.conn != obs.conn && regressed {
+        if fresh && newest.conn != obs.conn && regressed {
             self.regressions.entry(obs.conn).or_insert(Regression {
                 syn_frame: seg.frame,
                 syn_tsval: ts.tsval,
@@ -926,6 +920,7 @@ impl Detector for PawsSynDrop {
         let f = seg.flags;
         if f.syn() && !f.ack() && !f.rst() {
             self.on_syn(seg, obs);
+            self.on_syn_timestamp(seg, obs);
         } else if !self.attempts.is_empty() {
             self.on_attempt_segment(seg, obs);
         }
@@ -943,7 +938,6 @@ impl Detector for PawsSynDrop {
                 .or_default()
                 .tally(r.rejected, dropped);
         }
-        self.on_timestamp(seg, obs);
         // The segment that closed the connection (or one after it): the
         // 4-tuple enters TIME_WAIT on the side that closed first.
         if conn.first_rst.is_none() && conn.first_fin_by.is_some() && conn.is_closed() {
@@ -1026,9 +1020,7 @@ impl Detector for PawsSynDrop {
                 .with_broad_filter(syn_filter(Some(client), server)),
             );
         }
-        let mut recycle: Vec<_> = std::mem::take(&mut self.recycle).into_iter().collect();
-        recycle.sort_by(|a, b| a.0.cmp(&b.0));
-        for ((client, server), g) in recycle {
+        for ((client, server), g) in super::sorted(std::mem::take(&mut self.recycle)) {
             if !g.proven(self.clocks.get(&(client, server))) {
                 continue;
             }
@@ -1071,18 +1063,21 @@ impl Detector for PawsSynDrop {
         answered.sort_by(|a, b| a.0.cmp(&b.0));
         for (host, (client, server), evidence) in answered {
             let n = evidence.count();
-            let clocks = self.clocks.get(&(client, server.ip()));
-            if clocks.is_some_and(Clocks::per_connection) {
-                // Routine on kernels that offset every connection.
+            // Only when some clock is continued by later SYNs: SYNs that
+            // each start a clock of their own are what kernels that offset
+            // every connection send (routine), and two SYNs cannot tell
+            // that from NAT.
+            let Some(c) = self
+                .clocks
+                .get(&(client, server.ip()))
+                .filter(|c| c.fresh < c.syns && c.fresh > 1)
+            else {
                 continue;
-            }
-            let behind = match clocks {
-                Some(c) if c.fresh < c.syns => format!(
-                    "; its SYNs follow {} timestamp clocks, so several hosts share the address",
-                    c.fresh
-                ),
-                _ => String::new(),
             };
+            let behind = format!(
+                "; its SYNs follow {} timestamp clocks, so several hosts share the address",
+                c.fresh
+            );
             out.push(
                 Finding::new(
                     FindingKind::TimestampRegression,

@@ -184,17 +184,21 @@ fn retransmitted_syn_without_timestamps_is_a_handshake_failure_not_paws() {
 }
 
 #[test]
-fn regression_answered_at_once_is_info_only() {
+fn one_regression_between_two_connections_says_nothing() {
+    // Two SYNs from one address, the second's TSval a million behind, both
+    // answered at once: NAT or a kernel that offsets every connection's
+    // timestamps, two SYNs cannot tell. (This was an info finding when one
+    // regression was enough; now a clock continued by later SYNs is
+    // needed, see two_clocks_behind_one_address_are_reported_as_shared.)
     let mut w = Wire::new();
     w.server_closed_conn(0.0, NAT, SRV, 1000, Some(5_000_000));
     w.server_closed_conn(1.0, "198.51.100.7:40001", SRV, 3000, Some(4_000_000));
     let k = kinds(&w.analyze());
     assert!(
-        k.contains(&(FindingKind::TimestampRegression, Severity::Info)),
-        "{k:?}"
-    );
-    assert!(
-        !k.iter().any(|(k, _)| *k == FindingKind::PawsSynDrop),
+        !k.iter().any(|(k, _)| matches!(
+            k,
+            FindingKind::PawsSynDrop | FindingKind::TimestampRegression
+        )),
         "{k:?}"
     );
 }
