@@ -769,3 +769,59 @@ fn simultaneous_connects_a_tick_apart_are_one_clock() {
         a.findings.iter().map(|f| &f.summary).collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn the_time_wait_rule_is_per_4_tuple_not_per_address() {
+    // Two connections from one NAT address, both closed by the server:
+    // port 40000 ends with TSval 5_000_006 (its TIME_WAIT's ts_recent),
+    // port 40001 (another host) with 1_000_006. A new SYN on port 40000
+    // with TSval 3_000_000 is above everything port 40001 sent but below
+    // ts_recent of port 40000's TIME_WAIT: the kernel rejects it. (The
+    // per-address rule missed exactly this one.) A SYN on port 40001 with
+    // TSval 2_000_000 is above that tuple's ts_recent: accepted.
+    let mut w = Wire::new();
+    let other = "198.51.100.7:40001";
+    w.server_closed_conn(0.0, NAT, SRV, 1000, Some(5_000_000)); // 1-8
+    w.server_closed_conn(0.5, other, SRV, 3000, Some(1_000_000)); // 9-16
+    send_echo(&mut w, 2.0, NAT, SRV, S, 900, 0, Some((3_000_000, 0))); // 17
+    send_echo(
+        &mut w,
+        2.0001,
+        SRV,
+        NAT,
+        A,
+        9022,
+        1012,
+        Some((9, 5_000_006)),
+    ); // 18
+    w.send(2.0002, NAT, SRV, R, 1012, 0, 0, None); // 19
+    send_echo(&mut w, 2.01, NAT, SRV, S, 900, 0, Some((3_000_010, 0))); // 20
+    send_echo(
+        &mut w,
+        2.0101,
+        SRV,
+        NAT,
+        S | A,
+        7000,
+        901,
+        Some((10, 3_000_010)),
+    ); // 21
+    send_echo(&mut w, 2.5, other, SRV, S, 2900, 0, Some((2_000_000, 0))); // 22
+    send_echo(
+        &mut w,
+        2.5001,
+        SRV,
+        other,
+        S | A,
+        8000,
+        2901,
+        Some((11, 2_000_000)),
+    ); // 23
+    let a = w.analyze();
+    let f = paws_findings(&a);
+    assert_eq!(f.len(), 1, "{:?}", kinds(&a));
+    assert_eq!(f[0].connections, vec![2]);
+    assert_eq!(f[0].count, 1);
+    assert_eq!(f[0].severity, Severity::Warning);
+    assert_eq!(f[0].frames, vec![8, 17, 18, 19, 20, 21]);
+}
