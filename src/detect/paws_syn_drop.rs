@@ -842,7 +842,15 @@ impl PawsSynDrop {
                             ),
                         }
                     };
-                    format!("{why}; {answer}{rst}{outcome}")
+                    let unproven = if i == last && a.unproven > 0 {
+                        format!(
+                            "; {} more SYNs got no answer the kernel would give (not counted)",
+                            a.unproven
+                        )
+                    } else {
+                        String::new()
+                    };
+                    format!("{why}; {answer}{rst}{outcome}{unproven}")
                 });
             }
             // Rejects beyond those listed still count.

@@ -678,6 +678,14 @@ fn rate_limited_silence_counts_and_later_silence_does_not() {
         "{}",
         f[0].evidence[1].note
     );
+    // SYN 13 is named, not counted.
+    assert!(
+        f[0].evidence[2]
+            .note
+            .ends_with("never connected (4 SYNs over 3.0 s); 1 more SYNs got no answer the kernel would give (not counted)"),
+        "{}",
+        f[0].evidence[2].note
+    );
 }
 
 #[test]
