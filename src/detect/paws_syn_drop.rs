@@ -42,13 +42,19 @@
 //!    the clock to the same server would be lost too) and listen-queue or
 //!    SYN-cookie drops (they do not pick the SYNs behind the clock).
 //!    Anything else unanswered is left to `handshake-failure`.
-//! 3. **timestamp-regression** (info): TSvals from one IP went backwards
-//!    across connections yet every SYN was answered, and the SYNs follow
-//!    several clocks (NAT). Linux's per-connection timestamp offsets
-//!    (4.10, and again in kernels since 2026) make every SYN a clock of its
-//!    own: routine, not reported. SYNs a tick or two behind the newest
-//!    (simultaneous connects from one host, sent out of order) are one
-//!    clock, not a regression.
+//! 3. **timestamp-regression** (info): the SYNs from one IP (only SYNs: a
+//!    connection the address accepted carries another socket's offset)
+//!    went backwards yet were answered at once, and they follow several
+//!    clocks of which at least one is continued by later SYNs (NAT).
+//!    Linux's per-connection timestamp offsets (4.10, and again in kernels
+//!    since 2026) make every SYN a clock of its own: routine, not
+//!    reported; two SYNs cannot tell that from NAT. SYNs up to 10 ticks
+//!    behind the newest (simultaneous connects from one host, sent out of
+//!    order) are one clock, not a regression.
+//!
+//! Memory: tombstones live for their TIME_WAIT window (purged whenever the
+//! map doubles), per-connection state until the connection is retired,
+//! the rest is per pair of addresses.
 //!
 //! Severity: error when a reject is proven and the connection never got a
 //! SYN-ACK; warning when it connected late.
