@@ -492,3 +492,27 @@ fn random_nat_reuses_get_the_kernels_verdict_each_time() {
     // The committed re-makes hold both outcomes.
     assert!(outcomes.contains(&true) && outcomes.contains(&false));
 }
+
+#[test]
+fn several_nat_reuses_count_every_rejected_syn_per_4_tuple() {
+    // Three ports reused by a second host behind the NAT (rfc1337=0):
+    // each SYN is judged against its own 4-tuple's TIME_WAIT, not against
+    // the newest TSval of the address; the count is the kernel's.
+    let stem = "nat-paws-multi";
+    let a = run(stem, Options::default());
+    let kernel = counter(stem, "server", "TcpExtPAWSTimewait");
+    assert_eq!(paws_rejected_syns(&a), kernel);
+    let paws = findings(&a, FindingKind::PawsSynDrop);
+    let reuse: u64 = findings(&a, FindingKind::TupleReuse)
+        .iter()
+        .map(|f| f.count)
+        .sum();
+    assert_eq!(paws.len(), usize::from(kernel > 0));
+    if let Some(p) = paws.first() {
+        assert_eq!(p.severity, Severity::Warning, "every connect succeeded");
+        assert_eq!(p.connections.len() as i64, kernel);
+    }
+    // The other reuses were accepted by the TIME_WAIT socket.
+    assert_eq!(reuse as i64, 3 - kernel);
+    assert_eq!(counter(stem, "client2", "connect_ok"), 3);
+}
