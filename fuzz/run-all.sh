@@ -5,12 +5,13 @@
 # (build first: RUSTC_BOOTSTRAP=1 cargo fuzz build).
 cd "$(dirname "$0")" || exit 1
 BIN=target/x86_64-unknown-linux-gnu/release
-[ $# -gt 0 ] || set -- decode:600 pipeline:1800 capture_reader:900
+[ $# -gt 0 ] || set -- decode:600 reassembly:600 pipeline:1800 capture_reader:900
 for spec in "$@"; do
     t=${spec%%:*}; budget=${spec#*:}
     mkdir -p corpus/$t artifacts/$t logs seeds/capture
     case $t in
         decode) seeds=seeds/decode ;;
+        reassembly) mkdir -p seeds/reassembly; seeds=seeds/reassembly ;;
         *) seeds=seeds/capture; cp ../fixtures/*.pcap ../fixtures/*.pcapng corpus/$t/ ;;
     esac
     # The public captures in ../../shared/corpus make good seeds too; they

@@ -201,6 +201,10 @@ pub struct Analysis {
     pub connections: Vec<ConnectionRecord>,
     pub findings: Vec<Finding>,
     pub hosts: Vec<HostRecord>,
+    /// Host information (`--host-info`, CAPTURE.host.json); absent from the
+    /// JSON when none was read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<crate::host::HostReport>,
 }
 
 impl Analysis {
@@ -272,6 +276,8 @@ pub struct Pipeline<'o> {
     /// The latest record time of the inputs read so far: a later input's
     /// records up to it are skipped ([`CaptureReport::overlap_skipped`]).
     timeline_end: Option<Timestamp>,
+    /// Host information the findings are checked against at the end.
+    host: Option<crate::host::HostReport>,
 }
 
 /// Where each connection record goes as the tracker retires it: to the
@@ -393,7 +399,15 @@ impl<'o> Pipeline<'o> {
             progress: None,
             interrupt: None,
             timeline_end: None,
+            host: None,
         }
+    }
+
+    /// Checks the findings against this host information when the run
+    /// finishes ([`crate::host::confirm`]) and puts it in the report.
+    pub fn host_info(mut self, host: crate::host::HostReport) -> Pipeline<'o> {
+        self.host = Some(host);
+        self
     }
 
     /// Whether [`Analysis::connections`] holds every connection record (the
@@ -489,6 +503,12 @@ impl<'o> Pipeline<'o> {
                 if retire.stopped {
                     // Dropping the receiver stops the reader.
                     break;
+                }
+                if index > 0 {
+                    // Frames name their file from here on (crate::frame).
+                    for seg in &mut batch {
+                        seg.frame = crate::frame::frame_id(index, seg.frame);
+                    }
                 }
                 for seg in &batch {
                     feed_segment(tracker, retire, seg, &mut **observer, index);
@@ -591,7 +611,25 @@ impl<'o> Pipeline<'o> {
             capture_start,
             capture_end,
         };
-        let findings = detect::finish_all(&mut retire.detectors, &ctx, &self.options.findings);
+        let mut findings = detect::finish_all(&mut retire.detectors, &ctx, &self.options.findings);
+        if let Some(h) = &self.host {
+            let duration = match (ctx.capture_start, ctx.capture_end) {
+                (Some(a), Some(b)) => b.secs_since(a),
+                _ => 0.0,
+            };
+            crate::host::confirm(
+                &mut findings,
+                &h.hosts,
+                h.port_range.as_ref(),
+                &hosts,
+                duration,
+                self.options.time_wait_s,
+            );
+            findings.retain(|f| self.options.findings.wants(f.kind));
+        }
+        for f in &mut findings {
+            f.localize(self.captures.len());
+        }
         let mut summary = summarize(&self.captures, &retire.tally, &hosts, &findings);
         summary.connections = seen;
         summary.idle_retired = idle_retired;
@@ -607,6 +645,7 @@ impl<'o> Pipeline<'o> {
             connections,
             findings,
             hosts,
+            host: self.host,
         }
     }
 }
@@ -633,17 +672,6 @@ struct Handover<'a> {
     covered_until: Option<Timestamp>,
 }
 
-/// Decodes one record into the batch, or counts why it yields no segment.
-fn decode_one(record: &capture::Record<'_>, report: &mut CaptureReport, batch: &mut Vec<Segment>) {
-    match decode::decode(record) {
-        Ok(seg) => {
-            report.tcp_packets += 1;
-            batch.push(seg);
-        }
-        Err(reason) => *report.skipped.entry(reason).or_default() += 1,
-    }
-}
-
 /// The reading thread: records → segments, in batches, plus everything the
 /// capture report says about the file itself.
 fn read_and_decode<R: Read>(
@@ -668,6 +696,8 @@ fn read_and_decode<R: Read>(
     let mut unreported: u64 = 0;
     let mut links: BTreeMap<LinkType, u64> = BTreeMap::new();
     let mut batch = Vec::with_capacity(BATCH);
+    // Per file: IP fragment queues do not span files.
+    let mut decoder = decode::Decoder::new();
     // The tracker stops taking batches when the streaming sink wants no
     // more records (or when it panicked: then its panic is what the caller
     // sees). Either way, reading on is wasted.
@@ -712,18 +742,19 @@ fn read_and_decode<R: Read>(
         }
         if covered_until.is_some_and(|end| record.ts <= end) {
             report.overlap_skipped += 1;
-        } else {
-            decode_one(record, &mut report, &mut batch);
-        }
-        if batch.len() == BATCH {
-            if let Some(p) = &progress {
-                p.packets.fetch_add(unreported, Ordering::Relaxed);
-                unreported = 0;
+        } else if let Some(seg) = decoder.decode(record) {
+            report.tcp_packets += 1;
+            batch.push(seg);
+            if batch.len() == BATCH {
+                if let Some(p) = &progress {
+                    p.packets.fetch_add(unreported, Ordering::Relaxed);
+                    unreported = 0;
+                }
+                let next = empty
+                    .try_recv()
+                    .unwrap_or_else(|_| Vec::with_capacity(BATCH));
+                tracker_gone = full.send(std::mem::replace(&mut batch, next)).is_err();
             }
-            let next = empty
-                .try_recv()
-                .unwrap_or_else(|_| Vec::with_capacity(BATCH));
-            tracker_gone = full.send(std::mem::replace(&mut batch, next)).is_err();
         }
         if tracker_gone || interrupted() {
             ControlFlow::Break(())
@@ -742,6 +773,7 @@ fn read_and_decode<R: Read>(
         }
         facts
     });
+    report.skipped = decoder.finish();
     if !batch.is_empty() && !tracker_gone {
         let _ = full.send(batch);
     }

@@ -72,7 +72,8 @@ pub struct BaselineDiff<'a> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum BaselineError {
-    #[error("not a timewait JSON report: {0}")]
+    /// The parser's message is the source, shown once after this one.
+    #[error("not a timewait JSON report")]
     Json(#[from] serde_json::Error),
     #[error("not a timewait/1 report (no `findings` array)")]
     NotAReport,

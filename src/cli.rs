@@ -25,11 +25,23 @@ Examples:
   timewait conns dump.pcap --closer server
   timewait show dump.pcap --conn 3
   timewait timeline dump.pcap --svg time-wait.svg
+  timewait check captures/ --baselines baselines/ --junit timewait.xml
   timewait explain paws-syn-drop
+  timewait collect -- tcpdump -i eth0 -w dump.pcap   host counters beside the capture
+
+Captures may be gzip- or zstd-compressed (told by their first bytes).
 
 Exit codes: 0 ok; 1 a finding at or above --fail-on (or new against --baseline);
 2 usage error or an input that could not be read (a truncated last record is
 not an error: everything before it is analyzed).";
+
+const CHECK_HELP: &str = "\
+Examples:
+  timewait check captures/ --baselines baselines/ --update      accept the current findings
+  timewait check captures/ --baselines baselines/ --fail-on warning --junit timewait.xml
+
+Exit codes as `analyze`: 0 no capture has a new finding at or above --fail-on;
+1 one has; 2 a usage error, a broken baseline, or a capture that could not be read.";
 
 /// Explains TCP connection lifecycles in tcpdump captures: who closed first
 /// and holds TIME_WAIT, failed handshakes, resets.
@@ -54,6 +66,19 @@ pub enum Command {
     /// TIME_WAIT sockets per host over time, as a terminal chart or an SVG picture.
     #[command(after_help = "Example:\n  timewait timeline dump.pcap --svg time-wait.svg")]
     Timeline(TimelineArgs),
+    /// Runs a capture command between two host snapshots (sysctls, TCP counters,
+    /// sockets) and writes them beside the capture; `analyze` reads them.
+    #[command(
+        after_help = "Examples:\n  timewait collect -- tcpdump -i eth0 -w dump.pcap      (writes dump.pcap.host.json)\n  \
+                      timewait collect --snapshot -o before.json\n\n\
+                      Ctrl-C goes to the capture command; timewait waits for it to end, then takes the\n\
+                      second snapshot. The snapshots describe the network namespace timewait runs in."
+    )]
+    Collect(CollectArgs),
+    /// Regression-test a folder of sample captures against their baseline
+    /// reports, for CI: one result per capture, JUnit XML with --junit.
+    #[command(after_help = CHECK_HELP)]
+    Check(crate::check::CheckArgs),
     /// The long explanation of a finding kind: what, why, what to do, how to confirm.
     #[command(
         after_help = "Example:\n  timewait explain fin-retransmit-rst\n  timewait explain        (lists the kinds)"
@@ -79,7 +104,8 @@ pub struct ShowArgs {
     /// The connection id (`tcp.stream`) to draw.
     #[arg(long, value_name = "ID")]
     pub conn: u32,
-    /// text, or markdown (a fenced block for a ticket).
+    /// text, or markdown (a fenced block for a ticket, within 30,000
+    /// characters: later segments are counted, not drawn).
     #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
     pub format: ShowFormat,
     /// At most this many segments.
@@ -111,20 +137,26 @@ pub struct ExplainArgs {
 
 #[derive(Debug, Args)]
 pub struct InputArgs {
-    /// Capture files (pcap or pcapng, any byte order); `-` reads standard input.
-    /// Several files are one timeline (rotated `tcpdump -C/-G` output).
+    /// Capture files (pcap or pcapng, any byte order, also gzip- or
+    /// zstd-compressed: told by the first bytes, not the name); `-` reads
+    /// standard input. Several files are one timeline (rotated `tcpdump
+    /// -C/-G` output), read in the order of their first packet.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<String>,
     /// How long the active closer holds TIME_WAIT, in seconds (Linux: 60).
-    #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0, allow_negative_numbers = true, value_parser = parse_time_wait)]
     pub time_wait: f64,
-    /// The clients' ephemeral port range, as `net.ipv4.ip_local_port_range`.
-    #[arg(long, value_name = "LOW-HIGH", default_value = "32768-60999", value_parser = parse_port_range)]
-    pub port_range: (u16, u16),
-    /// Colour: auto (only on a terminal, not with NO_COLOR), always, never.
+    /// The clients' ephemeral port range, as `net.ipv4.ip_local_port_range`
+    /// [default: 32768-60999; `analyze` takes the host's from host information].
+    #[arg(long, value_name = "LOW-HIGH", value_parser = parse_port_range)]
+    pub port_range: Option<(u16, u16)>,
+    /// Colour of the `analyze` text report's verdict and severities: auto
+    /// (only on a terminal, not with NO_COLOR), always, never. conns, show
+    /// and timeline print plain text.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
-    /// Table width in columns (default: the terminal's, or unlimited when piped).
+    /// Width in columns (default: the terminal's; when not on a terminal, text
+    /// wraps at 100 and tables keep their natural width).
     #[arg(long, value_name = "COLUMNS")]
     pub width: Option<u16>,
 }
@@ -150,6 +182,47 @@ pub struct AnalyzeArgs {
     /// --fail-on (any new finding without it).
     #[arg(long, value_name = "OLD.json")]
     pub baseline: Option<std::path::PathBuf>,
+    /// Markdown: at most this many characters, to fit a ticket field (Jira
+    /// 32,767, GitHub 65,536); evidence of info findings goes first, and the
+    /// last line says what was left out. 0: no limit.
+    #[arg(long, value_name = "N", default_value_t = report::DEFAULT_MAX_CHARS, value_parser = parse_max_chars)]
+    pub max_chars: usize,
+    /// Host information to check the findings against (repeatable): a
+    /// `timewait collect` file or snapshot, or pasted `sysctl -a`, `nstat`,
+    /// `ss -tan`, `ss -s` output. Default: CAPTURE.host.json when it exists.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_host_info")]
+    pub host_info: Vec<std::path::PathBuf>,
+    /// Ignore CAPTURE.host.json beside the capture.
+    #[arg(long)]
+    pub no_host_info: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CollectArgs {
+    /// Write one snapshot and exit (take one before and one after a capture
+    /// you run yourself; `analyze --host-info before.json --host-info after.json`).
+    #[arg(long, conflicts_with = "command")]
+    pub snapshot: bool,
+    /// Where to write (default: the capture's `-w FILE` + `.host.json`; `-` or
+    /// none with --snapshot: standard output).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+    /// The capture command, after `--`.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+fn parse_max_chars(s: &str) -> Result<usize, String> {
+    let n: usize = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of characters"))?;
+    if n != 0 && n < report::MIN_MAX_CHARS {
+        return Err(format!(
+            "{n} characters cannot hold the verdict and what was left out; use {} or more (0: no limit)",
+            report::MIN_MAX_CHARS
+        ));
+    }
+    Ok(n)
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -160,7 +233,7 @@ pub enum FailOn {
 }
 
 impl FailOn {
-    fn severity(self) -> Severity {
+    pub(crate) fn severity(self) -> Severity {
         match self {
             FailOn::Info => Severity::Info,
             FailOn::Warning => Severity::Warning,
@@ -235,16 +308,37 @@ pub enum CloseFilter {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
+/// Spelled as the tables and the JSON print them (`syn_only`); the
+/// dashed spelling is accepted too.
 pub enum HandshakeFilter {
     Complete,
+    #[value(name = "syn_ack_only", alias = "syn-ack-only")]
     SynAckOnly,
+    #[value(name = "syn_only", alias = "syn-only")]
     SynOnly,
     Refused,
     Challenged,
+    #[value(name = "not_captured", alias = "not-captured")]
     NotCaptured,
 }
 
-fn parse_port_range(s: &str) -> Result<(u16, u16), String> {
+/// A TIME_WAIT interval: a number of seconds above 0. A negative value is
+/// taken as a value (not a flag) so that this message, not clap's `-- -1`
+/// tip, answers it.
+pub(crate) fn parse_time_wait(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds (Linux: 60)"))?;
+    if !v.is_finite() || v <= 0.0 {
+        return Err(format!(
+            "{s} s: TIME_WAIT lasts a positive number of seconds (Linux: 60, TCP_TIMEWAIT_LEN)"
+        ));
+    }
+    Ok(v)
+}
+
+pub(crate) fn parse_port_range(s: &str) -> Result<(u16, u16), String> {
     let (lo, hi) = s
         .split_once(['-', ' ', '\t'])
         .ok_or_else(|| format!("`{s}` is not LOW-HIGH (e.g. 32768-60999)"))?;
@@ -259,6 +353,12 @@ fn parse_port_range(s: &str) -> Result<(u16, u16), String> {
     if lo > hi {
         return Err(format!("the range {lo}-{hi} is empty"));
     }
+    // As the kernel's ip_local_port_range, which refuses 0.
+    if lo == 0 {
+        return Err(format!(
+            "{lo}-{hi}: port 0 is never an ephemeral port; the range starts at 1 or above (Linux: 32768-60999)"
+        ));
+    }
     Ok((lo, hi))
 }
 
@@ -267,6 +367,8 @@ const SUBCOMMANDS: &[&str] = &[
     "conns",
     "show",
     "timeline",
+    "collect",
+    "check",
     "explain",
     "completions",
     "man",
@@ -288,12 +390,12 @@ pub fn args_with_default_command() -> Vec<std::ffi::OsString> {
 
 impl InputArgs {
     fn options(&self) -> Result<Options> {
-        if !(self.time_wait.is_finite() && self.time_wait >= 0.0) {
-            bail!("--time-wait must be a number of seconds, 0 or more");
+        if !(self.time_wait.is_finite() && self.time_wait > 0.0) {
+            bail!("--time-wait must be a number of seconds above 0");
         }
         Ok(Options {
             time_wait_s: self.time_wait,
-            port_range: self.port_range,
+            port_range: self.port_range.unwrap_or(Options::default().port_range),
             findings: Selection::default(),
         })
     }
@@ -331,6 +433,7 @@ impl InputArgs {
 
     /// Reads every input through `pipeline`.
     fn run(&self, mut pipeline: Pipeline<'_>) -> Result<(Analysis, bool)> {
+        self.stdin_is_not_a_terminal()?;
         let mut failed = false;
         let counts = Arc::new(ProgressCounts::default());
         pipeline.report_progress(counts.clone());
@@ -383,6 +486,17 @@ impl InputArgs {
 }
 
 impl InputArgs {
+    /// `-` with a terminal on standard input would wait for bytes nobody
+    /// types: say so at once instead.
+    fn stdin_is_not_a_terminal(&self) -> Result<()> {
+        if self.files.iter().any(|f| f == "-") && io::stdin().is_terminal() {
+            bail!(
+                "`-` reads a capture from standard input, which is a terminal here: pipe one in (`tcpdump -w - | timewait analyze -`, `timewait analyze - < dump.pcap`) or name a file"
+            );
+        }
+        Ok(())
+    }
+
     /// Several files are one timeline: rotated `tcpdump -C/-G` files are read
     /// in the order of their first packet, whatever their names sort to
     /// (`dump.pcap10` sorts before `dump.pcap2`). Standard input, and files
@@ -529,14 +643,18 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             // Read the baseline first: a bad path is a usage error, before
             // minutes of reading a capture.
             let baseline_text = match &args.baseline {
-                Some(p) => Some(
-                    std::fs::read_to_string(p)
-                        .with_context(|| format!("--baseline {}: cannot read", p.display()))?,
-                ),
+                Some(p) => {
+                    let text = std::fs::read_to_string(p)
+                        .with_context(|| format!("--baseline {}: cannot read", p.display()))?;
+                    baseline::compare(&[], &text)
+                        .with_context(|| format!("--baseline {}", p.display()))?;
+                    Some(text)
+                }
                 None => None,
             };
             let keep = matches!(args.format, ReportFormat::Json);
-            let (analysis, failed) = args.input.run_pipeline(selection, keep)?;
+            let host = args.host_report()?;
+            let (analysis, failed) = args.input.run_with_host(selection, keep, host)?;
             if analysis.captures.iter().all(|c| c.format.is_none()) {
                 return Ok(ExitCode::from(2));
             }
@@ -545,7 +663,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     report::render_text(&analysis, &args.input.style(), &mut out)?
                 }
                 ReportFormat::Json => report::render_json(&analysis, &mut out)?,
-                ReportFormat::Markdown => report::render_markdown(&analysis, &mut out)?,
+                ReportFormat::Markdown => report::render_markdown_limited(
+                    &analysis,
+                    (args.max_chars > 0).then_some(args.max_chars),
+                    &mut out,
+                )?,
             }
             out.flush()?;
             let threshold = args.fail_on.map(FailOn::severity);
@@ -679,12 +801,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     n.saturating_sub(1)
                 );
             };
-            report::render_ladder(
+            let markdown = matches!(args.format, ShowFormat::Markdown);
+            report::render_ladder_limited(
                 &analysis,
                 conn,
                 &collector.rows,
                 collector.omitted,
-                matches!(args.format, ShowFormat::Markdown),
+                markdown,
+                markdown.then_some(report::DEFAULT_MAX_CHARS),
                 &mut out,
             )?;
             exit_for(failed)
@@ -692,6 +816,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Timeline(args) => {
             // Only the TIME_WAIT intervals are needed: fold them as records
             // retire instead of keeping the records.
+            // The picture's file is made first: an unwritable path fails
+            // before the capture is read, not after.
+            let mut svg_file = match &args.svg {
+                Some(path) => Some(BufWriter::new(
+                    File::create(path).with_context(|| format!("--svg {}", path.display()))?,
+                )),
+                None => None,
+            };
             let mut tally = SeriesTally::default();
             let sink = Box::new(|record: ConnectionRecord| {
                 tally.add(&record);
@@ -701,20 +833,24 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 .input
                 .run(Pipeline::streaming(args.input.options()?, sink))?;
             if analysis.captures.iter().all(|c| c.format.is_none()) {
+                // Nothing to draw: leave no empty picture behind.
+                if let Some(path) = &args.svg {
+                    drop(svg_file);
+                    let _ = std::fs::remove_file(path);
+                }
                 return Ok(ExitCode::from(2));
             }
             let series = tally.finish();
             let width = report::term_width(&args.input.style());
             report::render_timeline_text(&analysis, &series, width, &mut out)?;
-            if let Some(path) = &args.svg {
-                let mut f = BufWriter::new(
-                    File::create(path).with_context(|| format!("--svg {}", path.display()))?,
-                );
-                report::render_timeline_svg(&analysis, &series, &mut f)?;
+            if let Some(f) = svg_file.as_mut() {
+                report::render_timeline_svg(&analysis, &series, f)?;
                 f.flush()?;
             }
             exit_for(failed)
         }
+        Command::Collect(args) => collect(&args)?,
+        Command::Check(args) => crate::check::run(&args, &mut out)?,
         Command::Explain(args) => {
             match args.kind {
                 Some(kind) => out.write_all(kind.long_doc().as_bytes())?,
@@ -741,7 +877,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             ExitCode::SUCCESS
         }
         Command::Man => {
-            clap_mangen::Man::new(Cli::command()).render(&mut out)?;
+            crate::man::render(&mut out)?;
             ExitCode::SUCCESS
         }
     };
@@ -795,5 +931,205 @@ impl ConnsArgs {
             .port
             .is_none_or(|p| c.client.port() == p || c.server.port() == p);
         closer_ok && close_ok && state_ok && host_ok && port_ok
+    }
+}
+
+impl InputArgs {
+    /// `analyze` with host information: the port range defaults to the
+    /// host's, and the findings are checked against its counters.
+    fn run_with_host(
+        &self,
+        selection: Selection,
+        keep: bool,
+        host: Option<timewait::host::HostReport>,
+    ) -> Result<(Analysis, bool)> {
+        let mut options = self.options()?;
+        options.findings = selection;
+        let mut pipeline_host = None;
+        if let Some(mut host) = host {
+            if self.port_range.is_none()
+                && let Some((ctx, (lo, hi))) = host
+                    .hosts
+                    .iter()
+                    .find_map(|c| c.port_range().map(|r| (c, r)))
+            {
+                options.port_range = (lo, hi);
+                host.port_range = Some(timewait::host::PortRangeSource {
+                    low: lo,
+                    high: hi,
+                    from: format!(
+                        "net.ipv4.ip_local_port_range of {}, from {}",
+                        ctx.label,
+                        ctx.sources
+                            .iter()
+                            .map(|s| s.split(" (").next().unwrap_or(s))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                });
+            }
+            pipeline_host = Some(host);
+        }
+        let mut pipeline = Pipeline::new(options).keep_connections(keep);
+        if let Some(h) = pipeline_host {
+            pipeline = pipeline.host_info(h);
+        }
+        self.run(pipeline)
+    }
+}
+
+impl AnalyzeArgs {
+    /// The host information for this run: the files named by --host-info
+    /// (a bad one is a usage error), else CAPTURE.host.json beside each
+    /// capture (a bad one is reported and left out: the capture is still
+    /// analysed).
+    fn host_report(&self) -> Result<Option<timewait::host::HostReport>> {
+        use timewait::host::{HostReport, combine, parse::read_file};
+        if self.no_host_info {
+            return Ok(None);
+        }
+        let mut inputs = Vec::new();
+        let mut warnings = Vec::new();
+        if self.host_info.is_empty() {
+            for f in self.input.files.iter().filter(|f| *f != "-") {
+                let p = std::path::PathBuf::from(format!("{f}.host.json"));
+                if !p.is_file() {
+                    continue;
+                }
+                match read_file(&p) {
+                    Ok(input) => inputs.push((p.display().to_string(), input)),
+                    Err(e) => {
+                        eprintln!("timewait: {e}; analysing the capture without it");
+                        warnings.push(e.to_string());
+                    }
+                }
+            }
+        } else {
+            for p in &self.host_info {
+                let input = read_file(p).context("--host-info")?;
+                inputs.push((p.display().to_string(), input));
+            }
+        }
+        if inputs.is_empty() && warnings.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(HostReport {
+            hosts: combine(inputs),
+            port_range: None,
+            warnings,
+        }))
+    }
+}
+
+/// The file a capture command writes: tcpdump's, dumpcap's and tshark's
+/// `-w FILE` (or `-wFILE`); none for `-w -`.
+fn capture_output(command: &[String]) -> Option<String> {
+    let mut it = command.iter().skip(1);
+    while let Some(a) = it.next() {
+        let file = if a == "-w" {
+            it.next().cloned()
+        } else {
+            a.strip_prefix("-w").map(str::to_string)
+        };
+        if let Some(f) = file
+            && f != "-"
+        {
+            return Some(f);
+        }
+    }
+    None
+}
+
+/// `timewait collect`: one snapshot, or two around a capture command.
+fn collect(args: &CollectArgs) -> Result<ExitCode> {
+    use timewait::host::{Collected, SCHEMA, snapshot};
+    let write = |value: &dyn erased::Json, out: Option<&std::path::Path>| -> Result<()> {
+        match out {
+            Some(p) if p != std::path::Path::new("-") => {
+                let mut f = BufWriter::new(
+                    File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+                );
+                value.write(&mut f)?;
+                f.flush()?;
+            }
+            _ => {
+                let mut o = io::stdout().lock();
+                value.write(&mut o)?;
+                o.flush()?;
+            }
+        }
+        Ok(())
+    };
+    if args.snapshot || args.command.is_empty() {
+        if !args.snapshot {
+            bail!(
+                "collect needs a capture command after `--` (timewait collect -- tcpdump -i eth0 \
+                 -w dump.pcap), or --snapshot"
+            );
+        }
+        let snap = snapshot::take()?;
+        write(&snap, args.output.as_deref())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let output = match (&args.output, capture_output(&args.command)) {
+        (Some(o), _) => o.clone(),
+        (None, Some(capture)) => std::path::PathBuf::from(format!("{capture}.host.json")),
+        (None, None) => bail!(
+            "cannot tell where the capture goes (no `-w FILE` in the command): name the host \
+             file with -o"
+        ),
+    };
+    // Fail before the capture rather than after it.
+    File::create(&output).with_context(|| format!("cannot create {}", output.display()))?;
+    let before = snapshot::take()?;
+    // Ctrl-C reaches the capture command too (same process group): it ends
+    // the capture; timewait stays to take the second snapshot. The command
+    // gets the default disposition back when it is executed.
+    let _ = ctrlc::set_handler(|| {});
+    let status = match std::process::Command::new(&args.command[0])
+        .args(&args.command[1..])
+        .status()
+    {
+        Ok(s) => s,
+        Err(e) => {
+            // Leave no empty host file behind.
+            if std::fs::metadata(&output).is_ok_and(|m| m.is_file() && m.len() == 0) {
+                let _ = std::fs::remove_file(&output);
+            }
+            return Err(e).with_context(|| format!("cannot run {}", args.command[0]));
+        }
+    };
+    let after = snapshot::take()?;
+    let collected = Collected {
+        schema: SCHEMA.to_string(),
+        command: args.command.clone(),
+        exit_code: status.code(),
+        before,
+        after,
+    };
+    write(&collected, Some(&output))?;
+    eprintln!(
+        "timewait: host snapshots before and after the capture in {}",
+        output.display()
+    );
+    use std::os::unix::process::ExitStatusExt;
+    Ok(match (status.code(), status.signal()) {
+        (Some(0), _) => ExitCode::SUCCESS,
+        (Some(c), _) => ExitCode::from(u8::try_from(c).unwrap_or(1)),
+        (None, Some(sig)) => ExitCode::from(128u8.saturating_add(sig as u8)),
+        (None, None) => ExitCode::from(1),
+    })
+}
+
+/// Writes either kind of host file as pretty JSON.
+mod erased {
+    pub trait Json {
+        fn write(&self, out: &mut dyn std::io::Write) -> std::io::Result<()>;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn write(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+            serde_json::to_writer_pretty(&mut *out, self)?;
+            out.write_all(b"\n")
+        }
     }
 }

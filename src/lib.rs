@@ -4,6 +4,8 @@ pub mod capture;
 pub mod decode;
 pub mod detect;
 pub mod flow;
+pub mod frame;
+pub mod host;
 pub mod report;
 pub mod seq;
 pub mod time;

@@ -1,6 +1,8 @@
 //! The `timewait` binary: parse flags, run, map the outcome to an exit code.
 
+mod check;
 mod cli;
+mod man;
 
 use clap::Parser;
 use std::process::ExitCode;

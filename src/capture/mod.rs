@@ -59,6 +59,9 @@ impl LinkType {
     pub const NFLOG: LinkType = LinkType(239);
     /// IP over InfiniBand (RFC 4391 4-byte header).
     pub const IPOIB: LinkType = LinkType(242);
+    /// Juniper's capture cookie header, then Ethernet (tcpdump's
+    /// print-juniper.c).
+    pub const JUNIPER_ETHER: LinkType = LinkType(178);
 
     /// The name Wireshark's capinfos uses, or `linktype-N`.
     pub fn name(self) -> String {
@@ -81,6 +84,7 @@ impl LinkType {
             LinkType::PPI => "ppi",
             LinkType::NFLOG => "nflog",
             LinkType::IPOIB => "ip-ib",
+            LinkType::JUNIPER_ETHER => "juniper-ether",
             _ => return format!("linktype-{}", self.0),
         };
         known.to_string()

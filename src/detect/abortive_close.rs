@@ -5,16 +5,24 @@
 //! with unread data (Linux: TcpExtTCPAbortOnClose / AbortOnData); a socket
 //! that no longer exists answers any segment with RST.
 //!
+//! A closer's RST has a cause the packets can show: Linux resets a socket
+//! the application closed (not just shut down for writing) when data
+//! arrives after its FIN (tcp_rcv_state_process in FIN_WAIT1/FIN_WAIT2
+//! with RCV_SHUTDOWN set: "RFC 1122 says we MUST send a reset",
+//! TcpExtTCPAbortOnData). The evidence names it ("data after close") so it
+//! is not mistaken for a lost TIME_WAIT socket.
+//!
 //! Fires when: a connection whose handshake completed (or was not captured)
-//! carries an RST. Does not fire when: the RST refused a SYN
+//! carries an RST, and the capture holds more of it than that RST. Does not fire when: the RST refused a SYN
 //! (`handshake-failure`), answered a challenge ACK (`paws-syn-drop`), or
 //! answered a retransmitted FIN (`fin-retransmit-rst`).
 
 use super::{
     Claims, Context, Detector, EvidenceSet, Finding, FindingKind, Severity, ip_filter, plural,
 };
+use crate::decode::Segment;
 use crate::flow::{Endpoint, Side};
-use crate::track::{ConnectionRecord, HandshakeState};
+use crate::track::{ConnId, Connection, ConnectionRecord, HandshakeState, Observation};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::net::IpAddr;
 
@@ -37,12 +45,17 @@ pub const TEXTS: (&str, &str) = (
 #[derive(Default)]
 pub struct AbortiveClose {
     groups: HashMap<(Endpoint, Side), Group>,
+    /// Connections still open whose closer reset them because data came
+    /// after its FIN: the frame of that data. Only such RSTs are kept, so
+    /// this stays as small as the aborts in flight.
+    data_after_close: HashMap<ConnId, u64>,
 }
 
 #[derive(Default)]
 struct Group {
     evidence: EvidenceSet,
     clients: HashSet<IpAddr>,
+    data_after_close: u64,
 }
 
 /// Distinct clients are counted up to this many per group.
@@ -53,7 +66,37 @@ impl Detector for AbortiveClose {
         &[FindingKind::AbortiveClose]
     }
 
+    fn wants_segments(&self) -> bool {
+        true
+    }
+
+    /// The closer's first RST, when the peer's last data segment came
+    /// after the closer's FIN: the abort Linux counts as
+    /// TcpExtTCPAbortOnData.
+    fn on_segment(&mut self, seg: &Segment, obs: &Observation, conn: &Connection) {
+        if !seg.flags.rst() || conn.first_fin_by != Some(obs.sender) {
+            return;
+        }
+        let closer = conn.side(obs.sender);
+        if closer.rst.is_some_and(|(f, _)| f != seg.frame) {
+            return;
+        }
+        let Some((fin_frame, _)) = closer.fin_first else {
+            return;
+        };
+        if let Some((data_frame, _)) = conn.side(obs.sender.peer()).last_data
+            && data_frame > fin_frame
+        {
+            self.data_after_close.insert(obs.conn, data_frame);
+        }
+    }
+
     fn on_connection_end(&mut self, c: &ConnectionRecord, claims: &mut Claims) {
+        let data_after_close = if self.data_after_close.is_empty() {
+            None
+        } else {
+            self.data_after_close.remove(&c.id)
+        };
         let (Some(frame), Some(by)) = (c.close.rst_frame, c.close.rst_by) else {
             return;
         };
@@ -61,7 +104,13 @@ impl Detector for AbortiveClose {
             c.handshake.state,
             HandshakeState::Complete | HandshakeState::NotCaptured | HandshakeState::SynAckOnly
         );
+        // A lone RST (the 4-tuple's only packet in the capture) shows no
+        // connection: a kernel answers any stray segment for a socket it
+        // does not have with RST (tcp_v4_send_reset), and the capture may
+        // have started just before it.
+        let lone = c.client_to_server.packets + c.server_to_client.packets <= 1;
         if !established
+            || lone
             || claims.is_claimed(FindingKind::FinRetransmitRst, c.id)
             || claims.is_claimed(FindingKind::PawsSynDrop, c.id)
         {
@@ -69,6 +118,7 @@ impl Detector for AbortiveClose {
         }
         let mut frames = vec![frame];
         frames.extend(c.close.first_fin_frame);
+        frames.extend(data_after_close);
         frames.sort_unstable();
         let at = c
             .close
@@ -79,15 +129,21 @@ impl Detector for AbortiveClose {
         if group.clients.len() < MAX_CLIENTS_COUNTED {
             group.clients.insert(c.client.ip());
         }
+        group.data_after_close += u64::from(data_after_close.is_some());
         group.evidence.add(c.id, at, &frames, || {
-            let state = match c.close.rst_sender_state {
-                Some(crate::track::TcpState::TimeWait) => {
+            let state = match (data_after_close, c.close.rst_sender_state) {
+                (Some(data), _) => format!(
+                    "after data (frame {data}) arrived behind its own FIN: the application had \
+                     closed the socket, so the kernel reset it (data after close, \
+                     TcpExtTCPAbortOnData)"
+                ),
+                (None, Some(crate::track::TcpState::TimeWait)) => {
                     "where TIME_WAIT was expected: its socket was already gone".to_string()
                 }
-                Some(s) => format!("in {s}"),
-                None => "in an unknown state".to_string(),
+                (None, Some(s)) => format!("in {s}"),
+                (None, None) => "in an unknown state".to_string(),
             };
-            format!("RST from the {by} ({}) {state}", c.client)
+            format!("RST from the {by} ({}) {state}", c.endpoint(by))
         });
     }
 
@@ -128,8 +184,16 @@ impl Detector for AbortiveClose {
                     FindingKind::AbortiveClose,
                     Severity::Info,
                     format!(
-                        "{} with {server} ({clients}) ended by an RST from the {by}",
-                        plural(n, "connection")
+                        "{} with {server} ({clients}) ended by an RST from the {by}{}",
+                        plural(n, "connection"),
+                        match group.data_after_close {
+                            0 => String::new(),
+                            k if k == n => {
+                                ", each after data arrived behind its FIN (data after close)"
+                                    .to_string()
+                            }
+                            k => format!(", {k} of them after data arrived behind its FIN"),
+                        }
                     ),
                     Some(server.to_string()),
                     group.evidence,

@@ -10,6 +10,12 @@
 //! one client IP to one server ip:port, their median duration is under
 //! 1 s and their median payload under 16 KiB. Does not fire for a few
 //! connections, or for long or bulk ones (a pool would not change them).
+//!
+//! Severity weighs the rate, because the cost is a rate: a few connections
+//! a minute cost nothing (info, with the rate at which the pattern starts
+//! to hurt); from [`WARN_RATE`] a second on it is a warning. The rate is
+//! connections over the span from the first one's start to the last one's
+//! end.
 
 use super::{
     Claims, Context, Detector, EvidenceSet, Finding, FindingKind, Groups, Severity, pair, secs,
@@ -34,6 +40,11 @@ pub const TEXTS: (&str, &str) = (
 /// Fewer connections than this between one pair are not churn.
 pub const MIN_CONNECTIONS: usize = 20;
 const MAX_MEDIAN_DURATION_S: f64 = 1.0;
+/// Connections a second from which churn is a warning: 600 TIME_WAIT
+/// sockets held at once (at 60 s each) and ten extra handshake round trips
+/// a second, where a pool would hold one connection. Below it the same
+/// pattern is info.
+pub const WARN_RATE: f64 = 10.0;
 const MAX_MEDIAN_BYTES: u64 = 16 * 1024;
 
 /// Per client IP and server ip:port, over connections with a complete
@@ -62,6 +73,15 @@ struct Sample {
     id: ConnId,
     duration_s: f64,
     bytes: u64,
+}
+
+/// A rate for people: `12.5/s` or, below one a second, `3.0/min`.
+fn per_time(rate: f64) -> String {
+    if rate >= 1.0 {
+        format!("{rate:.1}/s")
+    } else {
+        format!("{:.1}/min", rate * 60.0)
+    }
 }
 
 /// The middle value (the upper one of an even count), as f64.
@@ -99,7 +119,7 @@ impl Detector for ConnectionChurn {
         p.overhead += (c.client_to_server.packets + c.server_to_client.packets).min(7);
     }
 
-    fn finish(&mut self, _ctx: &Context<'_>) -> Vec<Finding> {
+    fn finish(&mut self, ctx: &Context<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
         for ((client, server), p) in sorted(std::mem::take(&mut self.pairs))
             .into_iter()
@@ -127,6 +147,7 @@ impl Detector for ConnectionChurn {
             };
             let (tw_client, tw_server, overhead) = (p.tw_client, p.tw_server, p.overhead);
             let where_tw = match (tw_client, tw_server) {
+                (0, 0) => "no TIME_WAIT socket (these connections left none)".to_string(),
                 (c, 0) => format!("{c} TIME_WAIT sockets on {client}"),
                 (0, s) => format!("{s} TIME_WAIT sockets on {}", server.ip()),
                 (c, s) => format!(
@@ -134,15 +155,33 @@ impl Detector for ConnectionChurn {
                     server.ip()
                 ),
             };
-            let summary = format!(
-                "{n} connections from {client} to {server} in {} ({rate:.1}/s), median \
+            let severity = if rate >= WARN_RATE {
+                Severity::Warning
+            } else {
+                Severity::Info
+            };
+            let mut summary = format!(
+                "{n} connections from {client} to {server} in {} ({}), median \
                  {} and {med_bytes:.0} bytes each; one pooled connection would save \
                  {} handshakes, about {} packets and {where_tw}",
                 secs(span),
+                per_time(rate),
                 secs(med_dur),
                 n - 1,
                 overhead.saturating_sub(7),
             );
+            if severity == Severity::Info {
+                let (lo, hi) = ctx.options.port_range;
+                let range = u64::from(hi.saturating_sub(lo)) + 1;
+                let tw = ctx.options.time_wait_s;
+                summary.push_str(&format!(
+                    "; at this rate it costs little: it starts to hurt at about {WARN_RATE:.0}/s \
+                     ({:.0} TIME_WAIT sockets held at once), and a client that closes first runs \
+                     out of its {range} ports at {:.0}/s",
+                    WARN_RATE * tw,
+                    range as f64 / tw
+                ));
+            }
             let broad = match client {
                 IpAddr::V4(_) => format!(
                     "ip.src == {client} && tcp.dstport == {} && tcp.flags.syn == 1 && tcp.flags.ack == 0",
@@ -156,7 +195,7 @@ impl Detector for ConnectionChurn {
             out.push(
                 Finding::new(
                     FindingKind::ConnectionChurn,
-                    Severity::Warning,
+                    severity,
                     summary,
                     Some(pair(client, server)),
                     evidence,

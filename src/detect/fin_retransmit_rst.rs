@@ -10,11 +10,17 @@
 //! (`tcp_tw_recycle` before 4.12, SO_LINGER 0) or never needed because the
 //! application aborted.
 //!
-//! Fires when: an RST comes from the side that sent the first FIN, after
-//! the other side sent its own FIN at least twice with the same sequence
-//! number. Does not fire when: the RST answers the first FIN (no
-//! retransmission; that is `abortive-close`), or follows a retransmission
-//! of data without FIN.
+//! Fires when: the first RST from the side that sent the first FIN comes
+//! after the other side sent its own FIN at least twice with the same
+//! sequence number: a TIME_WAIT ACK was due and an RST came instead. Does
+//! not fire when: the RST answers the first FIN (no retransmission; that
+//! is `abortive-close`), follows a retransmission of data without FIN, or
+//! an earlier RST from the closer explains it: Linux resets a socket that
+//! was closed (not just shut down for writing) when data arrives after its
+//! FIN (tcp_rcv_state_process, FIN_WAIT1/FIN_WAIT2 with RCV_SHUTDOWN,
+//! TcpExtTCPAbortOnData), and every later segment of the peer, its FIN
+//! retransmissions included, then meets no socket; that is an
+//! `abortive-close` (data after close), not a missing TIME_WAIT socket.
 
 use super::{
     Claims, Context, Detector, Evidence, EvidenceSet, Finding, FindingKind, Severity, ip_filter,
@@ -70,6 +76,11 @@ impl Detector for FinRetransmitRst {
             return;
         };
         if obs.sender != closer {
+            return;
+        }
+        // Only the closer's first RST can tell: after an earlier one
+        // (an abort) the socket is gone for a reason of its own.
+        if conn.side(closer).rst.is_some_and(|(f, _)| f != seg.frame) {
             return;
         }
         let passive = conn.side(closer.peer());

@@ -1,22 +1,44 @@
-//! `handshake-failure`: SYNs that were refused or never answered.
+//! `handshake-failure`: SYNs that were refused or never answered, grouped
+//! by the pattern the attempts share.
 //!
 //! RFC 9293 §3.5: a SYN to a port without a listener is answered with RST
-//! (connect() fails with ECONNREFUSED); a SYN that gets no answer is
+//! (connect() fails with ECONNREFUSED; Linux tcp_v4_send_reset from
+//! tcp_v4_rcv when no socket matches). A SYN that gets no answer is
 //! retransmitted with exponential backoff (Linux: 1 s, 2 s, 4 s ...,
-//! `net.ipv4.tcp_syn_retries`) until connect() gives up with ETIMEDOUT. No
-//! answer means a firewall drop, a full accept/SYN backlog, or a host that
-//! is down.
+//! `net.ipv4.tcp_syn_retries`) until connect() gives up with ETIMEDOUT.
+//!
+//! No answer has several causes, and the packets can tell some apart, so
+//! the finding says which pattern it saw and which causes that rules out:
+//! - every SYN to one port dropped, whatever its timestamp, while another
+//!   port of the same host answered: a firewall rule (or a stuck listener)
+//!   for that port;
+//! - some SYNs to a port dropped while the same port answered others: a
+//!   full listen queue (tcp_conn_request drops when the SYN or accept
+//!   queue is full: TcpExtListenOverflows, TcpExtListenDrops) or a lossy
+//!   path;
+//! - a host that answered nothing at all: down, unreachable or firewalled.
+//!
+//! Grouping: attempts are grouped by server ip:port (many clients hitting
+//! one closed or filtered port is one finding), except that one client
+//! trying many ports of one host is one finding of its own: a port scan or
+//! a misconfigured health check (info: the failures are what a scan
+//! expects, and one warning per port would bury the report).
 //!
 //! Fires when: a connection's SYNs were refused (RST) or never answered.
-//! Does not fire for SYNs explained by `paws-syn-drop` (timestamp
-//! regression) or answered by a challenge ACK.
+//! Does not fire for SYNs `paws-syn-drop` proved rejected (a TIME_WAIT
+//! socket's bare ACK, or per-host drops that follow the client's clock) or
+//! answered by a challenge ACK; silent drops PAWS cannot be proven for stay
+//! here, with the causes the pattern points at.
 
 use super::{
-    Claims, Context, Detector, EvidenceSet, Finding, FindingKind, Severity, plural, syn_filter,
+    Claims, Context, Detector, EvidenceSet, Finding, FindingKind, Groups, Severity, ip_filter,
+    plural, sorted, syn_filter,
 };
 use crate::flow::Endpoint;
 use crate::track::{ConnectionRecord, HandshakeState};
-use std::collections::BTreeMap;
+use arrayvec::ArrayVec;
+use rustc_hash::FxHashSet as HashSet;
+use std::net::IpAddr;
 
 pub const TEXTS: (&str, &str) = (
     "A SYN answered by RST means nothing listens on that port (connect() returns \
@@ -24,22 +46,66 @@ pub const TEXTS: (&str, &str) = (
      connect() times out (ETIMEDOUT): a firewall dropping it, a listener whose SYN or accept \
      queue is full (nstat TcpExtListenOverflows, TcpExtListenDrops), or a host that is down.",
     "For refusals, check the service is listening on the address and port (`ss -ltn`). For \
-     unanswered SYNs, check firewall rules on the path and on the server, and the server's \
-     listen queue: `nstat -az TcpExtListenOverflows TcpExtListenDrops`, `ss -ltn` (Recv-Q \
-     against the backlog), net.core.somaxconn and the application's listen() backlog.",
+     unanswered SYNs, check firewall rules on the path and on the server (`nft list ruleset`, \
+     `iptables -S`), and the server's listen queue: `nstat -az TcpExtListenOverflows \
+     TcpExtListenDrops`, `ss -ltn` (Recv-Q against the backlog), net.core.somaxconn and the \
+     application's listen() backlog.",
 );
 
+/// One client trying at least this many ports of one host without success
+/// is a scan (or a health check aimed at the wrong ports), not a service
+/// failing on each port.
+const SCAN_MIN_PORTS: usize = 10;
+
+/// Client/host pairs followed for the scan pattern; past this (a SYN flood
+/// from spoofed sources) new pairs are only grouped by server port.
+const MAX_PAIRS: usize = 100_000;
+
+/// Clients counted per server port; more are "many".
+const MAX_CLIENTS: usize = 16;
+
+/// Failed attempts toward one server ip:port.
 #[derive(Default)]
-struct Group {
+struct PortGroup {
     evidence: EvidenceSet,
+    refused: u64,
+    unanswered: u64,
+    /// Attempts per client, for the first [`MAX_CLIENTS`] clients.
+    clients: ArrayVec<(IpAddr, u64), MAX_CLIENTS>,
+    more_clients: bool,
+}
+
+/// What one client did toward one host: the ports that failed and the
+/// ports that answered. The evidence of a scan is gathered at the end
+/// from the port groups, so a pair costs a few dozen bytes.
+#[derive(Default)]
+struct Pair {
+    failed_ports: HashSet<u16>,
+    open_ports: HashSet<u16>,
     refused: u64,
     unanswered: u64,
 }
 
-/// Failed handshakes per server.
+/// Failed handshakes per server port, and per client and host for scans.
 #[derive(Default)]
 pub struct HandshakeFailure {
-    groups: BTreeMap<Endpoint, Group>,
+    ports: Groups<Endpoint, PortGroup>,
+    /// Handshakes answered (SYN-ACK seen) per server ip:port.
+    answered: Groups<Endpoint, u64>,
+    pairs: Groups<(IpAddr, IpAddr), Pair>,
+}
+
+impl HandshakeFailure {
+    fn pair(&mut self, client: IpAddr, server: IpAddr) -> Option<&mut Pair> {
+        let full = self.pairs.len() >= MAX_PAIRS;
+        match self.pairs.entry((client, server)) {
+            std::collections::hash_map::Entry::Occupied(e) => Some(e.into_mut()),
+            std::collections::hash_map::Entry::Vacant(e) if !full => {
+                Some(e.insert(Pair::default()))
+            }
+            std::collections::hash_map::Entry::Vacant(_) => None,
+        }
+    }
 }
 
 impl Detector for HandshakeFailure {
@@ -49,57 +115,214 @@ impl Detector for HandshakeFailure {
 
     fn on_connection_end(&mut self, c: &ConnectionRecord, claims: &mut Claims) {
         let h = &c.handshake;
+        if h.synack_frame.is_some() {
+            *self.answered.entry(c.server).or_default() += 1;
+            // Open ports of a scan retire first (SYN, SYN-ACK, RST), before
+            // the unanswered ones time out: count them for every pair.
+            if !h.syn_frames.is_empty()
+                && let Some(p) = self.pair(c.client.ip(), c.server.ip())
+            {
+                p.open_ports.insert(c.server.port());
+            }
+        }
         if !matches!(h.state, HandshakeState::Refused | HandshakeState::SynOnly)
             || claims.is_claimed(FindingKind::PawsSynDrop, c.id)
         {
             return;
         }
-        let g = self.groups.entry(c.server).or_default();
-        if h.state == HandshakeState::Refused {
-            g.refused += 1;
-            let mut frames = h.syn_frames.clone();
+        let refused = h.state == HandshakeState::Refused;
+        let mut frames = h.syn_frames.to_vec();
+        if refused {
             frames.extend(h.rst_frame);
-            g.evidence.add(c.id, c.start, &frames, || {
-                format!("refused by RST after {} SYN(s)", h.syn_retransmits + 1)
-            });
-        } else {
-            g.unanswered += 1;
-            g.evidence.add(c.id, c.start, &h.syn_frames, || {
+        }
+        let note = || {
+            if refused {
                 format!(
-                    "{} SYN(s) over {:.1} s, never answered",
+                    "{} → {}: refused by RST after {} SYN(s)",
+                    c.client,
+                    c.server,
+                    h.syn_retransmits + 1
+                )
+            } else {
+                format!(
+                    "{} → {}: {} SYN(s) over {:.1} s, never answered",
+                    c.client,
+                    c.server,
                     h.syn_retransmits + 1,
                     c.duration_s
                 )
-            });
+            }
+        };
+        let g = self.ports.entry(c.server).or_default();
+        if refused {
+            g.refused += 1;
+        } else {
+            g.unanswered += 1;
+        }
+        if let Some((_, n)) = g.clients.iter_mut().find(|(ip, _)| *ip == c.client.ip()) {
+            *n += 1;
+        } else if g.clients.is_full() {
+            g.more_clients = true;
+        } else {
+            g.clients.push((c.client.ip(), 1));
+        }
+        g.evidence.add(c.id, c.start, &frames, note);
+        if let Some(p) = self.pair(c.client.ip(), c.server.ip()) {
+            p.failed_ports.insert(c.server.port());
+            if refused {
+                p.refused += 1;
+            } else {
+                p.unanswered += 1;
+            }
         }
     }
 
     fn finish(&mut self, _ctx: &Context<'_>) -> Vec<Finding> {
-        std::mem::take(&mut self.groups)
+        let pairs = sorted(std::mem::take(&mut self.pairs));
+        let scanners: HashSet<(IpAddr, IpAddr)> = pairs
+            .iter()
+            .filter(|(_, p)| p.failed_ports.len() >= SCAN_MIN_PORTS)
+            .map(|(k, _)| *k)
+            .collect();
+        let answered = std::mem::take(&mut self.answered);
+        // Ports of each host that answered at least one SYN.
+        let mut answering_ports: Groups<IpAddr, Vec<u16>> = Groups::default();
+        for (ep, _) in answered.iter() {
+            answering_ports.entry(ep.ip()).or_default().push(ep.port());
+        }
+        let mut scans: Vec<((IpAddr, IpAddr), Pair, EvidenceSet)> = pairs
             .into_iter()
-            .map(|(server, g)| {
-                let mut parts = Vec::new();
-                if g.refused > 0 {
-                    parts.push(format!(
-                        "{} refused (RST)",
-                        plural(g.refused, "connection attempt")
-                    ));
+            .filter(|(k, _)| scanners.contains(k))
+            .map(|(k, p)| (k, p, EvidenceSet::new()))
+            .collect();
+        let mut out = Vec::new();
+        let mut port_findings = Vec::new();
+        for (server, g) in sorted(std::mem::take(&mut self.ports)) {
+            // Attempts from a scanner of this host are in the scan finding.
+            let scanned: u64 = g
+                .clients
+                .iter()
+                .filter(|(ip, _)| scanners.contains(&(*ip, server.ip())))
+                .map(|(_, n)| n)
+                .sum();
+            if !g.more_clients && scanned == g.refused + g.unanswered {
+                // Only scanners tried this port (one, nearly always): its
+                // evidence is the scan's.
+                if let Some((_, _, evidence)) = scans
+                    .iter_mut()
+                    .find(|((c, s), _, _)| *s == server.ip() && *c == g.clients[0].0)
+                {
+                    evidence.absorb(g.evidence);
                 }
-                if g.unanswered > 0 {
-                    parts.push(format!(
-                        "{} never answered",
-                        plural(g.unanswered, "connection attempt")
-                    ));
-                }
-                Finding::new(
-                    FindingKind::HandshakeFailure,
-                    Severity::Warning,
-                    format!("{server}: {}", parts.join(", ")),
-                    Some(server.to_string()),
-                    g.evidence,
-                )
-                .with_broad_filter(syn_filter(None, server))
-            })
-            .collect()
+                continue;
+            }
+            let answered_here = answered.get(&server).copied().unwrap_or(0);
+            let mut others: Vec<u16> = answering_ports
+                .get(&server.ip())
+                .map(|v| v.iter().copied().filter(|p| *p != server.port()).collect())
+                .unwrap_or_default();
+            others.sort_unstable();
+            port_findings.push(port_finding(server, g, answered_here, &others));
+        }
+        for ((client, server), p, evidence) in scans {
+            out.push(scan_finding(client, server, p, evidence));
+        }
+        out.extend(port_findings);
+        out
     }
+}
+
+/// One client, many ports of one host: the scan pattern.
+fn scan_finding(client: IpAddr, server: IpAddr, p: Pair, evidence: EvidenceSet) -> Finding {
+    let mut parts = Vec::new();
+    if p.unanswered > 0 {
+        parts.push(format!(
+            "{} never answered",
+            plural(p.unanswered, "attempt")
+        ));
+    }
+    if p.refused > 0 {
+        parts.push(format!("{} refused (RST)", plural(p.refused, "attempt")));
+    }
+    parts.push(format!(
+        "{} answered with SYN-ACK (open)",
+        plural(p.open_ports.len() as u64, "port")
+    ));
+    let ports = p.failed_ports.len() + p.open_ports.difference(&p.failed_ports).count();
+    Finding::new(
+        FindingKind::HandshakeFailure,
+        Severity::Info,
+        format!(
+            "{client} tried {} of {server} with SYNs only: a port scan or a health check \
+             aimed at the wrong ports; {}",
+            plural(ports as u64, "port"),
+            parts.join(", ")
+        ),
+        Some(format!("{client} → {server}")),
+        evidence,
+    )
+    .with_broad_filter(format!(
+        "{} && {} && tcp.flags.syn == 1 && tcp.flags.ack == 0",
+        ip_filter("src", client),
+        ip_filter("dst", server)
+    ))
+}
+
+/// Failed attempts toward one server ip:port, with what the pattern says
+/// about the cause.
+fn port_finding(server: Endpoint, g: PortGroup, answered_here: u64, others: &[u16]) -> Finding {
+    let mut parts = Vec::new();
+    if g.refused > 0 {
+        parts.push(format!("{} refused (RST)", g.refused));
+    }
+    if g.unanswered > 0 {
+        parts.push(format!("{} never answered", g.unanswered));
+    }
+    let clients = match (g.clients.len(), g.more_clients) {
+        (_, true) => format!("more than {MAX_CLIENTS} clients"),
+        (1, false) => format!("client {}", g.clients[0].0),
+        (n, false) => format!("{n} clients"),
+    };
+    let port = server.port();
+    let cause = if g.unanswered == 0 {
+        if answered_here == 0 {
+            format!("nothing listens on port {port}")
+        } else {
+            format!(
+                "port {port} also accepted {}: the listener came and went, or a firewall \
+                 rejects some clients",
+                plural(answered_here, "connection")
+            )
+        }
+    } else if answered_here > 0 {
+        format!(
+            "the same port answered {} meanwhile: drops while the server answers others point \
+             at a full listen queue (TcpExtListenOverflows, TcpExtListenDrops) or a lossy path, \
+             not a firewall rule",
+            plural(answered_here, "other attempt")
+        )
+    } else if !others.is_empty() {
+        let listed: Vec<String> = others.iter().take(3).map(u16::to_string).collect();
+        format!(
+            "every SYN to port {port} was lost while port{} {} of the same host answered: a \
+             firewall rule or filter for this port, or a listener that stopped accepting",
+            if others.len() == 1 { "" } else { "s" },
+            listed.join(", ")
+        )
+    } else {
+        "the host answered no SYN at all in this capture: down, unreachable, or filtered"
+            .to_string()
+    };
+    Finding::new(
+        FindingKind::HandshakeFailure,
+        Severity::Warning,
+        format!(
+            "{server}: {} from {clients}: {}; {cause}",
+            plural(g.refused + g.unanswered, "connection attempt"),
+            parts.join(", ")
+        ),
+        Some(server.to_string()),
+        g.evidence,
+    )
+    .with_broad_filter(syn_filter(None, server))
 }

@@ -81,6 +81,9 @@ pub enum FindingKind {
     AbortiveClose,
     #[serde(rename = "fin-wait-2-stall")]
     FinWait2Stall,
+    /// A host setting that hurts, from `--host-info` (no detector: the
+    /// host confirm pass makes it).
+    HostSetting,
 }
 
 impl FindingKind {
@@ -95,6 +98,7 @@ impl FindingKind {
         FindingKind::HandshakeFailure,
         FindingKind::AbortiveClose,
         FindingKind::FinWait2Stall,
+        FindingKind::HostSetting,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -109,6 +113,7 @@ impl FindingKind {
             FindingKind::HandshakeFailure => "handshake-failure",
             FindingKind::AbortiveClose => "abortive-close",
             FindingKind::FinWait2Stall => "fin-wait-2-stall",
+            FindingKind::HostSetting => "host-setting",
         }
     }
 }
@@ -139,6 +144,7 @@ impl FindingKind {
             }
             FindingKind::AbortiveClose => include_str!("../../docs/findings/abortive-close.md"),
             FindingKind::FinWait2Stall => include_str!("../../docs/findings/fin-wait-2-stall.md"),
+            FindingKind::HostSetting => include_str!("../../docs/findings/host-setting.md"),
         }
     }
 }
@@ -172,6 +178,57 @@ pub struct Evidence {
     pub at: Timestamp,
     /// What the frames show, in a few words.
     pub note: String,
+}
+
+/// An evidence row as reported: the evidence, and with several files the
+/// file of its frames (`frames` are then Wireshark's numbers in that file).
+#[derive(Debug, Clone, Serialize)]
+pub struct EvidenceRow {
+    #[serde(flatten)]
+    pub evidence: Evidence,
+    /// With several files: the file (index into `captures[]`) of the first
+    /// of `frames`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture: Option<u32>,
+    /// With several files, when the frames lie in more than one: the file
+    /// of each frame, in the order of `frames`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frame_captures: Option<Vec<u32>>,
+}
+
+impl std::ops::Deref for EvidenceRow {
+    type Target = Evidence;
+    fn deref(&self) -> &Evidence {
+        &self.evidence
+    }
+}
+
+impl std::ops::DerefMut for EvidenceRow {
+    fn deref_mut(&mut self) -> &mut Evidence {
+        &mut self.evidence
+    }
+}
+
+impl EvidenceRow {
+    /// The frames as people read them: `19` with one file, `1:19` (file
+    /// index, frame) with several, as `conns` prints them.
+    pub fn frame_labels(&self) -> Vec<String> {
+        self.frames
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let file = self
+                    .frame_captures
+                    .as_ref()
+                    .and_then(|c| c.get(i).copied())
+                    .or(self.capture);
+                match file {
+                    Some(file) => format!("{file}:{f}"),
+                    None => f.to_string(),
+                }
+            })
+            .collect()
+    }
 }
 
 /// At most this many evidence rows are kept per finding; `count` still
@@ -320,6 +377,32 @@ impl EvidenceSet {
         self.add(connection, at, &frames, || note);
     }
 
+    /// Takes in every case of `other`, as if they had been added here:
+    /// the rows it kept (its first ones, so the merged first rows are
+    /// among them), its listed ids and frames, its count and time span.
+    pub fn absorb(&mut self, other: EvidenceSet) {
+        let rows = other.rows.into_vec();
+        let kept = rows.len() as u64;
+        for row in rows {
+            self.push(row.evidence);
+        }
+        // Cases it counted but did not keep as rows.
+        self.count += other.count - kept;
+        self.first = match (self.first, other.first) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last = self.last.max(other.last);
+        self.connections.dropped |= other.connections.dropped;
+        self.frames.dropped |= other.frames.dropped;
+        for v in other.connections.values {
+            self.connections.push(v);
+        }
+        for v in other.frames.values {
+            self.frames.push(v);
+        }
+    }
+
     /// Cases added.
     pub fn count(&self) -> u64 {
         self.count
@@ -327,20 +410,6 @@ impl EvidenceSet {
 
     pub fn is_empty(&self) -> bool {
         self.count == 0
-    }
-
-    /// The filter that selects exactly the evidence when it can be listed:
-    /// its frames when there are at most 60, else all its connections.
-    /// When there are too many connections to list, the filter lists the
-    /// first [`MAX_LISTED`], which is always longer than [`MAX_FILTER_LEN`],
-    /// so [`Finding::with_broad_filter`] replaces it.
-    fn filter(connections: &[ConnId], frames: &[u64], more_frames: bool) -> String {
-        if more_frames {
-            // More than MAX_LISTED frames: too many to list.
-            display_filter(&[], connections)
-        } else {
-            display_filter(frames, connections)
-        }
     }
 }
 
@@ -352,6 +421,37 @@ impl FromIterator<Evidence> for EvidenceSet {
         }
         set
     }
+}
+
+/// What a finding's display filter selects: how far a reader can trust
+/// it, and what tshark must select (fixtures/NAME.filters.tsv).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FilterScope {
+    /// Exactly the evidence frames (`frames`): `frame.number in {…}`.
+    Frames,
+    /// Exactly every frame of the evidence connections (`connections`):
+    /// `tcp.stream in {…}`. Only with one file (tshark numbers streams per
+    /// file).
+    Connections,
+    /// The first of the evidence frames (or connections), as many as fit
+    /// in [`MAX_FILTER_LEN`]: too many to list, and no broader filter.
+    First,
+    /// The detector's broader filter (addresses, ports, flags): it shows a
+    /// frame of every evidence row, and more.
+    Broad,
+}
+
+/// With several files: the display filter for one of them (Wireshark
+/// numbers frames and streams per file).
+#[derive(Debug, Clone, Serialize)]
+pub struct FileFilter {
+    /// Index into `captures[]`.
+    pub capture: u32,
+    pub display_filter: String,
+    pub selects: FilterScope,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// One verdict with its proof.
@@ -371,16 +471,44 @@ pub struct Finding {
     pub count: u64,
     /// Connection ids (`tcp.stream`), at most MAX_LISTED.
     pub connections: Vec<ConnId>,
-    /// Frame numbers of the evidence, at most MAX_LISTED.
+    /// Frame numbers of the evidence, at most MAX_LISTED. Inside the
+    /// pipeline these are frame ids (crate::frame); [`Finding::localize`]
+    /// turns them into Wireshark's numbers before anyone reads them.
     pub frames: Vec<u64>,
+    /// With several files: the file (index into `captures[]`) of each of
+    /// `frames`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub frame_captures: Vec<u32>,
     pub first: Option<Timestamp>,
     pub last: Option<Timestamp>,
-    /// A Wireshark display filter that shows the evidence.
+    /// A Wireshark (4.0 or later) display filter that shows the evidence;
+    /// with several files, the one of the first file in `display_filters`.
     pub display_filter: String,
+    /// What `display_filter` selects.
+    pub display_filter_selects: FilterScope,
+    /// Said beside the filter when it is not exactly the evidence frames.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_filter_note: Option<String>,
+    /// With several files: one filter per file that holds evidence.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub display_filters: Vec<FileFilter>,
     /// The first MAX_EVIDENCE rows, by time.
-    pub evidence: Vec<Evidence>,
+    pub evidence: Vec<EvidenceRow>,
     /// Where the long explanation lives (`timewait explain KIND`).
     pub doc: String,
+    /// What the host's counters and settings say (`--host-info`); absent
+    /// from the JSON when no host information was read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_check: Option<crate::host::HostCheck>,
+    /// Whether `frames` and `connections` list all the evidence (else the
+    /// first MAX_LISTED): an incomplete list is never an exact filter.
+    #[serde(skip)]
+    frames_complete: bool,
+    #[serde(skip)]
+    connections_complete: bool,
+    /// The detector's broader filter, kept for the per-file filters.
+    #[serde(skip)]
+    broad: Option<String>,
 }
 
 impl Finding {
@@ -394,13 +522,12 @@ impl Finding {
         evidence: EvidenceSet,
     ) -> Finding {
         // The filter covers all the evidence, the lists only the first ones.
-        let (connections, _) = evidence.connections.into_sorted();
+        let (connections, more_connections) = evidence.connections.into_sorted();
         let (frames, more_frames) = evidence.frames.into_sorted();
-        let display_filter = EvidenceSet::filter(&connections, &frames, more_frames);
         let mut rows = evidence.rows.into_sorted_vec();
         rows.truncate(MAX_EVIDENCE);
         let (explanation, advice) = texts(kind);
-        Finding {
+        let mut f = Finding {
             kind,
             severity,
             summary,
@@ -410,19 +537,49 @@ impl Finding {
             count: evidence.count,
             connections,
             frames,
+            frame_captures: Vec::new(),
             first: evidence.first,
             last: evidence.last,
-            display_filter,
-            evidence: rows.into_iter().map(|r| r.evidence).collect(),
+            display_filter: String::new(),
+            display_filter_selects: FilterScope::First,
+            display_filter_note: None,
+            display_filters: Vec::new(),
+            evidence: rows
+                .into_iter()
+                .map(|r| EvidenceRow {
+                    evidence: r.evidence,
+                    capture: None,
+                    frame_captures: None,
+                })
+                .collect(),
             doc: format!("docs/findings/{}.md", kind.as_str()),
-        }
+            host_check: None,
+            frames_complete: !more_frames,
+            connections_complete: !more_connections,
+            broad: None,
+        };
+        let chosen = choose_filter(
+            whole_connections(kind),
+            (&f.frames, f.frames_complete),
+            Some((&f.connections, f.connections_complete)),
+        );
+        f.set_filter(chosen);
+        f
     }
 
-    /// Replaces the filter when the evidence is too large to list.
+    fn set_filter(&mut self, (filter, selects, note): (String, FilterScope, Option<String>)) {
+        self.display_filter = filter;
+        self.display_filter_selects = selects;
+        self.display_filter_note = note;
+    }
+
+    /// Offers the detector's broader filter (addresses, ports, flags): it
+    /// replaces a filter that could list only the first of the evidence.
     pub fn with_broad_filter(mut self, filter: String) -> Finding {
-        if self.display_filter.len() > MAX_FILTER_LEN {
-            self.display_filter = filter;
+        if self.display_filter_selects == FilterScope::First {
+            self.set_filter(broad_filter(&filter));
         }
+        self.broad = Some(filter);
         self
     }
 
@@ -431,6 +588,219 @@ impl Finding {
         self.advice = advice;
         self
     }
+
+    /// Turns frame ids (crate::frame) into Wireshark's frame numbers, once
+    /// all files are read. With several files, every frame also names its
+    /// file (`frame_captures`, the rows' `capture`) and each file that
+    /// holds evidence gets its own filter: Wireshark numbers frames and
+    /// streams per file, so one filter over several files is wrong in each.
+    pub fn localize(&mut self, files: usize) {
+        use crate::frame::split;
+        if files > 1 {
+            self.per_file_filters(files);
+            self.frame_captures = self.frames.iter().map(|f| split(*f).0).collect();
+            for row in &mut self.evidence {
+                let caps: Vec<u32> = row.frames.iter().map(|f| split(*f).0).collect();
+                row.capture = caps.first().copied();
+                if caps.iter().any(|c| Some(*c) != row.capture) {
+                    row.frame_captures = Some(caps);
+                }
+            }
+        }
+        for f in &mut self.frames {
+            *f = crate::frame::local(*f);
+        }
+        for row in &mut self.evidence {
+            for f in &mut row.evidence.frames {
+                *f = crate::frame::local(*f);
+            }
+        }
+    }
+
+    /// One filter per file: the evidence frames of that file (never
+    /// `tcp.stream`: connection ids run over the whole timeline while
+    /// tshark counts streams from 0 in every file).
+    fn per_file_filters(&mut self, files: usize) {
+        let mut out = Vec::new();
+        if !self.frames_complete {
+            // Only the first frames are known: the broad filter, which is
+            // right in every file, else the first frames of the first file.
+            if let Some(broad) = &self.broad {
+                let (filter, selects, note) = broad_filter(broad);
+                for capture in 0..files as u32 {
+                    out.push(FileFilter {
+                        capture,
+                        display_filter: filter.clone(),
+                        selects,
+                        note: note.clone(),
+                    });
+                }
+            }
+        }
+        if out.is_empty() {
+            let mut by_file: Vec<(u32, Vec<u64>)> = Vec::new();
+            for f in &self.frames {
+                let (file, local) = crate::frame::split(*f);
+                match by_file.last_mut() {
+                    Some((last, v)) if *last == file => v.push(local),
+                    _ => by_file.push((file, vec![local])),
+                }
+            }
+            for (capture, frames) in by_file {
+                let (mut filter, mut selects, mut note) =
+                    choose_filter(false, (&frames, self.frames_complete), None);
+                if selects == FilterScope::First
+                    && let Some(broad) = &self.broad
+                {
+                    (filter, selects, note) = broad_filter(broad);
+                }
+                out.push(FileFilter {
+                    capture,
+                    display_filter: filter,
+                    selects,
+                    note,
+                });
+            }
+        }
+        if let Some(first) = out.first() {
+            self.display_filter = first.display_filter.clone();
+            self.display_filter_selects = first.selects;
+            self.display_filter_note = first.note.clone();
+        }
+        self.display_filters = out;
+    }
+}
+
+/// Kinds whose evidence is whole connections rather than some of their
+/// frames: their filter shows the connections (`tcp.stream`) when it can.
+fn whole_connections(kind: FindingKind) -> bool {
+    matches!(kind, FindingKind::ConnectionChurn)
+}
+
+/// `field in {a, b..c}`: Wireshark 4's set syntax (elements separated by
+/// commas; 3.x wanted spaces), with runs of three or more consecutive
+/// values as a range. `values` ascending and distinct.
+pub fn set_filter(field: &str, values: &[u64]) -> String {
+    format!("{field} in {{{}}}", set_elements(values).join(", "))
+}
+
+/// The elements of [`set_filter`]: `7`, or `8..11` for a run.
+fn set_elements(values: &[u64]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < values.len() {
+        let mut j = i;
+        while j + 1 < values.len() && values[j + 1] == values[j] + 1 {
+            j += 1;
+        }
+        if j >= i + 2 {
+            out.push(format!("{}..{}", values[i], values[j]));
+            i = j + 1;
+        } else {
+            out.push(values[i].to_string());
+            i += 1;
+        }
+    }
+    out
+}
+
+/// How many leading elements of `values` fit in a filter of at most
+/// [`MAX_FILTER_LEN`] characters, and how many values they cover.
+fn fitting_prefix(field: &str, values: &[u64]) -> (String, usize) {
+    let elements = set_elements(values);
+    let mut len = field.len() + " in {}".len();
+    let mut kept: Vec<String> = Vec::new();
+    for e in elements {
+        let add = e.len() + if kept.is_empty() { 0 } else { 2 };
+        if len + add > MAX_FILTER_LEN {
+            break;
+        }
+        len += add;
+        kept.push(e);
+    }
+    let covered = kept
+        .iter()
+        .map(|e| match e.split_once("..") {
+            Some((a, b)) => b.parse::<u64>().unwrap_or(0) - a.parse::<u64>().unwrap_or(0) + 1,
+            None => 1,
+        })
+        .sum::<u64>() as usize;
+    (format!("{field} in {{{}}}", kept.join(", ")), covered)
+}
+
+/// The filter of some evidence: exactly its frames, or exactly its
+/// connections (`connections` is `None` when streams cannot be used:
+/// several files), whichever fits in [`MAX_FILTER_LEN`] first (the
+/// connections first for kinds whose evidence is whole connections); else
+/// the first frames that fit, with a note (a detector's broad filter then
+/// replaces it). A list is only exact when complete.
+fn choose_filter(
+    prefer_connections: bool,
+    frames: (&[u64], bool),
+    connections: Option<(&[ConnId], bool)>,
+) -> (String, FilterScope, Option<String>) {
+    let by_frames =
+        || (frames.1 && !frames.0.is_empty()).then(|| set_filter("frame.number", frames.0));
+    let conn_ids: Vec<u64> = connections
+        .map(|(c, _)| c.iter().map(|c| u64::from(*c)).collect())
+        .unwrap_or_default();
+    let by_streams = || {
+        connections
+            .filter(|(c, complete)| *complete && !c.is_empty())
+            .map(|_| set_filter("tcp.stream", &conn_ids))
+    };
+    let order: [(FilterScope, &dyn Fn() -> Option<String>); 2] = if prefer_connections {
+        [
+            (FilterScope::Connections, &by_streams),
+            (FilterScope::Frames, &by_frames),
+        ]
+    } else {
+        [
+            (FilterScope::Frames, &by_frames),
+            (FilterScope::Connections, &by_streams),
+        ]
+    };
+    for (scope, make) in order {
+        if let Some(filter) = make().filter(|f| f.len() <= MAX_FILTER_LEN) {
+            let note = (scope == FilterScope::Connections && !prefer_connections).then(|| {
+                "too many frames to list: the filter shows the evidence connections whole"
+                    .to_string()
+            });
+            return (filter, scope, note);
+        }
+    }
+    // Too many to list: the first ones.
+    let (field, values, complete, what) = if prefer_connections && !conn_ids.is_empty() {
+        let complete = connections.is_some_and(|(_, c)| c);
+        ("tcp.stream", &conn_ids[..], complete, "connections")
+    } else {
+        ("frame.number", frames.0, frames.1, "evidence frames")
+    };
+    let (filter, covered) = fitting_prefix(field, values);
+    let of = if complete {
+        values.len().to_string()
+    } else {
+        format!("more than {}", values.len())
+    };
+    (
+        filter,
+        FilterScope::First,
+        Some(format!(
+            "too many to list: the filter shows the first {covered} of {of} {what}"
+        )),
+    )
+}
+
+/// The detector's broader filter with the note that says so.
+fn broad_filter(filter: &str) -> (String, FilterScope, Option<String>) {
+    (
+        filter.to_string(),
+        FilterScope::Broad,
+        Some(
+            "too many to list: a broader filter (addresses, ports, flags) that shows every case, and possibly more"
+                .to_string(),
+        ),
+    )
 }
 
 /// `ip.src == 10.0.0.1` or `ipv6.src == ::1`; `dir` is `src`, `dst` or
@@ -453,7 +823,8 @@ pub fn syn_filter(client: Option<IpAddr>, server: Endpoint) -> String {
     parts.join(" && ")
 }
 
-/// Filters longer than this are hard to paste; detectors offer a broader one.
+/// Filters longer than this are hard to paste: the first ones are listed,
+/// or the detector's broader filter replaces them.
 pub const MAX_FILTER_LEN: usize = 2000;
 
 /// Seconds for people: `2.0 s`, `0.013 s`, `0.2 ms`.
@@ -464,23 +835,6 @@ pub fn secs(s: f64) -> String {
         format!("{s:.3} s")
     } else {
         format!("{:.1} ms", s * 1000.0)
-    }
-}
-
-/// A filter that selects exactly the evidence frames when they are few
-/// enough to list, else the connections (`tcp.stream`).
-pub fn display_filter(frames: &[u64], connections: &[ConnId]) -> String {
-    let list = |v: Vec<String>| v.join(" ");
-    if !frames.is_empty() && frames.len() <= 60 {
-        format!(
-            "frame.number in {{{}}}",
-            list(frames.iter().map(u64::to_string).collect())
-        )
-    } else {
-        format!(
-            "tcp.stream in {{{}}}",
-            list(connections.iter().map(u32::to_string).collect())
-        )
     }
 }
 
@@ -498,6 +852,7 @@ fn texts(kind: FindingKind) -> (&'static str, &'static str) {
         FindingKind::HandshakeFailure => handshake_failure::TEXTS,
         FindingKind::AbortiveClose => abortive_close::TEXTS,
         FindingKind::FinWait2Stall => fin_wait_2_stall::TEXTS,
+        FindingKind::HostSetting => crate::host::confirm::TEXTS,
     }
 }
 
@@ -644,7 +999,13 @@ pub(crate) mod tests {
     #[test]
     fn every_kind_has_exactly_one_detector() {
         let detectors = all(&Options::default());
-        for kind in FindingKind::ALL {
+        // host-setting comes from the host confirm pass, not a detector.
+        let detected = || {
+            FindingKind::ALL
+                .iter()
+                .filter(|k| **k != FindingKind::HostSetting)
+        };
+        for kind in detected() {
             let n = detectors
                 .iter()
                 .filter(|d| d.kinds().contains(kind))
@@ -652,7 +1013,7 @@ pub(crate) mod tests {
             assert_eq!(n, 1, "{kind}");
         }
         let emitted: usize = detectors.iter().map(|d| d.kinds().len()).sum();
-        assert_eq!(emitted, FindingKind::ALL.len());
+        assert_eq!(emitted, detected().count());
     }
 
     /// A finding made of nothing but this evidence.
@@ -680,12 +1041,20 @@ pub(crate) mod tests {
         assert_eq!(f.connections, (0..MAX_LISTED as u32).collect::<Vec<_>>());
         assert_eq!(f.frames, (1..=MAX_LISTED as u64).collect::<Vec<_>>());
         assert_eq!(f.evidence.len(), MAX_EVIDENCE);
-        // Too many frames to list: the filter names streams instead.
-        assert!(
-            f.display_filter.starts_with("tcp.stream in {0 1 2 "),
-            "{}",
-            f.display_filter
+        // More than MAX_LISTED frames and ids: neither list is complete,
+        // so the filter lists the first frames and says so.
+        assert_eq!(f.display_filter, "frame.number in {1..1000}");
+        assert_eq!(f.display_filter_selects, FilterScope::First);
+        assert_eq!(
+            f.display_filter_note.as_deref(),
+            Some(
+                "too many to list: the filter shows the first 1000 of more than 1000 evidence frames"
+            )
         );
+        // A detector's broader filter replaces it.
+        let f = f.with_broad_filter("ip.dst == 10.0.0.1".to_string());
+        assert_eq!(f.display_filter, "ip.dst == 10.0.0.1");
+        assert_eq!(f.display_filter_selects, FilterScope::Broad);
     }
 
     #[test]
@@ -703,7 +1072,42 @@ pub(crate) mod tests {
         let f = finding_of(set);
         assert_eq!(f.connections, vec![3, 5, 9]);
         assert_eq!(f.frames, vec![30, 31, 50, 51, 90, 91]);
-        assert_eq!(f.display_filter, "frame.number in {30 31 50 51 90 91}");
+        assert_eq!(f.display_filter, "frame.number in {30, 31, 50, 51, 90, 91}");
+        assert_eq!(f.display_filter_selects, FilterScope::Frames);
+        assert_eq!(f.display_filter_note, None);
+        // An exact filter stays when a broader one is offered.
+        let f = f.with_broad_filter("tcp".to_string());
+        assert_eq!(f.display_filter, "frame.number in {30, 31, 50, 51, 90, 91}");
+    }
+
+    #[test]
+    fn absorbing_sets_equals_adding_every_case_to_one() {
+        let t = |s: f64| Timestamp::from_parts(1000, 0).add_secs(s);
+        let mut one = EvidenceSet::new();
+        let mut parts = [EvidenceSet::new(), EvidenceSet::new(), EvidenceSet::new()];
+        for i in 0..300u32 {
+            let at = t(f64::from((i * 37) % 300));
+            let frames = [u64::from(i) * 2 + 1, u64::from(i) * 2 + 2];
+            one.add(i, at, &frames, || format!("case {i}"));
+            parts[i as usize % 3].add(i, at, &frames, || format!("case {i}"));
+        }
+        let mut merged = EvidenceSet::new();
+        for p in parts {
+            merged.absorb(p);
+        }
+        let (a, b) = (finding_of(one), finding_of(merged));
+        assert_eq!(a.count, b.count);
+        assert_eq!((a.first, a.last), (b.first, b.last));
+        assert_eq!(a.connections, b.connections);
+        assert_eq!(a.frames, b.frames);
+        assert_eq!(a.display_filter, b.display_filter);
+        let notes = |f: &Finding| {
+            f.evidence
+                .iter()
+                .map(|e| e.note.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(notes(&a), notes(&b));
     }
 
     #[test]
@@ -731,9 +1135,139 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn display_filter_lists_frames_or_streams() {
-        assert_eq!(display_filter(&[3, 9], &[1]), "frame.number in {3 9}");
-        let many: Vec<u64> = (1..=100).collect();
-        assert_eq!(display_filter(&many, &[4, 5]), "tcp.stream in {4 5}");
+    fn sets_use_commas_and_ranges_for_runs() {
+        // Wireshark 4 wants commas; runs of three or more become ranges.
+        assert_eq!(set_filter("frame.number", &[7]), "frame.number in {7}");
+        assert_eq!(
+            set_filter("frame.number", &[3, 9]),
+            "frame.number in {3, 9}"
+        );
+        assert_eq!(
+            set_filter("frame.number", &[8, 9]),
+            "frame.number in {8, 9}"
+        );
+        assert_eq!(
+            set_filter("frame.number", &[8, 9, 10, 11, 29, 30, 31, 32, 40]),
+            "frame.number in {8..11, 29..32, 40}"
+        );
+        assert_eq!(
+            set_filter("tcp.stream", &[0, 1, 2, 4, 5, 7, 8, 9]),
+            "tcp.stream in {0..2, 4, 5, 7..9}"
+        );
+    }
+
+    #[test]
+    fn a_filter_lists_frames_then_connections_then_the_first_ones() {
+        let many: Vec<u64> = (1..=400).map(|i| i * 3).collect();
+        let conns: Vec<ConnId> = (0..400).collect();
+        // Few frames: exactly them.
+        let (f, scope, note) = choose_filter(false, (&many[..5], true), Some((&conns, true)));
+        assert_eq!(f, "frame.number in {3, 6, 9, 12, 15}");
+        assert_eq!((scope, note), (FilterScope::Frames, None));
+        // 400 scattered frames do not fit; the 400 connections do.
+        let (f, scope, note) = choose_filter(false, (&many, true), Some((&conns, true)));
+        assert_eq!(f, "tcp.stream in {0..399}");
+        assert_eq!(scope, FilterScope::Connections);
+        assert!(note.unwrap().contains("connections whole"));
+        // Whole-connection kinds show the connections even when frames fit.
+        let (f, scope, _) = choose_filter(true, (&many[..2], true), Some((&conns[..2], true)));
+        assert_eq!(
+            (f.as_str(), scope),
+            ("tcp.stream in {0, 1}", FilterScope::Connections)
+        );
+        // Streams unusable (several files) or incomplete: the first frames
+        // that fit, never longer than MAX_FILTER_LEN, with a note.
+        for conns in [None, Some((&conns[..], false))] {
+            let (f, scope, note) = choose_filter(false, (&many, true), conns);
+            assert_eq!(scope, FilterScope::First);
+            assert!(f.len() <= MAX_FILTER_LEN, "{}", f.len());
+            assert!(f.starts_with("frame.number in {3, 6, 9, "), "{f}");
+            let listed = f.matches(", ").count() + 1;
+            assert_eq!(
+                note.unwrap(),
+                format!(
+                    "too many to list: the filter shows the first {listed} of 400 evidence frames"
+                )
+            );
+        }
+        // An incomplete frame list is never called exact.
+        let (_, scope, _) = choose_filter(false, (&many[..5], false), None);
+        assert_eq!(scope, FilterScope::First);
+    }
+
+    #[test]
+    fn folding_counts_the_frames_a_range_covers() {
+        // 3,000 runs of 2 frames with gaps: "a, a+1" elements.
+        let frames: Vec<u64> = (0..3000u64).flat_map(|i| [i * 10, i * 10 + 1]).collect();
+        let (f, covered) = fitting_prefix("frame.number", &frames);
+        assert!(f.len() <= MAX_FILTER_LEN);
+        assert_eq!(covered, f.matches(", ").count() + 1);
+        // Runs of 5: each element covers 5 frames.
+        let frames: Vec<u64> = (0..3000u64).flat_map(|i| (i * 10)..(i * 10 + 5)).collect();
+        let (f, covered) = fitting_prefix("frame.number", &frames);
+        assert_eq!(covered, 5 * (f.matches(", ").count() + 1));
+        assert!(f.starts_with("frame.number in {0..4, 10..14, "), "{f}");
+    }
+
+    #[test]
+    fn several_files_get_one_filter_each_and_frames_name_their_file() {
+        use crate::frame::frame_id;
+        let t = Timestamp::from_parts(1000, 0);
+        let mut set = EvidenceSet::new();
+        set.add(
+            4,
+            t,
+            &[frame_id(0, 19), frame_id(0, 20), frame_id(0, 21)],
+            String::new,
+        );
+        // A connection that runs on into the second file.
+        set.add(
+            5,
+            t.add_secs(1.0),
+            &[frame_id(0, 30), frame_id(1, 2)],
+            String::new,
+        );
+        set.add(6, t.add_secs(2.0), &[frame_id(1, 7)], String::new);
+        let mut f = finding_of(set);
+        f.localize(2);
+        assert_eq!(f.frames, vec![19, 20, 21, 30, 2, 7]);
+        assert_eq!(f.frame_captures, vec![0, 0, 0, 0, 1, 1]);
+        let per_file: Vec<(u32, &str, FilterScope)> = f
+            .display_filters
+            .iter()
+            .map(|ff| (ff.capture, ff.display_filter.as_str(), ff.selects))
+            .collect();
+        assert_eq!(
+            per_file,
+            vec![
+                (0, "frame.number in {19..21, 30}", FilterScope::Frames),
+                (1, "frame.number in {2, 7}", FilterScope::Frames),
+            ]
+        );
+        assert_eq!(f.display_filter, "frame.number in {19..21, 30}");
+        assert_eq!(f.evidence[0].capture, Some(0));
+        assert_eq!(f.evidence[0].frame_captures, None);
+        assert_eq!(f.evidence[1].frame_labels(), vec!["0:30", "1:2"]);
+        assert_eq!(f.evidence[1].frame_captures, Some(vec![0, 1]));
+        assert_eq!(f.evidence[2].frame_labels(), vec!["1:7"]);
+        let json = serde_json::to_value(&f).unwrap();
+        assert_eq!(json["evidence"][2]["capture"], 1);
+        assert_eq!(json["evidence"][2]["frames"], serde_json::json!([7]));
+        assert_eq!(json["display_filters"][1]["capture"], 1);
+    }
+
+    #[test]
+    fn one_file_keeps_the_json_as_it_was() {
+        let t = Timestamp::from_parts(1000, 0);
+        let mut set = EvidenceSet::new();
+        set.add(1, t, &[5, 6], String::new);
+        let mut f = finding_of(set);
+        f.localize(1);
+        let json = serde_json::to_value(&f).unwrap();
+        assert!(json.get("display_filters").is_none());
+        assert!(json.get("frame_captures").is_none());
+        assert!(json["evidence"][0].get("capture").is_none());
+        assert_eq!(json["evidence"][0]["frames"], serde_json::json!([5, 6]));
+        assert_eq!(json["display_filter_selects"], "frames");
     }
 }

@@ -10,13 +10,17 @@
 //! Fires when: a server ip:port sent the first FIN on at least one
 //! connection. Info. Names the idle timeout when at least 3 such closes
 //! came after the same idle time (within 10 % or 50 ms), and says "right
-//! after the response" when the server closed without idling.
+//! after the response" when the server closed without idling. A capture
+//! that starts after a connection's last data (no handshake, no payload
+//! before the FIN) cannot know how long it idled: that close counts, its
+//! idle time does not. "TIME_WAIT lands on" counts only the connections
+//! whose server really entered TIME_WAIT (not those ended by RST).
 
 use super::{
     Claims, Context, Detector, EvidenceSet, Finding, FindingKind, Severity, ip_filter, plural, secs,
 };
 use crate::flow::Endpoint;
-use crate::track::{CloseKind, Closer, ConnectionRecord};
+use crate::track::{CloseKind, Closer, ConnectionRecord, HandshakeState};
 use std::collections::BTreeMap;
 
 pub const TEXTS: (&str, &str) = (
@@ -31,11 +35,23 @@ pub const TEXTS: (&str, &str) = (
      server's (nginx keepalive_timeout, Apache KeepAliveTimeout, Redis timeout).",
 );
 
-/// Per server: the idle time before each of its first FINs (8 bytes per
-/// connection, for the median and the clustering) and the evidence.
+/// Per server: the idle time before each of its first FINs that the
+/// capture can tell (8 bytes per connection, for the median and the
+/// clustering), the closes, and the evidence.
 #[derive(Default)]
 pub struct ServerActiveClose {
-    servers: BTreeMap<Endpoint, (Vec<f64>, EvidenceSet)>,
+    servers: BTreeMap<Endpoint, Server>,
+}
+
+#[derive(Default)]
+struct Server {
+    idles: Vec<f64>,
+    /// Closes (with a known idle time) after the server sent data.
+    responded: u64,
+    closes: u64,
+    /// Closes after which the server held TIME_WAIT.
+    time_wait: u64,
+    evidence: EvidenceSet,
 }
 
 /// Idle times within this of the median count as one cluster.
@@ -60,24 +76,44 @@ impl Detector for ServerActiveClose {
         let (Some(frame), Some(at)) = (c.close.first_fin_frame, c.close.first_fin_at) else {
             return;
         };
-        let idle = c.close.idle_before_fin_s.unwrap_or(0.0);
-        let (idles, evidence) = self.servers.entry(c.server).or_default();
-        idles.push(idle);
-        evidence.add(c.id, at, &[frame], || {
-            format!("server FIN after {} idle", secs(idle))
+        // Nothing before the FIN tells when the connection last spoke.
+        let blind = c.handshake.state == HandshakeState::NotCaptured
+            && c.client_to_server.bytes + c.server_to_client.bytes == 0;
+        let idle = c.close.idle_before_fin_s.filter(|_| !blind);
+        let s = self.servers.entry(c.server).or_default();
+        s.idles.extend(idle);
+        s.responded += u64::from(idle.is_some() && c.server_to_client.bytes > 0);
+        s.closes += 1;
+        s.time_wait += u64::from(matches!(c.time_wait.holder, Closer::Server | Closer::Both));
+        s.evidence.add(c.id, at, &[frame], || match idle {
+            Some(idle) => format!("server FIN after {} idle", secs(idle)),
+            None => "server FIN; the capture starts after the connection's last data, so its \
+                     idle time is unknown"
+                .to_string(),
         });
     }
 
     fn finish(&mut self, _ctx: &Context<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
-        for (server, (mut v, evidence)) in std::mem::take(&mut self.servers) {
+        for (server, s) in std::mem::take(&mut self.servers) {
+            let Server {
+                idles: mut v,
+                responded,
+                closes,
+                time_wait,
+                evidence,
+            } = s;
             v.sort_by(f64::total_cmp);
             let n = v.len();
-            let median = v[n / 2];
+            let median = v.get(n / 2).copied().unwrap_or(0.0);
             let tol = tolerance(median);
             let clustered = v.iter().filter(|x| (*x - median).abs() <= tol).count();
-            let verdict = if median < 0.05 && clustered * 2 > n {
+            let verdict = if n == 0 {
+                "its idle time unknown (the capture starts after the last data)".to_string()
+            } else if median < 0.05 && clustered * 2 > n && responded * 2 > n as u64 {
                 "right after its response (no keep-alive)".to_string()
+            } else if median < 0.05 && clustered * 2 > n {
+                "without idling, mostly without having sent any data".to_string()
             } else if n >= 3 && clustered == n {
                 format!(
                     "after {median:.1} s idle every time: a keep-alive idle timeout of about \
@@ -86,14 +122,24 @@ impl Detector for ServerActiveClose {
             } else {
                 format!("after a median {median:.3} s idle")
             };
+            let lands = if time_wait == closes {
+                format!("TIME_WAIT lands on {}", server.ip())
+            } else if time_wait == 0 {
+                "none left TIME_WAIT on the server (each ended by RST or is still open)".to_string()
+            } else {
+                format!(
+                    "{time_wait} of them left TIME_WAIT on {} (the others ended by RST or are \
+                     still open)",
+                    server.ip()
+                )
+            };
             out.push(
                 Finding::new(
                     FindingKind::ServerActiveClose,
                     Severity::Info,
                     format!(
-                        "{server} closed {} first, {verdict}; TIME_WAIT lands on {}",
-                        plural(n as u64, "connection"),
-                        server.ip()
+                        "{server} closed {} first, {verdict}; {lands}",
+                        plural(closes, "connection"),
                     ),
                     Some(server.to_string()),
                     evidence,

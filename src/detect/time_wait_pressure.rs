@@ -66,6 +66,75 @@ struct Pair {
 /// Fewer client closes than this give no rate to project from.
 const MIN_FOR_PROJECTION: usize = 10;
 
+/// A burst this large is a rate worth projecting even when it lasted less
+/// than a second (300 connections in 0.4 s is 750/s, past the 470/s at
+/// which the default range runs out), hedged by how long it lasted.
+const MIN_BURST_FOR_PROJECTION: usize = 100;
+
+/// The steady state the capture's rate of client closes leads to.
+#[derive(Clone, Copy)]
+struct Projection {
+    /// Client-closed connections per second.
+    rate: f64,
+    /// How long the capture saw that rate (first to last close).
+    seen_s: f64,
+    /// Sockets in TIME_WAIT at that rate: rate × TIME_WAIT.
+    projected: u64,
+}
+
+impl Projection {
+    /// The rate of closes, when there are enough to call it one: ten over
+    /// at least a second, or a burst of a hundred.
+    fn of(held: &[Held], range: u64, time_wait_s: f64) -> Option<Projection> {
+        let first = held.iter().map(|h| h.from).min()?;
+        let last = held.iter().map(|h| h.from).max()?;
+        let seen_s = last.secs_since(first);
+        let enough = (held.len() >= MIN_FOR_PROJECTION && seen_s >= 1.0)
+            || (held.len() >= MIN_BURST_FOR_PROJECTION && seen_s > 0.0);
+        if !enough {
+            return None;
+        }
+        let rate = held.len() as f64 / seen_s;
+        let projected = ((rate * time_wait_s).round() as u64).min(range.saturating_mul(1000));
+        Some(Projection {
+            rate,
+            seen_s,
+            projected,
+        })
+    }
+
+    /// "; at 750/s the 28232 ports run out after 38 s; then connect() fails
+    /// ...", or the steady state when the range holds, hedged by how long
+    /// the capture saw the rate.
+    fn describe(&self, range: u64, time_wait_s: f64) -> String {
+        let rate = self.rate;
+        let hedge = if self.seen_s < time_wait_s {
+            format!(
+                " (if this rate lasts: the capture saw it for {})",
+                super::secs(self.seen_s)
+            )
+        } else {
+            String::new()
+        };
+        if self.projected >= range {
+            let after = range as f64 / rate;
+            format!(
+                "; at {rate:.0} client-closed connections/s the {range} ports run out after \
+                 {}, since each stays in TIME_WAIT for {time_wait_s:.0} s; then connect() fails \
+                 with EADDRNOTAVAIL, which never reaches the wire{hedge}",
+                super::secs(after)
+            )
+        } else {
+            format!(
+                "; at {rate:.1} client-closed connections/s the steady state is {} sockets \
+                 ({:.0} % of the range){hedge}",
+                self.projected,
+                100.0 * self.projected as f64 / range as f64
+            )
+        }
+    }
+}
+
 /// One TIME_WAIT interval held by a client toward a server.
 struct Held {
     from: Timestamp,
@@ -112,21 +181,10 @@ impl Detector for TimeWaitPressure {
                 continue;
             }
             let (peak, peak_at, open_at_peak) = sweep(&held);
-            // The projection needs a rate worth the name: enough closes
-            // over at least a second.
-            let first = held.iter().map(|h| h.from).min().unwrap_or(peak_at);
-            let last = held.iter().map(|h| h.from).max().unwrap_or(peak_at);
-            let duration = last.secs_since(first);
-            let projectable = held.len() >= MIN_FOR_PROJECTION && duration >= 1.0;
-            let rate = if projectable {
-                held.len() as f64 / duration
-            } else {
-                0.0
-            };
-            let projected = (rate * ctx.options.time_wait_s).round() as u64;
+            let projection = Projection::of(&held, range, ctx.options.time_wait_s);
             let severity = if peak >= range {
                 Severity::Error
-            } else if peak * 2 >= range || (projectable && projected * 2 >= range) {
+            } else if peak * 2 >= range || projection.is_some_and(|p| p.projected * 2 >= range) {
                 Severity::Warning
             } else {
                 continue;
@@ -143,12 +201,8 @@ impl Detector for TimeWaitPressure {
                     "; every port was taken, so further connect() calls failed with \
                      EADDRNOTAVAIL before reaching the wire (invisible in this capture)",
                 );
-            } else if projectable {
-                summary.push_str(&format!(
-                    "; at {rate:.1} client-closed connections/s the steady state is {projected} \
-                     sockets ({:.0} % of the range)",
-                    100.0 * projected as f64 / range as f64
-                ));
+            } else if let Some(p) = projection {
+                summary.push_str(&p.describe(range, ctx.options.time_wait_s));
             }
             let mut evidence = EvidenceSet::new();
             for h in open_at_peak {

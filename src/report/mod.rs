@@ -1,6 +1,7 @@
 //! Renderers: one per output format, each reading only the [`Analysis`].
 //! Renderers format; they never compute verdicts.
 
+mod host;
 mod json;
 mod ladder;
 mod markdown;
@@ -8,8 +9,8 @@ mod text;
 mod timeline;
 
 pub use json::{render_connections_json, render_connections_ndjson, render_json};
-pub use ladder::{LadderCollector, LadderRow, render_ladder};
-pub use markdown::render_markdown;
+pub use ladder::{LadderCollector, LadderRow, render_ladder, render_ladder_limited};
+pub use markdown::{DEFAULT_MAX_CHARS, MIN_MAX_CHARS, render_markdown, render_markdown_limited};
 pub use text::{TextStyle, facts_line, render_connections_text, render_text, term_width};
 pub use timeline::{render_timeline_svg, render_timeline_text};
 
@@ -117,14 +118,33 @@ pub fn capture_cells(c: &crate::analysis::CaptureReport) -> [String; 6] {
     ]
 }
 
-/// The one-line answer: the worst finding, or that nothing is wrong; but
-/// when not one record could be read (every input unreadable or damaged
-/// at its first record), that nothing was analyzed: "no problems found"
-/// would claim what the run cannot know.
+/// The one-line answer: the worst finding, or that nothing is wrong; and
+/// when some input could not be read, that the answer covers only the rest;
+/// but when not one record could be read (every input unreadable or
+/// damaged at its first record), that nothing was analyzed: "no problems
+/// found" would claim what the run cannot know.
 pub fn verdict(a: &Analysis) -> String {
     if let Some(why) = nothing_analyzed(a) {
         return why;
     }
+    let unread = a.captures.iter().filter(|c| c.error.is_some()).count();
+    let answer = findings_verdict(a);
+    if unread == 0 {
+        return answer;
+    }
+    // Exit code 2 and "OK" would contradict each other.
+    let answer = match answer.strip_prefix("OK: ") {
+        Some(rest) => format!("INCOMPLETE: {rest}"),
+        None => answer,
+    };
+    format!(
+        "{answer}; but {unread} of {} input{} could not be read",
+        a.captures.len(),
+        if a.captures.len() == 1 { "" } else { "s" }
+    )
+}
+
+fn findings_verdict(a: &Analysis) -> String {
     let worst = a.findings.iter().max_by_key(|f| f.severity);
     match worst {
         Some(f) if f.severity > Severity::Info => {
@@ -192,4 +212,34 @@ pub fn relative(analysis: &Analysis, ts: Timestamp) -> String {
         Some(o) => format!("{:.3}", ts.secs_since(o)),
         None => "-".to_string(),
     }
+}
+
+/// A finding's display filters as the text and Markdown reports print
+/// them: `(label, filter, note)`, the label empty with one file and
+/// ` for file 1 (dump.pcap1)` with several, one filter per file.
+pub fn filters<'a>(
+    a: &'a Analysis,
+    f: &'a crate::detect::Finding,
+) -> Vec<(String, &'a str, Option<&'a str>)> {
+    if f.display_filters.is_empty() {
+        return vec![(
+            String::new(),
+            f.display_filter.as_str(),
+            f.display_filter_note.as_deref(),
+        )];
+    }
+    f.display_filters
+        .iter()
+        .map(|ff| {
+            let path = a
+                .captures
+                .get(ff.capture as usize)
+                .map_or("?", |c| c.path.as_str());
+            (
+                format!(" for file {} ({path})", ff.capture),
+                ff.display_filter.as_str(),
+                ff.note.as_deref(),
+            )
+        })
+        .collect()
 }

@@ -55,7 +55,20 @@ pub fn term_width(style: &TextStyle) -> usize {
 
 /// The facts under the verdict: what was read and who closed.
 pub fn facts_line(a: &Analysis) -> String {
-    let files: Vec<&str> = a.captures.iter().map(|c| c.path.as_str()).collect();
+    // Files that could not be read are named apart: the counts come from
+    // the others only.
+    let files: Vec<&str> = a
+        .captures
+        .iter()
+        .filter(|c| c.error.is_none())
+        .map(|c| c.path.as_str())
+        .collect();
+    let unread: Vec<&str> = a
+        .captures
+        .iter()
+        .filter(|c| c.error.is_some())
+        .map(|c| c.path.as_str())
+        .collect();
     let s = &a.summary;
     let closers: Vec<String> = s
         .by_active_closer
@@ -85,9 +98,16 @@ pub fn facts_line(a: &Analysis) -> String {
         "{} connection{} in {} ({} packets, {span})",
         s.connections,
         if s.connections == 1 { "" } else { "s" },
-        files.join(", "),
+        if files.is_empty() {
+            "no readable file".to_string()
+        } else {
+            files.join(", ")
+        },
         s.packets,
     );
+    if !unread.is_empty() {
+        line.push_str(&format!("; not read: {}", unread.join(", ")));
+    }
     if !closers.is_empty() {
         line.push_str(&format!("; closed first by {}", closers.join(", ")));
     }
@@ -184,7 +204,7 @@ pub fn render_text(a: &Analysis, style: &TextStyle, out: &mut dyn Write) -> io::
                 writeln!(out, "{line}")?;
             }
             for e in f.evidence.iter().take(3) {
-                let frames: Vec<String> = e.frames.iter().map(u64::to_string).collect();
+                let frames = e.frame_labels();
                 let line = format!(
                     "- conn {} frames {} (+{} s): {}",
                     e.connection,
@@ -202,11 +222,27 @@ pub fn render_text(a: &Analysis, style: &TextStyle, out: &mut dyn Write) -> io::
             if f.evidence.len() > 3 || f.count > f.evidence.len() as u64 {
                 writeln!(out, "    - and {} more", f.count.saturating_sub(3))?;
             }
-            let filter = textwrap::Options::new(width)
-                .initial_indent("    filter: ")
-                .subsequent_indent("      ");
-            for l in textwrap::wrap(&f.display_filter, &filter) {
-                writeln!(out, "{l}")?;
+            for (label, filter, note) in super::filters(a, f) {
+                let head = format!("    filter{label}: ");
+                let opts = textwrap::Options::new(width)
+                    .initial_indent(&head)
+                    .subsequent_indent("      ");
+                for l in textwrap::wrap(filter, &opts) {
+                    writeln!(out, "{l}")?;
+                }
+                if let Some(note) = note {
+                    let opts = textwrap::Options::new(width)
+                        .initial_indent("      (")
+                        .subsequent_indent("       ");
+                    for l in textwrap::wrap(&format!("{note})"), &opts) {
+                        writeln!(out, "{l}")?;
+                    }
+                }
+            }
+            for line in super::host::finding_text(f) {
+                for l in textwrap::wrap(&line, &indent) {
+                    writeln!(out, "{l}")?;
+                }
             }
             writeln!(out, "    why and what to do: timewait explain {}", f.kind)?;
         }
@@ -220,6 +256,19 @@ pub fn render_text(a: &Analysis, style: &TextStyle, out: &mut dyn Write) -> io::
         }
     }
 
+    let host = super::host::section(a);
+    if !host.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "{}", paint(style, "1", "Host"))?;
+        let opts = textwrap::Options::new(width)
+            .initial_indent("  ")
+            .subsequent_indent("      ");
+        for line in host {
+            for l in textwrap::wrap(&line, &opts) {
+                writeln!(out, "{l}")?;
+            }
+        }
+    }
     writeln!(out)?;
     writeln!(out, "Captures")?;
     let mut t = table(
@@ -382,7 +431,14 @@ pub fn render_connections_text(
         .iter()
         .map(|c| {
             let frames = if multi {
-                format!("{}:{}-{}", c.capture, c.first_frame, c.last_frame)
+                // A connection may run on into a later file.
+                let (first_file, first) = crate::frame::split(c.first_frame);
+                let (last_file, last) = crate::frame::split(c.last_frame);
+                if first_file == last_file {
+                    format!("{first_file}:{first}-{last}")
+                } else {
+                    format!("{first_file}:{first}-{last_file}:{last}")
+                }
             } else {
                 format!("{}-{}", c.first_frame, c.last_frame)
             };

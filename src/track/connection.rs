@@ -1068,18 +1068,24 @@ fn server_by_port(src: Endpoint, dst: Endpoint) -> bool {
 pub struct HandshakeRecord {
     pub state: HandshakeState,
     /// Frames of the client's SYNs (first ones, at most 8).
+    #[serde(serialize_with = "crate::frame::serialize_local_list")]
     pub syn_frames: Frames,
     /// SYNs after the first.
     pub syn_retransmits: u32,
+    #[serde(serialize_with = "crate::frame::serialize_local_opt")]
     pub synack_frame: Option<u64>,
     /// The client's ACK completing the handshake.
+    #[serde(serialize_with = "crate::frame::serialize_local_opt")]
     pub ack_frame: Option<u64>,
     /// A bare ACK that answered the SYN instead of a SYN-ACK.
+    #[serde(serialize_with = "crate::frame::serialize_local_opt")]
     pub challenge_ack_frame: Option<u64>,
     /// The RST that refused the SYN.
+    #[serde(serialize_with = "crate::frame::serialize_local_opt")]
     pub rst_frame: Option<u64>,
     /// An RST that ended an earlier attempt before the handshake succeeded
     /// (the client resetting after a challenge ACK).
+    #[serde(serialize_with = "crate::frame::serialize_local_opt")]
     pub attempt_rst_frame: Option<u64>,
     /// First SYN to the handshake's ACK, as seen at the capture point.
     pub rtt_ms: Option<f64>,
@@ -1108,12 +1114,15 @@ pub struct HandshakeRecord {
 pub struct CloseRecord {
     pub kind: CloseKind,
     pub active_closer: Closer,
+    #[serde(serialize_with = "crate::frame::serialize_local_opt")]
     pub first_fin_frame: Option<u64>,
     pub first_fin_at: Option<Timestamp>,
     /// FIN frames of both sides (at most 8 per side).
+    #[serde(serialize_with = "crate::frame::serialize_local_list")]
     pub fin_frames: Frames,
     /// FINs sent again with the same sequence number.
     pub fin_retransmits: u32,
+    #[serde(serialize_with = "crate::frame::serialize_local_opt")]
     pub rst_frame: Option<u64>,
     pub rst_by: Option<Side>,
     /// State of the RST's sender just before it.
@@ -1192,7 +1201,9 @@ pub struct ConnectionRecord {
     /// Roles guessed from ports (no SYN or SYN-ACK seen).
     pub role_inferred: bool,
     pub roles_from: RoleSource,
+    #[serde(serialize_with = "crate::frame::serialize_local")]
     pub first_frame: u64,
+    #[serde(serialize_with = "crate::frame::serialize_local")]
     pub last_frame: u64,
     pub start: Timestamp,
     pub end: Timestamp,
@@ -1214,6 +1225,7 @@ pub struct ConnectionRecord {
     /// outside the receive window, a SYN+FIN probe, a segment without
     /// ACK): how many, and the first frames (at most 8).
     pub ignored: u32,
+    #[serde(serialize_with = "crate::frame::serialize_local_list")]
     pub ignored_frames: Frames,
 }
 
@@ -1259,6 +1271,7 @@ pub(crate) mod tests {
         Segment {
             frame,
             ts: Timestamp::from_parts(1000, frame as i64 * 1_000_000),
+            fragmentation: Default::default(),
             src: Endpoint(from.parse().unwrap()),
             dst: Endpoint(to.parse().unwrap()),
             seq: SeqNum(seq),

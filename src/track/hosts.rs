@@ -127,6 +127,9 @@ pub struct HostSeries {
     pub steps: Vec<(Timestamp, u64)>,
     pub peak: u64,
     pub peak_at: Option<Timestamp>,
+    /// The most sockets it held at once as the client of their connection,
+    /// i.e. on ports of its ephemeral range: the count that range bounds.
+    pub client_peak: u64,
 }
 
 impl HostSeries {
@@ -160,7 +163,8 @@ pub fn time_wait_series(conns: &[ConnectionRecord]) -> Vec<HostSeries> {
 
 /// The TIME_WAIT intervals of every host, folded one record at a time as
 /// +1/-1 events (32 bytes per interval), so `timeline` need not keep the
-/// records themselves.
+/// records themselves. A socket held as the client counts ±2, so the
+/// client-side count rides in the same events.
 #[derive(Debug, Default)]
 pub struct SeriesTally {
     events: HashMap<IpAddr, Vec<(Timestamp, i8)>, FxBuildHasher>,
@@ -178,8 +182,9 @@ impl SeriesTally {
             );
             if holds {
                 let ev = self.events.entry(c.endpoint(side).ip()).or_default();
-                ev.push((from, 1));
-                ev.push((until, -1));
+                let d = if side == Side::Client { 2 } else { 1 };
+                ev.push((from, d));
+                ev.push((until, -d));
             }
         }
     }
@@ -194,8 +199,13 @@ impl SeriesTally {
                 let mut open: i64 = 0;
                 let mut steps: Vec<(Timestamp, u64)> = Vec::new();
                 let (mut peak, mut peak_at) = (0u64, None);
+                let (mut client_open, mut client_peak): (i64, i64) = (0, 0);
                 for (ts, d) in ev {
-                    open += i64::from(d);
+                    open += i64::from(d.signum());
+                    if d.abs() == 2 {
+                        client_open += i64::from(d.signum());
+                        client_peak = client_peak.max(client_open);
+                    }
                     let n = open.max(0) as u64;
                     match steps.last_mut() {
                         Some(last) if last.0 == ts => last.1 = n,
@@ -211,6 +221,7 @@ impl SeriesTally {
                     steps,
                     peak,
                     peak_at,
+                    client_peak: client_peak.max(0) as u64,
                 }
             })
             .collect();
@@ -287,13 +298,24 @@ mod tests {
     /// The peak by brute force: at every interval start, count the
     /// intervals [from, until) of that host that contain it.
     fn brute_force(conns: &[ConnectionRecord], ip: IpAddr) -> (u64, Option<Timestamp>) {
+        brute_force_sides(conns, ip, true)
+    }
+
+    /// The same, counting only the sockets `ip` held as the client unless
+    /// `server_side`.
+    fn brute_force_sides(
+        conns: &[ConnectionRecord],
+        ip: IpAddr,
+        server_side: bool,
+    ) -> (u64, Option<Timestamp>) {
         let held: Vec<(Timestamp, Timestamp)> = conns
             .iter()
             .filter(|c| {
                 let tw = &c.time_wait;
-                (tw.holder == Closer::Both && (c.client.ip() == ip || c.server.ip() == ip))
-                    || (tw.holder == Closer::Client && c.client.ip() == ip)
-                    || (tw.holder == Closer::Server && c.server.ip() == ip)
+                let as_client = matches!(tw.holder, Closer::Both | Closer::Client);
+                let as_server = matches!(tw.holder, Closer::Both | Closer::Server);
+                (as_client && c.client.ip() == ip)
+                    || (server_side && as_server && c.server.ip() == ip)
             })
             .map(|c| (c.time_wait.from.unwrap(), c.time_wait.until.unwrap()))
             .collect();
@@ -325,6 +347,8 @@ mod tests {
                 prop_assert_eq!(s.peak, peak);
                 prop_assert_eq!(s.peak_at, at);
                 prop_assert_eq!(s.max_in(Timestamp(i64::MIN), Timestamp(i64::MAX)), peak);
+                // And on the sockets held as the client (ephemeral ports).
+                prop_assert_eq!(s.client_peak, brute_force_sides(&conns, s.ip, false).0, "{}", s.ip);
             }
             let total: u64 = hosts.iter().map(|h| h.connections).sum();
             prop_assert_eq!(total, 2 * conns.len() as u64);

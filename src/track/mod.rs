@@ -372,6 +372,7 @@ mod tests {
             let seg = Segment {
                 frame: u64::from(i) + 1,
                 ts: Timestamp::from_parts(1000, i64::from(i) * 1000),
+                fragmentation: Default::default(),
                 src,
                 dst: server,
                 seq: SeqNum(i.wrapping_mul(2_654_435_761)),

@@ -1,7 +1,11 @@
 //! The one integration-test crate (one link step on a 2-core CI).
 
+mod check;
 mod corpus;
+mod filters;
 mod findings;
+mod fragments;
+mod host;
 mod hostile;
 mod inputs;
 mod pipeline;
@@ -11,3 +15,4 @@ mod support;
 mod tracking;
 mod truncation;
 mod tshark_agreement;
+mod usage_errors;

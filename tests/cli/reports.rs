@@ -319,6 +319,25 @@ fn help_completions_and_man_page_come_from_the_definitions() {
         "{}",
         &man[..200.min(man.len())]
     );
+    // One page: every command has its section with its own options, and
+    // no reference to a timewait-COMMAND(1) page that nothing makes.
+    assert!(!man.contains("timewait\\-analyze(1)"), "{man}");
+    for (cmd, option) in [
+        ("ANALYZE", "max\\-chars"),
+        ("CONNS", "\\-\\-closer"),
+        ("SHOW", "\\-\\-conn"),
+        ("TIMELINE", "\\-\\-svg"),
+        ("CHECK", "\\-\\-junit"),
+        ("EXPLAIN", "KIND"),
+    ] {
+        let at = man
+            .find(&format!(".SH \"TIMEWAIT {cmd}\""))
+            .unwrap_or_else(|| panic!("no section for {cmd}"));
+        let section = &man[at..];
+        let end = section[4..].find(".SH ").map_or(section.len(), |e| e + 4);
+        assert!(section[..end].contains(option), "{cmd}: {option}");
+        assert!(section[..end].contains(".SS Options"), "{cmd}");
+    }
 }
 
 #[test]
@@ -336,32 +355,6 @@ fn json_contract_snapshots() {
         let json = String::from_utf8(out).unwrap();
         insta::assert_snapshot!(format!("json_{stem}"), json);
     }
-}
-
-#[test]
-fn ci_check_script_passes_unchanged_captures_and_fails_a_new_finding() {
-    let dir = std::env::temp_dir().join(format!("timewait-ci-{}", std::process::id()));
-    let caps = dir.join("captures");
-    let base = dir.join("baselines");
-    std::fs::create_dir_all(&caps).unwrap();
-    std::fs::copy(fixture("client-close.pcap"), caps.join("sample.pcap")).unwrap();
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/ci-check.sh");
-    let run = |args: &[&str]| {
-        std::process::Command::new("bash")
-            .arg(&script)
-            .args(args)
-            .env("TIMEWAIT", env!("CARGO_BIN_EXE_timewait"))
-            .output()
-            .unwrap()
-    };
-    let (c, b) = (caps.to_str().unwrap(), base.to_str().unwrap());
-    assert_eq!(run(&["--update", c, b]).status.code(), Some(0));
-    assert_eq!(run(&[c, b, "--fail-on", "warning"]).status.code(), Some(0));
-    // The same sample now shows the FIN-into-RST problem: the job fails.
-    std::fs::copy(fixture("finrst-tw-gone.pcap"), caps.join("sample.pcap")).unwrap();
-    let o = run(&[c, b, "--fail-on", "warning"]);
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert!(stderr(&o).contains("new since baseline: warning fin-retransmit-rst"));
 }
 
 #[test]
@@ -441,4 +434,307 @@ fn markdown_renders_as_gfm_tables_details_and_code() {
             "{stem}: filters in code blocks"
         );
     }
+}
+
+/// An analysis as busy as a server's day: real findings of every severity
+/// from the fixtures, each repeated for 40 hosts with 50 evidence rows, and
+/// 100 hosts in the TIME_WAIT table.
+fn busy_analysis() -> timewait::analysis::Analysis {
+    let mut a = analyze_file(&fixture("finrst-tw-gone.pcap"));
+    let paws = analyze_file(&fixture("nat-paws-fail.pcap"));
+    let templates: Vec<timewait::detect::Finding> =
+        a.findings.iter().chain(&paws.findings).cloned().collect();
+    assert!(
+        templates
+            .iter()
+            .any(|f| f.severity == timewait::detect::Severity::Error)
+            && templates
+                .iter()
+                .any(|f| f.severity == timewait::detect::Severity::Info)
+    );
+    a.findings.clear();
+    for i in 0..40 {
+        for t in &templates {
+            let mut f = t.clone();
+            f.host = Some(format!("10.9.{i}.1"));
+            f.count = 5000 + i;
+            let row = f.evidence[0].clone();
+            f.evidence = (0..50)
+                .map(|n| {
+                    let mut e = row.clone();
+                    e.connection = n;
+                    e.note = format!("{} (case {n} of host {i})", row.note);
+                    e
+                })
+                .collect();
+            a.findings.push(f);
+        }
+    }
+    a.findings
+        .sort_by(|x, y| y.severity.cmp(&x.severity).then(x.kind.cmp(&y.kind)));
+    let host = a.hosts[0].clone();
+    a.hosts = (0..100)
+        .map(|i| {
+            let mut h = host.clone();
+            h.ip = std::net::IpAddr::from([10, 9, i, 1]);
+            h
+        })
+        .collect();
+    a
+}
+
+fn markdown_within(a: &timewait::analysis::Analysis, max: Option<usize>) -> String {
+    let mut out = Vec::new();
+    report::render_markdown_limited(a, max, &mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn markdown_of_a_busy_analysis_fits_the_budget_and_stays_gfm() {
+    let a = busy_analysis();
+    let unlimited = markdown_within(&a, None);
+    assert!(
+        unlimited.chars().count() > 60_000,
+        "the test needs a report larger than the budget: {}",
+        unlimited.chars().count()
+    );
+    assert!(!unlimited.contains("Left out"));
+    // The default of render_markdown is the 30,000 of --max-chars.
+    let mut default = Vec::new();
+    report::render_markdown(&a, &mut default).unwrap();
+    assert_eq!(
+        String::from_utf8(default).unwrap(),
+        markdown_within(&a, Some(30_000))
+    );
+    for budget in [60_000, 30_000, 10_000, 4_000, 1_000] {
+        let md = markdown_within(&a, Some(budget));
+        let what = format!("budget {budget}");
+        assert!(
+            md.chars().count() <= budget,
+            "{what}: {}",
+            md.chars().count()
+        );
+        assert_valid_gfm(&md, &what);
+        // The verdict is always there, and the last line says what went.
+        assert!(md.starts_with(&format!("### timewait: {}", report::verdict(&a))));
+        let last = md.lines().last().unwrap();
+        assert!(
+            last.starts_with(&format!(
+                "**Left out to stay within {} characters:**",
+                budget
+                    .to_string()
+                    .as_bytes()
+                    .rchunks(3)
+                    .rev()
+                    .map(|c| std::str::from_utf8(c).unwrap())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )) && last.contains("`--format json`")
+                && last.contains("`--only "),
+            "{what}: {last}"
+        );
+    }
+    // The budget goes to errors and warnings first: at 30,000 every error
+    // and warning shown still has its heading and evidence, while info
+    // findings were cut to one line.
+    let md = markdown_within(&a, Some(30_000));
+    assert!(md.contains("##### ERROR `paws-syn-drop`"), "{md}");
+    assert!(md.contains("##### WARNING `fin-retransmit-rst`"), "{md}");
+    assert!(!md.contains("##### INFO"), "{md}");
+    assert!(md.contains("- **INFO** `"), "{md}");
+    let (shown, _) = report::shown_findings(&a);
+    let severe = shown
+        .iter()
+        .filter(|f| f.severity > timewait::detect::Severity::Info)
+        .count();
+    assert_eq!(
+        md.matches("| connection | frames | time (s) |").count(),
+        severe,
+        "an evidence table for every error and warning"
+    );
+    // Fewer rows as it gets tight: at 10,000 the tables are shorter.
+    let rows = |md: &str| {
+        md.lines()
+            .filter(|l| {
+                l.starts_with("| ") && !l.starts_with("| connection") && !l.starts_with("| host")
+            })
+            .count()
+    };
+    assert!(rows(&markdown_within(&a, Some(10_000))) < rows(&md));
+}
+
+#[test]
+fn markdown_of_every_fixture_fits_a_small_budget() {
+    for (stem, path) in fixtures_with_truth() {
+        let a = analyze_file(&path);
+        let whole = markdown_within(&a, None);
+        let mut default = Vec::new();
+        report::render_markdown(&a, &mut default).unwrap();
+        assert_eq!(
+            String::from_utf8(default).unwrap(),
+            whole,
+            "{stem}: fits 30,000 untouched"
+        );
+        for budget in [2_000, 1_000] {
+            let md = markdown_within(&a, Some(budget));
+            assert!(md.chars().count() <= budget, "{stem} {budget}");
+            assert_valid_gfm(&md, &format!("{stem} {budget}"));
+            assert_eq!(
+                whole.chars().count() <= budget,
+                !md.contains("**Left out"),
+                "{stem} {budget}"
+            );
+        }
+    }
+}
+
+#[test]
+fn max_chars_flag_limits_markdown_and_refuses_a_budget_too_small() {
+    let f = fixture("finrst-tw-gone.pcap");
+    let f = f.to_str().unwrap();
+    let o = timewait(&["analyze", f, "--format", "markdown", "--max-chars", "1500"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).chars().count() <= 1500);
+    assert!(stdout(&o).contains("**Left out to stay within 1,500 characters:**"));
+    let whole = timewait(&["analyze", f, "--format", "markdown", "--max-chars", "0"]);
+    assert!(stdout(&whole).chars().count() > 1500);
+    assert!(!stdout(&whole).contains("Left out"));
+    let o = timewait(&["analyze", f, "--format", "markdown", "--max-chars", "10"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("1000 or more"), "{}", stderr(&o));
+}
+
+/// The `<text>` contents of an SVG.
+fn svg_texts(svg: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut in_text = false;
+    for event in svg::read(svg).expect("well-formed SVG") {
+        match event {
+            svg::parser::Event::Tag("text", svg::node::element::tag::Type::Start, _) => {
+                in_text = true
+            }
+            svg::parser::Event::Tag("text", _, _) => in_text = false,
+            svg::parser::Event::Text(t) if in_text => out.push(t.to_string()),
+            _ => {}
+        }
+    }
+    out
+}
+
+#[test]
+fn timeline_svg_has_round_ticks_and_the_port_range_where_a_client_nears_it() {
+    let dir = std::env::temp_dir().join(format!("timewait-svg-range-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = fixture("ports-exhausted.pcap");
+    let draw = |extra: &[&str]| {
+        let svg_path = dir.join("tw.svg");
+        let mut args = vec![
+            "timeline",
+            path.to_str().unwrap(),
+            "--svg",
+            svg_path.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let o = timewait(&args);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        std::fs::read_to_string(&svg_path).unwrap()
+    };
+    // The client holds all 8 ports of a 40000-40007 range: the line is drawn.
+    let svg = draw(&["--port-range", "40000-40007"]);
+    let texts = svg_texts(&svg);
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.starts_with("ephemeral port range: 8 ports (40000-40007)")),
+        "{texts:?}"
+    );
+    // Round ticks: the capture's 60.4 s (TIME_WAIT tail included) on an
+    // axis of 0, 10, ... 70 s, the 8 sockets on 0, 2, ... 8.
+    for tick in [
+        "0", "10", "20", "30", "40", "50", "60", "70", "2", "4", "6", "8",
+    ] {
+        assert!(texts.iter().any(|t| t == tick), "{tick}: {texts:?}");
+    }
+    let numbers: Vec<f64> = texts.iter().filter_map(|t| t.parse().ok()).collect();
+    assert!(
+        numbers.iter().all(|n| n % 2.0 == 0.0),
+        "only round ticks: {numbers:?}"
+    );
+    // With Linux's range the 8 sockets are nowhere near 28,232: no line.
+    let svg = draw(&[]);
+    assert!(!svg.contains("ephemeral port range"), "{svg}");
+}
+
+#[test]
+fn timeline_text_draws_the_largest_holders_and_counts_the_rest() {
+    let a = analyze_file(&fixture("phenomena-keepalive-idle.pcap"));
+    let one = timewait::track::time_wait_series(&a.connections)
+        .into_iter()
+        .next()
+        .expect("a host in TIME_WAIT");
+    // 25 hosts, the peaks 1..=25.
+    let series: Vec<timewait::track::HostSeries> = (0..25u8)
+        .rev()
+        .map(|i| {
+            let mut s = one.clone();
+            s.ip = std::net::IpAddr::from([10, 9, 0, i]);
+            s.peak = u64::from(i) + 1;
+            s
+        })
+        .collect();
+    let mut out = Vec::new();
+    report::render_timeline_text(&a, &series, 100, &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("10.9.0.24: peak of 25"), "{text}");
+    assert!(text.contains("10.9.0.15: peak of 16"), "{text}");
+    assert!(!text.contains("10.9.0.14"), "only the 10 largest: {text}");
+    assert!(
+        text.contains("... and 15 more hosts, none with more than 15 TIME_WAIT sockets"),
+        "{text}"
+    );
+}
+
+#[test]
+fn ladder_in_markdown_keeps_the_first_segments_within_the_budget() {
+    let path = fixture("finrst-tw-gone.pcap");
+    let mut collector = report::LadderCollector::new(0, 500);
+    let mut pipeline =
+        timewait::analysis::Pipeline::with_observer(Options::default(), Box::new(&mut collector))
+            .keep_only(0);
+    pipeline
+        .feed("finrst-tw-gone.pcap", std::fs::File::open(&path).unwrap())
+        .unwrap();
+    let a = pipeline.finish();
+    let conn = a.connections.iter().find(|c| c.id == 0).unwrap();
+    let render = |max: Option<usize>| {
+        let mut out = Vec::new();
+        report::render_ladder_limited(
+            &a,
+            conn,
+            &collector.rows,
+            collector.omitted,
+            true,
+            max,
+            &mut out,
+        )
+        .unwrap();
+        String::from_utf8(out).unwrap()
+    };
+    let whole = render(None);
+    assert!(!whole.contains("more segments not shown"));
+    let n = whole.chars().count();
+    let cut = render(Some(n - 1));
+    assert!(cut.chars().count() < n);
+    assert!(cut.contains("... 1 more segments not shown"), "{cut}");
+    let small = render(Some(n / 2));
+    assert!(small.chars().count() <= n / 2, "{small}");
+    assert!(
+        small.starts_with("```text\n") && small.ends_with("```\n"),
+        "{small}"
+    );
+    // The handshake stays: the first frame is still drawn.
+    assert!(
+        small.lines().any(|l| l.trim_start().starts_with("1 ")),
+        "{small}"
+    );
 }

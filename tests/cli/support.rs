@@ -238,3 +238,42 @@ pub fn temp_file(name: &str, bytes: &[u8]) -> PathBuf {
     std::fs::write(&p, bytes).unwrap();
     p
 }
+
+/// Asserts that `md` is GitHub-flavoured Markdown that renders as meant,
+/// by a real GFM renderer (comrak): every table written renders as a
+/// table, `<details>` and code fences pair up, no table row leaks into a
+/// paragraph, and the verdict is the heading.
+pub fn assert_valid_gfm(md: &str, what: &str) {
+    let mut options = comrak::Options::default();
+    options.extension.table = true;
+    options.render.r#unsafe = true; // keep <details>
+    let html = comrak::markdown_to_html(md, &options);
+    let tables_written = md.lines().filter(|l| l.starts_with("|--")).count();
+    assert_eq!(
+        html.matches("<table>").count(),
+        tables_written,
+        "{what}: every table renders as a table"
+    );
+    assert_eq!(
+        md.matches("<details>").count(),
+        md.matches("</details>").count(),
+        "{what}: unbalanced details"
+    );
+    assert_eq!(
+        html.matches("<details>").count(),
+        md.matches("<details>").count(),
+        "{what}"
+    );
+    assert_eq!(
+        md.matches("```").count() % 2,
+        0,
+        "{what}: unbalanced fences"
+    );
+    assert_eq!(
+        html.matches("<pre><code>").count(),
+        md.matches("```").count() / 2,
+        "{what}: code blocks"
+    );
+    assert!(!html.contains("<p>|"), "{what}: a table row in a paragraph");
+    assert!(html.starts_with("<h3>timewait: "), "{what}");
+}

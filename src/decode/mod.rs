@@ -6,6 +6,11 @@
 //! header is complete, with the payload length taken from the IP header.
 //! Frames that carry no usable TCP header are not errors but counted skips
 //! ([`SkipReason`]), so the report can say what was left out and why.
+//!
+//! IP fragments are put together again by a [`Decoder`], which holds the
+//! fragment queues of one capture ([`frag`] has the kernel's rules); the
+//! free function [`decode`] looks at one frame alone and reassembles
+//! nothing.
 
 use crate::capture::{LinkType, Record};
 use crate::flow::Endpoint;
@@ -15,8 +20,12 @@ use etherparse::{
     EtherType, IpNumber, LaxNetSlice, LaxSlicedPacket, TcpOptionElement, TransportSlice,
 };
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
+
+pub mod frag;
+use frag::{Fragment, Key, Outcome, Reassembler};
 
 /// TCP header flags (RFC 9293 §3.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -91,6 +100,8 @@ pub struct TcpTimestamps {
 pub struct Segment {
     pub frame: u64,
     pub ts: Timestamp,
+    /// Whether the IP datagram that carried the segment was fragmented.
+    pub fragmentation: Fragmentation,
     pub src: Endpoint,
     pub dst: Endpoint,
     pub seq: SeqNum,
@@ -121,6 +132,36 @@ impl Segment {
     }
 }
 
+/// How the IP datagram carrying a segment reached the capture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Fragmentation {
+    /// In one piece (the usual case).
+    #[default]
+    Whole,
+    /// Reassembled from `fragments` fragments; the segment carries the
+    /// frame number and time of the fragment that completed it, and
+    /// `first_frame` is the earliest of them in the capture.
+    Reassembled { first_frame: u64, fragments: u32 },
+    /// Only the first fragment (IPv4), whose data the snap length cut so
+    /// that it could not be reassembled: its TCP header is taken as it is
+    /// (as tshark does), and `payload_len` covers this fragment alone.
+    FirstFragmentOnly,
+}
+
+impl Fragmentation {
+    /// A Wireshark display filter showing every frame of the segment
+    /// whose own frame number is `frame`: the fragments name the frame
+    /// they were reassembled in.
+    pub fn display_filter(self, frame: u64) -> String {
+        match self {
+            Fragmentation::Reassembled { .. } => format!(
+                "frame.number == {frame} || ip.reassembled_in == {frame} || ipv6.reassembled.in == {frame}"
+            ),
+            _ => format!("frame.number == {frame}"),
+        }
+    }
+}
+
 /// Why a frame yielded no TCP segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -133,12 +174,31 @@ pub enum SkipReason {
     NotIp,
     /// The IP header is cut or malformed.
     IpHeader,
-    /// A fragment of an IP datagram (not reassembled).
+    /// A fragment that cannot be reassembled: the snap length cut its
+    /// data (and it is not a first fragment with a whole TCP header).
     IpFragment,
     /// IP, but not TCP (UDP, ICMP, tunnels timewait does not open).
     NotTcp,
     /// The TCP header is cut by the snap length or malformed.
     TcpHeader,
+    /// A fragment reassembled into the datagram of a later frame.
+    FragmentReassembled,
+    /// A fragment of a datagram not complete within Linux's 30 s
+    /// (`ipfrag_time`).
+    FragmentTimedOut,
+    /// A fragment of a datagram still incomplete when the capture ended.
+    FragmentIncomplete,
+    /// A fragment of a datagram discarded because fragments overlapped
+    /// (RFC 5722; Linux does the same for IPv4).
+    FragmentOverlap,
+    /// A fragment the kernel discards for its length or end (and with it
+    /// the datagram's other fragments, as the kernel does).
+    FragmentInvalid,
+    /// A fragment lying wholly within data already held: dropped alone.
+    FragmentDuplicate,
+    /// A fragment dropped because the fragments held reached the memory
+    /// cap (Linux's `ipfrag_high_thresh`, 4 MB).
+    FragmentOverCap,
 }
 
 impl SkipReason {
@@ -151,8 +211,33 @@ impl SkipReason {
             SkipReason::IpFragment => "ip_fragment",
             SkipReason::NotTcp => "not_tcp",
             SkipReason::TcpHeader => "tcp_header",
+            SkipReason::FragmentReassembled => "fragment_reassembled",
+            SkipReason::FragmentTimedOut => "fragment_timed_out",
+            SkipReason::FragmentIncomplete => "fragment_incomplete",
+            SkipReason::FragmentOverlap => "fragment_overlap",
+            SkipReason::FragmentInvalid => "fragment_invalid",
+            SkipReason::FragmentDuplicate => "fragment_duplicate",
+            SkipReason::FragmentOverCap => "fragment_over_cap",
         }
     }
+
+    /// Every reason, in the order of the enum.
+    pub const ALL: [SkipReason; 14] = [
+        SkipReason::UnsupportedLinkType,
+        SkipReason::LinkHeader,
+        SkipReason::NotIp,
+        SkipReason::IpHeader,
+        SkipReason::IpFragment,
+        SkipReason::NotTcp,
+        SkipReason::TcpHeader,
+        SkipReason::FragmentReassembled,
+        SkipReason::FragmentTimedOut,
+        SkipReason::FragmentIncomplete,
+        SkipReason::FragmentOverlap,
+        SkipReason::FragmentInvalid,
+        SkipReason::FragmentDuplicate,
+        SkipReason::FragmentOverCap,
+    ];
 
     /// A phrase for the report ("12 frames skipped: not IP").
     pub fn describe(self) -> &'static str {
@@ -161,9 +246,22 @@ impl SkipReason {
             SkipReason::LinkHeader => "link-layer header cut or malformed",
             SkipReason::NotIp => "not IP (ARP, LLDP, ...)",
             SkipReason::IpHeader => "IP header cut or malformed",
-            SkipReason::IpFragment => "IP fragment (not reassembled)",
+            SkipReason::IpFragment => "IP fragment cut by the snap length (not reassembled)",
             SkipReason::NotTcp => "IP but not TCP",
             SkipReason::TcpHeader => "TCP header cut or malformed",
+            SkipReason::FragmentReassembled => "IP fragment reassembled (segment in a later frame)",
+            SkipReason::FragmentTimedOut => {
+                "IP fragment timed out (datagram incomplete after 30 s)"
+            }
+            SkipReason::FragmentIncomplete => {
+                "IP fragment of a datagram still incomplete at the end"
+            }
+            SkipReason::FragmentOverlap => "IP fragment overlapping (datagram discarded)",
+            SkipReason::FragmentInvalid => {
+                "IP fragment with a bad length or end (datagram discarded)"
+            }
+            SkipReason::FragmentDuplicate => "IP fragment duplicated (dropped)",
+            SkipReason::FragmentOverCap => "IP fragment dropped at the 4 MB reassembly cap",
         }
     }
 }
@@ -205,14 +303,117 @@ const UDP_L2TP: u16 = 1701;
 /// connection ids agree with `tcp.stream`: tunnels (IP-in-IP, GRE incl.
 /// ERSPAN, WCCP and PPTP, VXLAN on udp/4789, Geneve on udp/6081, GTP-U on
 /// udp/2152, MPLS, PPPoE, 802.2 LLC/SNAP, E-Tag) and link types (PPP, Cisco
-/// HDLC, PPI, NFLOG, IPoIB, ARCnet, FDDI). Each layer is a bounds-checked
-/// slice of the frame: no allocation, and at most [`MAX_NESTING`] layers.
+/// HDLC, PPI, NFLOG, IPoIB, ARCnet, FDDI, Juniper Ethernet). Each layer is
+/// a bounds-checked slice of the frame: no allocation, and at most
+/// [`MAX_NESTING`] layers.
 ///
 /// Not decoded, on purpose: TCP headers quoted inside ICMP errors (a copy
-/// of a header some router saw, not a segment of the connection), headers
-/// sampled into sFlow records, and IP fragments (not reassembled).
+/// of a header some router saw, not a segment of the connection) and
+/// headers sampled into sFlow records. This function sees one frame alone,
+/// so a fragment whose data was captured whole is an `ip_fragment` skip
+/// here; a [`Decoder`] reassembles it.
 pub fn decode(record: &Record<'_>) -> Result<Segment, SkipReason> {
-    link_layer(record, record.link, record.data, 0)
+    let mut cx = Cx {
+        record,
+        frag: None,
+        held: false,
+    };
+    link_layer(&mut cx, record.link, record.data, 0)
+}
+
+/// The decoder of one capture file: [`decode`] plus the IP fragment
+/// queues, and the count of frames without a segment by reason.
+///
+/// A fragment is counted when its datagram's fate is known (see
+/// [`frag`]), so after [`Decoder::finish`] every frame fed in is either a
+/// segment or counted once.
+#[derive(Debug)]
+pub struct Decoder {
+    frag: Reassembler,
+    skipped: [u64; SkipReason::ALL.len()],
+}
+
+impl Default for Decoder {
+    fn default() -> Self {
+        Decoder::new()
+    }
+}
+
+impl Decoder {
+    /// A decoder with Linux's reassembly limits (30 s, 4 MB).
+    pub fn new() -> Decoder {
+        Decoder::with_limits(frag::Limits::default())
+    }
+
+    pub fn with_limits(limits: frag::Limits) -> Decoder {
+        Decoder {
+            frag: Reassembler::new(limits),
+            skipped: [0; SkipReason::ALL.len()],
+        }
+    }
+
+    /// The segment in this frame, if it completes one. Frames without one
+    /// are counted by reason.
+    pub fn decode(&mut self, record: &Record<'_>) -> Option<Segment> {
+        let mut cx = Cx {
+            record,
+            frag: Some(&mut self.frag),
+            held: false,
+        };
+        match link_layer(&mut cx, record.link, record.data, 0) {
+            Ok(seg) => Some(seg),
+            Err(reason) => {
+                // A fragment held for reassembly is counted by its fate.
+                if !cx.held {
+                    self.skipped[reason as usize] += 1;
+                }
+                None
+            }
+        }
+    }
+
+    /// Bytes held by the fragment queues now.
+    pub fn fragment_memory(&self) -> usize {
+        self.frag.memory()
+    }
+
+    /// The most bytes the fragment queues held at once.
+    pub fn fragment_memory_peak(&self) -> usize {
+        self.frag.peak_memory()
+    }
+
+    /// Settles the datagrams still waiting (timed out or incomplete) and
+    /// returns the frames without a segment, by reason.
+    pub fn finish(&mut self) -> BTreeMap<SkipReason, u64> {
+        let c = self.frag.finish();
+        let mut out = BTreeMap::new();
+        for (reason, n) in SkipReason::ALL.iter().zip(self.skipped) {
+            if n > 0 {
+                out.insert(*reason, n);
+            }
+        }
+        for (reason, n) in [
+            (SkipReason::FragmentReassembled, c.reassembled),
+            (SkipReason::FragmentTimedOut, c.timed_out),
+            (SkipReason::FragmentIncomplete, c.incomplete),
+            (SkipReason::FragmentOverlap, c.overlap),
+            (SkipReason::FragmentInvalid, c.invalid),
+        ] {
+            if n > 0 {
+                *out.entry(reason).or_default() += n;
+            }
+        }
+        out
+    }
+}
+
+/// What every layer of the decoder needs: the frame, and the fragment
+/// queues when there are any.
+struct Cx<'a, 'r> {
+    record: &'a Record<'r>,
+    frag: Option<&'a mut Reassembler>,
+    /// The frame's fragment was kept for reassembly: it is counted later.
+    held: bool,
 }
 
 fn be16(data: &[u8], at: usize) -> Option<u16> {
@@ -221,42 +422,42 @@ fn be16(data: &[u8], at: usize) -> Option<u16> {
 }
 
 fn link_layer(
-    record: &Record<'_>,
+    cx: &mut Cx<'_, '_>,
     link: LinkType,
     data: &[u8],
     depth: u8,
 ) -> Result<Segment, SkipReason> {
     let link_header = SkipReason::LinkHeader;
     match link {
-        LinkType::ETHERNET => ethernet(record, data, depth),
+        LinkType::ETHERNET => ethernet(cx, data, depth),
         LinkType::NULL | LinkType::LOOP => {
             // 4-byte address family in the writer's byte order; the IP
             // version nibble is a surer guide than the family's number,
             // which differs between BSDs for IPv6.
-            ip(record, data.get(4..).ok_or(link_header)?, depth)
+            ip(cx, data.get(4..).ok_or(link_header)?, depth)
         }
         LinkType::RAW
         | LinkType::RAW_BSD12
         | LinkType::RAW_BSD14
         | LinkType::IPV4
-        | LinkType::IPV6 => ip(record, data, depth),
+        | LinkType::IPV6 => ip(cx, data, depth),
         LinkType::LINUX_SLL => {
             // 16-byte cooked header, protocol (EtherType) in the last 2 bytes.
             let proto = be16(data, 14).ok_or(link_header)?;
-            ether_type(record, proto, data.get(16..).ok_or(link_header)?, depth)
+            ether_type(cx, proto, data.get(16..).ok_or(link_header)?, depth)
         }
         LinkType::LINUX_SLL2 => {
             // 20-byte cooked header v2, protocol (EtherType) first.
             let proto = be16(data, 0).ok_or(link_header)?;
-            ether_type(record, proto, data.get(20..).ok_or(link_header)?, depth)
+            ether_type(cx, proto, data.get(20..).ok_or(link_header)?, depth)
         }
-        LinkType::PPP => ppp(record, data, depth),
+        LinkType::PPP => ppp(cx, data, depth),
         LinkType::PPP_HDLC => match data.first() {
             // Cisco HDLC frames also appear under this link type.
-            Some(0x0f | 0x8f) => c_hdlc(record, data, depth),
-            _ => ppp(record, data, depth),
+            Some(0x0f | 0x8f) => c_hdlc(cx, data, depth),
+            _ => ppp(cx, data, depth),
         },
-        LinkType::C_HDLC => c_hdlc(record, data, depth),
+        LinkType::C_HDLC => c_hdlc(cx, data, depth),
         LinkType::PPI => {
             // version, flags, header length (LE), inner DLT (LE, 4 bytes).
             let head = data.get(..8).ok_or(link_header)?;
@@ -266,45 +467,46 @@ fn link_layer(
             if depth >= MAX_NESTING || LinkType(dlt) == LinkType::PPI {
                 return Err(SkipReason::UnsupportedLinkType);
             }
-            link_layer(record, LinkType(dlt), inner, depth + 1)
+            link_layer(cx, LinkType(dlt), inner, depth + 1)
         }
-        LinkType::NFLOG => nflog(record, data, depth),
+        LinkType::NFLOG => nflog(cx, data, depth),
         LinkType::IPOIB => {
             // A 40-byte pseudo-header (tcpdump's IPOIB_HDRLEN is 44: it
             // ends with the 20-byte IPoIB hardware address), then RFC
             // 4391's EtherType and 2 reserved bytes (tcpdump's ipoib.pcap).
             let proto = be16(data, 40).ok_or(link_header)?;
-            ether_type(record, proto, data.get(44..).ok_or(link_header)?, depth)
+            ether_type(cx, proto, data.get(44..).ok_or(link_header)?, depth)
         }
-        LinkType::IEEE802_11 => wlan(record, data, depth),
+        LinkType::IEEE802_11 => wlan(cx, data, depth),
         LinkType::IEEE802_11_RADIOTAP => {
             // version, pad, header length (LE), then 802.11.
             let len = data
                 .get(2..4)
                 .map(|b| usize::from(u16::from_le_bytes([b[0], b[1]])))
                 .ok_or(link_header)?;
-            wlan(record, data.get(len..).ok_or(link_header)?, depth)
+            wlan(cx, data.get(len..).ok_or(link_header)?, depth)
         }
-        LinkType::ARCNET_BSD => arcnet(record, data, 2, depth),
-        LinkType::ARCNET_LINUX => arcnet(record, data, 4, depth),
+        LinkType::ARCNET_BSD => arcnet(cx, data, 2, depth),
+        LinkType::ARCNET_LINUX => arcnet(cx, data, 4, depth),
+        LinkType::JUNIPER_ETHER => juniper(cx, data, depth),
         LinkType::FDDI => {
             // frame control, destination, source; then 802.2 LLC.
-            llc(record, data.get(13..).ok_or(link_header)?, depth)
+            llc(cx, data.get(13..).ok_or(link_header)?, depth)
         }
         _ => Err(SkipReason::UnsupportedLinkType),
     }
 }
 
-fn ethernet(record: &Record<'_>, data: &[u8], depth: u8) -> Result<Segment, SkipReason> {
+fn ethernet(cx: &mut Cx<'_, '_>, data: &[u8], depth: u8) -> Result<Segment, SkipReason> {
     let sliced = LaxSlicedPacket::from_ethernet(data).map_err(|_| SkipReason::LinkHeader)?;
-    segment_from(record, &sliced, depth)
+    segment_from(cx, &sliced, depth)
 }
 
-fn ip(record: &Record<'_>, data: &[u8], depth: u8) -> Result<Segment, SkipReason> {
+fn ip(cx: &mut Cx<'_, '_>, data: &[u8], depth: u8) -> Result<Segment, SkipReason> {
     match data.first().map(|b| b >> 4) {
         Some(4) | Some(6) => {
             let sliced = LaxSlicedPacket::from_ip(data).map_err(|_| SkipReason::IpHeader)?;
-            segment_from(record, &sliced, depth)
+            segment_from(cx, &sliced, depth)
         }
         Some(_) => Err(SkipReason::NotIp),
         None => Err(SkipReason::LinkHeader),
@@ -322,29 +524,29 @@ fn is_own_ether_type(et: u16) -> bool {
 
 /// A payload announced by an EtherType (Linux SLL, VLAN, C-HDLC, GRE,
 /// Geneve, SNAP, ...).
-fn ether_type(record: &Record<'_>, et: u16, data: &[u8], depth: u8) -> Result<Segment, SkipReason> {
+fn ether_type(cx: &mut Cx<'_, '_>, et: u16, data: &[u8], depth: u8) -> Result<Segment, SkipReason> {
     if depth >= MAX_NESTING {
         return Err(SkipReason::NotTcp);
     }
     let depth = depth + 1;
     let link_header = SkipReason::LinkHeader;
     match et {
-        ETH_MPLS_UNICAST | ETH_MPLS_MULTICAST => mpls(record, data, depth),
+        ETH_MPLS_UNICAST | ETH_MPLS_MULTICAST => mpls(cx, data, depth),
         ETH_PPPOE_SESSION => {
             // RFC 2516: version/type, code, session id, length; then PPP
             // with a 2-byte protocol field.
             let proto = be16(data, 6).ok_or(link_header)?;
-            ppp_proto(record, proto, data.get(8..).ok_or(link_header)?, depth)
+            ppp_proto(cx, proto, data.get(8..).ok_or(link_header)?, depth)
         }
-        ETH_TEB => ethernet(record, data, depth),
+        ETH_TEB => ethernet(cx, data, depth),
         ETH_E_TAG => {
             let inner = be16(data, 6).ok_or(link_header)?;
-            ether_type(record, inner, data.get(8..).ok_or(link_header)?, depth)
+            ether_type(cx, inner, data.get(8..).ok_or(link_header)?, depth)
         }
         // An 802.3 length field: 802.2 LLC follows.
-        0..=ETH_MAX_LENGTH => llc(record, data, depth),
+        0..=ETH_MAX_LENGTH => llc(cx, data, depth),
         _ => segment_from(
-            record,
+            cx,
             &LaxSlicedPacket::from_ether_type(EtherType(et), data),
             depth,
         ),
@@ -352,13 +554,13 @@ fn ether_type(record: &Record<'_>, et: u16, data: &[u8], depth: u8) -> Result<Se
 }
 
 /// IEEE 802.2 LLC: SNAP (`aa aa 03`, OUI, EtherType) or the IP SAP (6).
-fn llc(record: &Record<'_>, data: &[u8], depth: u8) -> Result<Segment, SkipReason> {
+fn llc(cx: &mut Cx<'_, '_>, data: &[u8], depth: u8) -> Result<Segment, SkipReason> {
     match data.get(..3) {
         Some([0xaa, 0xaa, 0x03]) => {
             let et = be16(data, 6).ok_or(SkipReason::LinkHeader)?;
-            ether_type(record, et, &data[8..], depth)
+            ether_type(cx, et, &data[8..], depth)
         }
-        Some([0x06, 0x06, 0x03]) => ip(record, &data[3..], depth),
+        Some([0x06, 0x06, 0x03]) => ip(cx, &data[3..], depth),
         Some(_) => Err(SkipReason::NotIp),
         None => Err(SkipReason::LinkHeader),
     }
@@ -367,7 +569,7 @@ fn llc(record: &Record<'_>, data: &[u8], depth: u8) -> Result<Segment, SkipReaso
 /// MPLS (RFC 3032): pop 4-byte labels up to the bottom of the stack, then
 /// IPv4/IPv6 by version nibble, or an Ethernet pseudowire after its
 /// control word (RFC 4448), as tshark guesses.
-fn mpls(record: &Record<'_>, data: &[u8], depth: u8) -> Result<Segment, SkipReason> {
+fn mpls(cx: &mut Cx<'_, '_>, data: &[u8], depth: u8) -> Result<Segment, SkipReason> {
     let mut at = 0;
     loop {
         let entry = data.get(at..at + 4).ok_or(SkipReason::LinkHeader)?;
@@ -381,8 +583,8 @@ fn mpls(record: &Record<'_>, data: &[u8], depth: u8) -> Result<Segment, SkipReas
     }
     let rest = &data[at..];
     match rest.first().map(|b| b >> 4) {
-        Some(4 | 6) => ip(record, rest, depth),
-        Some(0) => ethernet(record, rest.get(4..).ok_or(SkipReason::LinkHeader)?, depth),
+        Some(4 | 6) => ip(cx, rest, depth),
+        Some(0) => ethernet(cx, rest.get(4..).ok_or(SkipReason::LinkHeader)?, depth),
         Some(_) => Err(SkipReason::NotIp),
         None => Err(SkipReason::LinkHeader),
     }
@@ -390,41 +592,41 @@ fn mpls(record: &Record<'_>, data: &[u8], depth: u8) -> Result<Segment, SkipReas
 
 /// A PPP frame (link types 9 and 50): optional `ff 03` address and
 /// control, then a 1- or 2-byte protocol (RFC 1661 §6.5 compression).
-fn ppp(record: &Record<'_>, data: &[u8], depth: u8) -> Result<Segment, SkipReason> {
+fn ppp(cx: &mut Cx<'_, '_>, data: &[u8], depth: u8) -> Result<Segment, SkipReason> {
     let data = match data {
         [0xff, 0x03, rest @ ..] => rest,
         _ => data,
     };
     match data {
-        [p, rest @ ..] if p & 0x01 == 1 => ppp_proto(record, u16::from(*p), rest, depth),
-        [a, b, rest @ ..] => ppp_proto(record, u16::from_be_bytes([*a, *b]), rest, depth),
+        [p, rest @ ..] if p & 0x01 == 1 => ppp_proto(cx, u16::from(*p), rest, depth),
+        [a, b, rest @ ..] => ppp_proto(cx, u16::from_be_bytes([*a, *b]), rest, depth),
         _ => Err(SkipReason::LinkHeader),
     }
 }
 
 fn ppp_proto(
-    record: &Record<'_>,
+    cx: &mut Cx<'_, '_>,
     proto: u16,
     data: &[u8],
     depth: u8,
 ) -> Result<Segment, SkipReason> {
     match proto {
-        0x0021 | 0x0057 => ip(record, data, depth),
-        0x0281 | 0x0283 => mpls(record, data, depth),
+        0x0021 | 0x0057 => ip(cx, data, depth),
+        0x0281 | 0x0283 => mpls(cx, data, depth),
         _ => Err(SkipReason::NotIp),
     }
 }
 
 /// Cisco HDLC: address (0x0f or 0x8f), control, EtherType.
-fn c_hdlc(record: &Record<'_>, data: &[u8], depth: u8) -> Result<Segment, SkipReason> {
+fn c_hdlc(cx: &mut Cx<'_, '_>, data: &[u8], depth: u8) -> Result<Segment, SkipReason> {
     let et = be16(data, 2).ok_or(SkipReason::LinkHeader)?;
-    ether_type(record, et, &data[4..], depth)
+    ether_type(cx, et, &data[4..], depth)
 }
 
 /// NFLOG: family, version, resource id, then TLVs (length and type in the
 /// capturing host's byte order, values padded to 4 bytes); type 9
 /// (NFULA_PAYLOAD) holds the IP packet.
-fn nflog(record: &Record<'_>, data: &[u8], depth: u8) -> Result<Segment, SkipReason> {
+fn nflog(cx: &mut Cx<'_, '_>, data: &[u8], depth: u8) -> Result<Segment, SkipReason> {
     const NFULA_PAYLOAD: u16 = 9;
     let mut at = 4;
     // The byte order is that of the host; a TLV length must be at least 4
@@ -454,7 +656,7 @@ fn nflog(record: &Record<'_>, data: &[u8], depth: u8) -> Result<Segment, SkipRea
         }
         if kind & 0x7fff == NFULA_PAYLOAD {
             let end = (at + len).min(data.len());
-            return ip(record, &data[at + 4..end], depth);
+            return ip(cx, &data[at + 4..end], depth);
         }
         at += (len + 3) & !3;
     }
@@ -465,7 +667,7 @@ fn nflog(record: &Record<'_>, data: &[u8], depth: u8) -> Result<Segment, SkipRea
 /// for the RFC 1201 protocols a split flag and sequence number (plus 4
 /// bytes for an "exception" frame, flag 0xff).
 fn arcnet(
-    record: &Record<'_>,
+    cx: &mut Cx<'_, '_>,
     data: &[u8],
     proto_at: usize,
     depth: u8,
@@ -484,12 +686,12 @@ fn arcnet(
         0xf0 => {}
         _ => return Err(SkipReason::NotIp),
     }
-    ip(record, data.get(at..).ok_or(SkipReason::LinkHeader)?, depth)
+    ip(cx, data.get(at..).ok_or(SkipReason::LinkHeader)?, depth)
 }
 
 /// IEEE 802.11 data frames (unencrypted): the MAC header (24 bytes, 30
 /// with four addresses, +2 QoS, +4 HT control), then 802.2 LLC/SNAP.
-fn wlan(record: &Record<'_>, data: &[u8], depth: u8) -> Result<Segment, SkipReason> {
+fn wlan(cx: &mut Cx<'_, '_>, data: &[u8], depth: u8) -> Result<Segment, SkipReason> {
     let (fc0, fc1) = match data {
         [a, b, ..] => (*a, *b),
         _ => return Err(SkipReason::LinkHeader),
@@ -511,15 +713,11 @@ fn wlan(record: &Record<'_>, data: &[u8], depth: u8) -> Result<Segment, SkipReas
             len += 4;
         }
     }
-    llc(
-        record,
-        data.get(len..).ok_or(SkipReason::LinkHeader)?,
-        depth,
-    )
+    llc(cx, data.get(len..).ok_or(SkipReason::LinkHeader)?, depth)
 }
 
 /// GRE (RFC 2784/2890), and the enhanced GRE of PPTP (RFC 2637).
-fn gre(record: &Record<'_>, data: &[u8], depth: u8) -> Result<Segment, SkipReason> {
+fn gre(cx: &mut Cx<'_, '_>, data: &[u8], depth: u8) -> Result<Segment, SkipReason> {
     let (flags, proto) = match (be16(data, 0), be16(data, 2)) {
         (Some(f), Some(p)) => (f, p),
         _ => return Err(SkipReason::NotTcp),
@@ -546,28 +744,28 @@ fn gre(record: &Record<'_>, data: &[u8], depth: u8) -> Result<Segment, SkipReaso
     let depth = depth + 1;
     match proto {
         // Type I has no header (and no GRE sequence number), type II 8 bytes.
-        GRE_ERSPAN_2 if !seq => ethernet(record, rest, depth),
-        GRE_ERSPAN_2 => ethernet(record, rest.get(8..).ok_or(SkipReason::NotTcp)?, depth),
+        GRE_ERSPAN_2 if !seq => ethernet(cx, rest, depth),
+        GRE_ERSPAN_2 => ethernet(cx, rest.get(8..).ok_or(SkipReason::NotTcp)?, depth),
         GRE_ERSPAN_3 => {
             // 12 bytes, plus an 8-byte platform subheader when O is set.
             let o = rest.get(11).ok_or(SkipReason::NotTcp)? & 0x01 != 0;
             let len = if o { 20 } else { 12 };
-            ethernet(record, rest.get(len..).ok_or(SkipReason::NotTcp)?, depth)
+            ethernet(cx, rest.get(len..).ok_or(SkipReason::NotTcp)?, depth)
         }
         // The WCCP redirect header (4 bytes) is optional: IPv4 follows
         // directly when the version nibble says so (tshark's rule).
         GRE_WCCP => match rest.first() {
-            Some(b) if b >> 4 == 4 => ip(record, rest, depth),
-            _ => ip(record, rest.get(4..).ok_or(SkipReason::NotTcp)?, depth),
+            Some(b) if b >> 4 == 4 => ip(cx, rest, depth),
+            _ => ip(cx, rest.get(4..).ok_or(SkipReason::NotTcp)?, depth),
         },
-        GRE_PPP => ppp(record, rest, depth),
-        _ => ether_type(record, proto, rest, depth),
+        GRE_PPP => ppp(cx, rest, depth),
+        _ => ether_type(cx, proto, rest, depth),
     }
 }
 
 /// Tunnels over UDP, by well-known port (either direction, as tshark).
 fn udp_tunnel(
-    record: &Record<'_>,
+    cx: &mut Cx<'_, '_>,
     ports: (u16, u16),
     data: &[u8],
     depth: u8,
@@ -577,7 +775,7 @@ fn udp_tunnel(
         // RFC 7348: flags (I set), reserved, VNI, reserved; then Ethernet.
         match data.first() {
             Some(f) if f & 0x08 != 0 => {
-                ethernet(record, data.get(8..).ok_or(SkipReason::NotTcp)?, depth)
+                ethernet(cx, data.get(8..).ok_or(SkipReason::NotTcp)?, depth)
             }
             _ => Err(SkipReason::NotTcp),
         }
@@ -590,16 +788,11 @@ fn udp_tunnel(
         }
         let len = 8 + 4 * usize::from(first & 0x3f);
         let proto = be16(data, 2).ok_or(SkipReason::NotTcp)?;
-        ether_type(
-            record,
-            proto,
-            data.get(len..).ok_or(SkipReason::NotTcp)?,
-            depth,
-        )
+        ether_type(cx, proto, data.get(len..).ok_or(SkipReason::NotTcp)?, depth)
     } else if is(UDP_GTP_U) {
-        gtp_u(record, data, depth)
+        gtp_u(cx, data, depth)
     } else if is(UDP_L2TP) {
-        l2tp(record, data, depth)
+        l2tp(cx, data, depth)
     } else {
         Err(SkipReason::NotTcp)
     }
@@ -607,7 +800,7 @@ fn udp_tunnel(
 
 /// L2TPv2 (RFC 2661) data messages: flags and version, then optional
 /// length, tunnel and session ids, optional Ns/Nr and offset; then PPP.
-fn l2tp(record: &Record<'_>, data: &[u8], depth: u8) -> Result<Segment, SkipReason> {
+fn l2tp(cx: &mut Cx<'_, '_>, data: &[u8], depth: u8) -> Result<Segment, SkipReason> {
     let not = SkipReason::NotTcp;
     let flags = be16(data, 0).ok_or(not)?;
     // Control messages (T) carry no PPP; only version 2.
@@ -624,13 +817,13 @@ fn l2tp(record: &Record<'_>, data: &[u8], depth: u8) -> Result<Segment, SkipReas
     if flags & 0x0200 != 0 {
         at += 2 + usize::from(be16(data, at).ok_or(not)?);
     }
-    ppp(record, data.get(at..).ok_or(not)?, depth)
+    ppp(cx, data.get(at..).ok_or(not)?, depth)
 }
 
 /// GTP-U version 1 (3GPP TS 29.281): a G-PDU (type 255) carries an IP
 /// packet after the 8-byte header, the optional sequence/N-PDU/next-type
 /// word and any extension headers.
-fn gtp_u(record: &Record<'_>, data: &[u8], depth: u8) -> Result<Segment, SkipReason> {
+fn gtp_u(cx: &mut Cx<'_, '_>, data: &[u8], depth: u8) -> Result<Segment, SkipReason> {
     let not = SkipReason::NotTcp;
     let head = data.get(..8).ok_or(not)?;
     if head[0] >> 5 != 1 || head[0] & 0x10 == 0 || head[1] != 0xff {
@@ -652,7 +845,7 @@ fn gtp_u(record: &Record<'_>, data: &[u8], depth: u8) -> Result<Segment, SkipRea
             next = *data.get(at - 1).ok_or(not)?;
         }
     }
-    ip(record, data.get(at..).ok_or(not)?, depth)
+    ip(cx, data.get(at..).ok_or(not)?, depth)
 }
 
 /// Inside a tunnel, a frame that does not lead to IP is still an IP
@@ -666,8 +859,249 @@ fn tunnelled(result: Result<Segment, SkipReason>) -> Result<Segment, SkipReason>
     })
 }
 
+/// Juniper's capture header (LINKTYPE_JUNIPER_ETHER), as tcpdump's
+/// print-juniper.c reads it in `juniper_parse_header`: the magic "MGC", a
+/// flags byte, and when the extension flag (0x80) is set a 2-byte length
+/// of TLV extensions; then the Ethernet frame, or, with the no-L2 flag
+/// (0x02), 4 more bytes and the IP packet.
+fn juniper(cx: &mut Cx<'_, '_>, data: &[u8], depth: u8) -> Result<Segment, SkipReason> {
+    let link_header = SkipReason::LinkHeader;
+    let flags = match data.get(..4) {
+        Some([b'M', b'G', b'C', flags]) => *flags,
+        _ => return Err(link_header),
+    };
+    let mut at = 4;
+    if flags & 0x80 != 0 {
+        at += 2 + usize::from(be16(data, 4).ok_or(link_header)?);
+    }
+    if flags & 0x02 != 0 {
+        ip(cx, data.get(at + 4..).ok_or(link_header)?, depth)
+    } else {
+        ethernet(cx, data.get(at..).ok_or(link_header)?, depth)
+    }
+}
+
+/// Extension headers walked to find an IPv6 Fragment header.
+const MAX_IPV6_EXTENSIONS: usize = 16;
+
+/// One fragment as its own bytes say: where it goes and what it holds.
+struct FragmentView<'a> {
+    key: Key,
+    offset: u32,
+    more: bool,
+    /// The unfragmentable part: IPv4 header, or IPv6 header and the
+    /// extension headers before the Fragment header.
+    head: &'a [u8],
+    /// IPv6: where in `head` the byte naming the Fragment header is, and
+    /// the next header the Fragment header names.
+    next_header: Option<(usize, u8)>,
+    /// The data as captured, at most `declared` bytes.
+    data: &'a [u8],
+    /// The data's length as the IP header declares it.
+    declared: usize,
+}
+
+impl FragmentView<'_> {
+    /// This fragment alone as an unfragmented packet: the lengths of the
+    /// header say `declared` bytes, the data is what was captured.
+    fn alone(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.head);
+        out.extend_from_slice(self.data);
+        if let Some((at, next)) = self.next_header {
+            out[at] = next;
+            let len = (self.head.len() - 40 + self.declared).min(65535) as u16;
+            out[4..6].copy_from_slice(&len.to_be_bytes());
+        } else {
+            out[6] &= 0x40;
+            out[7] = 0;
+        }
+    }
+}
+
+/// Reads a fragment's IPv4 or IPv6 header (the whole IP packet as far as
+/// captured in `raw`); None when the headers do not hold together.
+fn fragment_view(raw: &[u8], layer: u8) -> Option<FragmentView<'_>> {
+    match raw.first()? >> 4 {
+        4 => {
+            let ihl = usize::from(raw[0] & 0x0f) * 4;
+            if ihl < 20 || raw.len() < ihl {
+                return None;
+            }
+            let declared = usize::from(be16(raw, 2)?).checked_sub(ihl)?;
+            let fo = be16(raw, 6)?;
+            let end = raw.len().min(ihl + declared);
+            Some(FragmentView {
+                key: Key::V4 {
+                    src: raw[12..16].try_into().ok()?,
+                    dst: raw[16..20].try_into().ok()?,
+                    id: be16(raw, 4)?,
+                    proto: raw[9],
+                    layer,
+                },
+                offset: u32::from(fo & 0x1fff) * 8,
+                more: fo & 0x2000 != 0,
+                head: &raw[..ihl],
+                next_header: None,
+                data: &raw[ihl..end],
+                declared,
+            })
+        }
+        6 => {
+            if raw.len() < 40 {
+                return None;
+            }
+            let plen = usize::from(be16(raw, 4)?);
+            let (mut next, mut next_at, mut at) = (*raw.get(6)?, 6, 40);
+            for _ in 0..MAX_IPV6_EXTENSIONS {
+                let len = match next {
+                    44 => break,
+                    0 | 43 | 60 | 135 | 139 | 140 => (usize::from(*raw.get(at + 1)?) + 1) * 8,
+                    51 => (usize::from(*raw.get(at + 1)?) + 2) * 4,
+                    _ => return None,
+                };
+                next_at = at;
+                next = *raw.get(at)?;
+                at += len;
+            }
+            if next != 44 {
+                return None;
+            }
+            let fh = raw.get(at..at + 8)?;
+            let fo = u16::from_be_bytes([fh[2], fh[3]]);
+            let declared = (40 + plen).checked_sub(at + 8)?;
+            let end = raw.len().min(at + 8 + declared);
+            Some(FragmentView {
+                key: Key::V6 {
+                    src: raw[8..24].try_into().ok()?,
+                    dst: raw[24..40].try_into().ok()?,
+                    id: u32::from_be_bytes([fh[4], fh[5], fh[6], fh[7]]),
+                    layer,
+                },
+                offset: u32::from(fo & 0xfff8),
+                more: fo & 0x0001 != 0,
+                head: &raw[..at],
+                next_header: Some((next_at, fh[0])),
+                data: &raw[at + 8..end],
+                declared,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// An IP fragment. With its data captured whole, a [`Decoder`] queues it
+/// for reassembly (and decodes the datagram in the frame that completes
+/// it). An IPv4 first fragment whose data the snap length cut cannot be
+/// reassembled; its TCP header is read on its own, which is what tshark
+/// 4.0 does (packet-ip.c reassembles only fragments it has whole, and
+/// dissects the payload of any other first fragment; packet-ipv6.c does
+/// not, so neither does this). A whole first fragment whose datagram never
+/// completes gives no segment, as in tshark and in the kernel: the
+/// receiving host never saw it. Other cut fragments are `ip_fragment`
+/// skips.
+fn fragment(cx: &mut Cx<'_, '_>, net: &LaxNetSlice<'_>, depth: u8) -> Result<Segment, SkipReason> {
+    // The packet's bytes, from etherparse's slices of it.
+    let mut raw = match cx.frag.as_deref_mut() {
+        Some(r) => r.buffer(),
+        None => Vec::new(),
+    };
+    match net {
+        LaxNetSlice::Ipv4(v4) => {
+            raw.extend_from_slice(v4.header().slice());
+            if let Some(auth) = v4.extensions().auth {
+                raw.extend_from_slice(auth.slice());
+            }
+            raw.extend_from_slice(v4.payload().payload);
+        }
+        LaxNetSlice::Ipv6(v6) => {
+            raw.extend_from_slice(v6.header().slice());
+            raw.extend_from_slice(v6.extensions().slice());
+            raw.extend_from_slice(v6.payload().payload);
+        }
+        LaxNetSlice::Arp(_) => return Err(SkipReason::NotIp),
+    }
+    let result = match fragment_view(&raw, depth) {
+        Some(view) => fragment_of(cx, &view, depth),
+        None => Err(SkipReason::IpHeader),
+    };
+    if let Some(r) = cx.frag.as_deref_mut() {
+        r.recycle(raw);
+    }
+    result
+}
+
+fn fragment_of(
+    cx: &mut Cx<'_, '_>,
+    view: &FragmentView<'_>,
+    depth: u8,
+) -> Result<Segment, SkipReason> {
+    if depth >= MAX_NESTING {
+        return Err(SkipReason::NotTcp);
+    }
+    let whole = view.data.len() >= view.declared;
+    if whole {
+        let Some(r) = cx.frag.as_deref_mut() else {
+            return Err(SkipReason::IpFragment);
+        };
+        let frag = Fragment {
+            key: view.key,
+            offset: view.offset,
+            more: view.more,
+            data: view.data,
+            head: view.head,
+            next_header: view.next_header,
+        };
+        return match r.insert(&frag, cx.record.frame, cx.record.ts.0) {
+            Outcome::Held => {
+                cx.held = true;
+                Err(SkipReason::IpFragment)
+            }
+            Outcome::Dropped(reason) => Err(reason),
+            Outcome::Complete {
+                datagram,
+                first_frame,
+                fragments,
+            } => {
+                let result = ip(cx, &datagram, depth + 1);
+                if let Some(r) = cx.frag.as_deref_mut() {
+                    r.recycle(datagram);
+                }
+                result.map(|mut seg| {
+                    if seg.fragmentation == Fragmentation::Whole {
+                        seg.fragmentation = Fragmentation::Reassembled {
+                            first_frame,
+                            fragments,
+                        };
+                    }
+                    seg
+                })
+            }
+        };
+    }
+    // tshark 4.0 reads a cut first fragment alone for IPv4 only: its IPv6
+    // dissector shows the data of a fragment it cannot reassemble as data.
+    if view.offset != 0 || view.next_header.is_some() {
+        return Err(SkipReason::IpFragment);
+    }
+    let mut one = match cx.frag.as_deref_mut() {
+        Some(r) => r.buffer(),
+        None => Vec::new(),
+    };
+    view.alone(&mut one);
+    let result = ip(cx, &one, depth + 1);
+    if let Some(r) = cx.frag.as_deref_mut() {
+        r.recycle(one);
+    }
+    result.map(|mut seg| {
+        if seg.fragmentation == Fragmentation::Whole {
+            seg.fragmentation = Fragmentation::FirstFragmentOnly;
+        }
+        seg
+    })
+}
+
 fn segment_from(
-    record: &Record<'_>,
+    cx: &mut Cx<'_, '_>,
     sliced: &LaxSlicedPacket<'_>,
     depth: u8,
 ) -> Result<Segment, SkipReason> {
@@ -709,7 +1143,7 @@ fn segment_from(
                 && let Some(p) = sliced.ether_payload()
                 && is_own_ether_type(p.ether_type.0)
             {
-                return ether_type(record, p.ether_type.0, p.payload, depth);
+                return ether_type(cx, p.ether_type.0, p.payload, depth);
             }
             return Err(match &sliced.stop_err {
                 Some(_) if sliced.link.is_some() || !sliced.link_exts.is_empty() => {
@@ -721,27 +1155,30 @@ fn segment_from(
         }
     };
     if payload.fragmented {
-        return Err(SkipReason::IpFragment);
+        return match &sliced.net {
+            Some(net) => fragment(cx, net, depth),
+            None => Err(SkipReason::IpHeader),
+        };
     }
     match payload.ip_number {
         IpNumber::TCP => {}
         IpNumber::IPV4 | IpNumber::IPV6 if depth < MAX_NESTING => {
             // IP-in-IP / 6in4 / 4in6: the inner packet is the connection.
-            return ip(record, payload.payload, depth + 1).map_err(|e| match e {
+            return ip(cx, payload.payload, depth + 1).map_err(|e| match e {
                 SkipReason::NotIp | SkipReason::LinkHeader => SkipReason::IpHeader,
                 e => e,
             });
         }
-        IpNumber::GRE => return tunnelled(gre(record, payload.payload, depth)),
+        IpNumber::GRE => return tunnelled(gre(cx, payload.payload, depth)),
         IpNumber::MPLS_IN_IP if depth < MAX_NESTING => {
-            return tunnelled(mpls(record, payload.payload, depth + 1));
+            return tunnelled(mpls(cx, payload.payload, depth + 1));
         }
         IpNumber::UDP if depth < MAX_NESTING => {
             let Some(TransportSlice::Udp(udp)) = &sliced.transport else {
                 return Err(SkipReason::NotTcp);
             };
             let ports = (udp.source_port(), udp.destination_port());
-            return tunnelled(udp_tunnel(record, ports, udp.payload(), depth + 1));
+            return tunnelled(udp_tunnel(cx, ports, udp.payload(), depth + 1));
         }
         _ => return Err(SkipReason::NotTcp),
     }
@@ -785,8 +1222,9 @@ fn segment_from(
         None
     };
     Ok(Segment {
-        frame: record.frame,
-        ts: record.ts,
+        frame: cx.record.frame,
+        ts: cx.record.ts,
+        fragmentation: Fragmentation::Whole,
         src: Endpoint::new(src, tcp.source_port()),
         dst: Endpoint::new(dst, tcp.destination_port()),
         seq: SeqNum(tcp.sequence_number()),
@@ -1250,6 +1688,137 @@ mod tests {
         let mut out = Vec::new();
         builder.write(&mut out, &ip[..28]).unwrap();
         assert_eq!(eth_decode(&out), Err(SkipReason::NotTcp));
+    }
+
+    /// `ip` cut into IPv4 fragments of `size` data bytes, id 77.
+    fn fragments_v4(ip: &[u8], size: usize) -> Vec<Vec<u8>> {
+        let ihl = usize::from(ip[0] & 0x0f) * 4;
+        let data = &ip[ihl..];
+        let mut out = Vec::new();
+        for (i, chunk) in data.chunks(size).enumerate() {
+            let mut h = ip[..ihl].to_vec();
+            let more = (i + 1) * size < data.len();
+            h[2..4].copy_from_slice(&((ihl + chunk.len()) as u16).to_be_bytes());
+            h[4..6].copy_from_slice(&77u16.to_be_bytes());
+            let fo = ((i * size / 8) as u16) | if more { 0x2000 } else { 0 };
+            h[6..8].copy_from_slice(&fo.to_be_bytes());
+            h.extend_from_slice(chunk);
+            out.push(h);
+        }
+        out
+    }
+
+    fn record_at(frame: u64, link: LinkType, data: &[u8]) -> Record<'_> {
+        Record {
+            frame,
+            ts: Timestamp(frame as i64 * 1000),
+            link,
+            data,
+            orig_len: data.len() as u32,
+        }
+    }
+
+    #[test]
+    fn a_decoder_reassembles_tcp_in_a_fragmented_gre_packet() {
+        let builder = PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .tcp(40000, 80, 1000, 64240)
+            .ack(5);
+        let mut inner = Vec::new();
+        builder.write(&mut inner, &[0xab; 1400]).unwrap();
+        let gre = cat(&[&[0x00, 0x00, 0x08, 0x00], &inner]);
+        let mut outer = Vec::new();
+        PacketBuilder::ipv4([192, 0, 2, 1], [192, 0, 2, 2], 64)
+            .write(&mut outer, IpNumber::GRE, &gre)
+            .unwrap();
+        let frags = fragments_v4(&outer, 800);
+        assert_eq!(frags.len(), 2);
+        let mut d = Decoder::new();
+        // Last fragment first: held, no segment yet.
+        assert_eq!(d.decode(&record_at(3, LinkType::RAW, &frags[1])), None);
+        let seg = d
+            .decode(&record_at(4, LinkType::RAW, &frags[0]))
+            .expect("complete");
+        assert_eq!(seg.frame, 4);
+        assert_eq!(seg.payload_len, 1400);
+        assert_eq!(seg.src.to_string(), "10.0.0.1:40000");
+        assert_eq!(
+            seg.fragmentation,
+            Fragmentation::Reassembled {
+                first_frame: 3,
+                fragments: 2
+            }
+        );
+        assert!(
+            seg.fragmentation
+                .display_filter(4)
+                .contains("ip.reassembled_in == 4")
+        );
+        assert_eq!(d.fragment_memory(), 0);
+        let skipped = d.finish();
+        assert_eq!(skipped[&SkipReason::FragmentReassembled], 1);
+        assert_eq!(skipped.len(), 1);
+        // Alone, a frame reassembles nothing.
+        assert_eq!(
+            decode(&record_at(4, LinkType::RAW, &frags[0])),
+            Err(SkipReason::IpFragment)
+        );
+    }
+
+    #[test]
+    fn a_first_fragment_cut_by_the_snap_length_is_read_alone() {
+        let builder = PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .tcp(40000, 80, 1000, 64240)
+            .syn();
+        let mut ip = Vec::new();
+        builder.write(&mut ip, &[0u8; 1000]).unwrap();
+        let frags = fragments_v4(&ip, 600);
+        let cut = &frags[0][..60];
+        let mut d = Decoder::new();
+        let seg = d
+            .decode(&record_at(1, LinkType::RAW, cut))
+            .expect("header read");
+        assert!(seg.flags.syn());
+        assert_eq!(seg.fragmentation, Fragmentation::FirstFragmentOnly);
+        // The fragment's own share: 600 bytes less the TCP header.
+        assert_eq!(seg.payload_len, 580);
+        // A cut later fragment cannot be used at all.
+        let later = &frags[1][..30];
+        assert_eq!(d.decode(&record_at(2, LinkType::RAW, later)), None);
+        assert_eq!(d.finish()[&SkipReason::IpFragment], 1);
+        // Without enough bytes for the TCP header, a cut header skip.
+        assert_eq!(
+            decode(&record_at(1, LinkType::RAW, &frags[0][..30])),
+            Err(SkipReason::TcpHeader)
+        );
+    }
+
+    #[test]
+    fn juniper_ethernet_decodes() {
+        let (ip, want) = inner_v4();
+        // "MGC", flags: extensions present; 4 bytes of TLVs; then Ethernet.
+        let jun = cat(&[b"MGC\x80", &[0x00, 0x04], &[3, 1, 1, 0], &eth(0x0800, &ip)]);
+        assert_eq!(decode(&record(LinkType::JUNIPER_ETHER, &jun)), Ok(want));
+        // No L2 header: 4 bytes, then IP.
+        let no_l2 = cat(&[b"MGC\x02", &[0; 4], &ip]);
+        assert_eq!(decode(&record(LinkType::JUNIPER_ETHER, &no_l2)), Ok(want));
+        assert_eq!(
+            decode(&record(LinkType::JUNIPER_ETHER, b"XYZ\x00")),
+            Err(SkipReason::LinkHeader)
+        );
+    }
+
+    #[test]
+    fn skip_reasons_index_their_counters() {
+        for (i, r) in SkipReason::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i, "{r:?}");
+        }
+        // Every reason serializes under the name the JSON documents.
+        for r in SkipReason::ALL {
+            assert_eq!(
+                serde_json::to_string(&r).unwrap(),
+                format!("\"{}\"", r.as_str())
+            );
+        }
     }
 
     #[test]
