@@ -412,6 +412,12 @@ impl Connection {
             self.outlive_rst(frame);
         }
 
+        // The segment starts beyond what this side was seen to send: data
+        // before it is not in the capture (reordered after it, or lost).
+        let unseen_before = self.sides[from.index()]
+            .next_seq
+            .is_some_and(|n| seg.seq.after(n));
+
         // Per-side bookkeeping of what was sent.
         {
             let s = &mut self.sides[from.index()];
@@ -459,6 +465,17 @@ impl Connection {
         }
         if f.fin() && !f.rst() {
             self.on_fin(seg, from, to, &mut notes);
+            // A first FIN after data the capture has not shown: how long
+            // the closer sat idle is not known.
+            if unseen_before
+                && self.first_fin_by == Some(from)
+                && self
+                    .side(from)
+                    .fin_first
+                    .is_some_and(|(fr, _)| fr == seg.frame)
+            {
+                self.idle_before_first_fin = None;
+            }
         }
         self.record_history(seg, from, &notes);
         if seg.payload_len > 0 {
@@ -1813,6 +1830,18 @@ pub(crate) mod tests {
         segs.push(seg(10, C, S, F::FIN | F::ACK, 101, 501, 0));
         let r = run(&segs).finish(60.0);
         assert_eq!(r.close.idle_before_fin_s, Some(0.007));
+        // A FIN whose data comes after it on the wire (zeek's
+        // ctu-64702-888: the server's 13 bytes arrive behind its FIN): the
+        // idle time is not known.
+        let mut segs = handshake();
+        segs.truncate(3);
+        segs.extend([
+            seg(6, S, C, F::FIN | F::ACK, 514, 101, 0),
+            seg(7, S, C, F::ACK | F::PSH, 501, 101, 13),
+        ]);
+        let r = run(&segs).finish(60.0);
+        assert_eq!(r.close.first_fin_frame, Some(6));
+        assert_eq!(r.close.idle_before_fin_s, None);
     }
 
     #[test]
