@@ -25,8 +25,10 @@
 //! expects, and one warning per port would bury the report).
 //!
 //! Fires when: a connection's SYNs were refused (RST) or never answered.
-//! Does not fire for SYNs explained by `paws-syn-drop` or answered by a
-//! challenge ACK.
+//! Does not fire for SYNs `paws-syn-drop` proved rejected (a TIME_WAIT
+//! socket's bare ACK, or per-host drops that follow the client's clock) or
+//! answered by a challenge ACK; silent drops PAWS cannot be proven for stay
+//! here, with the causes the pattern points at.
 
 use super::{
     Claims, Context, Detector, EvidenceSet, Finding, FindingKind, Groups, Severity, ip_filter,
