@@ -38,8 +38,8 @@
 //! here, with the causes the pattern points at.
 
 use super::{
-    Claims, Context, Detector, EvidenceSet, Finding, FindingKind, Groups, Severity, ip_filter,
-    plural, sorted, syn_filter,
+    Claims, Context, Detector, EvidenceSet, Finding, FindingKind, Groups, KindSpec, Severity,
+    ip_filter, plural, sorted, syn_filter,
 };
 use crate::flow::Endpoint;
 use crate::track::{ConnectionRecord, HandshakeState};
@@ -47,17 +47,19 @@ use arrayvec::ArrayVec;
 use rustc_hash::FxHashSet as HashSet;
 use std::net::IpAddr;
 
-pub const TEXTS: (&str, &str) = (
-    "A SYN answered by RST means nothing listens on that port (connect() returns \
+pub const SPEC: KindSpec = KindSpec {
+    name: "handshake-failure",
+    explanation: "A SYN answered by RST means nothing listens on that port (connect() returns \
      ECONNREFUSED). A SYN with no answer is retransmitted with exponential backoff until \
      connect() times out (ETIMEDOUT): a firewall dropping it, a listener whose SYN or accept \
      queue is full (nstat TcpExtListenOverflows, TcpExtListenDrops), or a host that is down.",
-    "For refusals, check the service is listening on the address and port (`ss -ltn`). For \
+    advice: "For refusals, check the service is listening on the address and port (`ss -ltn`). For \
      unanswered SYNs, check firewall rules on the path and on the server (`nft list ruleset`, \
      `iptables -S`), and the server's listen queue: `nstat -az TcpExtListenOverflows \
      TcpExtListenDrops`, `ss -ltn` (Recv-Q against the backlog), net.core.somaxconn and the \
      application's listen() backlog.",
-);
+    doc: include_str!("../../docs/findings/handshake-failure.md"),
+};
 
 /// One client trying at least this many ports of one host without success
 /// is a scan (or a health check aimed at the wrong ports), not a service

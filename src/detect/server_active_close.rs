@@ -17,23 +17,26 @@
 //! whose server really entered TIME_WAIT (not those ended by RST).
 
 use super::{
-    Claims, Context, Detector, EvidenceSet, Finding, FindingKind, Severity, ip_filter, plural, secs,
+    Claims, Context, Detector, EvidenceSet, Finding, FindingKind, KindSpec, Severity, ip_filter,
+    plural, secs,
 };
 use crate::flow::Endpoint;
 use crate::track::{CloseKind, Closer, ConnectionRecord, HandshakeState};
 use std::collections::BTreeMap;
 
-pub const TEXTS: (&str, &str) = (
-    "The server sent the first FIN, so the server's kernel holds the TIME_WAIT socket for 60 s. \
+pub const SPEC: KindSpec = KindSpec {
+    name: "server-active-close",
+    explanation: "The server sent the first FIN, so the server's kernel holds the TIME_WAIT socket for 60 s. \
      That costs the server memory and conntrack entries but no ports. When the server closes \
      idle keep-alive connections after a fixed time, a client that reuses connections less \
      often than that will find them closed (and may send a request into a closing connection), \
      and every connection still ends in TIME_WAIT on the server.",
-    "If the server closes right after each response, enable keep-alive (HTTP/1.1 without \
+    advice: "If the server closes right after each response, enable keep-alive (HTTP/1.1 without \
      `Connection: close`). If it closes idle connections after a fixed timeout, make the \
      client's pool idle timeout shorter than the server's keep-alive timeout, or raise the \
      server's (nginx keepalive_timeout, Apache KeepAliveTimeout, Redis timeout).",
-);
+    doc: include_str!("../../docs/findings/server-active-close.md"),
+};
 
 /// Per server: the idle time before each of its first FINs that the
 /// capture can tell (8 bytes per connection, for the median and the

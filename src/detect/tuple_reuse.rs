@@ -12,7 +12,7 @@
 //! previous incarnation's TIME_WAIT would have ended. Info.
 
 use super::{
-    Claims, Context, Detector, EvidenceSet, Finding, FindingKind, Severity, pair, plural,
+    Claims, Context, Detector, EvidenceSet, Finding, FindingKind, KindSpec, Severity, pair, plural,
     syn_filter,
 };
 use crate::decode::Segment;
@@ -22,18 +22,20 @@ use crate::track::{Closer, ConnId, Connection, ConnectionRecord, Observation};
 use rustc_hash::FxHashMap as HashMap;
 use std::net::IpAddr;
 
-pub const TEXTS: (&str, &str) = (
-    "A new connection used the same 4-tuple while the previous one was still in TIME_WAIT. \
+pub const SPEC: KindSpec = KindSpec {
+    name: "tuple-reuse",
+    explanation: "A new connection used the same 4-tuple while the previous one was still in TIME_WAIT. \
      The holder's kernel accepted it: a client with net.ipv4.tcp_tw_reuse=1 reuses its own \
      TIME_WAIT port after 1 s when timestamps prove the new segments are newer, and a server's \
      TIME_WAIT socket accepts a SYN whose sequence number or timestamp is higher than the old \
      connection's (RFC 6191; Linux counts TcpExtTWRecycled). It works, but it is the sign of a \
      client cycling through its ports quickly, and a SYN with an older timestamp would be \
      refused instead (see paws-syn-drop).",
-    "If this is the client's tcp_tw_reuse at work, it is a sign of port pressure: reuse \
+    advice: "If this is the client's tcp_tw_reuse at work, it is a sign of port pressure: reuse \
      connections instead of opening new ones. Make sure both sides keep TCP timestamps on \
      (net.ipv4.tcp_timestamps), which this safety check needs.",
-);
+    doc: include_str!("../../docs/findings/tuple-reuse.md"),
+};
 
 /// A reuse seen on a SYN, decided when its connection ends (paws-syn-drop
 /// may explain it).
