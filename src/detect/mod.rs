@@ -1095,7 +1095,8 @@ pub(crate) mod tests {
         let mut names: Vec<&str> = FindingKind::ALL.iter().map(|k| k.as_str()).collect();
         for n in &names {
             assert!(
-                n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+                n.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
                 "{n}"
             );
         }

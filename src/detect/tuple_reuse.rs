@@ -120,14 +120,15 @@ impl Detector for TupleReuse {
     }
 
     fn finish(&mut self, _ctx: &Context<'_>) -> Vec<Finding> {
-        let mut groups: Vec<(String, (IpAddr, Endpoint), Group)> = std::mem::take(&mut self.groups)
-            .into_iter()
-            .map(|(k, g)| (pair(k.0, k.1), k, g))
-            .collect();
-        groups.sort_by(|a, b| a.0.cmp(&b.0));
+        // By address and port, not by their text (10.0.0.2 before
+        // 10.0.0.10), as every detector orders its groups.
+        let mut groups: Vec<((IpAddr, Endpoint), Group)> =
+            std::mem::take(&mut self.groups).into_iter().collect();
+        groups.sort_by_key(|(k, _)| *k);
         groups
             .into_iter()
-            .map(|(host, (client, server), g)| {
+            .map(|((client, server), g)| {
+                let host = pair(client, server);
                 let n = g.evidence.count();
                 let who = if g.by_client == n {
                     "the client's own TIME_WAIT ports (tcp_tw_reuse)"
