@@ -74,6 +74,8 @@ pub struct CaptureReport {
     pub damage: Option<capture::Damage>,
     /// Why the file could not be read at all.
     pub error: Option<String>,
+    /// What kind of error that was, for programs (`error` is for people).
+    pub error_kind: Option<capture::CaptureErrorKind>,
     /// Times a record's timestamp jumped from the one before it (see
     /// [`is_time_jump`]: more than 30 days forward, a minute back; a clock
     /// set wrong, a stitched or corrupt file): times and durations across
@@ -132,6 +134,7 @@ impl CaptureReport {
             truncated: false,
             damage: None,
             error: None,
+            error_kind: None,
             time_jumps: 0,
             time_jump_frames: Vec::new(),
             overlap_skipped: 0,
@@ -528,7 +531,7 @@ impl<'o> Pipeline<'o> {
         });
         let (mut report, result) = match threaded {
             Ok(done) => done,
-            Err(e) => (CaptureReport::new(path), Err(CaptureError::Io(e))),
+            Err(e) => (CaptureReport::new(path), Err(CaptureError::Thread(e))),
         };
         if let Some(last) = report.last {
             self.timeline_end = Some(self.timeline_end.map_or(last, |e| e.max(last)));
@@ -540,6 +543,7 @@ impl<'o> Pipeline<'o> {
             }
             Err(e) => {
                 report.error = Some(e.to_string());
+                report.error_kind = Some(e.kind());
                 Err(e)
             }
         };
@@ -551,6 +555,7 @@ impl<'o> Pipeline<'o> {
     pub fn record_failure(&mut self, path: &str, error: &str) {
         self.captures.push(CaptureReport {
             error: Some(error.to_string()),
+            error_kind: Some(capture::CaptureErrorKind::Open),
             ..CaptureReport::new(path)
         });
     }

@@ -120,11 +120,7 @@ fn sniff(head: &[u8]) -> Result<Sniffed, CaptureError> {
         return Ok(Sniffed::Pcap);
     }
     Err(CaptureError::NotACapture {
-        head: head[..4]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<Vec<_>>()
-            .join(" "),
+        head: [head[0], head[1], head[2], head[3]],
     })
 }
 

@@ -243,3 +243,34 @@ pub fn filters<'a>(
         })
         .collect()
 }
+
+/// The columns of the TIME_WAIT-by-host table, text and Markdown alike.
+pub(crate) const HOST_COLUMNS: [&str; 6] = [
+    "host",
+    "TIME_WAIT peak",
+    "at (s)",
+    "closed first",
+    "peer closed first",
+    "connections",
+];
+
+/// The heading of the TIME_WAIT-by-host table.
+pub(crate) fn hosts_heading(a: &Analysis) -> String {
+    format!(
+        "TIME_WAIT by host (each socket held {} s)",
+        a.options.time_wait_s
+    )
+}
+
+/// One row of the TIME_WAIT-by-host table, in [`HOST_COLUMNS`] order.
+pub(crate) fn host_cells(a: &Analysis, h: &crate::track::HostRecord) -> [String; 6] {
+    [
+        h.ip.to_string(),
+        h.time_wait_peak.to_string(),
+        h.peak_at
+            .map_or("-".to_string(), |ts| format!("+{}", relative(a, ts))),
+        h.active_closes.to_string(),
+        h.passive_closes.to_string(),
+        h.connections.to_string(),
+    ]
+}
