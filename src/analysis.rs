@@ -323,39 +323,20 @@ impl Retire<'_> {
 /// Connections by close kind, active closer and handshake state.
 #[derive(Default)]
 struct Tally {
-    close_kind: [u64; 4],
-    closer: [u64; 4],
-    handshake: [u64; 6],
+    close_kind: [u64; CloseKind::ALL.len()],
+    closer: [u64; Closer::ALL.len()],
+    handshake: [u64; HandshakeState::ALL.len()],
     /// client, server, unknown
     capture_near: [u64; 3],
     one_way: u64,
     started_before: u64,
 }
 
-const CLOSE_KINDS: [CloseKind; 4] = [
-    CloseKind::Fin,
-    CloseKind::Simultaneous,
-    CloseKind::Rst,
-    CloseKind::Open,
-];
-const CLOSERS: [Closer; 4] = [Closer::Client, Closer::Server, Closer::Both, Closer::None];
-const HANDSHAKES: [HandshakeState; 6] = [
-    HandshakeState::Complete,
-    HandshakeState::SynAckOnly,
-    HandshakeState::SynOnly,
-    HandshakeState::Refused,
-    HandshakeState::Challenged,
-    HandshakeState::NotCaptured,
-];
-
 impl Tally {
     fn add(&mut self, c: &ConnectionRecord) {
-        let k = CLOSE_KINDS.iter().position(|k| *k == c.close.kind);
-        let a = CLOSERS.iter().position(|k| *k == c.close.active_closer);
-        let h = HANDSHAKES.iter().position(|k| *k == c.handshake.state);
-        self.close_kind[k.unwrap_or(0)] += 1;
-        self.closer[a.unwrap_or(0)] += 1;
-        self.handshake[h.unwrap_or(0)] += 1;
+        self.close_kind[c.close.kind.index()] += 1;
+        self.closer[c.close.active_closer.index()] += 1;
+        self.handshake[c.handshake.state.index()] += 1;
         let near = match c.handshake.capture_near {
             Some(crate::flow::Side::Client) => 0,
             Some(crate::flow::Side::Server) => 1,
@@ -832,14 +813,14 @@ fn summarize(
         tcp_packets: captures.iter().map(|c| c.tcp_packets).sum(),
         ..Summary::default()
     };
-    for (k, n) in CLOSE_KINDS.iter().zip(tally.close_kind) {
-        s.by_close_kind.insert(close_kind_name(*k), n);
+    for (k, n) in CloseKind::ALL.iter().zip(tally.close_kind) {
+        s.by_close_kind.insert(k.as_str(), n);
     }
-    for (k, n) in CLOSERS.iter().zip(tally.closer) {
-        s.by_active_closer.insert(closer_name(*k), n);
+    for (k, n) in Closer::ALL.iter().zip(tally.closer) {
+        s.by_active_closer.insert(k.as_str(), n);
     }
-    for (k, n) in HANDSHAKES.iter().zip(tally.handshake) {
-        s.by_handshake.insert(handshake_name(*k), n);
+    for (k, n) in HandshakeState::ALL.iter().zip(tally.handshake) {
+        s.by_handshake.insert(k.as_str(), n);
     }
     s.one_way_connections = tally.one_way;
     s.started_before_capture = tally.started_before;
@@ -873,35 +854,6 @@ fn summarize(
     s.captured_s = captures.iter().map(|c| c.captured_s).sum();
     s.overlap_skipped = captures.iter().map(|c| c.overlap_skipped).sum();
     s
-}
-
-pub fn close_kind_name(k: CloseKind) -> &'static str {
-    match k {
-        CloseKind::Fin => "fin",
-        CloseKind::Simultaneous => "simultaneous",
-        CloseKind::Rst => "rst",
-        CloseKind::Open => "open",
-    }
-}
-
-pub fn closer_name(c: Closer) -> &'static str {
-    match c {
-        Closer::Client => "client",
-        Closer::Server => "server",
-        Closer::Both => "both",
-        Closer::None => "none",
-    }
-}
-
-pub fn handshake_name(h: HandshakeState) -> &'static str {
-    match h {
-        HandshakeState::Complete => "complete",
-        HandshakeState::SynAckOnly => "syn_ack_only",
-        HandshakeState::SynOnly => "syn_only",
-        HandshakeState::Refused => "refused",
-        HandshakeState::Challenged => "challenged",
-        HandshakeState::NotCaptured => "not_captured",
-    }
 }
 
 /// Analyzes one capture from a reader: the whole pipeline in one call, as

@@ -13,7 +13,7 @@ mod timestamp;
 
 pub use compressed::Input;
 
-pub use reader::{first_timestamp, read_capture, read_capture_until};
+pub use reader::{first_timestamp, in_time_order, read_capture, read_capture_until};
 
 use crate::time::Timestamp;
 use serde::Serialize;

@@ -25,21 +25,20 @@ pub(super) fn run(args: &AnalyzeArgs, out: &mut Out) -> Result<Outcome> {
         }
         None => None,
     };
-    let keep = matches!(args.format, ReportFormat::Json);
+    let renderer: Box<dyn report::Render> = match args.format {
+        ReportFormat::Text => Box::new(report::Text(args.input.style())),
+        ReportFormat::Json => Box::new(report::Json),
+        ReportFormat::Markdown => Box::new(report::Markdown {
+            max_chars: (args.max_chars > 0).then_some(args.max_chars),
+        }),
+    };
+    let keep = renderer.needs_connections();
     let host = args.host_report()?;
     let (analysis, failed) = args.input.run_with_host(selection, keep, host)?;
     if nothing_read(&analysis) {
         return Ok(Outcome::NothingRead);
     }
-    match args.format {
-        ReportFormat::Text => report::render_text(&analysis, &args.input.style(), out)?,
-        ReportFormat::Json => report::render_json(&analysis, out)?,
-        ReportFormat::Markdown => report::render_markdown_limited(
-            &analysis,
-            (args.max_chars > 0).then_some(args.max_chars),
-            &mut *out,
-        )?,
-    }
+    renderer.render(&analysis, out)?;
     out.flush()?;
     let threshold = args.fail_on.map(FailOn::severity);
     let findings_fail = match &baseline_text {

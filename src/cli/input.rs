@@ -125,27 +125,11 @@ impl InputArgs {
         Ok(())
     }
 
-    /// Several files are one timeline: rotated `tcpdump -C/-G` files are read
-    /// in the order of their first packet, whatever their names sort to
-    /// (`dump.pcap10` sorts before `dump.pcap2`). Standard input, and files
-    /// that cannot be read or hold no packet, keep their place at the end.
+    /// The files in the order of their first packet (see
+    /// [`timewait::capture::in_time_order`]), said on stderr when that is
+    /// not the order given.
     fn in_time_order(&self) -> Vec<String> {
-        if self.files.len() < 2 || self.files.iter().any(|f| f == "-") {
-            return self.files.clone();
-        }
-        let mut keyed: Vec<(Option<timewait::time::Timestamp>, usize, &String)> = self
-            .files
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let first = File::open(p)
-                    .ok()
-                    .and_then(|f| timewait::capture::first_timestamp(f).ok().flatten());
-                (first, i, p)
-            })
-            .collect();
-        keyed.sort_by_key(|(ts, i, _)| (ts.is_none(), *ts, *i));
-        let ordered: Vec<String> = keyed.into_iter().map(|(_, _, p)| p.clone()).collect();
+        let ordered = timewait::capture::in_time_order(&self.files);
         if ordered != self.files {
             eprintln!(
                 "timewait: reading the files in the order of their first packet: {}",

@@ -1,7 +1,7 @@
 //! The terminal report: a verdict line first, then findings, then tables.
 
 use super::relative;
-use crate::analysis::{Analysis, close_kind_name, closer_name, handshake_name};
+use crate::analysis::Analysis;
 use crate::detect::Severity;
 use crate::track::{Closer, ConnectionRecord};
 use comfy_table::{ContentArrangement, Table, presets};
@@ -384,7 +384,7 @@ pub fn render_text(a: &Analysis, style: &TextStyle, out: &mut dyn Write) -> io::
 fn holder_text(c: &ConnectionRecord) -> String {
     match c.time_wait.holder {
         Closer::None => "-".to_string(),
-        h => closer_name(h).to_string(),
+        h => h.as_str().to_string(),
     }
 }
 
@@ -432,9 +432,9 @@ pub fn render_connections_text(
                 c.server.to_string(),
                 relative(a, c.start),
                 format!("{:.3}", c.duration_s),
-                handshake_name(c.handshake.state).to_string(),
-                close_kind_name(c.close.kind).to_string(),
-                closer_name(c.close.active_closer).to_string(),
+                c.handshake.state.as_str().to_string(),
+                c.close.kind.as_str().to_string(),
+                c.close.active_closer.as_str().to_string(),
                 holder_text(c),
                 frames,
                 c.history.to_string(),
