@@ -918,6 +918,9 @@ pub trait Detector {
     /// the order of [`all`]; `claims` holds what earlier ones claimed on
     /// this record.
     fn on_connection_end(&mut self, _record: &ConnectionRecord, _claims: &mut Claims) {}
+    /// No record still to come starts its TIME_WAIT before `floor`
+    /// (`Tracker::time_wait_floor`): what waits for it can be folded.
+    fn advance(&mut self, _floor: crate::time::Timestamp) {}
     /// Once, after the last connection ended.
     fn finish(&mut self, ctx: &Context<'_>) -> Vec<Finding>;
 }

@@ -504,7 +504,19 @@ impl Connection {
                 .all(|s| s.fin_seq.is_some() && s.fin_acked.is_some())
     }
 
-    /// Freezes the connection into its record.
+    /// The earliest its TIME_WAIT (`finish`'s `from`) can start, once both
+    /// sides have sent a FIN: `from` is the holder's ACK of its peer's FIN
+    /// or that FIN, both at or after either side's first FIN in a capture
+    /// whose time runs forward. None before both FINs: then any TIME_WAIT
+    /// starts at a packet still to come.
+    pub fn time_wait_lower_bound(&self) -> Option<Timestamp> {
+        let [a, b] = &self.sides;
+        match (a.fin_first, b.fin_first) {
+            (Some((_, x)), Some((_, y))) => Some(x.min(y)),
+            _ => None,
+        }
+    }
+
     /// Freezes the connection into its record. The frame lists and history
     /// move into the record (the connection is retired after this), so
     /// retiring allocates as little as possible.

@@ -84,6 +84,9 @@ struct Slot {
     /// Seconds of silence after which the connection is retired.
     idle_limit: f64,
     closed: bool,
+    /// No TIME_WAIT this connection can still start begins before this
+    /// (see [`Connection::time_wait_lower_bound`]); none before both FINs.
+    tw_floor: Option<Timestamp>,
     /// Key of the connection in [`Tracker::conns`].
     conn: usize,
 }
@@ -93,6 +96,7 @@ impl Slot {
     fn refresh(&mut self, c: &Connection, time_wait_secs: f64) {
         self.last_ts = c.last_ts;
         self.closed = c.is_closed();
+        self.tw_floor = c.time_wait_lower_bound();
         self.idle_limit = if self.closed {
             // The TIME_WAIT interval ends at most `tw` after the last
             // packet; after it a SYN on the tuple is no reuse.
@@ -129,6 +133,8 @@ pub struct Tracker {
     last_sweep: Option<Timestamp>,
     /// Connections retired while not closed, before the end of the capture.
     idle_retired: u64,
+    /// No record retired from now on starts its TIME_WAIT before this.
+    time_wait_floor: Option<Timestamp>,
 }
 
 impl Tracker {
@@ -144,6 +150,7 @@ impl Tracker {
             live_after_sweep: 0,
             last_sweep: None,
             idle_retired: 0,
+            time_wait_floor: None,
         }
     }
 
@@ -201,6 +208,7 @@ impl Tracker {
                     last_ts: seg.ts,
                     idle_limit: 0.0,
                     closed: false,
+                    tw_floor: None,
                     conn: conns.insert(Connection::new(id, self.capture, seg)),
                 })
             }
@@ -246,8 +254,14 @@ impl Tracker {
         let retired = &mut self.retired;
         let idle_retired = &mut self.idle_retired;
         let conns = &mut self.conns;
+        // Connections without both FINs start any TIME_WAIT at a later
+        // packet (at or after `now`, in a capture whose time runs forward).
+        let mut floor = now;
         self.live.retain(|_, slot| {
             if now.secs_since(slot.last_ts) <= slot.idle_limit {
+                if let Some(f) = slot.tw_floor {
+                    floor = floor.min(f);
+                }
                 return true;
             }
             if !slot.closed {
@@ -257,6 +271,7 @@ impl Tracker {
             false
         });
         self.live_after_sweep = self.live.len();
+        self.time_wait_floor = Some(floor);
     }
 
     /// Retires the longest-silent connections still in their handshake
@@ -300,6 +315,17 @@ impl Tracker {
     /// Connections currently open (not retired).
     pub fn live(&self) -> usize {
         self.live.len()
+    }
+
+    /// A time before which no record retired from now on starts its
+    /// TIME_WAIT (as of the last sweep; none before the first), so that
+    /// peaks of TIME_WAIT sockets can be swept online up to it
+    /// ([`crate::peak::PeakSweep`]). It holds when capture time runs
+    /// forward; a capture whose clock steps back can make a later record
+    /// start earlier, which the sweep then counts from the moment it
+    /// arrives.
+    pub fn time_wait_floor(&self) -> Option<Timestamp> {
+        self.time_wait_floor
     }
 
     /// Connections retired for being idle while not closed.
