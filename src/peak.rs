@@ -195,7 +195,7 @@ mod tests {
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             let from = i * 37 + (x >> 60) as i64;
-            let len = if x % 5 == 0 {
+            let len = if x.is_multiple_of(5) {
                 (x >> 40) as i64 % 60_000
             } else {
                 60_000
