@@ -74,6 +74,46 @@ pub struct CaptureReport {
     pub damage: Option<capture::Damage>,
     /// Why the file could not be read at all.
     pub error: Option<String>,
+    /// Times a record's timestamp jumped from the one before it (see
+    /// [`is_time_jump`]: more than 30 days forward, a minute back; a clock
+    /// set wrong, a stitched or corrupt file): times and durations across
+    /// a jump mean nothing.
+    pub time_jumps: u64,
+    /// The first frames (at most 8) whose time jumped from the record
+    /// before.
+    pub time_jump_frames: Vec<u64>,
+    /// Records not analyzed because their time lies inside what an
+    /// earlier input of the run already covered: the same file given
+    /// twice, or overlapping captures. Fed again, they would read as
+    /// retransmissions and timestamps going back.
+    pub overlap_skipped: u64,
+    /// Seconds of capture time without the jumps: the sum of the gaps
+    /// between consecutive records that are not jumps (equal to
+    /// `last - first` for an ordered file without jumps).
+    pub captured_s: f64,
+}
+
+/// A step forward between consecutive records larger than this (30 days)
+/// is damage, not silence: the corpus has files whose records jump by
+/// decades. A capture filtered down to one conversation can hold days of
+/// silence (zeek's ctu-sme-11 LDAP extract: 4 days between its two
+/// connections), so the bound is a month.
+pub const TIME_JUMP_S: f64 = 30.0 * 86_400.0;
+
+/// A step back larger than this is damage too: tcpdump writes records in
+/// the order the kernel timestamps them, and pcapng files of several
+/// interfaces interleave them within a buffer flush (milliseconds), so a
+/// minute back is a clock stepped or a record corrupt.
+pub const TIME_BACK_JUMP_S: f64 = 60.0;
+
+/// Whether a step of `step` seconds from one record to the next is a jump
+/// of the clock or the file. Right after a jump, any step larger than
+/// [`TIME_BACK_JUMP_S`] either way is the way back (a corrupt timestamp
+/// between good ones: suricata-verify's transform-base64-7296 has records
+/// 65,536 s and 2.6 years off).
+pub fn is_time_jump(step: f64, after_jump: bool) -> bool {
+    !(-TIME_BACK_JUMP_S..=TIME_JUMP_S).contains(&step)
+        || (after_jump && step.abs() > TIME_BACK_JUMP_S)
 }
 
 impl CaptureReport {
@@ -92,6 +132,10 @@ impl CaptureReport {
             truncated: false,
             damage: None,
             error: None,
+            time_jumps: 0,
+            time_jump_frames: Vec::new(),
+            overlap_skipped: 0,
+            captured_s: 0.0,
         }
     }
 }
@@ -118,6 +162,25 @@ pub struct Summary {
     /// Connections whose handshake says the capture point sits near the
     /// `client` or the `server` (one leg clearly shorter), or `unknown`.
     pub capture_near: BTreeMap<&'static str, u64>,
+    /// TCP frames that were a copy of the frame just before in the same
+    /// direction (same seq, ack, flags, window, length, IP id, within
+    /// `track::DUPLICATE_WINDOW_S`, or `DUPLICATE_WINDOW_SAME_ID_S` with the
+    /// same non-zero IPv4 id): one packet captured twice. They keep
+    /// their frame numbers but are in no other count.
+    pub duplicate_frames: u64,
+    /// Connections of which the capture holds one direction only, though
+    /// the other sent (see `ConnectionRecord::one_way`).
+    pub one_way_connections: u64,
+    /// Connections already open when the capture began (no SYN or SYN-ACK
+    /// in it): what happened before their first frame is not in the file.
+    pub started_before_capture: u64,
+    /// Timestamp jumps between consecutive records, over all inputs (see [`CaptureReport::time_jumps`]).
+    pub time_jumps: u64,
+    /// Capture time without those jumps, over all inputs.
+    pub captured_s: f64,
+    /// Records of later inputs skipped because an earlier input already
+    /// covered their time (see [`CaptureReport::overlap_skipped`]).
+    pub overlap_skipped: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -210,6 +273,9 @@ pub struct Pipeline<'o> {
     progress: Option<Arc<ProgressCounts>>,
     /// Set from outside (Ctrl-C) to stop reading and report what was read.
     interrupt: Option<Arc<AtomicBool>>,
+    /// The latest record time of the inputs read so far: a later input's
+    /// records up to it are skipped ([`CaptureReport::overlap_skipped`]).
+    timeline_end: Option<Timestamp>,
     /// Host information the findings are checked against at the end.
     host: Option<crate::host::HostReport>,
 }
@@ -277,6 +343,8 @@ struct Tally {
     handshake: [u64; 6],
     /// client, server, unknown
     capture_near: [u64; 3],
+    one_way: u64,
+    started_before: u64,
 }
 
 const CLOSE_KINDS: [CloseKind; 4] = [
@@ -309,6 +377,9 @@ impl Tally {
             None => 2,
         };
         self.capture_near[near] += 1;
+        self.one_way += u64::from(c.one_way);
+        let packets = c.client_to_server.packets + c.server_to_client.packets;
+        self.started_before += u64::from(c.role_inferred && packets > u64::from(c.ignored));
     }
 }
 
@@ -346,6 +417,7 @@ impl<'o> Pipeline<'o> {
             observer,
             progress: None,
             interrupt: None,
+            timeline_end: None,
             host: None,
         }
     }
@@ -432,6 +504,7 @@ impl<'o> Pipeline<'o> {
         let progress = self.progress.clone();
         let reader_progress = progress.clone();
         let interrupt = self.interrupt.clone();
+        let covered_until = self.timeline_end;
         let threaded = std::thread::scope(|scope| {
             let reader = std::thread::Builder::new()
                 .name("timewait-read".into())
@@ -441,6 +514,7 @@ impl<'o> Pipeline<'o> {
                         empty: &empty_rx,
                         progress: reader_progress,
                         interrupt,
+                        covered_until,
                     };
                     read_and_decode(path, input, handover)
                 })?;
@@ -475,6 +549,9 @@ impl<'o> Pipeline<'o> {
             Ok(done) => done,
             Err(e) => (CaptureReport::new(path), Err(CaptureError::Io(e))),
         };
+        if let Some(last) = report.last {
+            self.timeline_end = Some(self.timeline_end.map_or(last, |e| e.max(last)));
+        }
         let outcome = match result {
             Ok(facts) => {
                 self.apply_facts(&mut report, facts);
@@ -526,8 +603,21 @@ impl<'o> Pipeline<'o> {
     /// Retires every connection, runs the detectors and builds the report.
     pub fn finish(mut self) -> Analysis {
         let idle_retired = self.tracker.idle_retired();
+        let duplicate_frames = self.tracker.duplicates();
         let seen = u64::from(self.tracker.connections_seen());
-        for record in self.tracker.finish() {
+        let capture_start = self
+            .captures
+            .iter()
+            .filter_map(|c| c.first)
+            .chain(self.segment_span.map(|s| s.0))
+            .min();
+        let capture_end = self
+            .captures
+            .iter()
+            .filter_map(|c| c.last)
+            .chain(self.segment_span.map(|s| s.1))
+            .max();
+        for record in self.tracker.finish(capture_end) {
             if self.retire.stopped {
                 break;
             }
@@ -537,18 +627,8 @@ impl<'o> Pipeline<'o> {
         let hosts = retire.hosts.finish();
         let ctx = detect::Context {
             options: &self.options,
-            capture_start: self
-                .captures
-                .iter()
-                .filter_map(|c| c.first)
-                .chain(self.segment_span.map(|s| s.0))
-                .min(),
-            capture_end: self
-                .captures
-                .iter()
-                .filter_map(|c| c.last)
-                .chain(self.segment_span.map(|s| s.1))
-                .max(),
+            capture_start,
+            capture_end,
         };
         let mut findings = detect::finish_all(&mut retire.detectors, &ctx, &self.options.findings);
         if let Some(h) = &self.host {
@@ -572,6 +652,7 @@ impl<'o> Pipeline<'o> {
         let mut summary = summarize(&self.captures, &retire.tally, &hosts, &findings);
         summary.connections = seen;
         summary.idle_retired = idle_retired;
+        summary.duplicate_frames = duplicate_frames;
         let mut connections = retire.kept;
         connections.sort_unstable_by_key(|r| r.id);
         Analysis {
@@ -605,6 +686,9 @@ struct Handover<'a> {
     empty: &'a mpsc::Receiver<Vec<Segment>>,
     progress: Option<Arc<ProgressCounts>>,
     interrupt: Option<Arc<AtomicBool>>,
+    /// Records at or before this time belong to time an earlier input
+    /// covered: skipped.
+    covered_until: Option<Timestamp>,
 }
 
 /// The reading thread: records → segments, in batches, plus everything the
@@ -619,6 +703,7 @@ fn read_and_decode<R: Read>(
         empty,
         progress,
         interrupt,
+        covered_until,
     } = handover;
     let interrupted = || {
         interrupt
@@ -636,16 +721,47 @@ fn read_and_decode<R: Read>(
     // more records (or when it panicked: then its panic is what the caller
     // sees). Either way, reading on is wasted.
     let mut tracker_gone = false;
+    let mut previous: Option<Timestamp> = None;
+    // The step before was a jump: the next large step is its way back.
+    let mut jumped = false;
+    // The last step that was not a jump.
+    let mut last_step = 0.0;
     let result = capture::read_capture_until(input, |record| {
         *links.entry(record.link).or_default() += 1;
         unreported += 1;
+        if let Some(p) = previous {
+            let step = record.ts.secs_since(p);
+            if is_time_jump(step, jumped) {
+                // A step back right after a large step forward: that step
+                // was the jump out, this is the way back.
+                if !jumped && step < 0.0 && last_step > TIME_BACK_JUMP_S {
+                    report.captured_s -= last_step;
+                    report.time_jumps += 1;
+                    if report.time_jump_frames.len() < 8 {
+                        report.time_jump_frames.push(record.frame - 1);
+                    }
+                }
+                jumped = true;
+                report.time_jumps += 1;
+                if report.time_jump_frames.len() < 8 {
+                    report.time_jump_frames.push(record.frame);
+                }
+            } else {
+                jumped = false;
+                last_step = step;
+                report.captured_s += step.abs();
+            }
+        }
+        previous = Some(record.ts);
         if report.first.is_none_or(|f| record.ts < f) {
             report.first = Some(record.ts);
         }
         if report.last.is_none_or(|l| record.ts > l) {
             report.last = Some(record.ts);
         }
-        if let Some(seg) = decoder.decode(record) {
+        if covered_until.is_some_and(|end| record.ts <= end) {
+            report.overlap_skipped += 1;
+        } else if let Some(seg) = decoder.decode(record) {
             report.tcp_packets += 1;
             batch.push(seg);
             if batch.len() == BATCH {
@@ -704,8 +820,12 @@ fn feed_segment(
     capture: u32,
 ) {
     let (obs, conn) = tracker.on_segment_conn(seg);
-    for &i in &retire.segment_detectors {
-        retire.detectors[i].on_segment(seg, &obs, conn);
+    // A capture copy, or a segment the receiver's kernel drops unseen, is
+    // no event for any detector; the observer (the ladder) still shows it.
+    if !obs.notes.duplicate && !obs.notes.ignored {
+        for &i in &retire.segment_detectors {
+            retire.detectors[i].on_segment(seg, &obs, conn);
+        }
     }
     observer.on_segment(capture, seg, &obs);
     if tracker.has_retired() {
@@ -736,6 +856,8 @@ fn summarize(
     for (k, n) in HANDSHAKES.iter().zip(tally.handshake) {
         s.by_handshake.insert(handshake_name(*k), n);
     }
+    s.one_way_connections = tally.one_way;
+    s.started_before_capture = tally.started_before;
     for (k, n) in ["client", "server", "unknown"]
         .iter()
         .zip(tally.capture_near)
@@ -762,6 +884,9 @@ fn summarize(
     if let (Some(a), Some(b)) = (first, last) {
         s.duration_s = b.secs_since(a);
     }
+    s.time_jumps = captures.iter().map(|c| c.time_jumps).sum();
+    s.captured_s = captures.iter().map(|c| c.captured_s).sum();
+    s.overlap_skipped = captures.iter().map(|c| c.overlap_skipped).sum();
     s
 }
 

@@ -111,6 +111,12 @@ pub struct Segment {
     /// Payload bytes as the IP header declares them (not as captured).
     pub payload_len: u32,
     pub tsopt: Option<TcpTimestamps>,
+    /// The IPv4 identification field (None for IPv6): a frame captured
+    /// twice carries the same one, a retransmission from a connected Linux
+    /// socket a new one (`ip_select_ident_segs`).
+    pub ip_id: Option<u16>,
+    /// The window scale option (RFC 7323 §2), sent only with SYN.
+    pub wscale: Option<u8>,
 }
 
 impl Segment {
@@ -1099,7 +1105,7 @@ fn segment_from(
     sliced: &LaxSlicedPacket<'_>,
     depth: u8,
 ) -> Result<Segment, SkipReason> {
-    let (src, dst, payload, declared_len) = match &sliced.net {
+    let (src, dst, payload, declared_len, ip_id) = match &sliced.net {
         Some(LaxNetSlice::Ipv4(v4)) => {
             let h = v4.header();
             let p = v4.payload();
@@ -1112,6 +1118,7 @@ fn segment_from(
                 IpAddr::V4(h.destination_addr()),
                 p,
                 declared,
+                Some(h.identification()),
             )
         }
         Some(LaxNetSlice::Ipv6(v6)) => {
@@ -1125,6 +1132,7 @@ fn segment_from(
                 IpAddr::V6(h.destination_addr()),
                 p,
                 declared,
+                None,
             )
         }
         Some(LaxNetSlice::Arp(_)) => return Err(SkipReason::NotIp),
@@ -1205,6 +1213,14 @@ fn segment_from(
         }),
         _ => None,
     });
+    let wscale = if tcp.syn() {
+        tcp.options_iterator().find_map(|opt| match opt {
+            Ok(TcpOptionElement::WindowScale(shift)) => Some(shift),
+            _ => None,
+        })
+    } else {
+        None
+    };
     Ok(Segment {
         frame: cx.record.frame,
         ts: cx.record.ts,
@@ -1217,6 +1233,8 @@ fn segment_from(
         window: tcp.window_size(),
         payload_len,
         tsopt,
+        ip_id,
+        wscale,
     })
 }
 

@@ -13,7 +13,7 @@
 //! is not mistaken for a lost TIME_WAIT socket.
 //!
 //! Fires when: a connection whose handshake completed (or was not captured)
-//! carries an RST. Does not fire when: the RST refused a SYN
+//! carries an RST, and the capture holds more of it than that RST. Does not fire when: the RST refused a SYN
 //! (`handshake-failure`), answered a challenge ACK (`paws-syn-drop`), or
 //! answered a retransmitted FIN (`fin-retransmit-rst`).
 
@@ -104,7 +104,13 @@ impl Detector for AbortiveClose {
             c.handshake.state,
             HandshakeState::Complete | HandshakeState::NotCaptured | HandshakeState::SynAckOnly
         );
+        // A lone RST (the 4-tuple's only packet in the capture) shows no
+        // connection: a kernel answers any stray segment for a socket it
+        // does not have with RST (tcp_v4_send_reset), and the capture may
+        // have started just before it.
+        let lone = c.client_to_server.packets + c.server_to_client.packets <= 1;
         if !established
+            || lone
             || claims.is_claimed(FindingKind::FinRetransmitRst, c.id)
             || claims.is_claimed(FindingKind::PawsSynDrop, c.id)
         {

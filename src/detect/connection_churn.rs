@@ -352,6 +352,8 @@ mod tests {
             window: 1000,
             payload_len: 0,
             tsopt: None,
+            ip_id: None,
+            wscale: None,
         };
         use TcpFlags as F;
         let segs = [

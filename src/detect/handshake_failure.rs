@@ -24,9 +24,18 @@
 //! a misconfigured health check (info: the failures are what a scan
 //! expects, and one warning per port would bury the report).
 //!
+//! A SYN the capture ended too soon to judge (sent once, less than its
+//! retransmission timeout before the capture's last packet:
+//! `handshake.cut_by_capture_end` without a retransmission) is no failure: neither the answer nor
+//! the next retransmission could be in the file yet. They are one info
+//! finding per server port, "not answered before the capture ended", and
+//! count for no pattern.
+//!
 //! Fires when: a connection's SYNs were refused (RST) or never answered.
-//! Does not fire for SYNs explained by `paws-syn-drop` or answered by a
-//! challenge ACK.
+//! Does not fire for SYNs `paws-syn-drop` proved rejected (a TIME_WAIT
+//! socket's bare ACK, or per-host drops that follow the client's clock) or
+//! answered by a challenge ACK; silent drops PAWS cannot be proven for stay
+//! here, with the causes the pattern points at.
 
 use super::{
     Claims, Context, Detector, EvidenceSet, Finding, FindingKind, Groups, Severity, ip_filter,
@@ -91,6 +100,8 @@ pub struct HandshakeFailure {
     /// Handshakes answered (SYN-ACK seen) per server ip:port.
     answered: Groups<Endpoint, u64>,
     pairs: Groups<(IpAddr, IpAddr), Pair>,
+    /// Attempts cut by the capture's end, per server ip:port.
+    cut: Groups<Endpoint, EvidenceSet>,
 }
 
 impl HandshakeFailure {
@@ -126,6 +137,23 @@ impl Detector for HandshakeFailure {
         if !matches!(h.state, HandshakeState::Refused | HandshakeState::SynOnly)
             || claims.is_claimed(FindingKind::PawsSynDrop, c.id)
         {
+            return;
+        }
+        // Only a first SYN is unjudged: once a SYN went a whole
+        // retransmission timeout without an answer, the drop is seen,
+        // whatever the capture's end cut off after it.
+        if h.cut_by_capture_end && h.syn_retransmits == 0 {
+            self.cut
+                .entry(c.server)
+                .or_default()
+                .add(c.id, c.start, &h.syn_frames, || {
+                    format!(
+                        "{} → {}: {} SYN(s), no answer yet when the capture ended",
+                        c.client,
+                        c.server,
+                        h.syn_retransmits + 1
+                    )
+                });
             return;
         }
         let refused = h.state == HandshakeState::Refused;
@@ -226,6 +254,24 @@ impl Detector for HandshakeFailure {
             out.push(scan_finding(client, server, p, evidence));
         }
         out.extend(port_findings);
+        for (server, evidence) in sorted(std::mem::take(&mut self.cut)) {
+            let n = evidence.count();
+            out.push(
+                Finding::new(
+                    FindingKind::HandshakeFailure,
+                    Severity::Info,
+                    format!(
+                        "{server}: {} not answered before the capture ended; the capture stopped \
+                         within the SYN's retransmission timeout, so neither the answer nor the \
+                         next try could be in it: no failure, as far as the capture can tell",
+                        plural(n, "connection attempt")
+                    ),
+                    Some(server.to_string()),
+                    evidence,
+                )
+                .with_broad_filter(syn_filter(None, server)),
+            );
+        }
         out
     }
 }
@@ -243,7 +289,7 @@ fn scan_finding(client: IpAddr, server: IpAddr, p: Pair, evidence: EvidenceSet) 
         parts.push(format!("{} refused (RST)", plural(p.refused, "attempt")));
     }
     parts.push(format!(
-        "{} open (handshake completed)",
+        "{} answered with SYN-ACK (open)",
         plural(p.open_ports.len() as u64, "port")
     ));
     let ports = p.failed_ports.len() + p.open_ports.difference(&p.failed_ports).count();

@@ -1,37 +1,63 @@
-//! `paws-syn-drop` and `timestamp-regression`: SYNs whose TCP timestamp
-//! went backwards.
+//! `paws-syn-drop` and `timestamp-regression`: SYNs a TIME_WAIT socket or
+//! per-host PAWS turned away, and TCP timestamps that went backwards.
 //!
-//! RFC 7323 §5 (PAWS): a receiver drops a segment whose TSval is older, in
-//! serial arithmetic, than the newest it recorded. Two Linux paths apply it
-//! to a SYN: a TIME_WAIT socket on the same 4-tuple answers an older-TSval
-//! SYN with a bare ACK (tcp_timewait_state_process, TcpExtPAWSTimewait),
-//! after which the client's kernel sends RST and retries; and, before 4.12,
-//! `tcp_tw_recycle` kept the newest TSval per peer IP and silently dropped
-//! SYNs below it — fatal behind NAT, where several hosts with unrelated
-//! clocks share one address. Linux also offsets each connection's
-//! timestamps (see below), so TSvals from one IP going backwards is normal
-//! and harmless when every SYN is answered.
+//! The kernel's rules, encoded here (net/ipv4/tcp_minisocks.c,
+//! tcp_input.c, tcp_metrics.c):
 //!
-//! Fires (`paws-syn-drop`) when: a SYN's TSval is serially older than the
-//! newest TSval seen from the same source IP toward the same server IP in
-//! the last TIME_WAIT interval, and that SYN got no SYN-ACK: a bare ACK
-//! instead (a socket on that 4-tuple rejected it: PAWS for certain), or
-//! nothing (it was retransmitted or abandoned) while the same client's SYNs
-//! whose TSval went forward were answered. Error when no SYN-ACK ever came,
-//! warning when the connection was only delayed.
+//! 1. **TIME_WAIT, every kernel** (`tcp_timewait_state_process`). A SYN on a
+//!    4-tuple the receiver holds in TIME_WAIT is PAWS-rejected when both
+//!    the old connection and the SYN carry timestamps and the SYN's TSval
+//!    is below the socket's `ts_recent` (the last TSval it received on that
+//!    4-tuple; 32-bit serial, `tcp_paws_reject`), counted in
+//!    `TcpExtPAWSTimewait`. Otherwise it is accepted only if its sequence
+//!    number is after the old `rcv_nxt` or its TSval is above `ts_recent`.
+//!    A rejected SYN is answered by a bare ACK with seq = the old
+//!    `snd_nxt`, ack = the old `rcv_nxt`, TSecr = `ts_recent`
+//!    (`tcp_v4_timewait_ack`), at most one per `tcp_invalid_ratelimit`
+//!    (500 ms, `tcp_oow_rate_limited`), so a SYN retransmitted sooner gets
+//!    silence and is still counted. A PAWS reject re-arms the 60 s timer.
+//!    Without timestamps the same ACK answers a SYN whose sequence number
+//!    is not above `rcv_nxt`: a reject by sequence, not PAWS (not counted
+//!    in `TcpExtPAWSTimewait`). The client's kernel answers the ACK (it
+//!    acknowledges nothing it sent) with RST, stays in SYN_SENT and sends
+//!    the SYN again (RFC 9293 §3.10.7.3); the RST frees the TIME_WAIT socket
+//!    unless `tcp_rfc1337=1`, so the retry connects or is rejected again.
+//!    The detector keeps, per 4-tuple closed with a FIN handshake, a
+//!    tombstone for the TIME_WAIT window (holder, `ts_recent`, `rcv_nxt`,
+//!    `snd_nxt`, the frame TIME_WAIT began), judges every SYN on that
+//!    4-tuple the way the kernel does, and calls a reject proven only when
+//!    the bare ACK echoes that `rcv_nxt` (and `ts_recent`), or, for silence,
+//!    when such an ACK went out less than 500 ms before.
+//! 2. **Per peer IP, kernels < 4.12 with `tcp_tw_recycle=1`**
+//!    (`tcp_conn_request` → `tcp_peer_is_proven`). The server remembers per
+//!    peer address the `ts_recent` of the last connection it closed
+//!    actively (`tcp_remember_stamp`) for 60 s (`TCP_PAWS_MSL`) and drops a
+//!    SYN from that address whose TSval is more than 1 (`TCP_PAWS_WINDOW`)
+//!    below it, without an answer (`TcpExtPAWSPassive`). Silence has other
+//!    causes, so this is claimed only when the address's SYNs follow one
+//!    or a few monotone clocks and the drops follow the rule: every SYN the
+//!    rule rejects dropped, the others answered, and the chance that drops
+//!    unrelated to the TSval line up this well at most 1 %. That rules out
+//!    drops that follow the port (firewall, no listener: the SYNs ahead of
+//!    the clock to the same server would be lost too) and listen-queue or
+//!    SYN-cookie drops (they do not pick the SYNs behind the clock).
+//!    Anything else unanswered is left to `handshake-failure`.
+//! 3. **timestamp-regression** (info): the SYNs from one IP (only SYNs: a
+//!    connection the address accepted carries another socket's offset)
+//!    went backwards yet were answered at once, and they follow several
+//!    clocks of which at least one is continued by later SYNs (NAT).
+//!    Linux's per-connection timestamp offsets (4.10, and again in kernels
+//!    since 2026) make every SYN a clock of its own: routine, not
+//!    reported; two SYNs cannot tell that from NAT. SYNs up to 10 ticks
+//!    behind the newest (simultaneous connects from one host, sent out of
+//!    order) are one clock, not a regression.
 //!
-//! The comparison with SYNs that went forward matters because a silent
-//! drop has other causes (a full listen queue, a firewall), and a TSval
-//! going backwards is common: Linux 4.10 and again kernels since 2026
-//! (commit 165573e41f2f, backported to stable series) give each connection
-//! its own timestamp offset, so about half of a client's SYNs look
-//! "older". Only when SYNs that went forward are answered and the ones that
-//! went back are not do the drops point at PAWS; otherwise they are left to
-//! `handshake-failure`.
-//! Fires (`timestamp-regression`, info) when such SYNs were answered at
-//! once. Does not fire when: the TSval wrapped past 2^32 (serially newer),
-//! the SYN carries no timestamp option, or SYNs are retransmitted without a
-//! regression (`handshake-failure`).
+//! Memory: tombstones live for their TIME_WAIT window (purged whenever the
+//! map doubles), per-connection state until the connection is retired,
+//! the rest is per pair of addresses.
+//!
+//! Severity: error when a reject is proven and the connection never got a
+//! SYN-ACK; warning when it connected late.
 
 use super::{
     Claims, Context, Detector, EvidenceSet, Finding, FindingKind, Severity, pair, plural,
@@ -39,8 +65,8 @@ use super::{
 };
 use crate::analysis::Options;
 use crate::decode::Segment;
-use crate::flow::Endpoint;
-use crate::seq::TsVal;
+use crate::flow::{Endpoint, Side};
+use crate::seq::{SeqNum, TsVal};
 use crate::time::Timestamp;
 use crate::track::{ConnId, Connection, ConnectionRecord, HandshakeState, Observation};
 use arrayvec::ArrayVec;
@@ -49,30 +75,220 @@ use std::collections::hash_map::Entry;
 use std::net::IpAddr;
 
 pub const PAWS_TEXTS: (&str, &str) = (
-    "PAWS (RFC 7323) makes a receiver drop segments whose timestamp is older than the newest \
-     it has seen from that peer. A TIME_WAIT socket on the same 4-tuple answers such a SYN with \
-     a bare ACK instead of a SYN-ACK (Linux counts TcpExtPAWSTimewait); the client then sends \
-     RST and retries after its SYN timeout. Kernels before 4.12 with net.ipv4.tcp_tw_recycle=1 \
-     kept the newest timestamp per peer IP and dropped older SYNs silently: behind a NAT, \
-     several hosts with unrelated timestamp clocks share one source address, so all but one \
-     of them lose SYNs.",
-    "Never enable net.ipv4.tcp_tw_recycle (removed in Linux 4.12). Make the server not hold \
-     TIME_WAIT for these clients: let clients close first, or keep connections open (pool, \
-     keep-alive). Behind NAT, make sure the NAT spreads clients over source ports instead of \
-     reusing one port within 60 s. Confirm on the server with `nstat -az TcpExtPAWSTimewait \
-     TcpExtPAWSActive TcpExtPAWSEstab`.",
+    "A host that closed a connection first keeps its 4-tuple in TIME_WAIT (60 s on Linux). \
+     Every kernel turns away a new SYN on that 4-tuple whose TCP timestamp (TSval) is below \
+     the last one the TIME_WAIT socket received (ts_recent: PAWS, RFC 7323, counted in \
+     TcpExtPAWSTimewait), or, without timestamps, whose sequence number is not above the old \
+     connection's: it answers with a bare ACK for the old connection (at most one per 500 ms). \
+     The client answers that ACK with RST and sends the SYN again; the RST frees the TIME_WAIT \
+     socket unless net.ipv4.tcp_rfc1337=1, in which case every retry is turned away and \
+     connect() times out. Behind NAT this happens when the NAT hands a second host the public \
+     port of a connection the server closed less than 60 s ago: the hosts' timestamp clocks \
+     are unrelated. Kernels before 4.12 with net.ipv4.tcp_tw_recycle=1 also remembered the \
+     newest timestamp per client IP for 60 s and dropped older SYNs from that IP silently \
+     (TcpExtPAWSPassive).",
+    "Make the server not hold TIME_WAIT for these clients: let clients close first, or keep \
+     connections open (pool, keep-alive). Behind NAT, make the NAT spread clients over source \
+     ports (port randomisation) instead of reusing one port within 60 s. Leave \
+     net.ipv4.tcp_rfc1337 at 0 unless you need it. Never enable net.ipv4.tcp_tw_recycle \
+     (removed in Linux 4.12). Confirm on the server with `nstat -az TcpExtPAWSTimewait \
+     TcpExtPAWSPassive TcpExtTCPACKSkippedTimeWait`.",
 );
 
 pub const REGRESSION_TEXTS: (&str, &str) = (
     "TCP timestamps from one source IP went backwards across connections, yet every SYN was \
-     answered at once. Linux 4.10, and kernels since 2026, give each connection its own \
-     timestamp offset (4.11 to 6.x one per pair of addresses), and NAT puts several hosts' \
-     clocks behind one address, so this is normal; it only turns into \
-     dropped SYNs where per-host PAWS is applied (tcp_tw_recycle on old kernels) or where the \
-     server holds a TIME_WAIT socket on the same 4-tuple.",
+     answered at once, and the SYNs follow several timestamp clocks: several hosts share the \
+     address (NAT). Harmless while every SYN is answered; it turns into rejected SYNs when the \
+     NAT reuses a port the server still holds in TIME_WAIT (any kernel) or where per-host PAWS \
+     applies (tcp_tw_recycle, kernels before 4.12). Linux's own per-connection timestamp \
+     offsets (4.10, and kernels since 2026; 4.11 to 6.x offset per address pair) are not \
+     reported.",
     "Nothing to change now. Keep net.ipv4.tcp_tw_recycle off on every server these clients \
-     reach, and watch for `paws-syn-drop` findings.",
+     reach, prefer client-side close, and watch for `paws-syn-drop` findings.",
 );
+
+/// `tcp_invalid_ratelimit`: a TIME_WAIT socket sends at most one ACK to
+/// out-of-window segments (SYNs included) per this many seconds.
+const INVALID_RATELIMIT_S: f64 = 0.5;
+
+/// `TCP_PAWS_MSL`: how long per-host PAWS remembers a peer's timestamp.
+const PAWS_MSL_S: f64 = 60.0;
+
+/// `TCP_PAWS_WINDOW`: per-host PAWS drops a SYN only when the remembered
+/// TSval is more than this far ahead of it.
+const PAWS_WINDOW: i32 = 1;
+
+/// Per-host drops must line up with the clock this well: the chance that
+/// as many drops unrelated to the TSval hit exactly the SYNs the rule
+/// rejects is at most this.
+const MAX_CHANCE: f64 = 0.01;
+
+/// Timestamp clocks are told apart by their rate: Linux ticks at 1 kHz
+/// (RFC 7323 allows 1 Hz to 1 kHz); a SYN continues a clock when its TSval
+/// is ahead of the clock's last one by no more than this rate allows.
+const MAX_TS_HZ: f64 = 1000.0;
+
+/// A SYN this many ticks or fewer behind a clock still belongs to it:
+/// simultaneous connects from one host take their TSvals a tick apart and
+/// may leave in either order.
+const CLOCK_SLACK: u32 = 10;
+
+/// Clocks remembered per pair of addresses: NAT behind one address rarely
+/// hides more hosts that all connect to one server within a minute.
+const MAX_CLOCKS: usize = 16;
+
+/// "A few" clocks: per-host PAWS is attributable only when an address's
+/// SYNs follow at most this many.
+const FEW_CLOCKS: u64 = 4;
+
+/// Rejected SYNs listed per connection (the count goes on).
+const MAX_REJECTS_KEPT: usize = 32;
+
+/// What a TIME_WAIT socket leaves behind for its window: enough to judge a
+/// new SYN on its 4-tuple as the kernel does.
+#[derive(Clone, Copy, Debug)]
+struct Tomb {
+    conn: ConnId,
+    /// The holder is the old connection's server.
+    holder_is_server: bool,
+    /// Frame and time at which the holder entered TIME_WAIT (its ACK of the
+    /// peer's FIN).
+    since_frame: u64,
+    since: Timestamp,
+    until: Timestamp,
+    /// The last TSval the holder received, when both sides used
+    /// timestamps (`tw_ts_recent`); None means no PAWS check.
+    ts_recent: Option<TsVal>,
+    /// One past the peer's FIN (`tw_rcv_nxt`).
+    rcv_nxt: SeqNum,
+    /// One past the holder's FIN (`tw_snd_nxt`).
+    snd_nxt: SeqNum,
+    /// The last out-of-window ACK the socket sent (rate limit).
+    last_ack: Option<Timestamp>,
+}
+
+/// How the kernel's TIME_WAIT socket judges one SYN.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Verdict {
+    Accept,
+    /// TSval below ts_recent.
+    Paws,
+    /// No usable timestamps (or TSval equal to ts_recent) and the sequence
+    /// number not above rcv_nxt.
+    Sequence,
+}
+
+fn endpoint(conn: &Connection, side: Side) -> Endpoint {
+    match side {
+        Side::Client => conn.client,
+        Side::Server => conn.server,
+    }
+}
+
+/// `tcp_timewait_state_process` for a SYN without ACK.
+fn judge(t: &Tomb, seq: SeqNum, tsval: Option<TsVal>) -> Verdict {
+    // tw_ts_recent_stamp != 0 and the SYN carries the option (saw_tstamp).
+    let ts = t.ts_recent.zip(tsval);
+    // tcp_paws_reject: ts_recent == 0 is never a reason to reject.
+    let paws_reject = ts.is_some_and(|(recent, v)| recent.0 != 0 && v.before(recent));
+    if paws_reject {
+        return Verdict::Paws;
+    }
+    if seq.after(t.rcv_nxt) || ts.is_some_and(|(recent, v)| v.after(recent)) {
+        Verdict::Accept
+    } else {
+        Verdict::Sequence
+    }
+}
+
+/// One SYN the TIME_WAIT socket turned away.
+#[derive(Clone, Copy, Debug)]
+struct Reject {
+    syn_frame: u64,
+    at: Timestamp,
+    tsval: Option<TsVal>,
+    seq: SeqNum,
+    verdict: Verdict,
+    /// The bare ACK that answered it; None when the answer was suppressed
+    /// by the rate limit (an ACK went out less than 500 ms before).
+    ack_frame: Option<u64>,
+    /// The client's RST to that ACK.
+    rst_frame: Option<u64>,
+}
+
+/// A SYN waiting for its answer.
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    frame: u64,
+    at: Timestamp,
+    tsval: Option<TsVal>,
+    seq: SeqNum,
+    verdict: Verdict,
+}
+
+/// A new connection on a 4-tuple held in TIME_WAIT, SYN by SYN.
+#[derive(Debug)]
+struct Attempt {
+    key: (Endpoint, Endpoint),
+    tomb: Tomb,
+    pending: Option<Pending>,
+    rejects: ArrayVec<Reject, MAX_REJECTS_KEPT>,
+    paws: u64,
+    sequence: u64,
+    /// SYNs the model says are rejected but whose answer does not prove it
+    /// (silence beyond the rate limit, an ACK that echoes something else).
+    unproven: u64,
+    /// The SYN that got through and its SYN-ACK.
+    synack: Option<(u64, u64)>,
+}
+
+impl Attempt {
+    /// The pending SYN got no answer before `now` (the next SYN, or the
+    /// end): a rate-limited reject or an unexplained silence.
+    fn silence(&mut self) {
+        let Some(p) = self.pending.take() else { return };
+        if p.verdict == Verdict::Accept {
+            return;
+        }
+        // A repeat of the same SYN with the same TSval is a copy in the
+        // capture, not a second SYN the kernel saw.
+        if self
+            .rejects
+            .last()
+            .is_some_and(|r| r.seq == p.seq && r.tsval == p.tsval && p.tsval.is_some())
+        {
+            return;
+        }
+        let limited = self
+            .tomb
+            .last_ack
+            .is_some_and(|a| p.at.secs_since(a) < INVALID_RATELIMIT_S && p.at >= a);
+        if limited {
+            self.reject(p, None);
+        } else {
+            self.unproven += 1;
+        }
+    }
+
+    fn reject(&mut self, p: Pending, ack_frame: Option<u64>) {
+        match p.verdict {
+            Verdict::Paws => self.paws += 1,
+            Verdict::Sequence => self.sequence += 1,
+            Verdict::Accept => return,
+        }
+        if !self.rejects.is_full() {
+            self.rejects.push(Reject {
+                syn_frame: p.frame,
+                at: p.at,
+                tsval: p.tsval,
+                seq: p.seq,
+                verdict: p.verdict,
+                ack_frame,
+                rst_frame: None,
+            });
+        }
+    }
+}
 
 /// The newest TSval seen from one source IP toward one destination IP.
 #[derive(Clone, Copy)]
@@ -91,33 +307,6 @@ struct Regression {
     at: Timestamp,
     newest: Newest,
 }
-
-/// Connections (with a SYN and timestamps) from one client to one server
-/// whose SYN did *not* go back: how many, and how many of those SYNs got
-/// no SYN-ACK either. The baseline a drop after a regression is held
-/// against.
-#[derive(Default, Clone, Copy)]
-struct Forward {
-    connections: u64,
-    unanswered: u64,
-}
-
-impl Forward {
-    /// SYNs that went forward were dropped too, often enough (at least two,
-    /// and a tenth) that drops after a regression prove nothing.
-    fn drops_too(self) -> bool {
-        self.unanswered >= 2 && self.unanswered * 10 >= self.connections
-    }
-}
-
-/// Timestamp clocks are told apart by their rate: Linux ticks at 1 kHz
-/// (RFC 7323 allows 1 Hz to 1 kHz); a SYN continues a clock when its TSval
-/// is ahead of the clock's last one by no more than this rate allows.
-const MAX_TS_HZ: f64 = 1000.0;
-
-/// Clocks remembered per pair of addresses: NAT behind one address rarely
-/// hides more hosts that all connect to one server within a minute.
-const MAX_CLOCKS: usize = 16;
 
 /// The timestamp clocks behind one source IP toward one destination IP,
 /// tracked from its first regression on (so a flood of one-SYN sources
@@ -148,7 +337,8 @@ impl Clocks {
         self.syns += 1;
         let continues = self.last.iter().position(|(t0, v0)| {
             let ahead = f64::from(tsval.0.wrapping_sub(v0.0));
-            ahead <= at.secs_since(*t0).max(0.0) * MAX_TS_HZ * 1.05 + 100.0
+            let behind = v0.0.wrapping_sub(tsval.0);
+            behind <= CLOCK_SLACK || ahead <= at.secs_since(*t0).max(0.0) * MAX_TS_HZ * 1.05 + 100.0
         });
         match continues {
             Some(i) => {
@@ -164,60 +354,341 @@ impl Clocks {
         self.last.insert(0, (at, tsval));
     }
 
-    /// Every SYN started a clock of its own, three or more times: the
-    /// client's kernel offsets each connection's timestamps, and TSvals
-    /// going backwards say nothing.
-    fn per_connection(&self) -> bool {
-        self.syns >= 3 && self.fresh == self.syns
+    /// One or a few clocks, each continued: what per-host PAWS needs to be
+    /// told from chance.
+    fn few(&self) -> bool {
+        self.fresh <= FEW_CLOCKS && self.fresh < self.syns
     }
 }
 
-/// SYNs that got no SYN-ACK after a regression, per client and server.
+/// What per-host PAWS (`tcp_tw_recycle`) remembers of a peer:
+/// `tcpm_ts`, `tcpm_ts_stamp`, and the connection it came from.
+#[derive(Clone, Copy)]
+struct Stamp {
+    tsval: TsVal,
+    at: Timestamp,
+    conn: ConnId,
+    frame: u64,
+}
+
+/// A first SYN judged by the per-host rule, and what became of it.
+#[derive(Clone, Copy)]
+struct RecycleSyn {
+    frame: u64,
+    at: Timestamp,
+    tsval: Option<TsVal>,
+    stamp: Stamp,
+    rejected: bool,
+    /// Dropped (sent again before any SYN-ACK) or answered; tallied the
+    /// moment it is known, so that a connection retired later is judged
+    /// with every SYN seen by then.
+    dropped: Option<bool>,
+}
+
+/// The per-host rule's predictions against what happened, per client IP
+/// and server IP.
 #[derive(Default)]
-struct Dropped {
+struct Recycle {
+    rejected_dropped: u64,
+    rejected_answered: u64,
+    passed_dropped: u64,
+    passed_answered: u64,
     evidence: EvidenceSet,
     failed: u64,
-    /// The longest connect() delay among those that connected.
     worst: f64,
 }
 
+impl Recycle {
+    fn tally(&mut self, rejected: bool, dropped: bool) {
+        match (rejected, dropped) {
+            (true, true) => self.rejected_dropped += 1,
+            (true, false) => self.rejected_answered += 1,
+            (false, true) => self.passed_dropped += 1,
+            (false, false) => self.passed_answered += 1,
+        }
+    }
+
+    /// The chance that drops unrelated to the TSval fall on exactly the
+    /// SYNs the rule rejects: hypergeometric, C(K, R) / C(N, R) with K
+    /// drops among N SYNs, R of them rejected by the rule.
+    fn chance(&self) -> f64 {
+        let r = self.rejected_dropped + self.rejected_answered;
+        let n = r + self.passed_dropped + self.passed_answered;
+        let k = self.rejected_dropped + self.passed_dropped;
+        if r == 0 || k < r {
+            return 1.0;
+        }
+        (0..r).map(|i| (k - i) as f64 / (n - i) as f64).product()
+    }
+
+    /// The drops follow the rule: every SYN it rejects was dropped, and
+    /// chance does not explain it.
+    fn proven(&self, clocks: Option<&Clocks>) -> bool {
+        self.rejected_dropped > 0
+            && self.rejected_answered == 0
+            && self.chance() <= MAX_CHANCE
+            && clocks.is_some_and(Clocks::few)
+    }
+}
+
+/// TIME_WAIT rejects per client IP, server and reason.
+#[derive(Default)]
+struct Rejected {
+    evidence: EvidenceSet,
+    /// Connections that never got a SYN-ACK.
+    failed: u64,
+    connections: u64,
+    /// The longest connect() delay among those that connected.
+    worst: f64,
+    /// Rejected SYNs beyond [`MAX_REJECTS_KEPT`] per connection: counted,
+    /// not listed.
+    unlisted: u64,
+}
+
 pub struct PawsSynDrop {
-    window_s: f64,
+    time_wait_s: f64,
+    /// TIME_WAIT tombstones by (peer, holder).
+    tombs: HashMap<(Endpoint, Endpoint), Tomb>,
+    /// Tombstones after the last purge of expired ones.
+    tombs_after_purge: usize,
+    attempts: HashMap<ConnId, Attempt>,
+    rejected: HashMap<(IpAddr, Endpoint, bool), Rejected>,
     newest: HashMap<(IpAddr, IpAddr), Newest>,
     /// Regressions on connections still open, decided when they end.
     regressions: HashMap<ConnId, Regression>,
-    dropped: HashMap<(IpAddr, Endpoint), Dropped>,
     answered: HashMap<(IpAddr, Endpoint), EvidenceSet>,
-    forward: HashMap<(IpAddr, Endpoint), Forward>,
     clocks: HashMap<(IpAddr, IpAddr), Clocks>,
+    stamps: HashMap<(IpAddr, IpAddr), Stamp>,
+    recycle_syns: HashMap<ConnId, RecycleSyn>,
+    recycle: HashMap<(IpAddr, IpAddr), Recycle>,
 }
 
 impl PawsSynDrop {
     pub fn new(options: &Options) -> PawsSynDrop {
         PawsSynDrop {
-            // Per-host PAWS remembered a peer for TCP_PAWS_MSL (60 s); a
-            // TIME_WAIT socket lives as long as TIME_WAIT.
-            window_s: options.time_wait_s.max(60.0),
+            time_wait_s: options.time_wait_s,
+            tombs: HashMap::default(),
+            tombs_after_purge: 0,
+            attempts: HashMap::default(),
+            rejected: HashMap::default(),
             newest: HashMap::default(),
             regressions: HashMap::default(),
-            dropped: HashMap::default(),
             answered: HashMap::default(),
-            forward: HashMap::default(),
             clocks: HashMap::default(),
+            stamps: HashMap::default(),
+            recycle_syns: HashMap::default(),
+            recycle: HashMap::default(),
         }
     }
-}
 
-impl Detector for PawsSynDrop {
-    fn kinds(&self) -> &'static [FindingKind] {
-        &[FindingKind::PawsSynDrop, FindingKind::TimestampRegression]
+    /// A connection closed with FINs leaves a TIME_WAIT socket on each
+    /// side that closed first: remember what the kernel's socket keeps.
+    fn bury(&mut self, seg: &Segment, conn: &Connection) {
+        let holders: ArrayVec<Side, 2> = if conn.simultaneous {
+            [Side::Client, Side::Server].into_iter().collect()
+        } else {
+            conn.first_fin_by.into_iter().collect()
+        };
+        for holder in holders {
+            let h = conn.side(holder);
+            let p = conn.side(holder.peer());
+            // A holder that later sent RST has no TIME_WAIT socket.
+            if h.rst.is_some() {
+                continue;
+            }
+            let (Some(rcv_nxt), Some(snd_nxt)) = (p.next_seq, h.next_seq) else {
+                continue;
+            };
+            let (since_frame, since) = h
+                .acked_peer_fin
+                .or(p.fin_first)
+                .unwrap_or((seg.frame, seg.ts));
+            let ts_recent = match (h.first_tsval, p.last_tsval) {
+                (Some(_), Some(v)) => Some(v),
+                _ => None,
+            };
+            let key = (endpoint(conn, holder.peer()), endpoint(conn, holder));
+            let tomb = Tomb {
+                conn: conn.id,
+                holder_is_server: holder == Side::Server,
+                since_frame,
+                since,
+                until: since.add_secs(self.time_wait_s),
+                ts_recent,
+                rcv_nxt,
+                snd_nxt,
+                last_ack: None,
+            };
+            let fresh = match self.tombs.entry(key) {
+                Entry::Occupied(mut e) => {
+                    let old = e.get_mut();
+                    let fresh = old.conn != conn.id;
+                    if fresh {
+                        *old = tomb;
+                    } else {
+                        old.ts_recent = ts_recent;
+                        old.rcv_nxt = rcv_nxt;
+                        old.snd_nxt = snd_nxt;
+                    }
+                    fresh
+                }
+                Entry::Vacant(e) => {
+                    e.insert(tomb);
+                    true
+                }
+            };
+            // tcp_remember_stamp: what per-host PAWS would keep of the
+            // client when the server closed first.
+            if fresh
+                && holder == Side::Server
+                && let Some(v) = ts_recent
+            {
+                let skey = (conn.client.ip(), conn.server.ip());
+                let stamp = Stamp {
+                    tsval: v,
+                    at: since,
+                    conn: conn.id,
+                    frame: since_frame,
+                };
+                self.stamps
+                    .entry(skey)
+                    .and_modify(|s| {
+                        if !v.before(s.tsval) || since.secs_since(s.at) >= PAWS_MSL_S {
+                            *s = stamp;
+                        }
+                    })
+                    .or_insert(stamp);
+            }
+        }
+        self.purge(seg.ts);
     }
 
-    fn wants_segments(&self) -> bool {
-        true
+    /// Drops tombstones whose TIME_WAIT ended, each time the map doubled:
+    /// memory follows the sockets inside their TIME_WAIT window.
+    fn purge(&mut self, now: Timestamp) {
+        if self.tombs.len() < 1024 || self.tombs.len() < 2 * self.tombs_after_purge {
+            return;
+        }
+        self.tombs.retain(|_, t| t.until >= now);
+        self.tombs_after_purge = self.tombs.len();
+        self.stamps.retain(|_, s| now.secs_since(s.at) < PAWS_MSL_S);
     }
 
-    fn on_segment(&mut self, seg: &Segment, obs: &Observation, _conn: &Connection) {
+    /// A SYN without ACK: judged against the TIME_WAIT socket on its
+    /// 4-tuple, if any.
+    fn on_syn(&mut self, seg: &Segment, obs: &Observation) {
+        let tsval = seg.tsopt.map(|t| t.tsval);
+        let p = |verdict| Pending {
+            frame: seg.frame,
+            at: seg.ts,
+            tsval,
+            seq: seg.seq,
+            verdict,
+        };
+        if let Some(a) = self.attempts.get_mut(&obs.conn) {
+            a.silence();
+            if a.synack.is_some() {
+                return;
+            }
+            // Still the socket the first SYN met (a SYN-ACK would have
+            // ended the attempt), unless its window ran out.
+            if seg.ts > a.tomb.until {
+                return;
+            }
+            let v = judge(&a.tomb, seg.seq, tsval);
+            a.pending = Some(p(v));
+            return;
+        }
+        let key = (seg.src, seg.dst);
+        let Some(t) = self.tombs.get(&key) else {
+            return;
+        };
+        if t.conn == obs.conn || seg.ts > t.until {
+            return;
+        }
+        let tomb = *t;
+        let v = judge(&tomb, seg.seq, tsval);
+        self.attempts.insert(
+            obs.conn,
+            Attempt {
+                key,
+                tomb,
+                pending: Some(p(v)),
+                rejects: ArrayVec::new(),
+                paws: 0,
+                sequence: 0,
+                unproven: 0,
+                synack: None,
+            },
+        );
+    }
+
+    /// Segments of a connection that met a TIME_WAIT socket.
+    fn on_attempt_segment(&mut self, seg: &Segment, obs: &Observation) {
+        let Some(a) = self.attempts.get_mut(&obs.conn) else {
+            return;
+        };
+        let f = seg.flags;
+        let from_holder = seg.src == a.key.1;
+        if from_holder && f.syn() && f.ack() {
+            if let Some(p) = a.pending.take() {
+                a.synack.get_or_insert((p.frame, seg.frame));
+            }
+            // The TIME_WAIT socket is gone: the SYN was accepted, or an
+            // RST had freed the 4-tuple.
+            let key = a.key;
+            if self.tombs.get(&key).is_some_and(|t| t.conn == a.tomb.conn) {
+                self.tombs.remove(&key);
+            }
+            return;
+        }
+        if from_holder && f.ack() && !f.syn() && !f.rst() && !f.fin() && seg.payload_len == 0 {
+            let Some(p) = a.pending else { return };
+            let echoes = seg.ack == a.tomb.rcv_nxt
+                && seg.seq == a.tomb.snd_nxt
+                && match (a.tomb.ts_recent, seg.tsopt) {
+                    (Some(r), Some(t)) => t.tsecr == r,
+                    (None, _) => true,
+                    (Some(_), None) => false,
+                };
+            a.pending = None;
+            if echoes && p.verdict != Verdict::Accept {
+                a.tomb.last_ack = Some(seg.ts);
+                if p.verdict == Verdict::Paws {
+                    // A PAWS reject re-arms the TIME_WAIT timer.
+                    a.tomb.until = seg.ts.add_secs(self.time_wait_s.max(PAWS_MSL_S));
+                }
+                a.reject(p, Some(seg.frame));
+                let (key, tomb) = (a.key, a.tomb);
+                if let Some(t) = self.tombs.get_mut(&key)
+                    && t.conn == tomb.conn
+                {
+                    t.until = tomb.until;
+                    t.last_ack = tomb.last_ack;
+                }
+            } else {
+                a.unproven += 1;
+            }
+            return;
+        }
+        if !from_holder
+            && f.rst()
+            && let Some(r) = a.rejects.last_mut()
+            && r.ack_frame.is_some()
+            && r.rst_frame.is_none()
+            && seg.seq == a.tomb.rcv_nxt
+        {
+            r.rst_frame = Some(seg.frame);
+        }
+    }
+
+    /// The newest-SYN-TSval-per-address bookkeeping behind
+    /// `timestamp-regression`, the clock model and per-host PAWS. Only SYNs
+    /// count: each starts a connection's clock on the client, and the
+    /// question is how many clocks the address's connects follow; the
+    /// TSvals of a connection the address accepted come from another
+    /// socket's offset and say nothing about that.
+    fn on_syn_timestamp(&mut self, seg: &Segment, obs: &Observation) {
         let Some(ts) = seg.tsopt else { return };
         let this = Newest {
             tsval: ts.tsval,
@@ -225,9 +696,26 @@ impl Detector for PawsSynDrop {
             frame: seg.frame,
             conn: obs.conn,
         };
-        // One hash lookup per segment: this runs on every segment with
-        // timestamps, and a second lookup was a tenth of the tracking time.
+        let first_syn = !obs.notes.syn_retransmit;
         let key = (seg.src.ip(), seg.dst.ip());
+        if first_syn
+            && let Some(s) = self.stamps.get(&key)
+            && seg.ts.secs_since(s.at) < PAWS_MSL_S
+            && s.conn != obs.conn
+            && !self.attempts.contains_key(&obs.conn)
+        {
+            self.recycle_syns.insert(
+                obs.conn,
+                RecycleSyn {
+                    frame: seg.frame,
+                    at: seg.ts,
+                    tsval: Some(ts.tsval),
+                    stamp: *s,
+                    rejected: s.tsval.diff(ts.tsval) > PAWS_WINDOW,
+                    dropped: None,
+                },
+            );
+        }
         let newest = match self.newest.entry(key) {
             Entry::Vacant(e) => {
                 e.insert(this);
@@ -235,10 +723,11 @@ impl Detector for PawsSynDrop {
             }
             Entry::Occupied(e) => e.into_mut(),
         };
-        let fresh = seg.ts.secs_since(newest.at) <= self.window_s;
-        let syn = seg.flags.syn() && !seg.flags.ack();
-        let first_syn = syn && !obs.notes.syn_retransmit;
-        if fresh && syn && newest.conn != obs.conn && ts.tsval.before(newest.tsval) {
+        let fresh = seg.ts.secs_since(newest.at) <= self.time_wait_s.max(PAWS_MSL_S);
+        // A tick or two behind is the same clock, sent out of order.
+        let behind = newest.tsval.0.wrapping_sub(ts.tsval.0);
+        let regressed = ts.tsval.before(newest.tsval) && behind > CLOCK_SLACK;
+        if fresh && newest.conn != obs.conn && regressed {
             self.regressions.entry(obs.conn).or_insert(Regression {
                 syn_frame: seg.frame,
                 syn_tsval: ts.tsval,
@@ -259,161 +748,326 @@ impl Detector for PawsSynDrop {
         }
     }
 
-    fn on_connection_end(&mut self, c: &ConnectionRecord, claims: &mut Claims) {
-        let h = &c.handshake;
-        let not_answered = h.challenge_ack_frame.is_some()
-            || h.syn_retransmits > 0
-            || matches!(
-                h.state,
-                HandshakeState::SynOnly | HandshakeState::Challenged
-            );
-        let key = (c.client.ip(), c.server);
-        let Some(r) = self.regressions.remove(&c.id) else {
-            if !h.syn_frames.is_empty() && c.client_to_server.timestamps {
-                let f = self.forward.entry(key).or_default();
-                f.connections += 1;
-                f.unanswered += u64::from(not_answered);
-            }
+    /// A connection that met a TIME_WAIT socket ended: its proven rejects
+    /// become evidence, and it is claimed when there is one.
+    fn end_attempt(&mut self, c: &ConnectionRecord, mut a: Attempt, claims: &mut Claims) {
+        a.silence();
+        if a.paws + a.sequence == 0 {
             return;
+        }
+        claims.claim(FindingKind::PawsSynDrop, c.id);
+        let connected = a.synack;
+        let t = a.tomb;
+        let holder = if t.holder_is_server {
+            "server"
+        } else {
+            "client"
         };
-        let id = c.id;
-        let behind = r.newest.tsval.0.wrapping_sub(r.syn_tsval.0);
-        // A silent drop is PAWS only if SYNs that went forward got through.
-        if not_answered
-            && h.challenge_ack_frame.is_none()
-            && self.forward.get(&key).is_some_and(|f| f.drops_too())
-        {
-            return;
-        }
-        if !not_answered {
-            if !matches!(
-                h.state,
-                HandshakeState::Complete | HandshakeState::SynAckOnly
-            ) {
-                return;
+        for paws in [true, false] {
+            let n = if paws { a.paws } else { a.sequence };
+            if n == 0 {
+                continue;
             }
-            self.answered.entry(key).or_default().add(
-                id,
-                r.at,
-                &[r.newest.frame, r.syn_frame],
-                || {
-                    format!(
-                        "SYN TSval {} is {behind} behind TSval {} (connection {}), answered at once",
-                        r.syn_tsval, r.newest.tsval, r.newest.conn
-                    )
-                },
-            );
+            let g = self
+                .rejected
+                .entry((c.client.ip(), c.server, paws))
+                .or_default();
+            g.connections += 1;
+            match connected {
+                None => g.failed += 1,
+                Some(_) => g.worst = g.worst.max(c.handshake.connect_s.unwrap_or(0.0)),
+            }
+            let rows: Vec<&Reject> = a
+                .rejects
+                .iter()
+                .filter(|r| (r.verdict == Verdict::Paws) == paws)
+                .collect();
+            let last = rows.len().saturating_sub(1);
+            for (i, r) in rows.iter().enumerate() {
+                let mut frames = vec![t.since_frame, r.syn_frame];
+                frames.extend(r.ack_frame);
+                frames.extend(r.rst_frame);
+                if i == last
+                    && let Some((syn, sa)) = connected
+                {
+                    frames.extend([syn, sa]);
+                }
+                frames.sort_unstable();
+                frames.dedup();
+                g.evidence.add(c.id, r.at, &frames, || {
+                    let why = match (r.verdict, r.tsval, t.ts_recent) {
+                        (Verdict::Paws, Some(v), Some(recent)) => format!(
+                            "SYN TSval {v} is below ts_recent {recent} of the TIME_WAIT socket \
+                             the {holder} holds since frame {} (connection {}, {:.3} s earlier)",
+                            t.since_frame,
+                            t.conn,
+                            r.at.secs_since(t.since)
+                        ),
+                        _ => format!(
+                            "SYN seq {} is not after rcv_nxt {} of the TIME_WAIT socket the \
+                             {holder} holds since frame {} (connection {}){}",
+                            r.seq.0,
+                            t.rcv_nxt.0,
+                            t.since_frame,
+                            t.conn,
+                            if t.ts_recent.is_none() || r.tsval.is_none() {
+                                ", without timestamps: a reject by sequence, not PAWS"
+                            } else {
+                                ", TSval equal to ts_recent: a reject by sequence"
+                            }
+                        ),
+                    };
+                    let answer = match r.ack_frame {
+                        Some(f) => format!(
+                            "answered by bare ACK {f} (ack {}{})",
+                            t.rcv_nxt.0,
+                            t.ts_recent
+                                .map(|v| format!(", TSecr {v}"))
+                                .unwrap_or_default()
+                        ),
+                        None => "no answer: the ACK was rate-limited (one per 500 ms)".to_string(),
+                    };
+                    let rst = r
+                        .rst_frame
+                        .map(|f| format!("; client RST {f}"))
+                        .unwrap_or_default();
+                    let outcome = if i != last {
+                        String::new()
+                    } else {
+                        match (connected, c.handshake.connect_s) {
+                            (Some((syn, sa)), Some(d)) => {
+                                format!("; connected after {d:.3} s (SYN {syn}, SYN-ACK {sa})")
+                            }
+                            (Some((syn, sa)), None) => {
+                                format!("; connected (SYN {syn}, SYN-ACK {sa})")
+                            }
+                            (None, _) => format!(
+                                "; never connected ({} SYNs over {:.1} s)",
+                                c.handshake.syn_retransmits + 1,
+                                c.duration_s
+                            ),
+                        }
+                    };
+                    let unproven = if i == last && a.unproven > 0 {
+                        format!(
+                            "; {} more SYNs got no answer the kernel would give (not counted)",
+                            a.unproven
+                        )
+                    } else {
+                        String::new()
+                    };
+                    format!("{why}; {answer}{rst}{outcome}{unproven}")
+                });
+            }
+            // Rejects beyond those listed still count.
+            g.unlisted += n - rows.len() as u64;
+        }
+    }
+
+    /// A first SYN judged by the per-host rule: tally prediction against
+    /// outcome, and claim when the drops are proven to follow the clock.
+    fn end_recycle(&mut self, c: &ConnectionRecord, r: RecycleSyn, claims: &mut Claims) {
+        let h = &c.handshake;
+        // Answered in another way: not what per-host PAWS does.
+        if matches!(
+            h.state,
+            HandshakeState::Refused | HandshakeState::Challenged | HandshakeState::NotCaptured
+        ) {
             return;
         }
-        claims.claim(FindingKind::PawsSynDrop, id);
-        let succeeded = h.synack_frame.is_some();
-        let mut frames = vec![r.newest.frame];
-        frames.extend(h.syn_frames.iter().copied());
-        frames.extend(h.challenge_ack_frame);
-        frames.extend(h.synack_frame);
-        // The client's RST after the challenge ACK: it ended the attempt
-        // (or, when no SYN-ACK ever came, the connection).
-        frames.extend(h.attempt_rst_frame);
-        if let (Some(rst), Some(crate::flow::Side::Client)) = (c.close.rst_frame, c.close.rst_by)
-            && h.synack_frame.is_none()
-        {
-            frames.push(rst);
+        if !(r.rejected && r.dropped == Some(true)) {
+            return;
         }
+        let key = (c.client.ip(), c.server.ip());
+        let g = self.recycle.entry(key).or_default();
+        if h.synack_frame.is_none() {
+            g.failed += 1;
+        } else if let Some(d) = h.connect_s {
+            g.worst = g.worst.max(d);
+        }
+        let mut frames = vec![r.stamp.frame];
+        frames.extend(h.syn_frames.iter().copied());
+        frames.extend(h.synack_frame);
         frames.sort_unstable();
         frames.dedup();
-        let d = self.dropped.entry(key).or_default();
-        if !succeeded {
-            d.failed += 1;
-        }
-        if let Some(delay) = h.connect_s {
-            d.worst = d.worst.max(delay);
-        }
-        d.evidence.add(id, r.at, &frames, || {
-            let answer = if h.challenge_ack_frame.is_some() {
-                "answered by a bare ACK (PAWS on a TIME_WAIT socket)"
-            } else {
-                "not answered (silently dropped)"
-            };
-            let outcome = match (succeeded, h.connect_s) {
-                (true, Some(d)) => {
+        let behind = r.stamp.tsval.0.wrapping_sub(r.tsval.map_or(0, |v| v.0));
+        g.evidence.add(c.id, r.at, &frames, || {
+            let outcome = match (h.synack_frame, h.connect_s) {
+                (Some(_), Some(d)) => {
                     format!("connected after {d:.3} s and {} retries", h.syn_retransmits)
                 }
-                (true, None) => "connected".to_string(),
-                (false, _) => format!(
+                (Some(_), None) => "connected".to_string(),
+                (None, _) => format!(
                     "never connected ({} SYNs over {:.1} s)",
                     h.syn_retransmits + 1,
                     c.duration_s
                 ),
             };
             format!(
-                "SYN TSval {} is {behind} behind TSval {} seen {:.3} s earlier \
-                 (connection {}); {answer}; {outcome}",
-                r.syn_tsval,
-                r.newest.tsval,
-                r.at.secs_since(r.newest.at),
-                r.newest.conn
+                "SYN {} TSval {} is {behind} behind TSval {} the server kept for {} when it \
+                 closed connection {} {:.3} s earlier (per-host PAWS, tcp_tw_recycle); not \
+                 answered; {outcome}",
+                r.frame,
+                r.tsval.map_or(0, |v| v.0),
+                r.stamp.tsval,
+                c.client.ip(),
+                r.stamp.conn,
+                r.at.secs_since(r.stamp.at)
             )
         });
+        if g.proven(self.clocks.get(&key)) {
+            claims.claim(FindingKind::PawsSynDrop, c.id);
+        }
+    }
+}
+
+impl Detector for PawsSynDrop {
+    fn kinds(&self) -> &'static [FindingKind] {
+        &[FindingKind::PawsSynDrop, FindingKind::TimestampRegression]
+    }
+
+    fn wants_segments(&self) -> bool {
+        true
+    }
+
+    fn on_segment(&mut self, seg: &Segment, obs: &Observation, conn: &Connection) {
+        let f = seg.flags;
+        if f.syn() && !f.ack() && !f.rst() {
+            self.on_syn(seg, obs);
+            self.on_syn_timestamp(seg, obs);
+        } else if !self.attempts.is_empty() {
+            self.on_attempt_segment(seg, obs);
+        }
+        if !self.recycle_syns.is_empty()
+            && f.syn()
+            && (f.ack() || obs.notes.syn_retransmit)
+            && let Some(r) = self.recycle_syns.get_mut(&obs.conn)
+            && r.dropped.is_none()
+        {
+            // A SYN-ACK answered the first SYN, or the SYN went again.
+            let dropped = !f.ack();
+            r.dropped = Some(dropped);
+            self.recycle
+                .entry((conn.client.ip(), conn.server.ip()))
+                .or_default()
+                .tally(r.rejected, dropped);
+        }
+        // The segment that closed the connection (or one after it): the
+        // 4-tuple enters TIME_WAIT on the side that closed first.
+        if conn.first_rst.is_none() && conn.first_fin_by.is_some() && conn.is_closed() {
+            self.bury(seg, conn);
+        }
+    }
+
+    fn on_connection_end(&mut self, c: &ConnectionRecord, claims: &mut Claims) {
+        if let Some(a) = self.attempts.remove(&c.id) {
+            self.end_attempt(c, a, claims);
+        }
+        if let Some(r) = self.recycle_syns.remove(&c.id)
+            && !claims.is_claimed(FindingKind::PawsSynDrop, c.id)
+        {
+            self.end_recycle(c, r, claims);
+        }
+        let h = &c.handshake;
+        let Some(r) = self.regressions.remove(&c.id) else {
+            return;
+        };
+        let answered_at_once = h.challenge_ack_frame.is_none()
+            && h.syn_retransmits == 0
+            && matches!(
+                h.state,
+                HandshakeState::Complete | HandshakeState::SynAckOnly
+            );
+        if !answered_at_once {
+            return;
+        }
+        let behind = r.newest.tsval.0.wrapping_sub(r.syn_tsval.0);
+        self.answered
+            .entry((c.client.ip(), c.server))
+            .or_default()
+            .add(c.id, r.at, &[r.newest.frame, r.syn_frame], || {
+                format!(
+                    "SYN TSval {} is {behind} behind TSval {} (connection {}), answered at once",
+                    r.syn_tsval, r.newest.tsval, r.newest.conn
+                )
+            });
     }
 
     fn finish(&mut self, _ctx: &Context<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
-        let mut dropped: Vec<(String, (IpAddr, Endpoint), Dropped)> =
-            std::mem::take(&mut self.dropped)
-                .into_iter()
-                .map(|(k, d)| (pair(k.0, k.1), k, d))
-                .collect();
-        dropped.sort_by(|a, b| a.0.cmp(&b.0));
-        for (host, (client, server), d) in dropped {
-            let failed = d.failed;
-            let n = d.evidence.count();
-            let worst = d.worst;
-            let forward = self
-                .forward
-                .get(&(client, server))
-                .copied()
-                .unwrap_or_default();
-            // Drops after a regression came before the baseline showed
-            // drops of its own: what they prove is weaker, say so.
-            let doubtful = forward.drops_too();
-            let severity = if failed > 0 && !doubtful {
+        let mut rejected: Vec<_> = std::mem::take(&mut self.rejected)
+            .into_iter()
+            .map(|(k, g)| ((pair(k.0, k.1), !k.2), k, g))
+            .collect();
+        rejected.sort_by(|a, b| a.0.cmp(&b.0));
+        for ((host, _), (client, server, paws), g) in rejected {
+            let n = g.evidence.count() + g.unlisted;
+            let severity = if g.failed > 0 {
                 Severity::Error
             } else {
                 Severity::Warning
             };
-            let mut summary = if failed > 0 {
-                format!(
-                    "{} from {host} with a TSval older than one seen just before got no SYN-ACK; \
-                     {failed} never connected",
-                    plural(n, "SYN")
-                )
+            let how = if paws {
+                "PAWS: TSval below the socket's ts_recent"
             } else {
-                format!(
-                    "{} from {host} with a TSval older than one seen just before got no SYN-ACK; \
-                     all connected in the end, delayed up to {worst:.3} s",
-                    plural(n, "SYN")
-                )
+                "by sequence: no timestamps, ISN not above the old rcv_nxt; not PAWS"
             };
-            if forward.connections > 0 {
-                let answered = forward.connections - forward.unanswered;
-                summary.push_str(&format!(
-                    "; SYNs whose TSval went forward: {answered} of {} answered",
-                    forward.connections
-                ));
-                if doubtful {
-                    summary.push_str(" (so the drops may have another cause)");
-                }
-            }
+            let outcome = if g.failed > 0 {
+                format!("{} never connected", plural(g.failed, "connection"))
+            } else {
+                format!("all connected in the end, delayed up to {:.3} s", g.worst)
+            };
+            let summary = format!(
+                "{} from {host} rejected by a TIME_WAIT socket on the same 4-tuple ({how}), \
+                 over {}; {outcome}",
+                plural(n, "SYN"),
+                plural(g.connections, "connection")
+            );
             out.push(
                 Finding::new(
                     FindingKind::PawsSynDrop,
                     severity,
                     summary,
                     Some(host),
-                    d.evidence,
+                    g.evidence,
                 )
                 .with_broad_filter(syn_filter(Some(client), server)),
             );
+        }
+        for ((client, server), g) in super::sorted(std::mem::take(&mut self.recycle)) {
+            if !g.proven(self.clocks.get(&(client, server))) {
+                continue;
+            }
+            let host = format!("{client} → {server}");
+            let n = g.evidence.count();
+            let severity = if g.failed > 0 {
+                Severity::Error
+            } else {
+                Severity::Warning
+            };
+            let outcome = if g.failed > 0 {
+                format!("{} never connected", plural(g.failed, "connection"))
+            } else {
+                format!("all connected in the end, delayed up to {:.3} s", g.worst)
+            };
+            let summary = format!(
+                "{} from {host} with a TSval more than 1 behind the one the server kept from \
+                 its last close got no answer, and {} of {} whose TSval was ahead were \
+                 answered: the drops follow the timestamp clock (per-host PAWS, \
+                 tcp_tw_recycle, kernels before 4.12; chance {:.2} %, so not a firewall, \
+                 closed port or full queue); {outcome}",
+                plural(n, "connection"),
+                g.passed_answered,
+                g.passed_answered + g.passed_dropped,
+                g.chance() * 100.0,
+            );
+            out.push(Finding::new(
+                FindingKind::PawsSynDrop,
+                severity,
+                summary,
+                Some(host),
+                g.evidence,
+            ));
         }
         let mut answered: Vec<(String, (IpAddr, Endpoint), EvidenceSet)> =
             std::mem::take(&mut self.answered)
@@ -423,18 +1077,21 @@ impl Detector for PawsSynDrop {
         answered.sort_by(|a, b| a.0.cmp(&b.0));
         for (host, (client, server), evidence) in answered {
             let n = evidence.count();
-            let clocks = self.clocks.get(&(client, server.ip()));
-            if clocks.is_some_and(Clocks::per_connection) {
-                // Routine on kernels that offset every connection.
+            // Only when some clock is continued by later SYNs: SYNs that
+            // each start a clock of their own are what kernels that offset
+            // every connection send (routine), and two SYNs cannot tell
+            // that from NAT.
+            let Some(c) = self
+                .clocks
+                .get(&(client, server.ip()))
+                .filter(|c| c.fresh < c.syns && c.fresh > 1)
+            else {
                 continue;
-            }
-            let behind = match clocks {
-                Some(c) if c.fresh < c.syns => format!(
-                    "; its SYNs follow {} timestamp clocks, so several hosts share the address",
-                    c.fresh
-                ),
-                _ => String::new(),
             };
+            let behind = format!(
+                "; its SYNs follow {} timestamp clocks, so several hosts share the address",
+                c.fresh
+            );
             out.push(
                 Finding::new(
                     FindingKind::TimestampRegression,

@@ -46,6 +46,8 @@ pub struct ServerActiveClose {
 #[derive(Default)]
 struct Server {
     idles: Idles,
+    /// Closes (with a known idle time) after the server sent data.
+    responded: u64,
     closes: u64,
     /// Closes after which the server held TIME_WAIT.
     time_wait: u64,
@@ -180,6 +182,7 @@ impl Detector for ServerActiveClose {
         if let Some(idle) = idle {
             s.idles.push(idle);
         }
+        s.responded += u64::from(idle.is_some() && c.server_to_client.bytes > 0);
         s.closes += 1;
         s.time_wait += u64::from(matches!(c.time_wait.holder, Closer::Server | Closer::Both));
         s.evidence.add(c.id, at, &[frame], || match idle {
@@ -195,6 +198,7 @@ impl Detector for ServerActiveClose {
         for (server, s) in std::mem::take(&mut self.servers) {
             let Server {
                 idles,
+                responded,
                 closes,
                 time_wait,
                 evidence,
@@ -204,8 +208,10 @@ impl Detector for ServerActiveClose {
             let about = if estimate { "about " } else { "" };
             let verdict = if n == 0 {
                 "its idle time unknown (the capture starts after the last data)".to_string()
-            } else if median < 0.05 && clustered * 2 > n {
+            } else if median < 0.05 && clustered * 2 > n && responded * 2 > n as u64 {
                 "right after its response (no keep-alive)".to_string()
+            } else if median < 0.05 && clustered * 2 > n {
+                "without idling, mostly without having sent any data".to_string()
             } else if n >= 3 && clustered == n {
                 format!(
                     "after {about}{median:.1} s idle every time: a keep-alive idle timeout of \

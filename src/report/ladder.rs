@@ -8,7 +8,7 @@ use crate::decode::{Segment, TcpFlags};
 use crate::flow::Side;
 use crate::seq::{SeqNum, TsVal};
 use crate::time::Timestamp;
-use crate::track::{ConnId, ConnectionRecord, Observation, SegmentNotes, TcpState};
+use crate::track::{Closer, ConnId, ConnectionRecord, Observation, Reuse, SegmentNotes, TcpState};
 use std::io::{self, Write};
 
 /// One segment of the connection, as the ladder shows it.
@@ -25,6 +25,9 @@ pub struct LadderRow {
     /// [client, server] after the segment.
     pub states: [TcpState; 2],
     pub notes: SegmentNotes,
+    /// On the SYN that reopened a 4-tuple: what its previous incarnation
+    /// left (who holds TIME_WAIT, until when).
+    pub reuse: Option<Reuse>,
 }
 
 /// Collects the segments of one connection while the pipeline runs.
@@ -67,6 +70,7 @@ impl SegmentObserver for LadderCollector {
             tsval: seg.tsopt.map(|t| t.tsval),
             states: obs.states,
             notes: obs.notes,
+            reuse: obs.reuse,
         });
     }
 }
@@ -166,6 +170,96 @@ pub fn render_ladder_limited(
     out.write_all(render(lo)?.as_bytes())
 }
 
+/// `tcp_invalid_ratelimit`: a TIME_WAIT socket's ACKs to out-of-window
+/// segments are at most one per this many seconds.
+const INVALID_RATELIMIT_S: f64 = 0.5;
+
+/// What the server's TIME_WAIT socket did to a connection whose SYN met
+/// it: per row, the states to show and a note that replaces the generic
+/// one. The tracker sees a new connection with a listener behind it; the
+/// kernel has a TIME_WAIT socket on the 4-tuple that answers SYNs it
+/// rejects with a bare ACK for the old connection
+/// (`tcp_timewait_state_process`), until a SYN is accepted or the
+/// client's RST frees it (ignored with `tcp_rfc1337=1`). The client, in
+/// SYN_SENT, answers such an ACK with RST and stays in SYN_SENT (RFC 9293
+/// §3.10.7.3), so it sends the SYN again.
+fn time_wait_story(rows: &[LadderRow]) -> Vec<([TcpState; 2], Option<String>)> {
+    let mut out: Vec<([TcpState; 2], Option<String>)> =
+        rows.iter().map(|r| (r.states, None)).collect();
+    let Some(first) = rows.first() else {
+        return out;
+    };
+    let Some(reuse) = first.reuse.filter(|u| {
+        matches!(u.holder, Closer::Server | Closer::Both)
+            && u.time_wait_until.is_some_and(|until| until > first.ts)
+    }) else {
+        return out;
+    };
+    let is_synack = |r: &LadderRow| r.sender == Side::Server && r.flags.syn() && r.flags.ack();
+    let end = rows.iter().position(is_synack).unwrap_or(rows.len());
+    let mut alive = true;
+    let mut last_ack: Option<Timestamp> = None;
+    let mut client_waits = false;
+    for (i, r) in rows[..end].iter().enumerate() {
+        let mut states = r.states;
+        let mut note = None;
+        if r.sender == Side::Server && r.notes.challenge_ack && alive {
+            last_ack = Some(r.ts);
+            note = Some(format!(
+                "bare ACK from the server's TIME_WAIT socket (connection {}): the SYN is rejected",
+                reuse.previous
+            ));
+        } else if r.sender == Side::Client && r.flags.rst() && client_waits {
+            // The next answer from the server tells what the RST did.
+            let next = rows[i + 1..].iter().find(|n| n.sender == Side::Server);
+            let what = match next {
+                Some(n) if is_synack(n) => {
+                    alive = false;
+                    "; it freed the TIME_WAIT socket (tcp_rfc1337=0): the next SYN is accepted"
+                }
+                Some(n) if n.notes.challenge_ack => {
+                    "; the TIME_WAIT socket ignores it (tcp_rfc1337=1): the next SYN gets the same ACK"
+                }
+                _ => "",
+            };
+            note = Some(format!(
+                "RST to an ACK that acknowledges nothing it sent; the client stays in SYN_SENT \
+                 and sends the SYN again (RFC 9293 3.10.7.3){what}"
+            ));
+        } else if r.sender == Side::Client
+            && r.flags.syn()
+            && alive
+            && last_ack.is_some_and(|a| r.ts.secs_since(a) < INVALID_RATELIMIT_S)
+            && rows.get(i + 1).is_none_or(|n| n.sender == Side::Client)
+        {
+            note = Some(
+                "SYN retransmitted; no answer: the TIME_WAIT socket's ACKs are rate-limited to one \
+                 per 500 ms"
+                    .to_string(),
+            );
+        }
+        if r.sender == Side::Server && r.notes.challenge_ack {
+            client_waits = true;
+        }
+        if r.sender == Side::Client && r.flags.syn() {
+            client_waits = false;
+        }
+        if r.sender == Side::Client && r.flags.rst() && states[0] == TcpState::Closed {
+            states[0] = TcpState::SynSent;
+            client_waits = true;
+        } else if client_waits && states[0] == TcpState::Closed {
+            states[0] = TcpState::SynSent;
+        }
+        states[1] = if alive {
+            TcpState::TimeWait
+        } else {
+            TcpState::Listen
+        };
+        out[i] = (states, note);
+    }
+    out
+}
+
 pub fn render_ladder(
     a: &Analysis,
     c: &ConnectionRecord,
@@ -207,6 +301,19 @@ pub fn render_ladder(
             .collect();
         writeln!(out, "frames are file:frame; files {}", files.join(", "))?;
     }
+    let story = time_wait_story(rows);
+    if let Some(u) = rows.first().and_then(|r| r.reuse)
+        && story.first().is_some_and(|s| s.0[1] == TcpState::TimeWait)
+    {
+        writeln!(
+            out,
+            "the server holds this 4-tuple in TIME_WAIT since +{} s (connection {}'s close){}",
+            u.time_wait_from.map_or("-".to_string(), |t| relative(a, t)),
+            u.previous,
+            u.time_wait_until
+                .map_or(String::new(), |t| format!(", until +{} s", relative(a, t)))
+        )?;
+    }
     writeln!(out)?;
     let base = bases(rows);
     let labels: Vec<String> = rows.iter().map(|r| label(r, &base)).collect();
@@ -227,7 +334,7 @@ pub fn render_ladder(
         w = arrow_w
     )?;
     let mut prev = [TcpState::Closed, TcpState::Closed];
-    for (r, label) in rows.iter().zip(labels) {
+    for ((r, label), (states, story_note)) in rows.iter().zip(labels).zip(story) {
         let body = arrow_w - 3;
         let arrow = match r.sender {
             Side::Client => format!("-{label:-<body$}->"),
@@ -237,12 +344,12 @@ pub fn render_ladder(
             "{:>6} {:>9}  {:<11} {arrow} {:<11} {}",
             crate::frame::label(r.frame, several),
             relative(a, r.ts),
-            r.states[0].to_string(),
-            r.states[1].to_string(),
-            note(r, prev[r.sender.index()])
+            states[0].to_string(),
+            states[1].to_string(),
+            story_note.unwrap_or_else(|| note(r, prev[r.sender.index()]))
         );
         writeln!(out, "{}", line.trim_end())?;
-        prev = r.states;
+        prev = states;
     }
     if omitted > 0 {
         writeln!(out, "... {omitted} more segments not shown")?;

@@ -119,8 +119,14 @@ pub fn capture_cells(c: &crate::analysis::CaptureReport) -> [String; 6] {
 }
 
 /// The one-line answer: the worst finding, or that nothing is wrong; and
-/// when some input could not be read, that the answer covers only the rest.
+/// when some input could not be read, that the answer covers only the rest;
+/// but when not one record could be read (every input unreadable or
+/// damaged at its first record), that nothing was analyzed: "no problems
+/// found" would claim what the run cannot know.
 pub fn verdict(a: &Analysis) -> String {
+    if let Some(why) = nothing_analyzed(a) {
+        return why;
+    }
     let unread = a.captures.iter().filter(|c| c.error.is_some()).count();
     let answer = findings_verdict(a);
     if unread == 0 {
@@ -180,6 +186,24 @@ fn findings_verdict(a: &Analysis) -> String {
         ),
         None => "OK: no problems found".to_string(),
     }
+}
+
+/// "NOTHING ANALYZED: ..." when no input gave a single record and at
+/// least one was unreadable or damaged at its start.
+fn nothing_analyzed(a: &Analysis) -> Option<String> {
+    if a.captures.iter().any(|c| c.packets > 0) {
+        return None;
+    }
+    let broken = a.captures.iter().find_map(|c| {
+        c.error
+            .clone()
+            .or_else(|| c.damage.as_ref().map(|d| d.message.clone()))
+            .map(|why| (c.path.as_str(), why))
+    })?;
+    Some(format!(
+        "NOTHING ANALYZED: {}: {}; not one record could be read, so there is no verdict",
+        broken.0, broken.1
+    ))
 }
 
 /// Seconds since the start of the capture, `+1.234 s` style, for text.

@@ -76,8 +76,26 @@ pub fn facts_line(a: &Analysis) -> String {
         .filter(|(k, v)| **v > 0 && **k != "none")
         .map(|(k, v)| format!("{k} {v}"))
         .collect();
+    let span = if s.time_jumps > 0 {
+        let frames: Vec<String> = a
+            .captures
+            .iter()
+            .flat_map(|c| c.time_jump_frames.iter().map(u64::to_string))
+            .take(5)
+            .collect();
+        format!(
+            "{:.3} s of capture; its timestamps jump {} time{} (frame {}{}): the clock or the file is broken, times across a jump mean nothing",
+            s.captured_s,
+            s.time_jumps,
+            if s.time_jumps == 1 { "" } else { "s" },
+            frames.join(", "),
+            if s.time_jumps > 5 { ", ..." } else { "" }
+        )
+    } else {
+        format!("{:.3} s", s.duration_s)
+    };
     let mut line = format!(
-        "{} connection{} in {} ({} packets, {:.3} s)",
+        "{} connection{} in {} ({} packets, {span})",
         s.connections,
         if s.connections == 1 { "" } else { "s" },
         if files.is_empty() {
@@ -86,7 +104,6 @@ pub fn facts_line(a: &Analysis) -> String {
             files.join(", ")
         },
         s.packets,
-        s.duration_s
     );
     if !unread.is_empty() {
         line.push_str(&format!("; not read: {}", unread.join(", ")));
@@ -102,6 +119,37 @@ pub fn facts_line(a: &Analysis) -> String {
             p.at.map_or("-".to_string(), |t| relative(a, t))
         )),
         None => line.push_str("; no TIME_WAIT sockets"),
+    }
+    if s.duplicate_frames > 0 {
+        line.push_str(&format!(
+            "; {} duplicate frame{} ignored (the same packet captured twice)",
+            s.duplicate_frames,
+            if s.duplicate_frames == 1 { "" } else { "s" }
+        ));
+    }
+    for c in a.captures.iter().filter(|c| c.overlap_skipped > 0) {
+        line.push_str(&format!(
+            "; {} record{} of {} skipped: {} inside the time an earlier input already covered (the same file twice, or overlapping captures)",
+            c.overlap_skipped,
+            if c.overlap_skipped == 1 { "" } else { "s" },
+            c.path,
+            if c.overlap_skipped == 1 { "it lies" } else { "they lie" }
+        ));
+    }
+    if s.started_before_capture > 0 {
+        line.push_str(&format!(
+            "; {} connection{} already open when the capture began (what came before {} first frame is not in the file)",
+            s.started_before_capture,
+            if s.started_before_capture == 1 { " was" } else { "s were" },
+            if s.started_before_capture == 1 { "its" } else { "their" }
+        ));
+    }
+    if s.one_way_connections > 0 {
+        line.push_str(&format!(
+            "; {} connection{} captured in one direction only (the other side's packets are not in the file; its answers are inferred from what it acknowledged)",
+            s.one_way_connections,
+            if s.one_way_connections == 1 { "" } else { "s" }
+        ));
     }
     if s.idle_retired > 0 {
         line.push_str(&format!(

@@ -37,6 +37,81 @@ pub const HISTORY_MAX: usize = 24;
 /// side is called closer to the capture point.
 const CAPTURE_SIDE_MIN_GAP_S: f64 = 0.001;
 
+/// Two frames this close together (or closer) that are identical in
+/// direction, seq, ack, flags, window, length, IP id and TCP timestamps are
+/// one packet captured twice (`tcpdump -i any` on a bridge and its port, a
+/// SPAN port mirroring both directions, two taps), not a retransmission.
+/// The copies of `fixtures/dup-capture.pcap` (a bridge on a busy 2-core
+/// host) are up to 30 µs apart, those of zeek's ctu-64702-888 1 µs. A real
+/// resend of the last segment a side sent needs a timer: Linux's tail loss
+/// probe waits at least TCP_TIMEOUT_MIN (2 ms), the RTO at least
+/// TCP_RTO_MIN (200 ms), a SYN TCP_TIMEOUT_INIT (1 s). So 100 µs is three
+/// times the widest copies seen on the fixture and twenty times below the
+/// quickest resend, for frames that carry no IP id to tell (IPv6, or 0).
+pub const DUPLICATE_WINDOW_S: f64 = 100e-6;
+
+/// The same for frames that also carry the same non-zero IPv4 id: a
+/// resend from a connected Linux socket takes a new id
+/// (`ip_select_ident_segs`; Windows and the BSDs too), so a repeated id is
+/// a copy even when the capture path delayed it more. Copies in the corpus
+/// come up to 262 µs apart (tcpdump's pptp.pcap, suricata-verify's
+/// bug-5437-02 through a tunnel); 1 ms is still half the quickest resend.
+pub const DUPLICATE_WINDOW_SAME_ID_S: f64 = 1e-3;
+
+/// Frames remembered per direction to recognise a copy: two, so that a
+/// burst captured at two points (A B A' B') still pairs each copy.
+const RECENT_KEPT: usize = 2;
+
+/// A frame's identity for [`DUPLICATE_WINDOW_S`]: a hash of every header
+/// field a copy repeats, and its time. 16 bytes, so remembering the last
+/// two frames each way costs a connection 64 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Recent {
+    print: u64,
+    ts: Timestamp,
+    /// The frame carries a non-zero IPv4 id.
+    has_id: bool,
+}
+
+impl Recent {
+    fn of(seg: &Segment) -> Recent {
+        use std::hash::{Hash, Hasher};
+        let mut h = rustc_hash::FxHasher::default();
+        (
+            seg.seq.0,
+            seg.ack.0,
+            seg.flags.0,
+            seg.window,
+            seg.payload_len,
+            seg.ip_id,
+            seg.tsopt.map(|t| (t.tsval.0, t.tsecr.0)),
+        )
+            .hash(&mut h);
+        Recent {
+            print: h.finish(),
+            ts: seg.ts,
+            has_id: seg.ip_id.is_some_and(|id| id != 0),
+        }
+    }
+
+    /// `self` is a later copy of `earlier`.
+    fn copies(&self, earlier: &Recent) -> bool {
+        let dt = self.ts.secs_since(earlier.ts);
+        let window = if self.has_id {
+            DUPLICATE_WINDOW_SAME_ID_S
+        } else {
+            DUPLICATE_WINDOW_S
+        };
+        self.print == earlier.print && (0.0..=window).contains(&dt)
+    }
+}
+
+/// Linux's initial retransmission timeout (TCP_TIMEOUT_INIT, 1 s): a SYN
+/// is sent again this long after the first, then after twice as long each
+/// time (`tcp_retransmit_timer`), up to TCP_RTO_MAX (120 s).
+pub const SYN_RTO_INIT_S: f64 = 1.0;
+const RTO_MAX_S: f64 = 120.0;
+
 /// How the client/server roles were decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -127,6 +202,17 @@ pub struct SideTrack {
     pub first_tsval: Option<TsVal>,
     pub last_tsval: Option<TsVal>,
     pub rst: Option<(u64, Timestamp)>,
+    /// The last frames this side sent (not copies), newest first.
+    recent: [Option<Recent>; RECENT_KEPT],
+    /// Frames from this side that were copies of one just before.
+    pub duplicates: u32,
+    /// The largest window this side advertised (unscaled).
+    pub window_max: u16,
+    /// The highest acknowledgment number this side sent: its RCV.NXT.
+    pub max_ack: Option<SeqNum>,
+    /// This side's SYN or SYN-ACK was seen, with this window scale.
+    pub syn_seen: bool,
+    pub wscale: Option<u8>,
 }
 
 impl SideTrack {
@@ -142,6 +228,9 @@ pub struct Handshake {
     pub syn_count: u32,
     pub first_syn: Option<Timestamp>,
     pub last_syn: Option<Timestamp>,
+    /// The SYN before the last one: their gap is the sender's own
+    /// retransmission interval.
+    pub previous_syn: Option<Timestamp>,
     pub synack: Option<(u64, Timestamp)>,
     pub synack_count: u32,
     pub ack: Option<(u64, Timestamp)>,
@@ -150,6 +239,9 @@ pub struct Handshake {
     /// An RST that ended an earlier attempt of this handshake (before the
     /// SYN-ACK that opened the connection), and who sent it.
     pub attempt_rst: Option<(u64, Side)>,
+    /// The client acknowledged a SYN-ACK the capture does not hold (a
+    /// capture of one direction only, or a lost frame).
+    pub synack_unseen: bool,
 }
 
 /// The live state of one connection.
@@ -174,11 +266,18 @@ pub struct Connection {
     /// The second FIN did not acknowledge the first: both were in flight.
     pub simultaneous: bool,
     pub first_rst: Option<(u64, Timestamp, Side, TcpState)>,
+    /// Both sides' states just before `first_rst`, to undo it when the
+    /// connection outlives it.
+    before_rst: [Option<TcpState>; 2],
     /// Time of the last segment with payload, either direction.
     pub last_data: Option<Timestamp>,
     /// Seconds from the last data to the first FIN (0 when the FIN carries
     /// data): how long the closer let the connection sit idle.
     pub idle_before_first_fin: Option<f64>,
+    /// Segments the receiver's kernel discards (see
+    /// [`Connection::kernel_discards`]): counted, but no event.
+    pub ignored: u32,
+    pub ignored_frames: Frames,
 }
 
 /// What one segment was, for detectors and the ladder diagram.
@@ -190,6 +289,13 @@ pub struct SegmentNotes {
     pub challenge_ack: bool,
     /// An RST answering a SYN (refused).
     pub refused: bool,
+    /// The same packet captured a second time ([`DUPLICATE_WINDOW_S`]): it
+    /// changed nothing and is in no count but the duplicates'.
+    pub duplicate: bool,
+    /// A segment the receiver's kernel drops without effect (an RST out of
+    /// window, a SYN+FIN probe, a segment without ACK): no attempt, no
+    /// close, no refusal.
+    pub ignored: bool,
 }
 
 impl Connection {
@@ -219,8 +325,11 @@ impl Connection {
             first_fin_by: None,
             simultaneous: false,
             first_rst: None,
+            before_rst: [None, None],
             last_data: None,
             idle_before_first_fin: None,
+            ignored: 0,
+            ignored_frames: Frames::new(),
         }
     }
 
@@ -263,11 +372,70 @@ impl Connection {
         self.last_frame = seg.frame;
         self.last_ts = seg.ts;
 
+        // A copy of a frame just captured: its frame number stays the
+        // connection's last, nothing else changes.
+        {
+            let recent = Recent::of(seg);
+            let s = &mut self.sides[from.index()];
+            if s.recent.iter().flatten().any(|r| recent.copies(r)) {
+                s.duplicates += 1;
+                notes.duplicate = true;
+                return notes;
+            }
+            s.recent.rotate_right(1);
+            s.recent[0] = Some(recent);
+        }
+
+        if self.kernel_discards(seg, from) {
+            self.sides[from.index()].packets += 1;
+            self.ignored += 1;
+            if self.ignored_frames.len() < MAX_FRAMES_KEPT {
+                self.ignored_frames.push(seg.frame);
+            }
+            notes.ignored = true;
+            return notes;
+        }
+
+        // New data or a FIN from the side that sent the RST: its socket
+        // was not gone, so the RST ended nothing (the receiver took it for
+        // a challenge, RFC 5961 §3.2, or dropped it).
+        if let Some((frame, _, by, _)) = self.first_rst
+            && by == from
+            && !f.rst()
+            && !f.syn()
+            && seg.seq_len() > 0
+            && self
+                .side(from)
+                .next_seq
+                .is_some_and(|n| seg.seq.plus(seg.seq_len()).after(n))
+        {
+            self.outlive_rst(frame);
+        }
+
+        // The segment starts beyond what this side was seen to send: data
+        // before it is not in the capture (reordered after it, or lost).
+        let unseen_before = self.sides[from.index()]
+            .next_seq
+            .is_some_and(|n| seg.seq.after(n));
+
         // Per-side bookkeeping of what was sent.
         {
             let s = &mut self.sides[from.index()];
             s.packets += 1;
             s.bytes += u64::from(seg.payload_len);
+            s.window_max = s.window_max.max(seg.window);
+            // A SYN or SYN-ACK starts this side's sequence space (and the
+            // SYN-ACK its acknowledgments): what came before it (a
+            // challenge ACK, an RST) belonged to another incarnation. An
+            // RST occupies no sequence space and its numbers may echo
+            // another one's (RFC 9293 §3.10.7.1), so it moves neither.
+            if f.ack() && !f.rst() && (f.syn() || s.max_ack.is_none_or(|a| seg.ack.after(a))) {
+                s.max_ack = Some(seg.ack);
+            }
+            if f.syn() {
+                s.syn_seen = true;
+                s.wscale = seg.wscale;
+            }
             if s.base_seq.is_none() {
                 s.base_seq = Some(if f.syn() {
                     seg.seq
@@ -276,7 +444,7 @@ impl Connection {
                 });
             }
             let end = seg.seq.plus(seg.seq_len());
-            if s.next_seq.is_none_or(|n| end.after(n)) {
+            if f.syn() || (!f.rst() && s.next_seq.is_none_or(|n| end.after(n))) {
                 s.next_seq = Some(end);
             }
             if seg.payload_len > 0 {
@@ -297,12 +465,143 @@ impl Connection {
         }
         if f.fin() && !f.rst() {
             self.on_fin(seg, from, to, &mut notes);
+            // A first FIN after data the capture has not shown: how long
+            // the closer sat idle is not known.
+            if unseen_before
+                && self.first_fin_by == Some(from)
+                && self
+                    .side(from)
+                    .fin_first
+                    .is_some_and(|(fr, _)| fr == seg.frame)
+            {
+                self.idle_before_first_fin = None;
+            }
         }
         self.record_history(seg, from, &notes);
         if seg.payload_len > 0 {
             self.last_data = Some(seg.ts);
         }
         notes
+    }
+
+    /// Whether the receiver's Linux kernel drops this segment without any
+    /// effect on its socket, so that it opens, refuses and closes nothing:
+    ///
+    /// * a SYN with FIN (nmap's SYN+FIN+PSH+URG probe): a listener drops it
+    ///   (`tcp_rcv_state_process`, LISTEN: `if (th->fin) goto discard`);
+    /// * a segment without ACK that is neither SYN nor RST (FIN, NULL and
+    ///   Xmas scans) from a side that never acknowledged anything:
+    ///   `tcp_rcv_state_process` drops it in every state ("!th->ack &&
+    ///   !th->rst && !th->syn"). A side that sent ACKs before and then a
+    ///   FIN without one is a stack (or a test generator) whose peer takes
+    ///   it, and acknowledges it in the captures that have them
+    ///   (suricata-verify's multi_mac.pcap): that FIN closes;
+    /// * an RST that is not acceptable ([`Connection::rst_acceptable`]);
+    /// * any other segment whose sequence numbers lie wholly outside the
+    ///   receive window (`tcp_sequence` in `tcp_validate_incoming`: a
+    ///   crafted or corrupt seq): it would move no state, and must not move
+    ///   our idea of the sender's next sequence number either.
+    pub fn kernel_discards(&self, seg: &Segment, from: Side) -> bool {
+        let f = seg.flags;
+        if f.syn() && f.fin() {
+            return true;
+        }
+        if !f.ack() && !f.rst() && !f.syn() && self.side(from).max_ack.is_none() {
+            return true;
+        }
+        if f.rst() {
+            return !self.rst_acceptable(seg, from);
+        }
+        if f.syn() {
+            return false;
+        }
+        match self.window_of(from.peer()) {
+            Some((lo, hi, wnd)) => {
+                let end = seg.seq.plus(seg.seq_len());
+                i64::from(seg.seq.diff(hi)) > wnd || i64::from(end.diff(lo)) < -wnd
+            }
+            None => false,
+        }
+    }
+
+    /// Whether an RST from `from` can reset the receiver's socket, as Linux
+    /// decides it:
+    ///
+    /// * receiver in SYN_SENT (`tcp_rcv_synsent_state_process`): only an
+    ///   RST with ACK, acknowledging something the receiver sent
+    ///   (SND.UNA < SEG.ACK ≤ SND.NXT, RFC 9293 §3.10.7.3); an RST without
+    ///   ACK is dropped;
+    /// * receiver synchronized (`tcp_validate_incoming`, RFC 9293 §3.10.7.4
+    ///   and RFC 5961 §3.2): the RST's sequence number must fall in the
+    ///   receive window; Linux resets on SEG.SEQ = RCV.NXT (or RCV.NXT − 1
+    ///   after a FIN, `tcp_reset_check`), answers a challenge ACK to the
+    ///   rest of the window and drops what lies outside. Seen from a capture
+    ///   point RCV.NXT lies between what the receiver acknowledged and what
+    ///   the RST's sender sent, and segments the capture missed may lie
+    ///   beyond, so the whole window counts as acceptable, from one below
+    ///   RCV.NXT on ([`Connection::window_of`]); outside it the RST is
+    ///   dropped.
+    ///
+    /// A receiver of which nothing synchronized is known (no SYN-ACK either
+    /// way, nothing sent, a previous RST) cannot be judged: accepted.
+    pub fn rst_acceptable(&self, seg: &Segment, from: Side) -> bool {
+        let rx = self.side(from.peer());
+        if rx.state() == TcpState::SynSent {
+            return seg.flags.ack()
+                && match (rx.isn, rx.next_seq) {
+                    (Some(isn), Some(nxt)) => seg.ack.after(isn) && !seg.ack.after(nxt),
+                    _ => true,
+                };
+        }
+        match self.window_of(from.peer()) {
+            Some((lo, hi, wnd)) => {
+                i64::from(seg.seq.diff(lo)) >= -1 && i64::from(seg.seq.diff(hi)) <= wnd
+            }
+            None => true,
+        }
+    }
+
+    /// What the capture shows of `receiver`'s RCV.NXT: the range between
+    /// the highest acknowledgment it sent and what its peer sent so far
+    /// (either may run ahead: data in flight, data the capture missed),
+    /// and its receive window ([`Connection::receive_window`]). `None` when
+    /// it cannot be judged: the receiver is not synchronized (LISTEN,
+    /// SYN_SENT), has sent nothing, or its connection was reset already.
+    fn window_of(&self, receiver: Side) -> Option<(SeqNum, SeqNum, i64)> {
+        let rx = self.side(receiver);
+        let tx = self.side(receiver.peer());
+        if rx.packets == 0
+            || self.first_rst.is_some()
+            || matches!(rx.state(), TcpState::Listen | TcpState::SynSent)
+        {
+            return None;
+        }
+        let sent = tx.next_seq?;
+        let (lo, hi) = match rx.max_ack {
+            Some(a) if a.after(sent) => (sent, a),
+            Some(a) => (a, sent),
+            None => (sent, sent),
+        };
+        Some((lo, hi, self.receive_window(receiver)))
+    }
+
+    /// The largest receive window `side` may have offered, in bytes: its
+    /// largest advertised window, scaled by its window scale when both
+    /// SYNs were seen (RFC 7323 §2.2: scaling only when both sent the
+    /// option), else by the largest scale allowed (14) since it is unknown;
+    /// at least 65,535.
+    fn receive_window(&self, side: Side) -> i64 {
+        let s = self.side(side);
+        let p = self.side(side.peer());
+        let shift = if s.syn_seen && p.syn_seen {
+            match (s.wscale, p.wscale) {
+                (Some(w), Some(_)) => w.min(14),
+                _ => 0,
+            }
+        } else {
+            14
+        };
+        (i64::from(s.window_max) << shift).max(65_535)
     }
 
     fn set_state(&mut self, side: Side, event: Event) {
@@ -318,6 +617,7 @@ impl Connection {
                 h.syn_frames.push(seg.frame);
             }
             h.first_syn.get_or_insert(seg.ts);
+            h.previous_syn = h.last_syn;
             h.last_syn = Some(seg.ts);
             notes.syn_retransmit = h.syn_count > 1;
             self.sides[from.index()].isn.get_or_insert(seg.seq);
@@ -354,6 +654,34 @@ impl Connection {
         if from == Side::Client
             && h.ack.is_none()
             && h.synack.is_some()
+            && let Some(isn) = peer_isn
+            && seg.ack.after(isn)
+        {
+            self.handshake.ack = Some((seg.frame, seg.ts));
+            self.set_state(from, Event::SendHandshakeAck);
+            self.set_state(peer, Event::RecvHandshakeAck);
+        }
+        // The client in SYN_SENT sends an ACK only after a SYN-ACK
+        // (tcp_rcv_synsent_state_process): one the capture does not hold.
+        if from == Side::Client
+            && self.handshake.synack.is_none()
+            && self.handshake.ack.is_none()
+            && self.handshake.syn_count > 0
+            && self.side(from).state() == TcpState::SynSent
+        {
+            self.handshake.synack_unseen = true;
+            self.handshake.ack = Some((seg.frame, seg.ts));
+            self.sides[from.index()].state = Some(TcpState::Established);
+            self.sides[peer.index()].state = Some(TcpState::Established);
+        }
+        // A split handshake (the server answered the SYN with a SYN of its
+        // own, the client sent the SYN-ACK): the server's ACK of it
+        // establishes both sides.
+        if from == Side::Server
+            && self.handshake.ack.is_none()
+            && self.handshake.synack.is_some()
+            && self.side(from).state() == TcpState::SynSent
+            && self.side(Side::Client).state() == TcpState::SynReceived
             && let Some(isn) = peer_isn
             && seg.ack.after(isn)
         {
@@ -417,11 +745,17 @@ impl Connection {
         match self.first_fin_by {
             None => {
                 self.first_fin_by = Some(from);
-                self.idle_before_first_fin = Some(if seg.payload_len > 0 {
-                    0.0
+                // Idle since the last data; with none seen, since the
+                // handshake; with neither (the capture began after them,
+                // perhaps at this FIN) it is not known: the capture cannot
+                // say what came before its first frame.
+                let h = &self.handshake;
+                let opened = h.ack.or(h.synack).map(|(_, t)| t).or(h.first_syn);
+                self.idle_before_first_fin = if seg.payload_len > 0 {
+                    Some(0.0)
                 } else {
-                    self.last_data.map_or(0.0, |d| seg.ts.secs_since(d))
-                });
+                    self.last_data.or(opened).map(|d| seg.ts.secs_since(d))
+                };
             }
             Some(first) if first != from && !acks_peer => {
                 // This side sent its FIN before the peer's had reached it:
@@ -449,14 +783,37 @@ impl Connection {
             .get_or_insert((seg.frame, seg.ts));
         if self.first_rst.is_none() {
             self.first_rst = Some((seg.frame, seg.ts, from, sender_state));
+            self.before_rst = [self.sides[0].state, self.sides[1].state];
         }
         // An RST answering a SYN before any SYN-ACK: refused.
-        if from == Side::Server && self.handshake.synack.is_none() && self.handshake.syn_count > 0 {
+        if from == Side::Server
+            && self.handshake.synack.is_none()
+            && self.handshake.syn_count > 0
+            && self.side(Side::Client).state() == TcpState::SynSent
+        {
             notes.refused = true;
             self.handshake.refused.get_or_insert(seg.frame);
         }
         self.set_state(from, Event::Reset);
         self.set_state(from.peer(), Event::Reset);
+    }
+
+    /// The connection went on after the RST in `frame`: it is counted with
+    /// the ignored segments, and the states before it come back.
+    fn outlive_rst(&mut self, frame: u64) {
+        self.first_rst = None;
+        if self.handshake.refused == Some(frame) {
+            self.handshake.refused = None;
+        }
+        for (side, state) in self.sides.iter_mut().zip(self.before_rst) {
+            side.state = state;
+            side.rst = None;
+        }
+        self.ignored += 1;
+        if self.ignored_frames.len() < MAX_FRAMES_KEPT {
+            self.ignored_frames.push(frame);
+            self.ignored_frames.sort_unstable();
+        }
     }
 
     fn record_history(&mut self, seg: &Segment, from: Side, notes: &SegmentNotes) {
@@ -494,6 +851,31 @@ impl Connection {
         }
     }
 
+    /// Whether the capture, ending at `end`, cut this handshake short: SYNs
+    /// without any answer (SYN-ACK, RST, challenge ACK), the last of them
+    /// less than its retransmission timeout before `end`. After the first
+    /// SYN that is [`SYN_RTO_INIT_S`] (Linux's TCP_TIMEOUT_INIT); after a
+    /// retransmission, twice the gap the sender itself left between its
+    /// last two SYNs (`tcp_retransmit_timer` doubles the timeout: 1 s, 2 s,
+    /// 4 s ...), capped at TCP_RTO_MAX. Measuring the sender's own gap
+    /// keeps a scanner that repeats its SYN every 175 ms (nmap) from
+    /// looking cut a second later.
+    pub fn cut_by_capture_end(&self, end: Timestamp) -> bool {
+        let h = &self.handshake;
+        let Some(last_syn) = h.last_syn else {
+            return false;
+        };
+        if h.synack.is_some() || h.synack_unseen || h.refused.is_some() || h.challenge_ack.is_some()
+        {
+            return false;
+        }
+        let rto = match h.previous_syn {
+            Some(prev) => (2.0 * last_syn.secs_since(prev)).min(RTO_MAX_S),
+            None => SYN_RTO_INIT_S,
+        };
+        end.secs_since(last_syn) < rto
+    }
+
     /// Whether the connection can no longer change: both FINs acknowledged,
     /// or reset.
     pub fn is_closed(&self) -> bool {
@@ -523,7 +905,7 @@ impl Connection {
     pub fn finish(&mut self, time_wait_secs: f64) -> ConnectionRecord {
         let syn_frames = std::mem::take(&mut self.handshake.syn_frames);
         let h = &self.handshake;
-        let handshake_state = if h.synack.is_some() && h.ack.is_some() {
+        let handshake_state = if (h.synack.is_some() || h.synack_unseen) && h.ack.is_some() {
             HandshakeState::Complete
         } else if h.synack.is_some() {
             HandshakeState::SynAckOnly
@@ -538,6 +920,11 @@ impl Connection {
         };
         let client = self.side(Side::Client);
         let server = self.side(Side::Server);
+        let one_way = match (client.packets, server.packets) {
+            (0, n) => n > 0,
+            (n, 0) => n > 0 && client.max_ack.is_some(),
+            _ => false,
+        };
         let both_fins = client.fin_seq.is_some() && server.fin_seq.is_some();
         let rst = self.first_rst;
         // An RST counts as the end only if it came before the second FIN.
@@ -662,6 +1049,8 @@ impl Connection {
                     _ => None,
                 },
                 capture_near,
+                synack_unseen: h.synack_unseen,
+                cut_by_capture_end: false,
             },
             close: CloseRecord {
                 kind,
@@ -686,6 +1075,9 @@ impl Connection {
             client_to_server: DirectionRecord::from(client),
             server_to_client: DirectionRecord::from(server),
             history: std::mem::take(&mut self.history),
+            one_way,
+            ignored: self.ignored,
+            ignored_frames: std::mem::take(&mut self.ignored_frames),
         }
     }
 }
@@ -732,6 +1124,18 @@ pub struct HandshakeRecord {
     /// Which side looks closer to the capture point (its leg of the
     /// handshake is shorter); "sent first" is judged there.
     pub capture_near: Option<Side>,
+    /// The client acknowledged a SYN-ACK that is not in the capture (one
+    /// direction captured, or the frame lost): the handshake completed.
+    pub synack_unseen: bool,
+
+    /// The capture ended before this handshake could show its outcome: no
+    /// answer to the SYNs, and the last SYN was sent less than its
+    /// retransmission timeout before the capture's last packet (1 s after
+    /// the first SYN; after a retry, twice the sender's gap between its
+    /// last two SYNs: see [`Connection::cut_by_capture_end`]). Neither the
+    /// answer nor the next retransmission could be in the file yet, so
+    /// "not answered" is no failure (yet).
+    pub cut_by_capture_end: bool,
 }
 
 /// The teardown part of a [`ConnectionRecord`].
@@ -754,6 +1158,8 @@ pub struct CloseRecord {
     pub rst_sender_state: Option<TcpState>,
     /// Seconds from the last data (either way) to the first FIN: how long
     /// the active closer let the connection sit idle before closing it.
+    /// Without data, from the handshake; null when neither is in the
+    /// capture (it began after them): the idle time is not known.
     pub idle_before_fin_s: Option<f64>,
     /// Each side's state at the end of the capture.
     pub client_state: TcpState,
@@ -794,6 +1200,9 @@ pub struct DirectionRecord {
     /// TSval of this side's first and last segment with timestamps.
     pub first_tsval: Option<TsVal>,
     pub last_tsval: Option<TsVal>,
+    /// Frames that were a copy of one just before (captured twice), left
+    /// out of `packets`, `bytes` and every retransmission count.
+    pub duplicates: u32,
 }
 
 impl From<&SideTrack> for DirectionRecord {
@@ -804,6 +1213,7 @@ impl From<&SideTrack> for DirectionRecord {
             timestamps: s.first_tsval.is_some(),
             first_tsval: s.first_tsval,
             last_tsval: s.last_tsval,
+            duplicates: s.duplicates,
         }
     }
 }
@@ -835,9 +1245,32 @@ pub struct ConnectionRecord {
     /// Zeek-style: S syn, H syn-ack, A ack, D data, F fin, R rst,
     /// T retransmitted SYN/FIN, C challenge ACK; upper case = client.
     pub history: History,
+    /// Only one direction is in the capture although the other one sent
+    /// (the client acknowledged something, or the server sent at all): a
+    /// capture of one direction, as on an asymmetric route or a tap on one
+    /// fibre.
+    pub one_way: bool,
+    /// Segments the receiver's kernel would drop with no effect (an RST
+    /// outside the receive window, a SYN+FIN probe, a segment without
+    /// ACK): how many, and the first frames (at most 8).
+    pub ignored: u32,
+    #[serde(serialize_with = "crate::frame::serialize_local_list")]
+    pub ignored_frames: Frames,
 }
 
 impl ConnectionRecord {
+    /// Whether `side` really entered TIME_WAIT on this connection: it is
+    /// the holder (or one of both after a simultaneous close). Not for a
+    /// connection that ended by RST, nor for a closer that reset after its
+    /// FIN (its socket was gone), nor one still open at the capture's end.
+    pub fn time_wait_on(&self, side: Side) -> bool {
+        match self.time_wait.holder {
+            Closer::Both => true,
+            Closer::None => false,
+            holder => holder == Closer::from(side),
+        }
+    }
+
     pub fn endpoint(&self, side: Side) -> Endpoint {
         match side {
             Side::Client => self.client,
@@ -876,6 +1309,8 @@ pub(crate) mod tests {
             window: 1000,
             payload_len: len,
             tsopt: None,
+            ip_id: None,
+            wscale: None,
         }
     }
 
@@ -1094,6 +1529,434 @@ pub(crate) mod tests {
             at(3, 0, C, S, F::ACK, 101, 501),
         ]);
         assert_eq!(lan.finish(60.0).handshake.capture_near, None);
+    }
+
+    /// `segment` again, `us` microseconds later (a capture copy if close).
+    fn again(segment: &Segment, frame: u64, us: i64) -> Segment {
+        Segment {
+            frame,
+            ts: Timestamp(segment.ts.0 + us * 1000),
+            ..*segment
+        }
+    }
+
+    #[test]
+    fn a_frame_captured_twice_is_a_duplicate_not_a_retransmission() {
+        let mut segs = handshake();
+        let syn = Segment {
+            ip_id: Some(7),
+            ..segs[0]
+        };
+        segs[0] = syn;
+        segs.insert(1, again(&syn, 1, 1));
+        let fin = seg(6, C, S, F::FIN | F::ACK, 111, 521, 0);
+        segs.extend([
+            fin,
+            again(&fin, 7, 100), // the widest copy without an IP id
+            seg(8, S, C, F::FIN | F::ACK, 521, 112, 0),
+            seg(9, C, S, F::ACK, 112, 522, 0),
+        ]);
+        let mut c = Connection::new(0, 0, &segs[0]);
+        let notes: Vec<SegmentNotes> = segs.iter().map(|s| c.update(s)).collect();
+        assert!(notes[1].duplicate && !notes[1].syn_retransmit);
+        assert!(notes[7].duplicate && !notes[7].fin_retransmit);
+        assert_eq!(notes.iter().filter(|n| n.duplicate).count(), 2);
+        let r = c.finish(60.0);
+        assert_eq!(r.handshake.syn_retransmits, 0);
+        assert_eq!(r.handshake.syn_frames.as_slice(), [1]);
+        assert_eq!(r.close.fin_retransmits, 0);
+        assert_eq!(r.close.fin_frames.as_slice(), [6, 8]);
+        assert_eq!(r.client_to_server.duplicates, 2);
+        assert_eq!(r.client_to_server.packets, 5, "copies are not packets");
+        assert_eq!(r.history.as_str(), "ShADdFf", "no T for a copy");
+        assert_eq!(r.time_wait.holder, Closer::Client);
+    }
+
+    #[test]
+    fn a_copy_is_recognised_behind_another_frame_of_its_direction() {
+        // A burst captured at two points: data, FIN, data again, FIN again.
+        let mut segs = handshake();
+        let data = seg(6, C, S, F::ACK | F::PSH, 111, 521, 5);
+        let fin = seg(7, C, S, F::FIN | F::ACK, 116, 521, 0);
+        segs.extend([data, fin, again(&data, 8, 3), again(&fin, 9, 3)]);
+        let mut c = Connection::new(0, 0, &segs[0]);
+        let notes: Vec<SegmentNotes> = segs.iter().map(|s| c.update(s)).collect();
+        assert!(notes[7].duplicate && notes[8].duplicate);
+        assert_eq!(c.finish(60.0).close.fin_retransmits, 0);
+    }
+
+    #[test]
+    fn a_resend_is_not_a_copy_late_or_with_a_new_ip_id_and_a_same_id_copy_may_be_later() {
+        let fin = Segment {
+            ip_id: Some(9),
+            ..seg(6, C, S, F::FIN | F::ACK, 111, 521, 0)
+        };
+        // With the same non-zero IP id, 1 ms still is a copy, 1.001 ms not.
+        for (us, copy) in [(1000, true), (1001, false)] {
+            let mut segs = handshake();
+            segs.extend([fin, again(&fin, 7, us)]);
+            let mut c = Connection::new(0, 0, &segs[0]);
+            let notes: Vec<SegmentNotes> = segs.iter().map(|s| c.update(s)).collect();
+            assert_eq!(notes[6].duplicate, copy, "{us} µs");
+        }
+        // Without an IP id (IPv6), 101 µs is a resend.
+        let v6 = Segment { ip_id: None, ..fin };
+        let mut segs = handshake();
+        segs.extend([v6, again(&v6, 7, 101)]);
+        let mut c = Connection::new(0, 0, &segs[0]);
+        let notes: Vec<SegmentNotes> = segs.iter().map(|s| c.update(s)).collect();
+        assert!(!notes[6].duplicate && notes[6].fin_retransmit);
+        // 1 µs later, but with the next IP id: the kernel sent it again.
+        let mut segs = handshake();
+        let resent = Segment {
+            ip_id: Some(10),
+            ..again(&fin, 7, 1)
+        };
+        segs.extend([fin, resent]);
+        let mut c = Connection::new(0, 0, &segs[0]);
+        let notes: Vec<SegmentNotes> = segs.iter().map(|s| c.update(s)).collect();
+        assert!(!notes[6].duplicate && notes[6].fin_retransmit);
+        // The same frame from the other direction is no copy either.
+        let mut c = run(&handshake());
+        let mirrored = Segment {
+            src: fin.dst,
+            dst: fin.src,
+            ..fin
+        };
+        c.update(&fin);
+        assert!(!c.update(&again(&mirrored, 7, 1)).duplicate);
+    }
+
+    #[test]
+    fn a_syn_is_cut_by_the_capture_end_only_before_its_retransmission_is_due() {
+        let at = |ms: i64| Timestamp::from_parts(1000, ms * 1_000_000);
+        let syn = |frame: u64, ms: i64| Segment {
+            ts: at(ms),
+            ..seg(frame, C, S, F::SYN, 100, 0, 0)
+        };
+        let one = run(&[syn(1, 0)]);
+        assert!(one.cut_by_capture_end(at(0)), "the SYN is the last packet");
+        assert!(one.cut_by_capture_end(at(999)));
+        assert!(
+            !one.cut_by_capture_end(at(1000)),
+            "its retransmission was due"
+        );
+        // After the second SYN (at 1 s) the next is due 2 s later.
+        let two = run(&[syn(1, 0), syn(2, 1000)]);
+        assert!(two.cut_by_capture_end(at(2999)));
+        assert!(!two.cut_by_capture_end(at(3000)));
+        // A scanner repeating its SYN every 175 ms: its next was due long
+        // before a capture end 0.85 s later.
+        let fast = run(&[syn(1, 0), syn(2, 175), syn(3, 350), syn(4, 525)]);
+        assert!(fast.cut_by_capture_end(at(700)));
+        assert!(!fast.cut_by_capture_end(at(1375)));
+        // An answer of any kind: the outcome is in the capture.
+        let refused = run(&[syn(1, 0), seg(2, S, C, F::RST | F::ACK, 0, 101, 0)]);
+        assert!(!refused.cut_by_capture_end(at(2)));
+        let answered = run(&[syn(1, 0), seg(2, S, C, F::SYN | F::ACK, 500, 101, 0)]);
+        assert!(!answered.cut_by_capture_end(at(2)));
+        let challenged = run(&[syn(1, 0), seg(2, S, C, F::ACK, 900, 50, 0)]);
+        assert!(!challenged.cut_by_capture_end(at(2)));
+        // Answered in a one-sided capture: the client's ACK.
+        let one_way = run(&[syn(1, 0), seg(2, C, S, F::ACK, 101, 501, 0)]);
+        assert!(!one_way.cut_by_capture_end(at(2)));
+        // No SYN at all (mid-stream): nothing to cut.
+        assert!(!run(&handshake()[2..]).cut_by_capture_end(at(5)));
+    }
+
+    #[test]
+    fn an_rst_outside_the_receive_window_closes_nothing() {
+        // Established; the server's next sequence number is 521, the
+        // client's window 1000 (no scaling: no window scale option).
+        let mut segs = handshake();
+        segs.extend([
+            seg(6, S, C, F::RST | F::ACK, 521 + 70_000, 111, 0), // beyond the window
+            seg(7, S, C, F::RST, 521u32.wrapping_sub(5000), 0, 0), // behind RCV.NXT
+            seg(8, C, S, F::FIN | F::ACK, 111, 521, 0),
+            seg(9, S, C, F::FIN | F::ACK, 521, 112, 0),
+            seg(10, C, S, F::ACK, 112, 522, 0),
+        ]);
+        let mut c = Connection::new(0, 0, &segs[0]);
+        let notes: Vec<SegmentNotes> = segs.iter().map(|s| c.update(s)).collect();
+        assert!(notes[5].ignored && notes[6].ignored);
+        let r = c.finish(60.0);
+        assert_eq!(r.close.kind, CloseKind::Fin);
+        assert_eq!(r.close.rst_frame, None);
+        assert_eq!(r.time_wait.holder, Closer::Client);
+        assert_eq!(r.ignored, 2);
+        assert_eq!(r.ignored_frames.as_slice(), [6, 7]);
+        assert_eq!(r.server_to_client.packets, 5, "sent, so counted");
+    }
+
+    #[test]
+    fn an_rst_at_or_inside_the_window_resets() {
+        for (seq, ok) in [
+            (521, true),           // RCV.NXT: tcp_validate_incoming resets
+            (520, true),           // RCV.NXT - 1 (tcp_reset_check)
+            (521 + 65_535, true),  // the window (at least 64 KiB)
+            (521 + 65_536, false), // beyond it
+            (519, false),
+        ] {
+            // The client acknowledged everything: RCV.NXT is 521.
+            let mut segs = handshake();
+            segs.push(seg(6, C, S, F::ACK, 111, 521, 0));
+            let mut c = run(&segs);
+            let n = c.update(&seg(7, S, C, F::RST | F::ACK, seq, 111, 0));
+            assert_eq!(!n.ignored, ok, "seq {seq}");
+            assert_eq!(c.finish(60.0).close.kind == CloseKind::Rst, ok, "seq {seq}");
+        }
+    }
+
+    #[test]
+    fn a_segment_far_outside_the_window_moves_nothing() {
+        // A corrupt seq (a jump of 98 MB) and a FIN far behind: dropped by
+        // tcp_sequence; the real RST after them is in the window again.
+        let mut segs = handshake();
+        segs.extend([
+            seg(6, C, S, F::ACK | F::PSH, 111 + 98_000_000, 521, 0),
+            seg(
+                7,
+                C,
+                S,
+                F::FIN | F::ACK,
+                111u32.wrapping_sub(200_000),
+                521,
+                0,
+            ),
+            seg(8, C, S, F::RST | F::ACK, 111, 521, 0),
+        ]);
+        let mut c = Connection::new(0, 0, &segs[0]);
+        let notes: Vec<SegmentNotes> = segs.iter().map(|s| c.update(s)).collect();
+        assert!(notes[5].ignored && notes[6].ignored && !notes[7].ignored);
+        let r = c.finish(60.0);
+        assert_eq!(r.close.kind, CloseKind::Rst);
+        assert_eq!(
+            r.close.active_closer,
+            Closer::None,
+            "the far FIN was no close"
+        );
+        assert_eq!(r.close.rst_frame, Some(8));
+    }
+
+    #[test]
+    fn data_the_capture_missed_moves_the_window_with_the_receivers_acks() {
+        // The capture lost 200 KB of the server's data; the client's ACK
+        // shows it arrived, so the next segment is in the window.
+        let mut segs = handshake();
+        segs.extend([
+            seg(6, C, S, F::ACK, 111, 200_521, 0),
+            seg(7, S, C, F::ACK | F::PSH, 200_521, 111, 100),
+        ]);
+        let mut c = Connection::new(0, 0, &segs[0]);
+        let notes: Vec<SegmentNotes> = segs.iter().map(|s| c.update(s)).collect();
+        assert!(!notes[6].ignored);
+    }
+
+    #[test]
+    fn a_split_handshake_establishes_and_its_rst_resets() {
+        // SYN, SYN from the server, SYN-ACK from the client, ACK from the
+        // server (suricata-verify's split-handshake-4whs), data, then an RST
+        // without ACK at RCV.NXT.
+        let r = run(&[
+            seg(1, C, S, F::SYN, 1000, 0, 0),
+            seg(2, S, C, F::SYN, 3000, 0, 0),
+            seg(3, C, S, F::SYN | F::ACK, 1000, 3001, 0),
+            seg(4, S, C, F::ACK, 3001, 1001, 0),
+            seg(5, C, S, F::ACK, 1001, 3001, 4),
+            seg(6, S, C, F::ACK, 3001, 1005, 0),
+            seg(7, C, S, F::RST, 1005, 0, 0),
+        ])
+        .finish(60.0);
+        assert_eq!(r.ignored, 0);
+        assert_eq!(r.handshake.state, HandshakeState::Complete);
+        assert_eq!(r.close.kind, CloseKind::Rst);
+        assert_eq!(r.close.rst_sender_state, Some(TcpState::Established));
+    }
+
+    #[test]
+    fn a_client_ack_without_a_captured_syn_ack_completes_the_handshake() {
+        // Only the client's direction is in the capture.
+        let r = run(&[
+            seg(1, C, S, F::SYN, 100, 0, 0),
+            seg(2, C, S, F::ACK, 101, 501, 0),
+            seg(3, C, S, F::ACK | F::PSH, 101, 501, 10),
+            seg(4, C, S, F::FIN | F::ACK, 111, 530, 0),
+        ])
+        .finish(60.0);
+        assert_eq!(r.handshake.state, HandshakeState::Complete);
+        assert!(r.handshake.synack_unseen);
+        assert_eq!(r.handshake.ack_frame, Some(2));
+        assert!(r.one_way);
+        assert_eq!(r.close.active_closer, Closer::Client);
+        // An unanswered SYN alone is no one-way capture.
+        let lone = run(&[seg(1, C, S, F::SYN, 100, 0, 0)]).finish(60.0);
+        assert!(!lone.one_way);
+        assert_eq!(lone.handshake.state, HandshakeState::SynOnly);
+    }
+
+    #[test]
+    fn an_rst_its_sender_outlives_ended_nothing() {
+        // An in-window RST from the server (not at RCV.NXT), then the
+        // server goes on sending data and closes: the RST ended nothing.
+        let mut segs = handshake();
+        segs.extend([
+            seg(6, S, C, F::RST | F::ACK, 600, 111, 0),
+            seg(7, S, C, F::ACK | F::PSH, 521, 111, 30),
+            seg(8, S, C, F::FIN | F::ACK, 551, 111, 0),
+            seg(9, C, S, F::ACK, 111, 552, 0),
+            seg(10, C, S, F::FIN | F::ACK, 111, 552, 0),
+            seg(11, S, C, F::ACK, 552, 112, 0),
+        ]);
+        let r = run(&segs).finish(60.0);
+        assert_eq!(r.close.kind, CloseKind::Fin);
+        assert_eq!(r.close.rst_frame, None);
+        assert_eq!(r.ignored_frames.as_slice(), [6]);
+        assert_eq!(r.time_wait.holder, Closer::Server);
+        // Data the receiver had in flight after a real RST does not undo it.
+        let mut segs = handshake();
+        segs.extend([
+            seg(6, S, C, F::RST | F::ACK, 521, 111, 0),
+            seg(7, C, S, F::ACK | F::PSH, 111, 521, 30),
+        ]);
+        let r = run(&segs).finish(60.0);
+        assert_eq!(r.close.kind, CloseKind::Rst);
+        assert_eq!(r.close.rst_frame, Some(6));
+    }
+
+    #[test]
+    fn a_capture_that_starts_at_the_fin_knows_no_idle_time() {
+        // chrissanders' tcp_teardown: the server's FIN is the first frame.
+        let r = run(&[
+            seg(1, S, C, F::FIN | F::ACK, 900, 200, 0),
+            seg(2, C, S, F::ACK, 200, 901, 0),
+            seg(3, C, S, F::FIN | F::ACK, 200, 901, 0),
+            seg(4, S, C, F::ACK, 901, 201, 0),
+        ])
+        .finish(60.0);
+        assert!(r.role_inferred);
+        assert_eq!(r.close.active_closer, Closer::Server);
+        assert_eq!(r.close.idle_before_fin_s, None);
+        // With a handshake but no data, idle since the handshake.
+        let mut segs = handshake();
+        segs.truncate(3);
+        segs.push(seg(10, C, S, F::FIN | F::ACK, 101, 501, 0));
+        let r = run(&segs).finish(60.0);
+        assert_eq!(r.close.idle_before_fin_s, Some(0.007));
+        // A FIN whose data comes after it on the wire (zeek's
+        // ctu-64702-888: the server's 13 bytes arrive behind its FIN): the
+        // idle time is not known.
+        let mut segs = handshake();
+        segs.truncate(3);
+        segs.extend([
+            seg(6, S, C, F::FIN | F::ACK, 514, 101, 0),
+            seg(7, S, C, F::ACK | F::PSH, 501, 101, 13),
+        ]);
+        let r = run(&segs).finish(60.0);
+        assert_eq!(r.close.first_fin_frame, Some(6));
+        assert_eq!(r.close.idle_before_fin_s, None);
+    }
+
+    #[test]
+    fn time_wait_lands_only_where_the_closer_entered_it() {
+        // The server closes first, then resets the client's FIN (zeek's
+        // ctu-64702-888): it never held TIME_WAIT.
+        let mut segs = handshake();
+        segs.extend([
+            seg(6, S, C, F::FIN | F::ACK, 521, 111, 0),
+            seg(7, C, S, F::ACK, 111, 522, 0),
+            seg(8, C, S, F::FIN | F::ACK, 111, 522, 0),
+            seg(9, S, C, F::RST, 522, 0, 0),
+        ]);
+        let r = run(&segs).finish(60.0);
+        assert_eq!(r.close.active_closer, Closer::Server);
+        assert!(!r.time_wait_on(Side::Server) && !r.time_wait_on(Side::Client));
+        // The same close with the last ACK: the server holds it.
+        segs[8] = seg(9, S, C, F::ACK, 522, 112, 0);
+        let r = run(&segs).finish(60.0);
+        assert!(r.time_wait_on(Side::Server) && !r.time_wait_on(Side::Client));
+        // Reset before any FIN: nobody.
+        let mut segs = handshake();
+        segs.push(seg(6, S, C, F::RST | F::ACK, 521, 111, 0));
+        let r = run(&segs).finish(60.0);
+        assert!(!r.time_wait_on(Side::Server) && !r.time_wait_on(Side::Client));
+    }
+
+    #[test]
+    fn the_window_scale_of_the_handshake_widens_the_window() {
+        let scaled = |s: Segment, shift: u8| Segment {
+            wscale: Some(shift),
+            ..s
+        };
+        let mut segs = handshake();
+        segs[0] = scaled(segs[0], 7);
+        segs[1] = scaled(segs[1], 7);
+        let mut c = run(&segs);
+        // The client's window 1000 << 7 = 128,000 bytes.
+        assert!(!c.update(&seg(6, S, C, F::RST, 521 + 127_000, 0, 0)).ignored);
+        let mut c = run(&segs);
+        assert!(c.update(&seg(6, S, C, F::RST, 521 + 129_000, 0, 0)).ignored);
+    }
+
+    #[test]
+    fn an_rst_to_a_syn_refuses_only_with_an_acceptable_ack() {
+        // tcp_rcv_synsent_state_process: RST+ACK acknowledging the SYN.
+        let refused = |rst: Segment| {
+            let mut c = run(&[seg(1, C, S, F::SYN, 100, 0, 0)]);
+            let n = c.update(&rst);
+            (n.ignored, c.finish(60.0).handshake.state)
+        };
+        assert_eq!(
+            refused(seg(2, S, C, F::RST | F::ACK, 0, 101, 0)),
+            (false, HandshakeState::Refused)
+        );
+        assert_eq!(
+            refused(seg(2, S, C, F::RST, 0, 0, 0)),
+            (true, HandshakeState::SynOnly),
+            "no ACK: dropped"
+        );
+        assert_eq!(
+            refused(seg(2, S, C, F::RST | F::ACK, 0, 5000, 0)),
+            (true, HandshakeState::SynOnly),
+            "acknowledges nothing the client sent"
+        );
+    }
+
+    #[test]
+    fn a_fin_without_ack_closes_when_its_sender_acknowledged_before() {
+        // A generated capture's FINs without ACK, each acknowledged.
+        let mut segs = handshake();
+        segs.extend([
+            seg(6, S, C, F::FIN, 521, 0, 0),
+            seg(7, C, S, F::ACK, 111, 522, 0),
+            seg(8, C, S, F::FIN, 111, 0, 0),
+            seg(9, S, C, F::ACK, 522, 112, 0),
+        ]);
+        let r = run(&segs).finish(60.0);
+        assert_eq!(r.ignored, 0);
+        // Both FINs count; the second, without ACK, cannot acknowledge the
+        // first, so the close looks simultaneous.
+        assert_eq!(r.close.first_fin_frame, Some(6));
+        assert_eq!(r.close.fin_frames.as_slice(), [6, 8]);
+        assert_ne!(r.close.kind, CloseKind::Open);
+    }
+
+    #[test]
+    fn probes_without_a_handshake_meaning_are_ignored() {
+        // nmap's SYN+FIN+PSH+URG, then a FIN/PSH/URG (Xmas) and a NULL scan.
+        let probe = F::SYN | F::FIN | F::PSH | F::URG;
+        let mut c = run(&[seg(1, C, S, probe, 100, 0, 0)]);
+        for s in [
+            seg(2, C, S, F::FIN | F::PSH | F::URG, 100, 0, 0),
+            seg(3, C, S, 0, 100, 0, 0),
+        ] {
+            assert!(c.update(&s).ignored);
+        }
+        let r = c.finish(60.0);
+        assert_eq!(r.ignored, 3);
+        assert_eq!(r.handshake.syn_frames.as_slice(), [] as [u64; 0]);
+        assert_eq!(r.handshake.state, HandshakeState::NotCaptured);
+        assert_eq!(r.close.kind, CloseKind::Open);
+        assert_eq!(r.close.active_closer, Closer::None);
     }
 
     #[test]

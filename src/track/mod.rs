@@ -11,8 +11,8 @@ mod hosts;
 mod state;
 
 pub use connection::{
-    CloseKind, CloseRecord, Closer, ConnId, Connection, ConnectionRecord, DirectionRecord,
-    HandshakeRecord, HandshakeState, RoleSource, SegmentNotes, TimeWaitRecord,
+    CloseKind, CloseRecord, Closer, ConnId, Connection, ConnectionRecord, DUPLICATE_WINDOW_S,
+    DirectionRecord, HandshakeRecord, HandshakeState, RoleSource, SegmentNotes, TimeWaitRecord,
 };
 pub use hosts::{HostRecord, HostSeries, HostTally, SeriesTally, host_time_wait, time_wait_series};
 pub use state::{Event, TcpState};
@@ -135,6 +135,9 @@ pub struct Tracker {
     idle_retired: u64,
     /// No record retired from now on starts its TIME_WAIT before this.
     time_wait_floor: Option<Timestamp>,
+    /// Frames that were a copy of one just captured (see
+    /// [`connection::DUPLICATE_WINDOW_S`]).
+    duplicates: u64,
 }
 
 impl Tracker {
@@ -151,6 +154,7 @@ impl Tracker {
             last_sweep: None,
             idle_retired: 0,
             time_wait_floor: None,
+            duplicates: 0,
         }
     }
 
@@ -215,6 +219,7 @@ impl Tracker {
         };
         let conn = &mut conns[slot.conn];
         let notes = conn.update(seg);
+        self.duplicates += u64::from(notes.duplicate);
         slot.refresh(conn, self.time_wait_secs);
         let conn = &*conn;
         let obs = Observation {
@@ -333,6 +338,11 @@ impl Tracker {
         self.idle_retired
     }
 
+    /// Frames that were the same packet captured again.
+    pub fn duplicates(&self) -> u64 {
+        self.duplicates
+    }
+
     /// Records retired since the last call, in retirement order.
     pub fn drain_retired(&mut self) -> std::vec::Drain<'_, ConnectionRecord> {
         self.retired.drain(..)
@@ -347,11 +357,21 @@ impl Tracker {
     /// retirement order, one at a time so that no vector of half-kilobyte
     /// records is built when the caller folds them (the caller sorts by id
     /// if it keeps them).
-    pub fn finish(self) -> impl Iterator<Item = ConnectionRecord> {
+    ///
+    /// `capture_end` is the time of the capture's last packet: a handshake
+    /// still waiting for its answer then is marked
+    /// [`HandshakeRecord::cut_by_capture_end`] when the answer or the next
+    /// retransmission was not due yet.
+    pub fn finish(self, capture_end: Option<Timestamp>) -> impl Iterator<Item = ConnectionRecord> {
         let tw = self.time_wait_secs;
         self.retired
             .into_iter()
-            .chain(self.conns.into_iter().map(move |(_, mut c)| c.finish(tw)))
+            .chain(self.conns.into_iter().map(move |(_, mut c)| {
+                let cut = capture_end.is_some_and(|end| c.cut_by_capture_end(end));
+                let mut r = c.finish(tw);
+                r.handshake.cut_by_capture_end = cut;
+                r
+            }))
     }
 }
 
@@ -387,6 +407,8 @@ mod tests {
                 window: 1000,
                 payload_len: 0,
                 tsopt: None,
+                ip_id: None,
+                wscale: None,
             };
             t.on_segment(&seg);
             peak = peak.max(t.live());
@@ -401,7 +423,7 @@ mod tests {
             t.idle_retired()
         );
         assert_eq!(
-            t.finish().count(),
+            t.finish(None).count(),
             600_000,
             "every SYN is still one connection"
         );

@@ -12,6 +12,7 @@ mod pipeline;
 mod regressions;
 mod reports;
 mod support;
+mod tracking;
 mod truncation;
 mod tshark_agreement;
 mod usage_errors;

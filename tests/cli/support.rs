@@ -54,6 +54,8 @@ pub struct TsharkFrame {
     pub seq: u32,
     pub ack: u32,
     pub len: u32,
+    /// TSval as tshark prints it (empty without timestamps).
+    pub tsval: String,
     pub retransmission: bool,
 }
 
@@ -96,6 +98,7 @@ pub fn tshark_truth(stem: &str) -> Vec<TsharkFrame> {
             seq: get(9).parse().unwrap_or(0),
             ack: get(10).parse().unwrap_or(0),
             len: get(11).parse().unwrap_or(0),
+            tsval: get(12).to_string(),
             retransmission: !get(13).is_empty(),
         });
     }
