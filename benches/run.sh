@@ -77,7 +77,7 @@ for case in $CASES; do
         # shellcheck disable=SC2046
         "$GEN" "$file" $(gen_args "$case") 2>/dev/null
     fi
-    bytes=$(stat -c %s "$file")
+    bytes=$(stat -L -c %s "$file")
     read -r packets tuples < <("$FLOOR" "$file" | awk '{ print $1, $3 }')
     conns=$("$BIN" conns --format ndjson "$file" | wc -l)
     cat "$file" >/dev/null # warm the page cache

@@ -85,8 +85,10 @@ struct Slot {
     idle_limit: f64,
     closed: bool,
     /// No TIME_WAIT this connection can still start begins before this
-    /// (see [`Connection::time_wait_lower_bound`]); none before both FINs.
-    tw_floor: Option<Timestamp>,
+    /// (see [`Connection::time_wait_lower_bound`]); before both FINs,
+    /// `Timestamp(i64::MAX)` (no bound of its own: 8 bytes, not 16, per
+    /// live connection).
+    tw_floor: Timestamp,
     /// Key of the connection in [`Tracker::conns`].
     conn: usize,
 }
@@ -96,7 +98,9 @@ impl Slot {
     fn refresh(&mut self, c: &Connection, time_wait_secs: f64) {
         self.last_ts = c.last_ts;
         self.closed = c.is_closed();
-        self.tw_floor = c.time_wait_lower_bound();
+        self.tw_floor = c
+            .time_wait_lower_bound()
+            .unwrap_or(Timestamp(i64::MAX));
         self.idle_limit = if self.closed {
             // The TIME_WAIT interval ends at most `tw` after the last
             // packet; after it a SYN on the tuple is no reuse.
@@ -212,7 +216,7 @@ impl Tracker {
                     last_ts: seg.ts,
                     idle_limit: 0.0,
                     closed: false,
-                    tw_floor: None,
+                    tw_floor: Timestamp(i64::MAX),
                     conn: conns.insert(Connection::new(id, self.capture, seg)),
                 })
             }
@@ -264,9 +268,7 @@ impl Tracker {
         let mut floor = now;
         self.live.retain(|_, slot| {
             if now.secs_since(slot.last_ts) <= slot.idle_limit {
-                if let Some(f) = slot.tw_floor {
-                    floor = floor.min(f);
-                }
+                floor = floor.min(slot.tw_floor);
                 return true;
             }
             if !slot.closed {
