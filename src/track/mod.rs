@@ -98,9 +98,7 @@ impl Slot {
     fn refresh(&mut self, c: &Connection, time_wait_secs: f64) {
         self.last_ts = c.last_ts;
         self.closed = c.is_closed();
-        self.tw_floor = c
-            .time_wait_lower_bound()
-            .unwrap_or(Timestamp(i64::MAX));
+        self.tw_floor = c.time_wait_lower_bound().unwrap_or(Timestamp(i64::MAX));
         self.idle_limit = if self.closed {
             // The TIME_WAIT interval ends at most `tw` after the last
             // packet; after it a SYN on the tuple is no reuse.
