@@ -74,6 +74,8 @@ pub struct CaptureReport {
     pub damage: Option<capture::Damage>,
     /// Why the file could not be read at all.
     pub error: Option<String>,
+    /// What kind of error that was, for programs (`error` is for people).
+    pub error_kind: Option<capture::CaptureErrorKind>,
     /// Times a record's timestamp jumped from the one before it (see
     /// [`is_time_jump`]: more than 30 days forward, a minute back; a clock
     /// set wrong, a stitched or corrupt file): times and durations across
@@ -132,6 +134,7 @@ impl CaptureReport {
             truncated: false,
             damage: None,
             error: None,
+            error_kind: None,
             time_jumps: 0,
             time_jump_frames: Vec::new(),
             overlap_skipped: 0,
@@ -338,39 +341,20 @@ impl Retire<'_> {
 /// Connections by close kind, active closer and handshake state.
 #[derive(Default)]
 struct Tally {
-    close_kind: [u64; 4],
-    closer: [u64; 4],
-    handshake: [u64; 6],
+    close_kind: [u64; CloseKind::ALL.len()],
+    closer: [u64; Closer::ALL.len()],
+    handshake: [u64; HandshakeState::ALL.len()],
     /// client, server, unknown
     capture_near: [u64; 3],
     one_way: u64,
     started_before: u64,
 }
 
-const CLOSE_KINDS: [CloseKind; 4] = [
-    CloseKind::Fin,
-    CloseKind::Simultaneous,
-    CloseKind::Rst,
-    CloseKind::Open,
-];
-const CLOSERS: [Closer; 4] = [Closer::Client, Closer::Server, Closer::Both, Closer::None];
-const HANDSHAKES: [HandshakeState; 6] = [
-    HandshakeState::Complete,
-    HandshakeState::SynAckOnly,
-    HandshakeState::SynOnly,
-    HandshakeState::Refused,
-    HandshakeState::Challenged,
-    HandshakeState::NotCaptured,
-];
-
 impl Tally {
     fn add(&mut self, c: &ConnectionRecord) {
-        let k = CLOSE_KINDS.iter().position(|k| *k == c.close.kind);
-        let a = CLOSERS.iter().position(|k| *k == c.close.active_closer);
-        let h = HANDSHAKES.iter().position(|k| *k == c.handshake.state);
-        self.close_kind[k.unwrap_or(0)] += 1;
-        self.closer[a.unwrap_or(0)] += 1;
-        self.handshake[h.unwrap_or(0)] += 1;
+        self.close_kind[c.close.kind.index()] += 1;
+        self.closer[c.close.active_closer.index()] += 1;
+        self.handshake[c.handshake.state.index()] += 1;
         let near = match c.handshake.capture_near {
             Some(crate::flow::Side::Client) => 0,
             Some(crate::flow::Side::Server) => 1,
@@ -547,7 +531,7 @@ impl<'o> Pipeline<'o> {
         });
         let (mut report, result) = match threaded {
             Ok(done) => done,
-            Err(e) => (CaptureReport::new(path), Err(CaptureError::Io(e))),
+            Err(e) => (CaptureReport::new(path), Err(CaptureError::Thread(e))),
         };
         if let Some(last) = report.last {
             self.timeline_end = Some(self.timeline_end.map_or(last, |e| e.max(last)));
@@ -559,6 +543,7 @@ impl<'o> Pipeline<'o> {
             }
             Err(e) => {
                 report.error = Some(e.to_string());
+                report.error_kind = Some(e.kind());
                 Err(e)
             }
         };
@@ -570,6 +555,7 @@ impl<'o> Pipeline<'o> {
     pub fn record_failure(&mut self, path: &str, error: &str) {
         self.captures.push(CaptureReport {
             error: Some(error.to_string()),
+            error_kind: Some(capture::CaptureErrorKind::Open),
             ..CaptureReport::new(path)
         });
     }
@@ -847,14 +833,14 @@ fn summarize(
         tcp_packets: captures.iter().map(|c| c.tcp_packets).sum(),
         ..Summary::default()
     };
-    for (k, n) in CLOSE_KINDS.iter().zip(tally.close_kind) {
-        s.by_close_kind.insert(close_kind_name(*k), n);
+    for (k, n) in CloseKind::ALL.iter().zip(tally.close_kind) {
+        s.by_close_kind.insert(k.as_str(), n);
     }
-    for (k, n) in CLOSERS.iter().zip(tally.closer) {
-        s.by_active_closer.insert(closer_name(*k), n);
+    for (k, n) in Closer::ALL.iter().zip(tally.closer) {
+        s.by_active_closer.insert(k.as_str(), n);
     }
-    for (k, n) in HANDSHAKES.iter().zip(tally.handshake) {
-        s.by_handshake.insert(handshake_name(*k), n);
+    for (k, n) in HandshakeState::ALL.iter().zip(tally.handshake) {
+        s.by_handshake.insert(k.as_str(), n);
     }
     s.one_way_connections = tally.one_way;
     s.started_before_capture = tally.started_before;
@@ -888,35 +874,6 @@ fn summarize(
     s.captured_s = captures.iter().map(|c| c.captured_s).sum();
     s.overlap_skipped = captures.iter().map(|c| c.overlap_skipped).sum();
     s
-}
-
-pub fn close_kind_name(k: CloseKind) -> &'static str {
-    match k {
-        CloseKind::Fin => "fin",
-        CloseKind::Simultaneous => "simultaneous",
-        CloseKind::Rst => "rst",
-        CloseKind::Open => "open",
-    }
-}
-
-pub fn closer_name(c: Closer) -> &'static str {
-    match c {
-        Closer::Client => "client",
-        Closer::Server => "server",
-        Closer::Both => "both",
-        Closer::None => "none",
-    }
-}
-
-pub fn handshake_name(h: HandshakeState) -> &'static str {
-    match h {
-        HandshakeState::Complete => "complete",
-        HandshakeState::SynAckOnly => "syn_ack_only",
-        HandshakeState::SynOnly => "syn_only",
-        HandshakeState::Refused => "refused",
-        HandshakeState::Challenged => "challenged",
-        HandshakeState::NotCaptured => "not_captured",
-    }
 }
 
 /// Analyzes one capture from a reader: the whole pipeline in one call, as

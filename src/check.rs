@@ -10,6 +10,7 @@
 //! is read: the folders, every baseline (readable, a timewait report), and
 //! that the JUnit file can be written.
 
+use crate::cli::Outcome as Exit;
 use crate::cli::{FailOn, parse_port_range, parse_time_wait};
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -17,7 +18,6 @@ use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::time::Instant;
 use timewait::analysis::{Analysis, Options, Pipeline};
 use timewait::baseline;
@@ -86,7 +86,7 @@ enum Outcome {
 
 /// Runs the check; returns the exit code: 0 all pass, 1 a capture has a new
 /// finding at or above --fail-on, 2 a capture could not be read.
-pub fn run(args: &CheckArgs, out: &mut dyn Write) -> Result<ExitCode> {
+pub fn run(args: &CheckArgs, out: &mut dyn Write) -> Result<Exit> {
     if !(args.time_wait.is_finite() && args.time_wait > 0.0) {
         bail!("--time-wait must be a number of seconds above 0");
     }
@@ -219,11 +219,11 @@ pub fn run(args: &CheckArgs, out: &mut dyn Write) -> Result<ExitCode> {
             .with_context(|| format!("--junit {}", path.display()))?;
     }
     Ok(if unreadable > 0 {
-        ExitCode::from(2)
+        Exit::InputFailed
     } else if failed > 0 {
-        ExitCode::from(1)
+        Exit::FindingsFail
     } else {
-        ExitCode::SUCCESS
+        Exit::Clean
     })
 }
 

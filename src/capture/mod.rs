@@ -13,7 +13,7 @@ mod timestamp;
 
 pub use compressed::Input;
 
-pub use reader::{first_timestamp, read_capture, read_capture_until};
+pub use reader::{first_timestamp, in_time_order, read_capture, read_capture_until};
 
 use crate::time::Timestamp;
 use serde::Serialize;
@@ -201,13 +201,54 @@ pub enum CaptureError {
     #[error("the file is empty")]
     Empty,
     #[error(
-        "not a pcap or pcapng file (starts with {head}); write captures with `tcpdump -w FILE`"
+        "not a pcap or pcapng file (starts with {}); write captures with `tcpdump -w FILE`",
+        hex(head)
     )]
-    NotACapture { head: String },
+    NotACapture { head: [u8; 4] },
     #[error("the file is too short to hold a capture header ({len} bytes)")]
     ShortHeader { len: usize },
     #[error("unsupported capture header: {reason}")]
     BadHeader { reason: String },
     #[error("cannot read input")]
     Io(#[source] std::io::Error),
+    /// The reading thread could not be started (the system's limit on
+    /// threads or memory): nothing is wrong with the input.
+    #[error("cannot start the thread that reads the input")]
+    Thread(#[source] std::io::Error),
+}
+
+/// What kind of error kept a capture from being read: the JSON
+/// `captures[].error_kind`, for programs that must not parse the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaptureErrorKind {
+    /// The file could not be opened (missing, a directory, no permission).
+    Open,
+    Empty,
+    NotACapture,
+    ShortHeader,
+    BadHeader,
+    Io,
+    Thread,
+}
+
+impl CaptureError {
+    pub fn kind(&self) -> CaptureErrorKind {
+        match self {
+            CaptureError::Empty => CaptureErrorKind::Empty,
+            CaptureError::NotACapture { .. } => CaptureErrorKind::NotACapture,
+            CaptureError::ShortHeader { .. } => CaptureErrorKind::ShortHeader,
+            CaptureError::BadHeader { .. } => CaptureErrorKind::BadHeader,
+            CaptureError::Io(_) => CaptureErrorKind::Io,
+            CaptureError::Thread(_) => CaptureErrorKind::Thread,
+        }
+    }
+}
+
+/// `7f 45 4c 46`: the first bytes of a file that is no capture.
+fn hex(head: &[u8]) -> String {
+    head.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }

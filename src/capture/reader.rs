@@ -35,6 +35,29 @@ pub fn read_capture<R: Read, F: FnMut(&Record<'_>)>(
     })
 }
 
+/// Several files as one timeline: rotated `tcpdump -C/-G` files in the
+/// order of their first record, whatever their names sort to
+/// (`dump.pcap10` sorts before `dump.pcap2`). Standard input (`-`) keeps
+/// the order as given; files that cannot be read or hold no record go
+/// last, in the order given.
+pub fn in_time_order(paths: &[String]) -> Vec<String> {
+    if paths.len() < 2 || paths.iter().any(|f| f == "-") {
+        return paths.to_vec();
+    }
+    let mut keyed: Vec<(Option<Timestamp>, usize, &String)> = paths
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let first = std::fs::File::open(p)
+                .ok()
+                .and_then(|f| first_timestamp(f).ok().flatten());
+            (first, i, p)
+        })
+        .collect();
+    keyed.sort_by_key(|(ts, i, _)| (ts.is_none(), *ts, *i));
+    keyed.into_iter().map(|(_, _, p)| p.clone()).collect()
+}
+
 /// The time of the first record, reading no further: used to put rotated
 /// files (`tcpdump -C/-G`) in time order. None for a capture without records.
 pub fn first_timestamp<R: Read>(input: R) -> Result<Option<Timestamp>, CaptureError> {
@@ -120,11 +143,7 @@ fn sniff(head: &[u8]) -> Result<Sniffed, CaptureError> {
         return Ok(Sniffed::Pcap);
     }
     Err(CaptureError::NotACapture {
-        head: head[..4]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<Vec<_>>()
-            .join(" "),
+        head: [head[0], head[1], head[2], head[3]],
     })
 }
 

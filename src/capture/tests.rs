@@ -215,3 +215,41 @@ proptest! {
         }
     }
 }
+
+/// A pcap with one record at `secs` seconds.
+fn pcap_at(secs: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    put32(&mut out, 0xa1b2_c3d4, false);
+    put16(&mut out, 2, false);
+    put16(&mut out, 4, false);
+    put32(&mut out, 0, false);
+    put32(&mut out, 0, false);
+    put32(&mut out, 65535, false);
+    put32(&mut out, 1, false);
+    put32(&mut out, secs, false);
+    put32(&mut out, 0, false);
+    put32(&mut out, 14, false);
+    put32(&mut out, 14, false);
+    out.extend_from_slice(&[0u8; 14]);
+    out
+}
+
+#[test]
+fn rotated_files_are_put_in_the_order_of_their_first_record() {
+    let dir = std::env::temp_dir().join(format!("tw-order-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = |n: &str| dir.join(n).to_str().unwrap().to_string();
+    // Names sort the wrong way round: dump.pcap10 before dump.pcap2.
+    std::fs::write(path("dump.pcap10"), pcap_at(2_000)).unwrap();
+    std::fs::write(path("dump.pcap2"), pcap_at(1_000)).unwrap();
+    std::fs::write(path("broken.pcap"), b"not a capture").unwrap();
+    let given = vec![path("broken.pcap"), path("dump.pcap10"), path("dump.pcap2")];
+    assert_eq!(
+        super::in_time_order(&given),
+        vec![path("dump.pcap2"), path("dump.pcap10"), path("broken.pcap")]
+    );
+    // Standard input cannot be peeked at: the order stays as given.
+    let with_stdin = vec![path("dump.pcap10"), "-".to_string()];
+    assert_eq!(super::in_time_order(&with_stdin), with_stdin);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

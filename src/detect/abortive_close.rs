@@ -18,7 +18,8 @@
 //! answered a retransmitted FIN (`fin-retransmit-rst`).
 
 use super::{
-    Claims, Context, Detector, EvidenceSet, Finding, FindingKind, Severity, ip_filter, plural,
+    Claims, Context, Detector, EvidenceSet, Finding, FindingKind, KindSpec, Severity, ip_filter,
+    plural,
 };
 use crate::decode::Segment;
 use crate::flow::{Endpoint, Side};
@@ -26,18 +27,20 @@ use crate::track::{ConnId, Connection, ConnectionRecord, HandshakeState, Observa
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::net::IpAddr;
 
-pub const TEXTS: (&str, &str) = (
-    "An RST tears the connection down at once, without the FIN exchange: unread data is \
+pub const SPEC: KindSpec = KindSpec {
+    name: "abortive-close",
+    explanation: "An RST tears the connection down at once, without the FIN exchange: unread data is \
      discarded, no TIME_WAIT is left on either side. Applications do this on purpose with \
      SO_LINGER {on, 0} (to avoid TIME_WAIT) or by accident by closing a socket with unread \
      data (Linux counts TcpExtTCPAbortOnClose and TcpExtTCPAbortOnData); a host whose socket \
      is already gone answers any segment with RST; middleboxes inject RSTs when their state \
      times out.",
-    "Find out which side sends the RST and in which state: an RST right after the last \
+    advice: "Find out which side sends the RST and in which state: an RST right after the last \
      response is usually SO_LINGER 0 or a close with unread data in the application; an RST \
      answering a FIN means the socket was already gone. If the aim was to avoid TIME_WAIT, \
      reuse connections instead.",
-);
+    doc: include_str!("../../docs/findings/abortive-close.md"),
+};
 
 /// Abortive closes per server ip:port and side that sent the RST (a busy
 /// server has thousands of clients: one finding each would drown the

@@ -18,8 +18,8 @@
 //! end.
 
 use super::{
-    Claims, Context, Detector, EvidenceSet, Finding, FindingKind, Groups, MAX_EVIDENCE, MAX_LISTED,
-    Severity, pair, secs, sorted,
+    Claims, Context, Detector, EvidenceSet, Finding, FindingKind, Groups, KindSpec, MAX_EVIDENCE,
+    MAX_LISTED, Severity, pair, secs, sorted,
 };
 use crate::flow::Endpoint;
 use crate::time::Timestamp;
@@ -28,16 +28,18 @@ use sketches_ddsketch::{Config, DDSketch};
 use std::collections::BinaryHeap;
 use std::net::IpAddr;
 
-pub const TEXTS: (&str, &str) = (
-    "Each new TCP connection costs a three-way handshake (a round trip before the first \
+pub const SPEC: KindSpec = KindSpec {
+    name: "connection-churn",
+    explanation: "Each new TCP connection costs a three-way handshake (a round trip before the first \
      request), a four-segment teardown and a TIME_WAIT socket for 60 s on the side that closes \
      first. Opening one connection per request multiplies that cost by the request rate and \
      is the usual cause of TIME_WAIT pile-ups and ephemeral-port exhaustion.",
-    "Reuse connections: a connection pool in the client (database and Redis clients have one), \
+    advice: "Reuse connections: a connection pool in the client (database and Redis clients have one), \
      HTTP keep-alive (HTTP/1.1 default; check for `Connection: close`), or a multiplexed \
      protocol (HTTP/2, gRPC). Size the pool's idle timeout below the server's keep-alive \
      timeout so the client, not the server, closes idle connections.",
-);
+    doc: include_str!("../../docs/findings/connection-churn.md"),
+};
 
 /// Fewer connections than this between one pair are not churn.
 pub const MIN_CONNECTIONS: usize = 20;

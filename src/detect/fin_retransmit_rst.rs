@@ -23,8 +23,8 @@
 //! `abortive-close` (data after close), not a missing TIME_WAIT socket.
 
 use super::{
-    Claims, Context, Detector, Evidence, EvidenceSet, Finding, FindingKind, Severity, ip_filter,
-    plural,
+    Claims, Context, Detector, Evidence, EvidenceSet, Finding, FindingKind, KindSpec, Severity,
+    ip_filter, plural,
 };
 use crate::decode::Segment;
 use crate::track::{ConnId, Connection, ConnectionRecord, Observation};
@@ -32,8 +32,9 @@ use rustc_hash::FxHashMap as HashMap;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-pub const TEXTS: (&str, &str) = (
-    "The passive closer waits in LAST_ACK until its FIN is acknowledged. The active closer's \
+pub const SPEC: KindSpec = KindSpec {
+    name: "fin-retransmit-rst",
+    explanation: "The passive closer waits in LAST_ACK until its FIN is acknowledged. The active closer's \
      final ACK did not arrive, so the FIN was retransmitted; a TIME_WAIT socket would have \
      answered it with the ACK again (that is what TIME_WAIT is for), but the active closer \
      answered with RST: it had no socket for the 4-tuple. Linux skips the TIME_WAIT socket when \
@@ -41,11 +42,12 @@ pub const TEXTS: (&str, &str) = (
      before 4.12 killed it early with tcp_tw_recycle; SO_LINGER 0 resets instead of closing. \
      The peer sees a reset instead of a clean close, and on a lossy path its LAST_ACK sockets \
      linger until their retransmissions give up.",
-    "On the active closer, check `nstat -az TcpExtTCPTimeWaitOverflow` and `ss -tan state \
+    advice: "On the active closer, check `nstat -az TcpExtTCPTimeWaitOverflow` and `ss -tan state \
      time-wait | wc -l` against `sysctl net.ipv4.tcp_max_tw_buckets`; raise the limit, or \
      better make fewer connections end on this side: reuse connections (pool, keep-alive), or \
      let the peer close first. Never use SO_LINGER 0 for ordinary closes.",
-);
+    doc: include_str!("../../docs/findings/fin-retransmit-rst.md"),
+};
 
 struct Case {
     closer: IpAddr,

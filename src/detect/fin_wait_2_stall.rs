@@ -11,7 +11,8 @@
 //! other in CLOSE_WAIT, and at least 1 s passed since the first FIN. Info.
 
 use super::{
-    Claims, Context, Detector, EvidenceSet, Finding, FindingKind, Severity, ip_filter, plural,
+    Claims, Context, Detector, EvidenceSet, Finding, FindingKind, KindSpec, Severity, ip_filter,
+    plural,
 };
 use crate::flow::Side;
 use crate::time::Timestamp;
@@ -19,15 +20,17 @@ use crate::track::{ConnId, ConnectionRecord, TcpState};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-pub const TEXTS: (&str, &str) = (
-    "One side closed (FIN) and the other acknowledged it but never closed its own end: it sits \
+pub const SPEC: KindSpec = KindSpec {
+    name: "fin-wait-2-stall",
+    explanation: "One side closed (FIN) and the other acknowledged it but never closed its own end: it sits \
      in CLOSE_WAIT until its application calls close(), while the first side waits in \
      FIN_WAIT_2 (Linux frees an orphaned one after net.ipv4.tcp_fin_timeout, 60 s). CLOSE_WAIT \
      sockets that pile up are an application leaking connections.",
-    "On the side in CLOSE_WAIT, find the process holding the sockets (`ss -tanp state \
+    advice: "On the side in CLOSE_WAIT, find the process holding the sockets (`ss -tanp state \
      close-wait`) and make it close connections when it reads end-of-file. A half-close may \
      also be deliberate (shutdown(SHUT_WR) while still reading): then nothing is wrong.",
-);
+    doc: include_str!("../../docs/findings/fin-wait-2-stall.md"),
+};
 
 /// Shorter half-closes are ordinary teardown in progress.
 const MIN_STALL_S: f64 = 1.0;

@@ -24,9 +24,9 @@
 //! a misconfigured health check (info: the failures are what a scan
 //! expects, and one warning per port would bury the report).
 //!
-//! A SYN the capture ended too soon to judge (sent once, less than its
-//! retransmission timeout before the capture's last packet:
-//! `handshake.cut_by_capture_end` without a retransmission) is no failure: neither the answer nor
+//! A SYN the capture ended too soon to judge (less than its retransmission
+//! timeout before the capture's last packet, `handshake.cut_by_capture_end`,
+//! and no SYN of the attempt a whole initial timeout old) is no failure: neither the answer nor
 //! the next retransmission could be in the file yet. They are one info
 //! finding per server port, "not answered before the capture ended", and
 //! count for no pattern.
@@ -38,8 +38,8 @@
 //! here, with the causes the pattern points at.
 
 use super::{
-    Claims, Context, Detector, EvidenceSet, Finding, FindingKind, Groups, Severity, ip_filter,
-    plural, sorted, syn_filter,
+    Claims, Context, Detector, EvidenceSet, Finding, FindingKind, Groups, KindSpec, Severity,
+    ip_filter, plural, sorted, syn_filter,
 };
 use crate::flow::Endpoint;
 use crate::track::{ConnectionRecord, HandshakeState};
@@ -47,17 +47,19 @@ use arrayvec::ArrayVec;
 use rustc_hash::FxHashSet as HashSet;
 use std::net::IpAddr;
 
-pub const TEXTS: (&str, &str) = (
-    "A SYN answered by RST means nothing listens on that port (connect() returns \
+pub const SPEC: KindSpec = KindSpec {
+    name: "handshake-failure",
+    explanation: "A SYN answered by RST means nothing listens on that port (connect() returns \
      ECONNREFUSED). A SYN with no answer is retransmitted with exponential backoff until \
      connect() times out (ETIMEDOUT): a firewall dropping it, a listener whose SYN or accept \
      queue is full (nstat TcpExtListenOverflows, TcpExtListenDrops), or a host that is down.",
-    "For refusals, check the service is listening on the address and port (`ss -ltn`). For \
+    advice: "For refusals, check the service is listening on the address and port (`ss -ltn`). For \
      unanswered SYNs, check firewall rules on the path and on the server (`nft list ruleset`, \
      `iptables -S`), and the server's listen queue: `nstat -az TcpExtListenOverflows \
      TcpExtListenDrops`, `ss -ltn` (Recv-Q against the backlog), net.core.somaxconn and the \
      application's listen() backlog.",
-);
+    doc: include_str!("../../docs/findings/handshake-failure.md"),
+};
 
 /// One client trying at least this many ports of one host without success
 /// is a scan (or a health check aimed at the wrong ports), not a service
@@ -67,6 +69,9 @@ const SCAN_MIN_PORTS: usize = 10;
 /// Client/host pairs followed for the scan pattern; past this (a SYN flood
 /// from spoofed sources) new pairs are only grouped by server port.
 const MAX_PAIRS: usize = 100_000;
+
+/// Linux's initial SYN retransmission timeout (TCP_TIMEOUT_INIT).
+const INITIAL_RTO_S: f64 = 1.0;
 
 /// Clients counted per server port; more are "many".
 const MAX_CLIENTS: usize = 16;
@@ -139,10 +144,12 @@ impl Detector for HandshakeFailure {
         {
             return;
         }
-        // Only a first SYN is unjudged: once a SYN went a whole
-        // retransmission timeout without an answer, the drop is seen,
-        // whatever the capture's end cut off after it.
-        if h.cut_by_capture_end && h.syn_retransmits == 0 {
+        // Only an attempt younger than the initial retransmission timeout
+        // (TCP_TIMEOUT_INIT, 1 s) is unjudged: once its first SYN went a
+        // whole timeout without an answer, the drop is seen, whatever the
+        // capture's end cut off after it. Copies of one SYN a moment apart
+        // are no such timeout.
+        if h.cut_by_capture_end && c.duration_s < INITIAL_RTO_S {
             self.cut
                 .entry(c.server)
                 .or_default()

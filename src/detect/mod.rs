@@ -15,6 +15,7 @@ mod connection_churn;
 mod fin_retransmit_rst;
 mod fin_wait_2_stall;
 mod handshake_failure;
+mod host_setting;
 mod paws_syn_drop;
 mod server_active_close;
 mod time_wait_pressure;
@@ -66,86 +67,76 @@ impl fmt::Display for Severity {
     }
 }
 
-/// Every kind of finding; the JSON `kind` and the `--only`/`--skip` value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FindingKind {
-    FinRetransmitRst,
-    PawsSynDrop,
-    TimestampRegression,
-    TimeWaitPressure,
-    TupleReuse,
-    ConnectionChurn,
-    ServerActiveClose,
-    HandshakeFailure,
-    AbortiveClose,
-    #[serde(rename = "fin-wait-2-stall")]
-    FinWait2Stall,
+/// What a finding kind is, declared once in the file of the detector that
+/// reports it: its name (the JSON `kind`, the `--only`/`--skip` value), the
+/// short explanation and generic advice every finding carries, and the
+/// long explanation (docs/findings/NAME.md, built into the binary so
+/// `timewait explain` and the docs never disagree).
+#[derive(Debug)]
+pub struct KindSpec {
+    pub name: &'static str,
+    /// Why it happens, in the kernel's terms.
+    pub explanation: &'static str,
+    /// What to change, before a detector weighs the capture.
+    pub advice: &'static str,
+    /// What, why, how to fix, how to confirm on the host.
+    pub doc: &'static str,
+}
+
+/// The list of finding kinds, one line each: the variant and its spec, in
+/// report order (also the order `--only` lists them in).
+macro_rules! finding_kinds {
+    ($( $(#[$meta:meta])* $variant:ident => $spec:path ),* $(,)?) => {
+        /// Every kind of finding; the JSON `kind` and the `--only`/`--skip`
+        /// value are its spec's name.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum FindingKind {
+            $( $(#[$meta])* $variant, )*
+        }
+
+        impl FindingKind {
+            pub const ALL: &'static [FindingKind] = &[$(FindingKind::$variant),*];
+
+            /// Its name, texts and long explanation.
+            pub fn spec(self) -> &'static KindSpec {
+                match self {
+                    $( FindingKind::$variant => &$spec, )*
+                }
+            }
+        }
+    };
+}
+
+finding_kinds! {
+    FinRetransmitRst => fin_retransmit_rst::SPEC,
+    PawsSynDrop => paws_syn_drop::PAWS_SPEC,
+    TimestampRegression => paws_syn_drop::REGRESSION_SPEC,
+    TimeWaitPressure => time_wait_pressure::SPEC,
+    TupleReuse => tuple_reuse::SPEC,
+    ConnectionChurn => connection_churn::SPEC,
+    ServerActiveClose => server_active_close::SPEC,
+    HandshakeFailure => handshake_failure::SPEC,
+    AbortiveClose => abortive_close::SPEC,
+    FinWait2Stall => fin_wait_2_stall::SPEC,
     /// A host setting that hurts, from `--host-info` (no detector: the
     /// host confirm pass makes it).
-    HostSetting,
+    HostSetting => host_setting::SPEC,
 }
 
 impl FindingKind {
-    pub const ALL: &'static [FindingKind] = &[
-        FindingKind::FinRetransmitRst,
-        FindingKind::PawsSynDrop,
-        FindingKind::TimestampRegression,
-        FindingKind::TimeWaitPressure,
-        FindingKind::TupleReuse,
-        FindingKind::ConnectionChurn,
-        FindingKind::ServerActiveClose,
-        FindingKind::HandshakeFailure,
-        FindingKind::AbortiveClose,
-        FindingKind::FinWait2Stall,
-        FindingKind::HostSetting,
-    ];
-
     pub fn as_str(self) -> &'static str {
-        match self {
-            FindingKind::FinRetransmitRst => "fin-retransmit-rst",
-            FindingKind::PawsSynDrop => "paws-syn-drop",
-            FindingKind::TimestampRegression => "timestamp-regression",
-            FindingKind::TimeWaitPressure => "time-wait-pressure",
-            FindingKind::TupleReuse => "tuple-reuse",
-            FindingKind::ConnectionChurn => "connection-churn",
-            FindingKind::ServerActiveClose => "server-active-close",
-            FindingKind::HandshakeFailure => "handshake-failure",
-            FindingKind::AbortiveClose => "abortive-close",
-            FindingKind::FinWait2Stall => "fin-wait-2-stall",
-            FindingKind::HostSetting => "host-setting",
-        }
+        self.spec().name
+    }
+
+    /// The long explanation: docs/findings/KIND.md.
+    pub fn long_doc(self) -> &'static str {
+        self.spec().doc
     }
 }
 
-impl FindingKind {
-    /// The long explanation (what, why, how to fix, how to confirm on the
-    /// host): docs/findings/KIND.md, built into the binary so `timewait
-    /// explain` and the docs never disagree.
-    pub fn long_doc(self) -> &'static str {
-        match self {
-            FindingKind::FinRetransmitRst => {
-                include_str!("../../docs/findings/fin-retransmit-rst.md")
-            }
-            FindingKind::PawsSynDrop => include_str!("../../docs/findings/paws-syn-drop.md"),
-            FindingKind::TimestampRegression => {
-                include_str!("../../docs/findings/timestamp-regression.md")
-            }
-            FindingKind::TimeWaitPressure => {
-                include_str!("../../docs/findings/time-wait-pressure.md")
-            }
-            FindingKind::TupleReuse => include_str!("../../docs/findings/tuple-reuse.md"),
-            FindingKind::ConnectionChurn => include_str!("../../docs/findings/connection-churn.md"),
-            FindingKind::ServerActiveClose => {
-                include_str!("../../docs/findings/server-active-close.md")
-            }
-            FindingKind::HandshakeFailure => {
-                include_str!("../../docs/findings/handshake-failure.md")
-            }
-            FindingKind::AbortiveClose => include_str!("../../docs/findings/abortive-close.md"),
-            FindingKind::FinWait2Stall => include_str!("../../docs/findings/fin-wait-2-stall.md"),
-            FindingKind::HostSetting => include_str!("../../docs/findings/host-setting.md"),
-        }
+impl Serialize for FindingKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 
@@ -875,19 +866,8 @@ pub fn secs(s: f64) -> String {
 /// The short explanation and generic advice of each kind; the long form is
 /// docs/findings/KIND.md.
 fn texts(kind: FindingKind) -> (&'static str, &'static str) {
-    match kind {
-        FindingKind::FinRetransmitRst => fin_retransmit_rst::TEXTS,
-        FindingKind::PawsSynDrop => paws_syn_drop::PAWS_TEXTS,
-        FindingKind::TimestampRegression => paws_syn_drop::REGRESSION_TEXTS,
-        FindingKind::TimeWaitPressure => time_wait_pressure::TEXTS,
-        FindingKind::TupleReuse => tuple_reuse::TEXTS,
-        FindingKind::ConnectionChurn => connection_churn::TEXTS,
-        FindingKind::ServerActiveClose => server_active_close::TEXTS,
-        FindingKind::HandshakeFailure => handshake_failure::TEXTS,
-        FindingKind::AbortiveClose => abortive_close::TEXTS,
-        FindingKind::FinWait2Stall => fin_wait_2_stall::TEXTS,
-        FindingKind::HostSetting => crate::host::confirm::TEXTS,
-    }
+    let spec = kind.spec();
+    (spec.explanation, spec.advice)
 }
 
 /// What `finish` sees besides each detector's own state: the options and
@@ -1145,6 +1125,21 @@ pub(crate) mod tests {
                 .collect::<Vec<_>>()
         };
         assert_eq!(notes(&a), notes(&b));
+    }
+
+    #[test]
+    fn every_kind_has_a_distinct_kebab_case_name() {
+        let mut names: Vec<&str> = FindingKind::ALL.iter().map(|k| k.as_str()).collect();
+        for n in &names {
+            assert!(
+                n.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+                "{n}"
+            );
+        }
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), FindingKind::ALL.len());
     }
 
     #[test]

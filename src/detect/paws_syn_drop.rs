@@ -60,7 +60,7 @@
 //! SYN-ACK; warning when it connected late.
 
 use super::{
-    Claims, Context, Detector, EvidenceSet, Finding, FindingKind, Severity, pair, plural,
+    Claims, Context, Detector, EvidenceSet, Finding, FindingKind, KindSpec, Severity, pair, plural,
     syn_filter,
 };
 use crate::analysis::Options;
@@ -74,8 +74,9 @@ use rustc_hash::FxHashMap as HashMap;
 use std::collections::hash_map::Entry;
 use std::net::IpAddr;
 
-pub const PAWS_TEXTS: (&str, &str) = (
-    "A host that closed a connection first keeps its 4-tuple in TIME_WAIT (60 s on Linux). \
+pub const PAWS_SPEC: KindSpec = KindSpec {
+    name: "paws-syn-drop",
+    explanation: "A host that closed a connection first keeps its 4-tuple in TIME_WAIT (60 s on Linux). \
      Every kernel turns away a new SYN on that 4-tuple whose TCP timestamp (TSval) is below \
      the last one the TIME_WAIT socket received (ts_recent: PAWS, RFC 7323, counted in \
      TcpExtPAWSTimewait), or, without timestamps, whose sequence number is not above the old \
@@ -87,25 +88,28 @@ pub const PAWS_TEXTS: (&str, &str) = (
      are unrelated. Kernels before 4.12 with net.ipv4.tcp_tw_recycle=1 also remembered the \
      newest timestamp per client IP for 60 s and dropped older SYNs from that IP silently \
      (TcpExtPAWSPassive).",
-    "Make the server not hold TIME_WAIT for these clients: let clients close first, or keep \
+    advice: "Make the server not hold TIME_WAIT for these clients: let clients close first, or keep \
      connections open (pool, keep-alive). Behind NAT, make the NAT spread clients over source \
      ports (port randomisation) instead of reusing one port within 60 s. Leave \
      net.ipv4.tcp_rfc1337 at 0 unless you need it. Never enable net.ipv4.tcp_tw_recycle \
      (removed in Linux 4.12). Confirm on the server with `nstat -az TcpExtPAWSTimewait \
      TcpExtPAWSPassive TcpExtTCPACKSkippedTimeWait`.",
-);
+    doc: include_str!("../../docs/findings/paws-syn-drop.md"),
+};
 
-pub const REGRESSION_TEXTS: (&str, &str) = (
-    "TCP timestamps from one source IP went backwards across connections, yet every SYN was \
+pub const REGRESSION_SPEC: KindSpec = KindSpec {
+    name: "timestamp-regression",
+    explanation: "TCP timestamps from one source IP went backwards across connections, yet every SYN was \
      answered at once, and the SYNs follow several timestamp clocks: several hosts share the \
      address (NAT). Harmless while every SYN is answered; it turns into rejected SYNs when the \
      NAT reuses a port the server still holds in TIME_WAIT (any kernel) or where per-host PAWS \
      applies (tcp_tw_recycle, kernels before 4.12). Linux's own per-connection timestamp \
      offsets (4.10, and kernels since 2026; 4.11 to 6.x offset per address pair) are not \
      reported.",
-    "Nothing to change now. Keep net.ipv4.tcp_tw_recycle off on every server these clients \
+    advice: "Nothing to change now. Keep net.ipv4.tcp_tw_recycle off on every server these clients \
      reach, prefer client-side close, and watch for `paws-syn-drop` findings.",
-);
+    doc: include_str!("../../docs/findings/timestamp-regression.md"),
+};
 
 /// `tcp_invalid_ratelimit`: a TIME_WAIT socket sends at most one ACK to
 /// out-of-window segments (SYNs included) per this many seconds.

@@ -624,6 +624,48 @@ fn a_syn_cut_by_the_capture_end_is_info_not_a_failure() {
     );
 }
 
+/// Copies of one SYN a moment apart that end the capture are no
+/// retransmission timeout: still not judged (chrissanders
+/// passiveosfingerprinting: one SYN captured twice, 0.1 ms apart).
+#[test]
+fn copies_of_one_syn_at_the_capture_end_are_not_a_failure() {
+    let mut w = Wire::new();
+    w.send(0.0, "10.0.0.1:40000", "192.0.2.1:80", S, 5, 0, 0, None);
+    w.send(0.0001, "10.0.0.1:40000", "192.0.2.1:80", S, 5, 0, 0, None);
+    let a = w.analyze();
+    assert!(
+        !kinds(&a).iter().any(|(_, s)| *s > Severity::Info),
+        "{:#?}",
+        a.findings
+    );
+}
+
+/// A close that completed puts the closer in TIME_WAIT (tcp_time_wait),
+/// even when an RST comes much later (zeek tunnels/Teredo).
+#[test]
+fn a_completed_server_close_lands_in_time_wait_despite_a_later_rst() {
+    let (c, s) = ("10.0.0.1:40000", "10.0.0.2:80");
+    let mut w = Wire::new();
+    w.handshake(0.0, c, s);
+    w.send(0.003, c, s, P | A, 101, 501, 10, None);
+    w.send(0.004, s, c, P | A, 501, 111, 20, None);
+    w.send(0.005, s, c, F | A, 521, 111, 0, None);
+    w.send(0.006, c, s, F | A, 111, 522, 0, None);
+    w.send(0.007, s, c, A, 522, 112, 0, None);
+    w.send(16.0, s, c, R, 522, 0, 0, None);
+    let a = w.analyze();
+    let f = a
+        .findings
+        .iter()
+        .find(|f| f.kind == FindingKind::ServerActiveClose)
+        .expect("server-active-close");
+    assert!(
+        f.summary.ends_with("TIME_WAIT lands on 10.0.0.2"),
+        "{}",
+        f.summary
+    );
+}
+
 #[test]
 fn half_close_left_open_is_a_fin_wait_2_stall() {
     let c = "10.0.0.1:40000";

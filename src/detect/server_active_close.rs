@@ -17,23 +17,26 @@
 //! whose server really entered TIME_WAIT (not those ended by RST).
 
 use super::{
-    Claims, Context, Detector, EvidenceSet, Finding, FindingKind, Severity, ip_filter, plural, secs,
+    Claims, Context, Detector, EvidenceSet, Finding, FindingKind, KindSpec, Severity, ip_filter,
+    plural, secs,
 };
 use crate::flow::Endpoint;
 use crate::track::{CloseKind, Closer, ConnectionRecord, HandshakeState};
 use std::collections::BTreeMap;
 
-pub const TEXTS: (&str, &str) = (
-    "The server sent the first FIN, so the server's kernel holds the TIME_WAIT socket for 60 s. \
+pub const SPEC: KindSpec = KindSpec {
+    name: "server-active-close",
+    explanation: "The server sent the first FIN, so the server's kernel holds the TIME_WAIT socket for 60 s. \
      That costs the server memory and conntrack entries but no ports. When the server closes \
      idle keep-alive connections after a fixed time, a client that reuses connections less \
      often than that will find them closed (and may send a request into a closing connection), \
      and every connection still ends in TIME_WAIT on the server.",
-    "If the server closes right after each response, enable keep-alive (HTTP/1.1 without \
+    advice: "If the server closes right after each response, enable keep-alive (HTTP/1.1 without \
      `Connection: close`). If it closes idle connections after a fixed timeout, make the \
      client's pool idle timeout shorter than the server's keep-alive timeout, or raise the \
      server's (nginx keepalive_timeout, Apache KeepAliveTimeout, Redis timeout).",
-);
+    doc: include_str!("../../docs/findings/server-active-close.md"),
+};
 
 /// Per server: the idle time before each of its first FINs that the
 /// capture can tell (8 bytes per connection, for the median and the
@@ -162,7 +165,7 @@ impl Detector for ServerActiveClose {
         &[FindingKind::ServerActiveClose]
     }
 
-    fn on_connection_end(&mut self, c: &ConnectionRecord, _claims: &mut Claims) {
+    fn on_connection_end(&mut self, c: &ConnectionRecord, claims: &mut Claims) {
         if c.close.active_closer != Closer::Server
             || !matches!(
                 c.close.kind,
@@ -174,8 +177,9 @@ impl Detector for ServerActiveClose {
         let (Some(frame), Some(at)) = (c.close.first_fin_frame, c.close.first_fin_at) else {
             return;
         };
-        // Nothing before the FIN tells when the connection last spoke.
-        let blind = c.handshake.state == HandshakeState::NotCaptured
+        // Nothing before the FIN tells when the connection last spoke: no
+        // data, and no completed handshake to count from.
+        let blind = !matches!(c.handshake.state, HandshakeState::Complete)
             && c.client_to_server.bytes + c.server_to_client.bytes == 0;
         let idle = c.close.idle_before_fin_s.filter(|_| !blind);
         let s = self.servers.entry(c.server).or_default();
@@ -184,11 +188,18 @@ impl Detector for ServerActiveClose {
         }
         s.responded += u64::from(idle.is_some() && c.server_to_client.bytes > 0);
         s.closes += 1;
-        s.time_wait += u64::from(matches!(c.time_wait.holder, Closer::Server | Closer::Both));
+        // Both FINs before any RST: the server's kernel moved the socket to
+        // TIME_WAIT when the client's FIN reached it (tcp_time_wait), even
+        // if an RST later killed it; unless the RST answered a FIN
+        // retransmission, which proves there was no socket to kill.
+        let entered = matches!(c.time_wait.holder, Closer::Server | Closer::Both)
+            || (matches!(c.close.kind, CloseKind::Fin | CloseKind::Simultaneous)
+                && !claims.is_claimed(FindingKind::FinRetransmitRst, c.id));
+        s.time_wait += u64::from(entered);
         s.evidence.add(c.id, at, &[frame], || match idle {
             Some(idle) => format!("server FIN after {} idle", secs(idle)),
-            None => "server FIN; the capture starts after the connection's last data, so its \
-                     idle time is unknown"
+            None => "server FIN; the capture holds no data or handshake before it, so its idle \
+                     time is unknown"
                 .to_string(),
         });
     }
@@ -207,7 +218,8 @@ impl Detector for ServerActiveClose {
             // Past EXACT_IDLES closes the numbers come from the histogram.
             let about = if estimate { "about " } else { "" };
             let verdict = if n == 0 {
-                "its idle time unknown (the capture starts after the last data)".to_string()
+                "its idle time unknown (the capture holds no data or handshake before the FIN)"
+                    .to_string()
             } else if median < 0.05 && clustered * 2 > n && responded * 2 > n as u64 {
                 "right after its response (no keep-alive)".to_string()
             } else if median < 0.05 && clustered * 2 > n {

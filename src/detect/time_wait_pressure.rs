@@ -17,8 +17,8 @@
 //! sockets sit on the server's listening port and take no ephemeral ports.
 
 use super::{
-    Claims, Context, Detector, EvidenceSet, Finding, FindingKind, Groups, Severity, ip_filter,
-    pair, sorted,
+    Claims, Context, Detector, EvidenceSet, Finding, FindingKind, Groups, KindSpec, Severity,
+    ip_filter, pair, sorted,
 };
 use crate::analysis::Options;
 use crate::flow::Endpoint;
@@ -27,20 +27,22 @@ use crate::time::Timestamp;
 use crate::track::{Closer, ConnId, ConnectionRecord};
 use std::net::IpAddr;
 
-pub const TEXTS: (&str, &str) = (
-    "The client closes first, so each connection leaves its local port in TIME_WAIT for 60 s. \
+pub const SPEC: KindSpec = KindSpec {
+    name: "time-wait-pressure",
+    explanation: "The client closes first, so each connection leaves its local port in TIME_WAIT for 60 s. \
      Toward one server ip:port only the client port can change, so at most as many connections \
      as the ephemeral range holds can be in TIME_WAIT at once (sockets = connection rate × 60 s). \
      When every port is held, connect() fails inside the client with EADDRNOTAVAIL (\"Cannot \
      assign requested address\"): those attempts never reach the wire and this capture cannot \
      show them.",
-    "First reuse connections (a pool or HTTP keep-alive) so the rate of new connections drops. \
+    advice: "First reuse connections (a pool or HTTP keep-alive) so the rate of new connections drops. \
      Widen net.ipv4.ip_local_port_range if the client may use more ports. net.ipv4.tcp_tw_reuse=1 \
      lets the client reuse a TIME_WAIT port for a new outgoing connection after 1 s, but only \
      when both sides use TCP timestamps. Letting the server close first moves TIME_WAIT to the \
      server, where it costs no ports. Confirm with `ss -tan state time-wait | wc -l` and \
      `ss -s` on the client.",
-);
+    doc: include_str!("../../docs/findings/time-wait-pressure.md"),
+};
 
 /// Per client IP and server ip:port: the TIME_WAIT intervals the client
 /// held, swept online (32 bytes each while open or waiting for the
@@ -246,7 +248,7 @@ impl Detector for TimeWaitPressure {
             }
             let advice = format!(
                 "{} {}",
-                TEXTS.1,
+                SPEC.advice,
                 if timestamps {
                     "This client sends TCP timestamps, so tcp_tw_reuse would work here."
                 } else {

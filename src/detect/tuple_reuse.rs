@@ -12,7 +12,7 @@
 //! previous incarnation's TIME_WAIT would have ended. Info.
 
 use super::{
-    Claims, Context, Detector, EvidenceSet, Finding, FindingKind, Severity, pair, plural,
+    Claims, Context, Detector, EvidenceSet, Finding, FindingKind, KindSpec, Severity, pair, plural,
     syn_filter,
 };
 use crate::decode::Segment;
@@ -22,18 +22,20 @@ use crate::track::{Closer, ConnId, Connection, ConnectionRecord, Observation};
 use rustc_hash::FxHashMap as HashMap;
 use std::net::IpAddr;
 
-pub const TEXTS: (&str, &str) = (
-    "A new connection used the same 4-tuple while the previous one was still in TIME_WAIT. \
+pub const SPEC: KindSpec = KindSpec {
+    name: "tuple-reuse",
+    explanation: "A new connection used the same 4-tuple while the previous one was still in TIME_WAIT. \
      The holder's kernel accepted it: a client with net.ipv4.tcp_tw_reuse=1 reuses its own \
      TIME_WAIT port after 1 s when timestamps prove the new segments are newer, and a server's \
      TIME_WAIT socket accepts a SYN whose sequence number or timestamp is higher than the old \
      connection's (RFC 6191; Linux counts TcpExtTWRecycled). It works, but it is the sign of a \
      client cycling through its ports quickly, and a SYN with an older timestamp would be \
      refused instead (see paws-syn-drop).",
-    "If this is the client's tcp_tw_reuse at work, it is a sign of port pressure: reuse \
+    advice: "If this is the client's tcp_tw_reuse at work, it is a sign of port pressure: reuse \
      connections instead of opening new ones. Make sure both sides keep TCP timestamps on \
      (net.ipv4.tcp_timestamps), which this safety check needs.",
-);
+    doc: include_str!("../../docs/findings/tuple-reuse.md"),
+};
 
 /// A reuse seen on a SYN, decided when its connection ends (paws-syn-drop
 /// may explain it).
@@ -118,14 +120,15 @@ impl Detector for TupleReuse {
     }
 
     fn finish(&mut self, _ctx: &Context<'_>) -> Vec<Finding> {
-        let mut groups: Vec<(String, (IpAddr, Endpoint), Group)> = std::mem::take(&mut self.groups)
-            .into_iter()
-            .map(|(k, g)| (pair(k.0, k.1), k, g))
-            .collect();
-        groups.sort_by(|a, b| a.0.cmp(&b.0));
+        // By address and port, not by their text (10.0.0.2 before
+        // 10.0.0.10), as every detector orders its groups.
+        let mut groups: Vec<((IpAddr, Endpoint), Group)> =
+            std::mem::take(&mut self.groups).into_iter().collect();
+        groups.sort_by_key(|(k, _)| *k);
         groups
             .into_iter()
-            .map(|(host, (client, server), g)| {
+            .map(|((client, server), g)| {
+                let host = pair(client, server);
                 let n = g.evidence.count();
                 let who = if g.by_client == n {
                     "the client's own TIME_WAIT ports (tcp_tw_reuse)"

@@ -428,12 +428,6 @@ fn notes_and_advice(
 
 /// The explanation and advice of `host-setting` findings (each finding
 /// replaces both with its own).
-pub const TEXTS: (&str, &str) = (
-    "A TCP setting of a host whose information was given (`--host-info` or \
-     CAPTURE.host.json) hurts what this capture shows.",
-    "Change the setting named in the summary.",
-);
-
 fn setting_finding(
     severity: Severity,
     summary: String,

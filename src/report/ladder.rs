@@ -3,7 +3,7 @@
 //! state each side is in after it.
 
 use super::relative;
-use crate::analysis::{Analysis, SegmentObserver, close_kind_name, closer_name};
+use crate::analysis::{Analysis, SegmentObserver};
 use crate::decode::{Segment, TcpFlags};
 use crate::flow::Side;
 use crate::seq::{SeqNum, TsVal};
@@ -286,9 +286,9 @@ pub fn render_ladder(
     writeln!(
         out,
         "close: {}, closed first by {}, TIME_WAIT held by {}",
-        close_kind_name(c.close.kind),
-        closer_name(c.close.active_closer),
-        closer_name(c.time_wait.holder)
+        c.close.kind.as_str(),
+        c.close.active_closer.as_str(),
+        c.time_wait.holder.as_str()
     )?;
     let several = a.captures.len() > 1;
     if several {
@@ -359,7 +359,7 @@ pub fn render_ladder(
         writeln!(
             out,
             "TIME_WAIT ({}) from +{} s until +{} s{}",
-            closer_name(c.time_wait.holder),
+            c.time_wait.holder.as_str(),
             relative(a, from),
             relative(a, until),
             c.time_wait

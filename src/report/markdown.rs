@@ -408,29 +408,12 @@ fn render_plan(
     }
     if !a.hosts.is_empty() && plan.hosts > 0 {
         writeln!(out)?;
-        writeln!(
-            out,
-            "#### TIME_WAIT by host (each socket held {} s)",
-            a.options.time_wait_s
-        )?;
+        writeln!(out, "#### {}", super::hosts_heading(a))?;
         writeln!(out)?;
-        writeln!(
-            out,
-            "| host | TIME_WAIT peak | at (s) | closed first | peer closed first | connections |"
-        )?;
+        writeln!(out, "| {} |", super::HOST_COLUMNS.join(" | "))?;
         writeln!(out, "|---|---:|---:|---:|---:|---:|")?;
         for h in a.hosts.iter().take(plan.hosts) {
-            writeln!(
-                out,
-                "| {} | {} | {} | {} | {} | {} |",
-                h.ip,
-                h.time_wait_peak,
-                h.peak_at
-                    .map_or("-".to_string(), |t| format!("+{}", relative(a, t))),
-                h.active_closes,
-                h.passive_closes,
-                h.connections
-            )?;
+            writeln!(out, "| {} |", super::host_cells(a, h).join(" | "))?;
         }
         if a.hosts.len() > plan.hosts {
             writeln!(out)?;

@@ -17,6 +17,7 @@ pub use timeline::{render_timeline_svg, render_timeline_text};
 use crate::analysis::Analysis;
 use crate::detect::Severity;
 use crate::time::Timestamp;
+use std::io::{self, Write};
 
 /// Findings of one kind shown in full in text and Markdown; the rest of
 /// that kind are summed up in one line (JSON always has them all). A busy
@@ -242,4 +243,78 @@ pub fn filters<'a>(
             )
         })
         .collect()
+}
+
+/// The columns of the TIME_WAIT-by-host table, text and Markdown alike.
+pub(crate) const HOST_COLUMNS: [&str; 6] = [
+    "host",
+    "TIME_WAIT peak",
+    "at (s)",
+    "closed first",
+    "peer closed first",
+    "connections",
+];
+
+/// The heading of the TIME_WAIT-by-host table.
+pub(crate) fn hosts_heading(a: &Analysis) -> String {
+    format!(
+        "TIME_WAIT by host (each socket held {} s)",
+        a.options.time_wait_s
+    )
+}
+
+/// One row of the TIME_WAIT-by-host table, in [`HOST_COLUMNS`] order.
+pub(crate) fn host_cells(a: &Analysis, h: &crate::track::HostRecord) -> [String; 6] {
+    [
+        h.ip.to_string(),
+        h.time_wait_peak.to_string(),
+        h.peak_at
+            .map_or("-".to_string(), |ts| format!("+{}", relative(a, ts))),
+        h.active_closes.to_string(),
+        h.passive_closes.to_string(),
+        h.connections.to_string(),
+    ]
+}
+
+/// One output format of the analysis report (hyperfine's `Exporter` is
+/// the model): a command picks one and never matches on formats again.
+pub trait Render {
+    /// Whether the format lists every connection (`connections[]`), so
+    /// the pipeline must keep their records.
+    fn needs_connections(&self) -> bool {
+        false
+    }
+    fn render(&self, a: &Analysis, out: &mut dyn Write) -> io::Result<()>;
+}
+
+/// The terminal report.
+pub struct Text(pub TextStyle);
+
+impl Render for Text {
+    fn render(&self, a: &Analysis, out: &mut dyn Write) -> io::Result<()> {
+        render_text(a, &self.0, out)
+    }
+}
+
+/// The `timewait/1` JSON contract (docs/json.md).
+pub struct Json;
+
+impl Render for Json {
+    fn needs_connections(&self) -> bool {
+        true
+    }
+    fn render(&self, a: &Analysis, out: &mut dyn Write) -> io::Result<()> {
+        render_json(a, out)
+    }
+}
+
+/// Markdown for a ticket, within `max_chars` characters (None: no limit).
+pub struct Markdown {
+    pub max_chars: Option<usize>,
+}
+
+impl Render for Markdown {
+    fn render(&self, a: &Analysis, out: &mut dyn Write) -> io::Result<()> {
+        render_markdown_limited(a, self.max_chars, out)
+    }
 }

@@ -1,7 +1,7 @@
 //! The terminal report: a verdict line first, then findings, then tables.
 
 use super::relative;
-use crate::analysis::{Analysis, close_kind_name, closer_name, handshake_name};
+use crate::analysis::Analysis;
 use crate::detect::Severity;
 use crate::track::{Closer, ConnectionRecord};
 use comfy_table::{ContentArrangement, Table, presets};
@@ -152,10 +152,16 @@ pub fn facts_line(a: &Analysis) -> String {
         ));
     }
     if s.idle_retired > 0 {
+        // The tracker's own limits, said as people say them.
+        let handshakes = crate::track::MAX_HANDSHAKES;
         line.push_str(&format!(
-            "; {} idle connection{} retired early (silent 130 s in the handshake or 3 h after, or past 250,000 open handshakes; a later packet on the 4-tuple starts a new connection)",
+            "; {} idle connection{} retired early (silent {:.0} s in the handshake or {:.0} h after, or past {},{:03} open handshakes; a later packet on the 4-tuple starts a new connection)",
             s.idle_retired,
-            if s.idle_retired == 1 { "" } else { "s" }
+            if s.idle_retired == 1 { "" } else { "s" },
+            crate::track::HANDSHAKE_IDLE_S,
+            crate::track::IDLE_S / 3600.0,
+            handshakes / 1000,
+            handshakes % 1000
         ));
     }
     line
@@ -358,32 +364,10 @@ pub fn render_text(a: &Analysis, style: &TextStyle, out: &mut dyn Write) -> io::
 
     if !a.hosts.is_empty() {
         writeln!(out)?;
-        writeln!(
-            out,
-            "TIME_WAIT by host (each socket held {} s)",
-            a.options.time_wait_s
-        )?;
-        let mut t = table(
-            style,
-            &[
-                "host",
-                "TIME_WAIT peak",
-                "at (s)",
-                "closed first",
-                "peer closed first",
-                "connections",
-            ],
-        );
+        writeln!(out, "{}", super::hosts_heading(a))?;
+        let mut t = table(style, &super::HOST_COLUMNS);
         for h in a.hosts.iter().take(super::HOSTS_SHOWN) {
-            t.add_row(vec![
-                h.ip.to_string(),
-                h.time_wait_peak.to_string(),
-                h.peak_at
-                    .map_or("-".to_string(), |ts| format!("+{}", relative(a, ts))),
-                h.active_closes.to_string(),
-                h.passive_closes.to_string(),
-                h.connections.to_string(),
-            ]);
+            t.add_row(super::host_cells(a, h).to_vec());
         }
         writeln!(out, "{t}")?;
         if a.hosts.len() > super::HOSTS_SHOWN {
@@ -400,7 +384,7 @@ pub fn render_text(a: &Analysis, style: &TextStyle, out: &mut dyn Write) -> io::
 fn holder_text(c: &ConnectionRecord) -> String {
     match c.time_wait.holder {
         Closer::None => "-".to_string(),
-        h => closer_name(h).to_string(),
+        h => h.as_str().to_string(),
     }
 }
 
@@ -448,9 +432,9 @@ pub fn render_connections_text(
                 c.server.to_string(),
                 relative(a, c.start),
                 format!("{:.3}", c.duration_s),
-                handshake_name(c.handshake.state).to_string(),
-                close_kind_name(c.close.kind).to_string(),
-                closer_name(c.close.active_closer).to_string(),
+                c.handshake.state.as_str().to_string(),
+                c.close.kind.as_str().to_string(),
+                c.close.active_closer.as_str().to_string(),
                 holder_text(c),
                 frames,
                 c.history.to_string(),

@@ -168,6 +168,51 @@ pub enum Closer {
     None,
 }
 
+/// The names the reports, the JSON summary and `conns` filters use (the
+/// same as serde's), and each variant's place in [`Self::ALL`] for tallies:
+/// one list per enum, so a new variant cannot be counted as another.
+macro_rules! named_enum {
+    ($ty:ident { $($variant:ident => $name:literal),* $(,)? }) => {
+        impl $ty {
+            pub const ALL: &'static [$ty] = &[$($ty::$variant),*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name,)*
+                }
+            }
+
+            /// Its place in [`Self::ALL`].
+            pub fn index(self) -> usize {
+                self as usize
+            }
+        }
+    };
+}
+
+named_enum!(HandshakeState {
+    Complete => "complete",
+    SynAckOnly => "syn_ack_only",
+    SynOnly => "syn_only",
+    Refused => "refused",
+    Challenged => "challenged",
+    NotCaptured => "not_captured",
+});
+
+named_enum!(CloseKind {
+    Fin => "fin",
+    Simultaneous => "simultaneous",
+    Rst => "rst",
+    Open => "open",
+});
+
+named_enum!(Closer {
+    Client => "client",
+    Server => "server",
+    Both => "both",
+    None => "none",
+});
+
 impl From<Side> for Closer {
     fn from(s: Side) -> Closer {
         match s {
@@ -1286,6 +1331,34 @@ pub(crate) mod tests {
 
     pub const C: &str = "10.0.0.1:40000";
     pub const S: &str = "10.0.0.2:80";
+
+    /// Each enum's list holds every variant at its own index, under the
+    /// name serde writes into the JSON.
+    #[test]
+    fn named_enums_list_every_variant_under_its_json_name() {
+        fn check<T: Copy + Serialize>(
+            all: &[T],
+            index: fn(T) -> usize,
+            name: fn(T) -> &'static str,
+        ) {
+            for (i, v) in all.iter().enumerate() {
+                assert_eq!(index(*v), i);
+                assert_eq!(
+                    serde_json::to_value(v).unwrap(),
+                    serde_json::json!(name(*v))
+                );
+            }
+        }
+        check(
+            HandshakeState::ALL,
+            HandshakeState::index,
+            HandshakeState::as_str,
+        );
+        check(CloseKind::ALL, CloseKind::index, CloseKind::as_str);
+        check(Closer::ALL, Closer::index, Closer::as_str);
+        assert_eq!(HandshakeState::ALL.len(), 6);
+        assert_eq!(CloseKind::ALL.len(), 4);
+    }
 
     /// A segment from `from` to `to` at `frame` (time = frame ms).
     pub fn seg(

@@ -160,6 +160,28 @@ fn several_files_analyze_the_readable_ones_and_exit_2() {
     assert_eq!(json["summary"]["connections"], 3);
     assert_eq!(json["captures"].as_array().unwrap().len(), 2);
     assert!(json["captures"][1]["error"].is_string());
+    // Programs read the kind, not the message.
+    assert_eq!(json["captures"][1]["error_kind"], "open");
+    assert!(json["captures"][0]["error_kind"].is_null());
+    let text = temp_file("notes2.pcap", b"this is a text file, not a capture\n");
+    let o = timewait(&[
+        "analyze",
+        "--format",
+        "json",
+        good.to_str().unwrap(),
+        text.to_str().unwrap(),
+    ]);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let kinds: Vec<&serde_json::Value> = json["captures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["error_kind"])
+        .collect();
+    assert!(
+        kinds.contains(&&serde_json::json!("not_a_capture")),
+        "{kinds:?}"
+    );
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The one integration-test crate (one link step on a 2-core CI).
 
 mod check;
+mod commands;
 mod corpus;
 mod filters;
 mod findings;

@@ -1,0 +1,35 @@
+//! `timewait show`: the ladder diagram of one connection.
+
+use super::{Out, Outcome, ShowArgs, ShowFormat, nothing_read};
+use anyhow::{Result, bail};
+use timewait::analysis::Pipeline;
+use timewait::report::{self, LadderCollector};
+
+pub(super) fn run(args: &ShowArgs, out: &mut Out) -> Result<Outcome> {
+    let mut collector = LadderCollector::new(args.conn, args.limit);
+    let pipeline = Pipeline::with_observer(args.input.options()?, Box::new(&mut collector))
+        .keep_only(args.conn);
+    let (analysis, failed) = args.input.run(pipeline)?;
+    if nothing_read(&analysis) {
+        return Ok(Outcome::NothingRead);
+    }
+    let Some(conn) = analysis.connections.iter().find(|c| c.id == args.conn) else {
+        let n = analysis.summary.connections;
+        bail!(
+            "no connection {} (the capture has {n}: ids 0-{})",
+            args.conn,
+            n.saturating_sub(1)
+        );
+    };
+    let markdown = matches!(args.format, ShowFormat::Markdown);
+    report::render_ladder_limited(
+        &analysis,
+        conn,
+        &collector.rows,
+        collector.omitted,
+        markdown,
+        markdown.then_some(report::DEFAULT_MAX_CHARS),
+        out,
+    )?;
+    Ok(Outcome::read(failed))
+}
