@@ -747,9 +747,12 @@ impl Connection {
             notes.challenge_ack = true;
             self.handshake.challenge_ack.get_or_insert(seg.frame);
         }
-        // ACK of the peer's FIN.
+        // ACK of the peer's FIN: exactly one past it. Nothing follows a
+        // FIN, and Linux drops an ACK of data never sent (tcp_ack: "ACK of
+        // unsent data", after(ack, snd_nxt)), so a larger ack (fuzzed,
+        // corrupt) acknowledges nothing.
         if let Some(peer_fin) = self.side(peer).fin_seq
-            && !seg.ack.before(peer_fin.plus(1))
+            && seg.ack == peer_fin.plus(1)
         {
             let s = &mut self.sides[from.index()];
             if s.acked_peer_fin.is_none() {
