@@ -4,7 +4,12 @@
 //!
 //! ```text
 //! cargo run --release --example gen_capture -- OUT.pcap --size 100M [--seed 1] [--rate 500]
+//! cargo run --release --example gen_capture -- OUT.pcap --conns 300000 --rate 15000
 //! ```
+//!
+//! `--conns N` stops after N connections instead of at a size: at a rate of
+//! 15,000/s, 300,000 connections all sit inside one 60 s TIME_WAIT window
+//! (the hot-proxy case of benches/run.sh).
 //!
 //! The capture point is a server (10.0.0.1, ports 80 and 443) that
 //! thousands of clients talk to. Connections interleave and end in every
@@ -372,6 +377,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut seed = 1u64;
     let mut rate = None;
     let mut flood: Option<u64> = None;
+    let mut max_conns: Option<u64> = None;
     let mut i = 0;
     while i < args.len() {
         let value = || args.get(i + 1).cloned().ok_or("missing value");
@@ -380,9 +386,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--seed" => seed = value()?.parse()?,
             "--rate" => rate = Some(value()?.parse::<f64>()?),
             "--syn-flood" => flood = Some(value()?.parse()?),
+            "--conns" => max_conns = Some(value()?.parse()?),
             "-h" | "--help" => {
                 println!(
-                    "gen_capture OUT.pcap [--size 100M] [--seed 1] [--rate CONNS_PER_S]\n\
+                    "gen_capture OUT.pcap [--size 100M | --conns N] [--seed 1] [--rate CONNS_PER_S]\n\
                      gen_capture OUT.pcap --syn-flood PACKETS [--seed 1] [--rate SYNS_PER_S]\n\
                      Writes a deterministic server-side capture of about SIZE bytes, or a\n\
                      flood of unanswered SYNs from random ports."
@@ -478,7 +485,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         Ok(())
     };
-    while written < size {
+    if max_conns.is_some() {
+        size = u64::MAX;
+    }
+    while written < size && max_conns.is_none_or(|m| conns < m) {
         let gap = -(1.0 - rng.unit()).ln() * mean_gap_us;
         now += gap.max(1.0) as u64;
         write_until(now, &mut queue, &mut w, &mut written, &mut packets)?;

@@ -301,6 +301,8 @@ struct Retire<'o> {
     sink: Option<RecordSink<'o>>,
     /// The sink wants no more records.
     stopped: bool,
+    /// The tracker's TIME_WAIT floor last handed on.
+    floor: Option<crate::time::Timestamp>,
 }
 
 impl Retire<'_> {
@@ -316,6 +318,22 @@ impl Retire<'_> {
         detect::connection_end_all(&mut self.detectors, &record, &mut self.claims);
         if self.keep && self.keep_only.is_none_or(|id| id == record.id) {
             self.kept.push(record);
+        }
+    }
+
+    /// Hands the tracker's TIME_WAIT floor on when it moved, after the
+    /// records retired before it (the sweeps of TIME_WAIT peaks fold what
+    /// starts before it).
+    fn advance(&mut self, floor: Option<crate::time::Timestamp>) {
+        if floor == self.floor || self.sink.is_some() {
+            return;
+        }
+        self.floor = floor;
+        if let Some(f) = floor {
+            self.hosts.advance(f);
+            for d in &mut self.detectors {
+                d.advance(f);
+            }
         }
     }
 }
@@ -375,6 +393,7 @@ impl<'o> Pipeline<'o> {
                 kept: Vec::new(),
                 sink: None,
                 stopped: false,
+                floor: None,
             },
             segment_span: None,
             options,
@@ -800,6 +819,7 @@ fn feed_segment(
             retire.take(record);
         }
     }
+    retire.advance(tracker.time_wait_floor());
 }
 
 fn summarize(

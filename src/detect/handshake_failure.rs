@@ -82,6 +82,11 @@ struct PortGroup {
     evidence: EvidenceSet,
     refused: u64,
     unanswered: u64,
+    /// Unanswered attempts whose only answer was a segment the client's
+    /// kernel ignores (an RST without an acceptable ACK in SYN_SENT, RFC
+    /// 9293 §3.10.7.3, tcp_rcv_synsent_state_process): an answer, if an
+    /// odd one, not a drop.
+    ignored_answers: u64,
     /// Attempts per client, for the first [`MAX_CLIENTS`] clients.
     clients: ArrayVec<(IpAddr, u64), MAX_CLIENTS>,
     more_clients: bool,
@@ -107,6 +112,19 @@ pub struct HandshakeFailure {
     pairs: Groups<(IpAddr, IpAddr), Pair>,
     /// Attempts cut by the capture's end, per server ip:port.
     cut: Groups<Endpoint, EvidenceSet>,
+    /// What the capture saw of each server host: whether it holds any
+    /// packet from it, and whether a connection to it completed anyway.
+    hosts: Groups<IpAddr, HostSeen>,
+}
+
+/// A server host as the capture saw it. A host that sent nothing while a
+/// connection to it completed (its client acknowledged a SYN-ACK the
+/// capture lacks) sits on the side the capture did not record: its
+/// silence says nothing about SYNs.
+#[derive(Default, Clone, Copy)]
+struct HostSeen {
+    sent: u64,
+    completed_unseen: bool,
 }
 
 impl HandshakeFailure {
@@ -129,6 +147,9 @@ impl Detector for HandshakeFailure {
 
     fn on_connection_end(&mut self, c: &ConnectionRecord, claims: &mut Claims) {
         let h = &c.handshake;
+        let seen = self.hosts.entry(c.server.ip()).or_default();
+        seen.sent += c.server_to_client.packets;
+        seen.completed_unseen |= h.synack_unseen;
         if h.synack_frame.is_some() {
             *self.answered.entry(c.server).or_default() += 1;
             // Open ports of a scan retire first (SYN, SYN-ACK, RST), before
@@ -164,12 +185,24 @@ impl Detector for HandshakeFailure {
             return;
         }
         let refused = h.state == HandshakeState::Refused;
+        let ignored_answer = !refused && c.ignored > 0 && c.server_to_client.packets > 0;
         let mut frames = h.syn_frames.to_vec();
         if refused {
             frames.extend(h.rst_frame);
         }
+        if ignored_answer {
+            frames.extend(c.ignored_frames.iter().copied());
+        }
         let note = || {
-            if refused {
+            if ignored_answer {
+                format!(
+                    "{} → {}: {} SYN(s), answered only by a segment the client's kernel ignores \
+                     (an RST without an acceptable ACK: a middlebox or a crafted reset)",
+                    c.client,
+                    c.server,
+                    h.syn_retransmits + 1
+                )
+            } else if refused {
                 format!(
                     "{} → {}: refused by RST after {} SYN(s)",
                     c.client,
@@ -191,6 +224,7 @@ impl Detector for HandshakeFailure {
             g.refused += 1;
         } else {
             g.unanswered += 1;
+            g.ignored_answers += u64::from(ignored_answer);
         }
         if let Some((_, n)) = g.clients.iter_mut().find(|(ip, _)| *ip == c.client.ip()) {
             *n += 1;
@@ -255,7 +289,8 @@ impl Detector for HandshakeFailure {
                 .map(|v| v.iter().copied().filter(|p| *p != server.port()).collect())
                 .unwrap_or_default();
             others.sort_unstable();
-            port_findings.push(port_finding(server, g, answered_here, &others));
+            let seen = self.hosts.get(&server.ip()).copied().unwrap_or_default();
+            port_findings.push(port_finding(server, g, answered_here, &others, seen));
         }
         for ((client, server), p, evidence) in scans {
             out.push(scan_finding(client, server, p, evidence));
@@ -321,13 +356,31 @@ fn scan_finding(client: IpAddr, server: IpAddr, p: Pair, evidence: EvidenceSet) 
 
 /// Failed attempts toward one server ip:port, with what the pattern says
 /// about the cause.
-fn port_finding(server: Endpoint, g: PortGroup, answered_here: u64, others: &[u16]) -> Finding {
+fn port_finding(
+    server: Endpoint,
+    g: PortGroup,
+    answered_here: u64,
+    others: &[u16],
+    seen: HostSeen,
+) -> Finding {
+    // The capture recorded one side only: nothing it lacks is evidence.
+    let one_sided = g.refused == 0 && seen.sent == 0 && seen.completed_unseen;
+    let odd = g.refused == 0 && g.unanswered > 0 && g.ignored_answers == g.unanswered;
     let mut parts = Vec::new();
     if g.refused > 0 {
         parts.push(format!("{} refused (RST)", g.refused));
     }
     if g.unanswered > 0 {
-        parts.push(format!("{} never answered", g.unanswered));
+        parts.push(if one_sided {
+            format!("{} with no answer in the capture", g.unanswered)
+        } else if odd {
+            format!(
+                "{} answered only by segments the client ignores",
+                g.unanswered
+            )
+        } else {
+            format!("{} never answered", g.unanswered)
+        });
     }
     let clients = match (g.clients.len(), g.more_clients) {
         (_, true) => format!("more than {MAX_CLIENTS} clients"),
@@ -335,7 +388,18 @@ fn port_finding(server: Endpoint, g: PortGroup, answered_here: u64, others: &[u1
         (n, false) => format!("{n} clients"),
     };
     let port = server.port();
-    let cause = if g.unanswered == 0 {
+    let cause = if one_sided {
+        format!(
+            "the capture holds no packet from {} although a connection to it completed (its \
+             client acknowledged a SYN-ACK the capture lacks): a capture of one direction \
+             cannot tell whether these SYNs were answered",
+            server.ip()
+        )
+    } else if odd {
+        "a client in SYN_SENT drops an RST without an acceptable ACK (RFC 9293 §3.10.7.3): \
+         a middlebox or a crafted reset answered, nothing was dropped"
+            .to_string()
+    } else if g.unanswered == 0 {
         if answered_here == 0 {
             format!("nothing listens on port {port}")
         } else {
@@ -364,9 +428,14 @@ fn port_finding(server: Endpoint, g: PortGroup, answered_here: u64, others: &[u1
         "the host answered no SYN at all in this capture: down, unreachable, or filtered"
             .to_string()
     };
+    let severity = if one_sided || odd {
+        Severity::Info
+    } else {
+        Severity::Warning
+    };
     Finding::new(
         FindingKind::HandshakeFailure,
-        Severity::Warning,
+        severity,
         format!(
             "{server}: {} from {clients}: {}; {cause}",
             plural(g.refused + g.unanswered, "connection attempt"),

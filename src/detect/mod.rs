@@ -357,6 +357,40 @@ impl EvidenceSet {
         }
     }
 
+    /// One case kept in the id and frame lists but never as a row: a
+    /// detector that picked its rows itself (the earliest ones, which are
+    /// all `add`ed) hands the rest over this way.
+    pub fn add_unkept(&mut self, connection: ConnId, at: Timestamp, frames: &[u64]) {
+        self.count += 1;
+        self.added += 1;
+        if self.first.is_none_or(|f| at < f) {
+            self.first = Some(at);
+        }
+        if self.last.is_none_or(|l| at > l) {
+            self.last = Some(at);
+        }
+        self.connections.push(connection);
+        for f in frames {
+            self.frames.push(*f);
+        }
+    }
+
+    /// `n` more cases between `first` and `last`, none of them kept as a
+    /// row or listed: the detector kept only the [`MAX_LISTED`] smallest
+    /// ids and frames, which it `add`ed (so the lists are cut short).
+    /// With `n` = 0, only widens the span to [`first`, `last`].
+    pub fn add_unlisted(&mut self, n: u64, first: Timestamp, last: Timestamp) {
+        self.first = Some(self.first.map_or(first, |f| f.min(first)));
+        self.last = Some(self.last.map_or(last, |l| l.max(last)));
+        if n == 0 {
+            return;
+        }
+        self.count += n;
+        self.added += n;
+        self.connections.dropped = true;
+        self.frames.dropped = true;
+    }
+
     /// One case, already built.
     pub fn push(&mut self, e: Evidence) {
         let Evidence {
@@ -898,6 +932,9 @@ pub trait Detector {
     /// the order of [`all`]; `claims` holds what earlier ones claimed on
     /// this record.
     fn on_connection_end(&mut self, _record: &ConnectionRecord, _claims: &mut Claims) {}
+    /// No record still to come starts its TIME_WAIT before `floor`
+    /// (`Tracker::time_wait_floor`): what waits for it can be folded.
+    fn advance(&mut self, _floor: crate::time::Timestamp) {}
     /// Once, after the last connection ended.
     fn finish(&mut self, ctx: &Context<'_>) -> Vec<Finding>;
 }

@@ -666,6 +666,65 @@ fn a_completed_server_close_lands_in_time_wait_despite_a_later_rst() {
     );
 }
 
+/// A capture of one direction (tcpdump ipoib.pcap): the server never
+/// appears, but the client acknowledges its SYN-ACK on one connection, so
+/// the silence after other SYNs to it is no evidence of a drop.
+#[test]
+fn unanswered_syns_to_a_host_the_capture_never_hears_are_not_failures() {
+    let c = "10.0.0.1:40000";
+    let s = "10.0.0.2:22";
+    let mut w = Wire::new();
+    w.send(0.0, c, s, S, 100, 0, 0, None);
+    w.send(0.01, c, s, A, 101, 501, 0, None); // acknowledges an unseen SYN-ACK
+    w.send(0.02, c, s, P | A, 101, 501, 10, None);
+    w.send(1.0, "10.0.0.1:40001", "10.0.0.2:8", S, 7, 0, 0, None);
+    w.send(5.0, "10.0.0.1:40002", "10.0.0.2:9", S, 7, 0, 0, None);
+    w.send(9.0, c, s, A, 111, 501, 0, None);
+    let a = w.analyze();
+    let hf: Vec<_> = a
+        .findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::HandshakeFailure)
+        .collect();
+    assert!(!hf.is_empty(), "{:#?}", a.findings);
+    for f in hf {
+        assert_eq!(f.severity, Severity::Info, "{}", f.summary);
+        assert!(
+            f.summary.contains("holds no packet from 10.0.0.2"),
+            "{}",
+            f.summary
+        );
+    }
+}
+
+/// A SYN answered by an RST without the ACK bit (suricata-verify
+/// bug-3844): the client's kernel ignores it, but something answered:
+/// no drop, no listen queue.
+#[test]
+fn a_syn_answered_by_an_rst_the_client_ignores_is_no_drop() {
+    let c = "10.0.0.1:40000";
+    let s = "10.0.0.2:80";
+    let mut w = Wire::new();
+    w.send(0.0, c, s, S, 1111, 0, 0, None);
+    w.send(0.001, s, c, R, 0, 1112, 0, None);
+    w.handshake(0.002, "10.0.0.1:40001", s);
+    w.send(3.0, "10.0.0.1:40001", s, A, 101, 501, 0, None);
+    let a = w.analyze();
+    let f = a
+        .findings
+        .iter()
+        .find(|f| f.kind == FindingKind::HandshakeFailure)
+        .expect("handshake-failure");
+    assert_eq!(f.severity, Severity::Info);
+    assert!(
+        f.summary
+            .contains("answered only by segments the client ignores")
+            && !f.summary.contains("listen queue"),
+        "{}",
+        f.summary
+    );
+}
+
 #[test]
 fn half_close_left_open_is_a_fin_wait_2_stall() {
     let c = "10.0.0.1:40000";

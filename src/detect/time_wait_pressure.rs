@@ -22,6 +22,7 @@ use super::{
 };
 use crate::analysis::Options;
 use crate::flow::Endpoint;
+use crate::peak::PeakSweep;
 use crate::time::Timestamp;
 use crate::track::{Closer, ConnId, ConnectionRecord};
 use std::net::IpAddr;
@@ -44,11 +45,14 @@ pub const SPEC: KindSpec = KindSpec {
 };
 
 /// Per client IP and server ip:port: the TIME_WAIT intervals the client
-/// held (32 bytes each, the one per-connection cost of this detector) and
-/// whether every connection carried timestamps.
+/// held, swept online (32 bytes each while open or waiting for the
+/// tracker's floor, [`PeakSweep`]), the count and span of their starts,
+/// and whether every connection carried timestamps.
 pub struct TimeWaitPressure {
     port_range: (u16, u16),
     pairs: Groups<(IpAddr, Endpoint), Pair>,
+    /// Pairs with intervals waiting for the floor.
+    waiting: Vec<(IpAddr, Endpoint)>,
 }
 
 impl TimeWaitPressure {
@@ -56,12 +60,17 @@ impl TimeWaitPressure {
         TimeWaitPressure {
             port_range: options.port_range,
             pairs: Groups::default(),
+            waiting: Vec::new(),
         }
     }
 }
 
 struct Pair {
-    held: Vec<Held>,
+    held: PeakSweep<Held>,
+    /// Intervals held, and the first and last start.
+    count: usize,
+    first: Option<Timestamp>,
+    last: Option<Timestamp>,
     timestamps: bool,
 }
 
@@ -87,16 +96,15 @@ struct Projection {
 impl Projection {
     /// The rate of closes, when there are enough to call it one: ten over
     /// at least a second, or a burst of a hundred.
-    fn of(held: &[Held], range: u64, time_wait_s: f64) -> Option<Projection> {
-        let first = held.iter().map(|h| h.from).min()?;
-        let last = held.iter().map(|h| h.from).max()?;
+    fn of(p: &Pair, range: u64, time_wait_s: f64) -> Option<Projection> {
+        let (first, last) = (p.first?, p.last?);
         let seen_s = last.secs_since(first);
-        let enough = (held.len() >= MIN_FOR_PROJECTION && seen_s >= 1.0)
-            || (held.len() >= MIN_BURST_FOR_PROJECTION && seen_s > 0.0);
+        let enough = (p.count >= MIN_FOR_PROJECTION && seen_s >= 1.0)
+            || (p.count >= MIN_BURST_FOR_PROJECTION && seen_s > 0.0);
         if !enough {
             return None;
         }
-        let rate = held.len() as f64 / seen_s;
+        let rate = p.count as f64 / seen_s;
         let projected = ((rate * time_wait_s).round() as u64).min(range.saturating_mul(1000));
         Some(Projection {
             rate,
@@ -137,10 +145,10 @@ impl Projection {
     }
 }
 
-/// One TIME_WAIT interval held by a client toward a server.
+/// What the evidence needs of one TIME_WAIT interval held by a client
+/// toward a server.
+#[derive(Clone, Copy)]
 struct Held {
-    from: Timestamp,
-    until: Timestamp,
     conn: ConnId,
     frame: u64,
 }
@@ -153,7 +161,10 @@ impl Detector for TimeWaitPressure {
     fn on_connection_end(&mut self, c: &ConnectionRecord, _claims: &mut Claims) {
         let (lo, hi) = self.port_range;
         let p = self.pairs.entry((c.client.ip(), c.server)).or_insert(Pair {
-            held: Vec::new(),
+            held: PeakSweep::new(true),
+            count: 0,
+            first: None,
+            last: None,
             timestamps: true,
         });
         p.timestamps &= c.client_to_server.timestamps && c.server_to_client.timestamps;
@@ -164,26 +175,45 @@ impl Detector for TimeWaitPressure {
             && matches!(c.time_wait.holder, Closer::Client | Closer::Both)
             && let (Some(from), Some(until)) = (c.time_wait.from, c.time_wait.until)
         {
-            p.held.push(Held {
+            if !p.held.waiting() {
+                self.waiting.push((c.client.ip(), c.server));
+            }
+            p.held.add(
                 from,
                 until,
-                conn: c.id,
-                frame: c.close.first_fin_frame.unwrap_or(c.last_frame),
-            });
+                Held {
+                    conn: c.id,
+                    frame: c.close.first_fin_frame.unwrap_or(c.last_frame),
+                },
+            );
+            p.count += 1;
+            p.first = Some(p.first.map_or(from, |f| f.min(from)));
+            p.last = Some(p.last.map_or(from, |l| l.max(from)));
         }
+    }
+
+    fn advance(&mut self, floor: Timestamp) {
+        let pairs = &mut self.pairs;
+        self.waiting.retain(|k| {
+            let held = &mut pairs.get_mut(k).expect("a waiting pair is known").held;
+            held.advance(floor);
+            held.waiting()
+        });
     }
 
     fn finish(&mut self, ctx: &Context<'_>) -> Vec<Finding> {
         let (lo, hi) = ctx.options.port_range;
         let range = u64::from(hi - lo) + 1;
         let mut out = Vec::new();
-        for ((client, server), Pair { held, timestamps }) in sorted(std::mem::take(&mut self.pairs))
-        {
-            if held.is_empty() {
+        self.waiting.clear();
+        for ((client, server), p) in sorted(std::mem::take(&mut self.pairs)) {
+            if p.count == 0 {
                 continue;
             }
-            let (peak, peak_at, open_at_peak) = sweep(&held);
-            let projection = Projection::of(&held, range, ctx.options.time_wait_s);
+            let projection = Projection::of(&p, range, ctx.options.time_wait_s);
+            let timestamps = p.timestamps;
+            let (peak, peak_at, open_at_peak) = p.held.finish();
+            let peak_at = peak_at.expect("a peak of at least one interval");
             let severity = if peak >= range {
                 Severity::Error
             } else if peak * 2 >= range || projection.is_some_and(|p| p.projected * 2 >= range) {
@@ -208,7 +238,7 @@ impl Detector for TimeWaitPressure {
             }
             let mut evidence = EvidenceSet::new();
             for h in open_at_peak {
-                evidence.add(h.conn, h.from, &[h.frame], || {
+                evidence.add(h.item.conn, h.from, &[h.item.frame], || {
                     format!(
                         "port held in TIME_WAIT from +{:.3} s to +{:.3} s",
                         ctx.rel(h.from),
@@ -245,33 +275,4 @@ impl Detector for TimeWaitPressure {
         }
         out
     }
-}
-
-/// Peak of concurrently held intervals, when it was first reached, and the
-/// intervals open at that moment. An interval ending exactly when another
-/// starts is closed first.
-fn sweep(held: &[Held]) -> (u64, Timestamp, Vec<&Held>) {
-    let mut events: Vec<(Timestamp, i8, usize)> = Vec::with_capacity(held.len() * 2);
-    for (i, h) in held.iter().enumerate() {
-        events.push((h.from, 1, i));
-        events.push((h.until, -1, i));
-    }
-    events.sort_unstable_by_key(|e| (e.0, e.1));
-    let (mut open, mut peak, mut peak_at) = (0u64, 0u64, held[0].from);
-    for (ts, delta, _) in &events {
-        if *delta > 0 {
-            open += 1;
-            if open > peak {
-                peak = open;
-                peak_at = *ts;
-            }
-        } else {
-            open = open.saturating_sub(1);
-        }
-    }
-    let at_peak = held
-        .iter()
-        .filter(|h| h.from <= peak_at && h.until > peak_at)
-        .collect();
-    (peak, peak_at, at_peak)
 }

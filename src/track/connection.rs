@@ -747,9 +747,12 @@ impl Connection {
             notes.challenge_ack = true;
             self.handshake.challenge_ack.get_or_insert(seg.frame);
         }
-        // ACK of the peer's FIN.
+        // ACK of the peer's FIN: exactly one past it. Nothing follows a
+        // FIN, and Linux drops an ACK of data never sent (tcp_ack: "ACK of
+        // unsent data", after(ack, snd_nxt)), so a larger ack (fuzzed,
+        // corrupt) acknowledges nothing.
         if let Some(peer_fin) = self.side(peer).fin_seq
-            && !seg.ack.before(peer_fin.plus(1))
+            && seg.ack == peer_fin.plus(1)
         {
             let s = &mut self.sides[from.index()];
             if s.acked_peer_fin.is_none() {
@@ -931,7 +934,19 @@ impl Connection {
                 .all(|s| s.fin_seq.is_some() && s.fin_acked.is_some())
     }
 
-    /// Freezes the connection into its record.
+    /// The earliest its TIME_WAIT (`finish`'s `from`) can start, once both
+    /// sides have sent a FIN: `from` is the holder's ACK of its peer's FIN
+    /// or that FIN, both at or after either side's first FIN in a capture
+    /// whose time runs forward. None before both FINs: then any TIME_WAIT
+    /// starts at a packet still to come.
+    pub fn time_wait_lower_bound(&self) -> Option<Timestamp> {
+        let [a, b] = &self.sides;
+        match (a.fin_first, b.fin_first) {
+            (Some((_, x)), Some((_, y))) => Some(x.min(y)),
+            _ => None,
+        }
+    }
+
     /// Freezes the connection into its record. The frame lists and history
     /// move into the record (the connection is retired after this), so
     /// retiring allocates as little as possible.

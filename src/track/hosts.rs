@@ -3,6 +3,7 @@
 
 use super::connection::{Closer, ConnectionRecord};
 use crate::flow::Side;
+use crate::peak::PeakSweep;
 use crate::time::Timestamp;
 use rustc_hash::FxBuildHasher;
 use serde::Serialize;
@@ -26,16 +27,17 @@ pub struct HostRecord {
 }
 
 /// Per-host facts folded one connection record at a time: counters, and
-/// the TIME_WAIT intervals each host held as compact (from, until) pairs
-/// (16 bytes per interval) for the peak sweep at the end, since records
-/// retire out of time order.
+/// the TIME_WAIT intervals each host held, swept online
+/// ([`PeakSweep`], 16 bytes per interval while it is open or waits for the
+/// tracker's floor), so memory follows the sockets held at once, not the
+/// length of the capture.
 #[derive(Debug, Default)]
 pub struct HostTally {
-    hosts: HashMap<IpAddr, (HostRecord, Vec<Interval>), FxBuildHasher>,
+    hosts: HashMap<IpAddr, (HostRecord, PeakSweep<()>), FxBuildHasher>,
+    /// Hosts with intervals waiting for the floor (so that moving it costs
+    /// nothing for the others).
+    waiting: Vec<IpAddr>,
 }
-
-/// A TIME_WAIT interval: [from, until).
-type Interval = (Timestamp, Timestamp);
 
 impl HostTally {
     pub fn add(&mut self, c: &ConnectionRecord) {
@@ -51,7 +53,7 @@ impl HostTally {
                         time_wait_peak: 0,
                         peak_at: None,
                     },
-                    Vec::new(),
+                    PeakSweep::new(false),
                 )
             });
             h.connections += 1;
@@ -70,9 +72,22 @@ impl HostTally {
                 (Closer::Both, _) | (Closer::Client, Side::Client) | (Closer::Server, Side::Server)
             );
             if let (true, Some(from), Some(until)) = (holds, c.time_wait.from, c.time_wait.until) {
-                held.push((from, until));
+                if !held.waiting() {
+                    self.waiting.push(ip);
+                }
+                held.add(from, until, ());
             }
         }
+    }
+
+    /// No record still to come starts its TIME_WAIT before `floor`.
+    pub fn advance(&mut self, floor: Timestamp) {
+        let hosts = &mut self.hosts;
+        self.waiting.retain(|ip| {
+            let held = &mut hosts.get_mut(ip).expect("a waiting host is known").1;
+            held.advance(floor);
+            held.waiting()
+        });
     }
 
     /// Every host, largest TIME_WAIT peak first. Intervals are swept in
@@ -83,20 +98,9 @@ impl HostTally {
             .hosts
             .into_values()
             .map(|(mut h, held)| {
-                let mut ev: Vec<(Timestamp, i8)> = Vec::with_capacity(held.len() * 2);
-                for (from, until) in held {
-                    ev.push((from, 1));
-                    ev.push((until, -1));
-                }
-                ev.sort_unstable();
-                let mut open: i64 = 0;
-                for (ts, delta) in ev {
-                    open += i64::from(delta);
-                    if open > h.time_wait_peak as i64 {
-                        h.time_wait_peak = open as u64;
-                        h.peak_at = Some(ts);
-                    }
-                }
+                let (peak, at, _) = held.finish();
+                h.time_wait_peak = peak;
+                h.peak_at = at;
                 h
             })
             .collect();

@@ -84,6 +84,11 @@ struct Slot {
     /// Seconds of silence after which the connection is retired.
     idle_limit: f64,
     closed: bool,
+    /// No TIME_WAIT this connection can still start begins before this
+    /// (see [`Connection::time_wait_lower_bound`]); before both FINs,
+    /// `Timestamp(i64::MAX)` (no bound of its own: 8 bytes, not 16, per
+    /// live connection).
+    tw_floor: Timestamp,
     /// Key of the connection in [`Tracker::conns`].
     conn: usize,
 }
@@ -93,6 +98,7 @@ impl Slot {
     fn refresh(&mut self, c: &Connection, time_wait_secs: f64) {
         self.last_ts = c.last_ts;
         self.closed = c.is_closed();
+        self.tw_floor = c.time_wait_lower_bound().unwrap_or(Timestamp(i64::MAX));
         self.idle_limit = if self.closed {
             // The TIME_WAIT interval ends at most `tw` after the last
             // packet; after it a SYN on the tuple is no reuse.
@@ -129,6 +135,8 @@ pub struct Tracker {
     last_sweep: Option<Timestamp>,
     /// Connections retired while not closed, before the end of the capture.
     idle_retired: u64,
+    /// No record retired from now on starts its TIME_WAIT before this.
+    time_wait_floor: Option<Timestamp>,
     /// Frames that were a copy of one just captured (see
     /// [`connection::DUPLICATE_WINDOW_S`]).
     duplicates: u64,
@@ -147,6 +155,7 @@ impl Tracker {
             live_after_sweep: 0,
             last_sweep: None,
             idle_retired: 0,
+            time_wait_floor: None,
             duplicates: 0,
         }
     }
@@ -205,6 +214,7 @@ impl Tracker {
                     last_ts: seg.ts,
                     idle_limit: 0.0,
                     closed: false,
+                    tw_floor: Timestamp(i64::MAX),
                     conn: conns.insert(Connection::new(id, self.capture, seg)),
                 })
             }
@@ -251,8 +261,12 @@ impl Tracker {
         let retired = &mut self.retired;
         let idle_retired = &mut self.idle_retired;
         let conns = &mut self.conns;
+        // Connections without both FINs start any TIME_WAIT at a later
+        // packet (at or after `now`, in a capture whose time runs forward).
+        let mut floor = now;
         self.live.retain(|_, slot| {
             if now.secs_since(slot.last_ts) <= slot.idle_limit {
+                floor = floor.min(slot.tw_floor);
                 return true;
             }
             if !slot.closed {
@@ -262,6 +276,7 @@ impl Tracker {
             false
         });
         self.live_after_sweep = self.live.len();
+        self.time_wait_floor = Some(floor);
     }
 
     /// Retires the longest-silent connections still in their handshake
@@ -305,6 +320,17 @@ impl Tracker {
     /// Connections currently open (not retired).
     pub fn live(&self) -> usize {
         self.live.len()
+    }
+
+    /// A time before which no record retired from now on starts its
+    /// TIME_WAIT (as of the last sweep; none before the first), so that
+    /// peaks of TIME_WAIT sockets can be swept online up to it
+    /// ([`crate::peak::PeakSweep`]). It holds when capture time runs
+    /// forward; a capture whose clock steps back can make a later record
+    /// start earlier, which the sweep then counts from the moment it
+    /// arrives.
+    pub fn time_wait_floor(&self) -> Option<Timestamp> {
+        self.time_wait_floor
     }
 
     /// Connections retired for being idle while not closed.

@@ -1,0 +1,241 @@
+//! The most TIME_WAIT intervals open at once, swept online.
+//!
+//! Records retire out of time order, so the sweep cannot apply an interval
+//! when it arrives; but the tracker knows a time before which no record
+//! still to come starts its TIME_WAIT (`Tracker::time_wait_floor`). Up to
+//! that floor the sweep is final: starts before it are applied in time
+//! order, and only the intervals still open (a heap by end) and those that
+//! arrived but start at or after the floor are kept. Memory is then the
+//! intervals open at once (rate × TIME_WAIT), not every interval of the
+//! capture, and the answer is the same as sorting them all at the end.
+
+use crate::time::Timestamp;
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+
+/// One interval [from, until) and what the caller wants back of it.
+#[derive(Debug, Clone, Copy)]
+pub struct Interval<T> {
+    pub from: Timestamp,
+    pub until: Timestamp,
+    pub item: T,
+}
+
+impl<T> PartialEq for Interval<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl<T> Eq for Interval<T> {}
+impl<T> PartialOrd for Interval<T> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl<T> Ord for Interval<T> {
+    /// By end, then start: the heap's order.
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.until, self.from).cmp(&(other.until, other.from))
+    }
+}
+
+/// Peak of concurrently open intervals, when it was first reached and
+/// (when asked for) the intervals open at that moment. An interval ending
+/// exactly when another starts is closed first.
+#[derive(Debug)]
+pub struct PeakSweep<T> {
+    /// Arrived, not applied yet (they start at or after `applied`).
+    pending: Vec<Interval<T>>,
+    /// Applied and not ended as of the last start applied.
+    open: BinaryHeap<Reverse<Interval<T>>>,
+    /// Every start before this has been applied.
+    applied: Option<Timestamp>,
+    peak: u64,
+    peak_at: Option<Timestamp>,
+    /// Keep the intervals open at the peak (else only count them).
+    keep_at_peak: bool,
+    /// Intervals open at `peak_at` that have ended since.
+    ended_at_peak: Vec<Interval<T>>,
+}
+
+impl<T: Copy> PeakSweep<T> {
+    pub fn new(keep_at_peak: bool) -> PeakSweep<T> {
+        PeakSweep {
+            pending: Vec::new(),
+            open: BinaryHeap::new(),
+            applied: None,
+            peak: 0,
+            peak_at: None,
+            keep_at_peak,
+            ended_at_peak: Vec::new(),
+        }
+    }
+
+    /// An interval; an empty one (a 4-tuple reused the instant its
+    /// TIME_WAIT began) is never open.
+    pub fn add(&mut self, from: Timestamp, until: Timestamp, item: T) {
+        if until > from {
+            self.pending.push(Interval { from, until, item });
+        }
+    }
+
+    /// No interval still to come starts before `floor`: apply every start
+    /// before it.
+    pub fn advance(&mut self, floor: Timestamp) {
+        if self.applied.is_some_and(|a| a >= floor) {
+            return;
+        }
+        self.applied = Some(floor);
+        let mut pending = std::mem::take(&mut self.pending);
+        pending.sort_unstable_by_key(|i| i.from);
+        let n = pending.partition_point(|i| i.from < floor);
+        for i in pending.drain(..n) {
+            self.apply(i);
+        }
+        self.pending = pending;
+        // Every start still to come is at or after the floor, and would
+        // end these first.
+        self.end_until(floor);
+    }
+
+    fn apply(&mut self, i: Interval<T>) {
+        self.end_until(i.from);
+        self.open.push(Reverse(i));
+        let open = self.open.len() as u64;
+        if open > self.peak {
+            self.peak = open;
+            self.peak_at = Some(i.from);
+            self.ended_at_peak.clear();
+        }
+    }
+
+    /// Drops the open intervals that end at or before `t`.
+    fn end_until(&mut self, t: Timestamp) {
+        while let Some(Reverse(top)) = self.open.peek() {
+            if top.until > t {
+                break;
+            }
+            let Reverse(ended) = self.open.pop().expect("peeked");
+            if self.keep_at_peak
+                && self
+                    .peak_at
+                    .is_some_and(|p| ended.from <= p && ended.until > p)
+            {
+                self.ended_at_peak.push(ended);
+            }
+        }
+    }
+
+    /// Applies what is left: the peak, when it was first reached, and the
+    /// intervals open then (empty unless `keep_at_peak`).
+    pub fn finish(mut self) -> (u64, Option<Timestamp>, Vec<Interval<T>>) {
+        self.pending.sort_unstable_by_key(|i| i.from);
+        for i in std::mem::take(&mut self.pending) {
+            self.apply(i);
+        }
+        let mut at_peak = self.ended_at_peak;
+        if let (true, Some(p)) = (self.keep_at_peak, self.peak_at) {
+            at_peak.extend(
+                self.open
+                    .into_iter()
+                    .map(|Reverse(i)| i)
+                    .filter(|i| i.from <= p && i.until > p),
+            );
+        }
+        (self.peak, self.peak_at, at_peak)
+    }
+
+    /// Whether intervals wait for the floor to pass their start.
+    pub fn waiting(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Intervals held in memory (open or waiting for the floor).
+    pub fn held(&self) -> usize {
+        self.pending.len() + self.open.len() + self.ended_at_peak.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(ms: i64) -> Timestamp {
+        Timestamp(ms * 1_000_000)
+    }
+
+    /// The reference: every interval sorted at the end (the code this
+    /// replaced): -1 before +1 at the same instant.
+    fn batch(iv: &[(i64, i64)]) -> (u64, Option<Timestamp>) {
+        let mut ev: Vec<(Timestamp, i8)> = Vec::new();
+        for &(f, u) in iv {
+            ev.push((t(f), 1));
+            ev.push((t(u), -1));
+        }
+        ev.sort_unstable();
+        let (mut open, mut peak, mut at) = (0i64, 0u64, None);
+        for (ts, d) in ev {
+            open += i64::from(d);
+            if open > peak as i64 {
+                peak = open as u64;
+                at = Some(ts);
+            }
+        }
+        (peak, at)
+    }
+
+    #[test]
+    fn online_with_a_floor_equals_sorting_everything() {
+        // Intervals of 60 s (some cut short by reuse) retired in a shuffled
+        // order up to 70 s after they start, the floor trailing 61 s behind.
+        let mut iv = Vec::new();
+        let mut x: u64 = 7;
+        for i in 0..20_000i64 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let from = i * 37 + (x >> 60) as i64;
+            let len = if x.is_multiple_of(5) {
+                (x >> 40) as i64 % 60_000
+            } else {
+                60_000
+            };
+            iv.push((from, from + len));
+        }
+        let mut sweep: PeakSweep<usize> = PeakSweep::new(true);
+        let mut order: Vec<usize> = (0..iv.len()).collect();
+        // Retire each one 60-70 s after its start.
+        order.sort_by_key(|&i| iv[i].0 + 60_000 + (i as i64 * 7919) % 10_000);
+        let mut max_held = 0;
+        for &i in &order {
+            let retired_at = iv[i].0 + 60_000 + (i as i64 * 7919) % 10_000;
+            sweep.add(t(iv[i].0), t(iv[i].1), i);
+            sweep.advance(t(retired_at - 70_001));
+            max_held = max_held.max(sweep.held());
+        }
+        let (peak, at, open) = sweep.finish();
+        assert_eq!((peak, at), batch(&iv));
+        let p = at.unwrap();
+        let mut want: Vec<usize> = (0..iv.len())
+            .filter(|&i| t(iv[i].0) <= p && t(iv[i].1) > p)
+            .collect();
+        let mut got: Vec<usize> = open.iter().map(|i| i.item).collect();
+        want.sort_unstable();
+        got.sort_unstable();
+        assert_eq!(got, want);
+        // About 70 s of starts (37 ms apart) wait or are open at once.
+        assert!(max_held < 4000, "held {max_held} of 20000");
+    }
+
+    #[test]
+    fn an_end_at_a_start_closes_first() {
+        let mut s: PeakSweep<()> = PeakSweep::new(false);
+        s.add(t(0), t(10), ());
+        s.add(t(10), t(20), ());
+        s.advance(t(5));
+        s.add(t(10), t(30), ());
+        let (peak, at, _) = s.finish();
+        assert_eq!((peak, at), (2, Some(t(10))));
+        assert_eq!(batch(&[(0, 10), (10, 20), (10, 30)]), (2, Some(t(10))));
+    }
+}
