@@ -33,6 +33,16 @@ pub struct Options {
     pub findings: Selection,
 }
 
+impl Options {
+    /// The thresholds the detectors use.
+    pub fn detect(&self) -> detect::DetectConfig {
+        detect::DetectConfig {
+            time_wait_s: self.time_wait_s,
+            port_range: self.port_range,
+        }
+    }
+}
+
 impl Default for Options {
     fn default() -> Self {
         Options {
@@ -376,7 +386,7 @@ impl<'o> Pipeline<'o> {
         options: Options,
         observer: Box<dyn SegmentObserver + 'o>,
     ) -> Pipeline<'o> {
-        let detectors = detect::all(&options);
+        let detectors = detect::all(&options.detect());
         let segment_detectors = (0..detectors.len())
             .filter(|i| detectors[*i].wants_segments())
             .collect();
@@ -611,8 +621,9 @@ impl<'o> Pipeline<'o> {
         }
         let mut retire = self.retire;
         let hosts = retire.hosts.finish();
+        let config = self.options.detect();
         let ctx = detect::Context {
-            options: &self.options,
+            config: &config,
             capture_start,
             capture_end,
         };
