@@ -291,9 +291,9 @@ impl Detector for ConnectionChurn {
                 overhead.saturating_sub(7),
             );
             if severity == Severity::Info {
-                let (lo, hi) = ctx.options.port_range;
+                let (lo, hi) = ctx.config.port_range;
                 let range = u64::from(hi.saturating_sub(lo)) + 1;
-                let tw = ctx.options.time_wait_s;
+                let tw = ctx.config.time_wait_s;
                 summary.push_str(&format!(
                     "; at this rate it costs little: it starts to hurt at about {WARN_RATE:.0}/s \
                      ({:.0} TIME_WAIT sockets held at once), and a client that closes first runs \
@@ -330,8 +330,8 @@ impl Detector for ConnectionChurn {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::Options;
     use crate::decode::{Segment, TcpFlags};
+    use crate::detect::DetectConfig;
     use crate::seq::SeqNum;
     use crate::track::Connection;
 
@@ -403,9 +403,9 @@ mod tests {
         for r in recs {
             d.on_connection_end(r, &mut claims);
         }
-        let options = Options::default();
+        let config = DetectConfig::default();
         let ctx = Context {
-            options: &options,
+            config: &config,
             capture_start: None,
             capture_end: None,
         };

@@ -70,6 +70,11 @@ const SCAN_MIN_PORTS: usize = 10;
 /// from spoofed sources) new pairs are only grouped by server port.
 const MAX_PAIRS: usize = 100_000;
 
+/// Lone SYNs never retried to one port: from this many on they are a
+/// pattern (clients with a connect timeout under a second, failing),
+/// worth a warning.
+const LONE_SYNS_FOR_A_PATTERN: u64 = 3;
+
 /// Linux's initial SYN retransmission timeout (TCP_TIMEOUT_INIT).
 const INITIAL_RTO_S: f64 = 1.0;
 
@@ -87,6 +92,12 @@ struct PortGroup {
     /// 9293 §3.10.7.3, tcp_rcv_synsent_state_process): an answer, if an
     /// odd one, not a drop.
     ignored_answers: u64,
+    /// Unanswered attempts of a single SYN, never retried although the
+    /// capture went on past the initial retransmission timeout: no
+    /// kernel's connect() that waited (it retries after 1 s,
+    /// tcp_retransmit_timer), but a client that gave up at once, a probe,
+    /// or a crafted packet.
+    lone_syns: u64,
     /// Attempts per client, for the first [`MAX_CLIENTS`] clients.
     clients: ArrayVec<(IpAddr, u64), MAX_CLIENTS>,
     more_clients: bool,
@@ -225,6 +236,9 @@ impl Detector for HandshakeFailure {
         } else {
             g.unanswered += 1;
             g.ignored_answers += u64::from(ignored_answer);
+            // Not cut by the capture's end (that returned above), so the
+            // capture ran past the retry that never came.
+            g.lone_syns += u64::from(!ignored_answer && h.syn_retransmits == 0);
         }
         if let Some((_, n)) = g.clients.iter_mut().find(|(ip, _)| *ip == c.client.ip()) {
             *n += 1;
@@ -366,6 +380,11 @@ fn port_finding(
     // The capture recorded one side only: nothing it lacks is evidence.
     let one_sided = g.refused == 0 && seen.sent == 0 && seen.completed_unseen;
     let odd = g.refused == 0 && g.unanswered > 0 && g.ignored_answers == g.unanswered;
+    // One or two lone SYNs, never retried: too little to call a failure.
+    let lone = g.refused == 0
+        && g.unanswered > 0
+        && g.lone_syns == g.unanswered
+        && g.unanswered < LONE_SYNS_FOR_A_PATTERN;
     let mut parts = Vec::new();
     if g.refused > 0 {
         parts.push(format!("{} refused (RST)", g.refused));
@@ -399,6 +418,17 @@ fn port_finding(
         "a client in SYN_SENT drops an RST without an acceptable ACK (RFC 9293 §3.10.7.3): \
          a middlebox or a crafted reset answered, nothing was dropped"
             .to_string()
+    } else if lone {
+        format!(
+            "{} sent once and never retried although the capture went on: a kernel's connect() \
+             retries after 1 s, so the client gave up at once (a connect timeout under 1 s), \
+             probed, or the packet was crafted; too little to call a failure",
+            if g.unanswered == 1 {
+                "the SYN was"
+            } else {
+                "each SYN was"
+            }
+        )
     } else if g.unanswered == 0 {
         if answered_here == 0 {
             format!("nothing listens on port {port}")
@@ -428,7 +458,7 @@ fn port_finding(
         "the host answered no SYN at all in this capture: down, unreachable, or filtered"
             .to_string()
     };
-    let severity = if one_sided || odd {
+    let severity = if one_sided || odd || lone {
         Severity::Info
     } else {
         Severity::Warning

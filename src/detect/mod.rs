@@ -16,6 +16,7 @@ mod fin_retransmit_rst;
 mod fin_wait_2_stall;
 mod handshake_failure;
 mod host_setting;
+pub use host_setting::{CounterReading, HostCheck, Verdict};
 mod paws_syn_drop;
 mod server_active_close;
 mod time_wait_pressure;
@@ -24,7 +25,6 @@ mod tuple_reuse;
 #[cfg(test)]
 mod scenarios;
 
-use crate::analysis::Options;
 use crate::decode::Segment;
 use crate::flow::Endpoint;
 use crate::time::Timestamp;
@@ -524,7 +524,7 @@ pub struct Finding {
     /// What the host's counters and settings say (`--host-info`); absent
     /// from the JSON when no host information was read.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub host_check: Option<crate::host::HostCheck>,
+    pub host_check: Option<HostCheck>,
     /// Whether `frames` and `connections` list all the evidence (else the
     /// first MAX_LISTED): an incomplete list is never an exact filter.
     #[serde(skip)]
@@ -870,10 +870,30 @@ fn texts(kind: FindingKind) -> (&'static str, &'static str) {
     (spec.explanation, spec.advice)
 }
 
+/// The thresholds detectors use: their own type, so that detect never
+/// names the pipeline above it (`analysis::Options` holds one).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DetectConfig {
+    /// How long the active closer holds TIME_WAIT (Linux: 60 s,
+    /// TCP_TIMEWAIT_LEN).
+    pub time_wait_s: f64,
+    /// The client's ephemeral port range (`net.ipv4.ip_local_port_range`).
+    pub port_range: (u16, u16),
+}
+
+impl Default for DetectConfig {
+    fn default() -> Self {
+        DetectConfig {
+            time_wait_s: 60.0,
+            port_range: (32768, 60999),
+        }
+    }
+}
+
 /// What `finish` sees besides each detector's own state: the options and
 /// the capture's time span.
 pub struct Context<'a> {
-    pub options: &'a Options,
+    pub config: &'a DetectConfig,
     pub capture_start: Option<Timestamp>,
     pub capture_end: Option<Timestamp>,
 }
@@ -953,11 +973,11 @@ pub fn connection_end_all(
 
 /// Every detector, in the order they run: one that explains a connection
 /// runs before the ones that would report it as something lesser.
-pub fn all(options: &Options) -> Vec<Box<dyn Detector>> {
+pub fn all(config: &DetectConfig) -> Vec<Box<dyn Detector>> {
     vec![
         Box::new(fin_retransmit_rst::FinRetransmitRst::default()),
-        Box::new(paws_syn_drop::PawsSynDrop::new(options)),
-        Box::new(time_wait_pressure::TimeWaitPressure::new(options)),
+        Box::new(paws_syn_drop::PawsSynDrop::new(config)),
+        Box::new(time_wait_pressure::TimeWaitPressure::new(config)),
         Box::new(tuple_reuse::TupleReuse::default()),
         Box::new(connection_churn::ConnectionChurn::default()),
         Box::new(server_active_close::ServerActiveClose::default()),
@@ -1015,7 +1035,7 @@ pub(crate) mod tests {
 
     #[test]
     fn every_kind_has_exactly_one_detector() {
-        let detectors = all(&Options::default());
+        let detectors = all(&DetectConfig::default());
         // host-setting comes from the host confirm pass, not a detector.
         let detected = || {
             FindingKind::ALL

@@ -60,10 +60,9 @@
 //! SYN-ACK; warning when it connected late.
 
 use super::{
-    Claims, Context, Detector, EvidenceSet, Finding, FindingKind, KindSpec, Severity, pair, plural,
-    syn_filter,
+    Claims, Context, DetectConfig, Detector, EvidenceSet, Finding, FindingKind, KindSpec, Severity,
+    pair, plural, syn_filter,
 };
-use crate::analysis::Options;
 use crate::decode::Segment;
 use crate::flow::{Endpoint, Side};
 use crate::seq::{SeqNum, TsVal};
@@ -468,9 +467,9 @@ pub struct PawsSynDrop {
 }
 
 impl PawsSynDrop {
-    pub fn new(options: &Options) -> PawsSynDrop {
+    pub fn new(config: &DetectConfig) -> PawsSynDrop {
         PawsSynDrop {
-            time_wait_s: options.time_wait_s,
+            time_wait_s: config.time_wait_s,
             tombs: HashMap::default(),
             tombs_after_purge: 0,
             attempts: HashMap::default(),

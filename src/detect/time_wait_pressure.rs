@@ -17,10 +17,9 @@
 //! sockets sit on the server's listening port and take no ephemeral ports.
 
 use super::{
-    Claims, Context, Detector, EvidenceSet, Finding, FindingKind, Groups, KindSpec, Severity,
-    ip_filter, pair, sorted,
+    Claims, Context, DetectConfig, Detector, EvidenceSet, Finding, FindingKind, Groups, KindSpec,
+    Severity, ip_filter, pair, sorted,
 };
-use crate::analysis::Options;
 use crate::flow::Endpoint;
 use crate::peak::PeakSweep;
 use crate::time::Timestamp;
@@ -49,16 +48,16 @@ pub const SPEC: KindSpec = KindSpec {
 /// tracker's floor, [`PeakSweep`]), the count and span of their starts,
 /// and whether every connection carried timestamps.
 pub struct TimeWaitPressure {
-    port_range: (u16, u16),
+    config: DetectConfig,
     pairs: Groups<(IpAddr, Endpoint), Pair>,
     /// Pairs with intervals waiting for the floor.
     waiting: Vec<(IpAddr, Endpoint)>,
 }
 
 impl TimeWaitPressure {
-    pub fn new(options: &Options) -> TimeWaitPressure {
+    pub fn new(config: &DetectConfig) -> TimeWaitPressure {
         TimeWaitPressure {
-            port_range: options.port_range,
+            config: *config,
             pairs: Groups::default(),
             waiting: Vec::new(),
         }
@@ -159,7 +158,7 @@ impl Detector for TimeWaitPressure {
     }
 
     fn on_connection_end(&mut self, c: &ConnectionRecord, _claims: &mut Claims) {
-        let (lo, hi) = self.port_range;
+        let (lo, hi) = self.config.port_range;
         let p = self.pairs.entry((c.client.ip(), c.server)).or_insert(Pair {
             held: PeakSweep::new(true),
             count: 0,
@@ -202,7 +201,7 @@ impl Detector for TimeWaitPressure {
     }
 
     fn finish(&mut self, ctx: &Context<'_>) -> Vec<Finding> {
-        let (lo, hi) = ctx.options.port_range;
+        let (lo, hi) = self.config.port_range;
         let range = u64::from(hi - lo) + 1;
         let mut out = Vec::new();
         self.waiting.clear();
@@ -210,7 +209,7 @@ impl Detector for TimeWaitPressure {
             if p.count == 0 {
                 continue;
             }
-            let projection = Projection::of(&p, range, ctx.options.time_wait_s);
+            let projection = Projection::of(&p, range, self.config.time_wait_s);
             let timestamps = p.timestamps;
             let (peak, peak_at, open_at_peak) = p.held.finish();
             let peak_at = peak_at.expect("a peak of at least one interval");
@@ -234,7 +233,7 @@ impl Detector for TimeWaitPressure {
                      EADDRNOTAVAIL before reaching the wire (invisible in this capture)",
                 );
             } else if let Some(p) = projection {
-                summary.push_str(&p.describe(range, ctx.options.time_wait_s));
+                summary.push_str(&p.describe(range, self.config.time_wait_s));
             }
             let mut evidence = EvidenceSet::new();
             for h in open_at_peak {

@@ -11,7 +11,8 @@ pub mod confirm;
 pub mod parse;
 pub mod snapshot;
 
-pub use confirm::{CounterReading, HostCheck, Verdict, confirm};
+pub use crate::detect::{CounterReading, HostCheck, Verdict};
+pub use confirm::confirm;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -1,7 +1,8 @@
 //! TIME_WAIT sockets per host over time: each connection with a holder
 //! contributes the interval [from, until) on the holder's IP address.
 
-use super::connection::{Closer, ConnectionRecord};
+use super::connection::Closer;
+use super::record::ConnectionRecord;
 use crate::flow::Side;
 use crate::peak::PeakSweep;
 use crate::time::Timestamp;

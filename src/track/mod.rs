@@ -8,13 +8,15 @@
 
 mod connection;
 mod hosts;
+mod record;
 mod state;
 
 pub use connection::{
-    CloseKind, CloseRecord, Closer, ConnId, Connection, ConnectionRecord, DUPLICATE_WINDOW_S,
-    DirectionRecord, HandshakeRecord, HandshakeState, RoleSource, SegmentNotes, TimeWaitRecord,
+    CloseKind, Closer, ConnId, Connection, DUPLICATE_WINDOW_S, HandshakeState, RoleSource,
+    SegmentNotes,
 };
 pub use hosts::{HostRecord, HostSeries, HostTally, SeriesTally, host_time_wait, time_wait_series};
+pub use record::{CloseRecord, ConnectionRecord, DirectionRecord, HandshakeRecord, TimeWaitRecord};
 pub use state::{Event, TcpState};
 
 use crate::decode::Segment;

@@ -9,6 +9,7 @@ mod fragments;
 mod host;
 mod hostile;
 mod inputs;
+mod layers;
 mod pipeline;
 mod regressions;
 mod reports;

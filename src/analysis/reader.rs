@@ -1,0 +1,153 @@
+//! The reading thread: reads and decodes one capture file and hands its
+//! segments to the tracking thread in batches, in capture order.
+
+use super::*;
+use crate::capture::{self, CaptureError, CaptureFacts, LinkType};
+use crate::decode::{self, Segment};
+use crate::time::Timestamp;
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+
+/// Segments handed from the reading thread to the tracking thread at once:
+/// large enough that the hand-over costs nothing per segment, small enough
+/// to stay in cache (about 112 KB).
+pub(super) const BATCH: usize = 1024;
+
+/// Full batches waiting for the tracker; bounds the memory between the
+/// threads when the reader is faster.
+pub(super) const BATCHES_IN_FLIGHT: usize = 4;
+
+/// What the reading thread shares with the rest of the pipeline.
+pub(super) struct Handover<'a> {
+    /// Full batches, to the tracker.
+    pub(super) full: &'a mpsc::SyncSender<Vec<Segment>>,
+    /// Emptied batches, back for reuse.
+    pub(super) empty: &'a mpsc::Receiver<Vec<Segment>>,
+    pub(super) progress: Option<Arc<ProgressCounts>>,
+    pub(super) interrupt: Option<Arc<AtomicBool>>,
+    /// Records at or before this time belong to time an earlier input
+    /// covered: skipped.
+    pub(super) covered_until: Option<Timestamp>,
+}
+
+/// The reading thread: records → segments, in batches, plus everything the
+/// capture report says about the file itself.
+pub(super) fn read_and_decode<R: Read>(
+    path: &str,
+    input: R,
+    handover: Handover<'_>,
+) -> (CaptureReport, Result<CaptureFacts, CaptureError>) {
+    let Handover {
+        full,
+        empty,
+        progress,
+        interrupt,
+        covered_until,
+    } = handover;
+    let interrupted = || {
+        interrupt
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed))
+    };
+    let mut report = CaptureReport::new(path);
+    // Frames not yet added to the progress counts.
+    let mut unreported: u64 = 0;
+    let mut links: BTreeMap<LinkType, u64> = BTreeMap::new();
+    let mut batch = Vec::with_capacity(BATCH);
+    // Per file: IP fragment queues do not span files.
+    let mut decoder = decode::Decoder::new();
+    // The tracker stops taking batches when the streaming sink wants no
+    // more records (or when it panicked: then its panic is what the caller
+    // sees). Either way, reading on is wasted.
+    let mut tracker_gone = false;
+    let mut previous: Option<Timestamp> = None;
+    // The step before was a jump: the next large step is its way back.
+    let mut jumped = false;
+    // The last step that was not a jump.
+    let mut last_step = 0.0;
+    let result = capture::read_capture_until(input, |record| {
+        *links.entry(record.link).or_default() += 1;
+        unreported += 1;
+        if let Some(p) = previous {
+            let step = record.ts.secs_since(p);
+            if is_time_jump(step, jumped) {
+                // A step back right after a large step forward: that step
+                // was the jump out, this is the way back.
+                if !jumped && step < 0.0 && last_step > TIME_BACK_JUMP_S {
+                    report.captured_s -= last_step;
+                    report.time_jumps += 1;
+                    if report.time_jump_frames.len() < 8 {
+                        report.time_jump_frames.push(record.frame - 1);
+                    }
+                }
+                jumped = true;
+                report.time_jumps += 1;
+                if report.time_jump_frames.len() < 8 {
+                    report.time_jump_frames.push(record.frame);
+                }
+            } else {
+                jumped = false;
+                last_step = step;
+                report.captured_s += step.abs();
+            }
+        }
+        previous = Some(record.ts);
+        if report.first.is_none_or(|f| record.ts < f) {
+            report.first = Some(record.ts);
+        }
+        if report.last.is_none_or(|l| record.ts > l) {
+            report.last = Some(record.ts);
+        }
+        if covered_until.is_some_and(|end| record.ts <= end) {
+            report.overlap_skipped += 1;
+        } else if let Some(seg) = decoder.decode(record) {
+            report.tcp_packets += 1;
+            batch.push(seg);
+            if batch.len() == BATCH {
+                if let Some(p) = &progress {
+                    p.packets.fetch_add(unreported, Ordering::Relaxed);
+                    unreported = 0;
+                }
+                let next = empty
+                    .try_recv()
+                    .unwrap_or_else(|_| Vec::with_capacity(BATCH));
+                tracker_gone = full.send(std::mem::replace(&mut batch, next)).is_err();
+            }
+        }
+        if tracker_gone || interrupted() {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    });
+    let result = result.map(|mut facts| {
+        if interrupted() && facts.damage.is_none() {
+            facts.damage = Some(capture::Damage {
+                kind: capture::DamageKind::Interrupted,
+                after_frame: facts.records,
+                offset: facts.bytes,
+                message: "reading was interrupted (Ctrl-C)".to_string(),
+            });
+        }
+        facts
+    });
+    report.skipped = decoder.finish();
+    if !batch.is_empty() && !tracker_gone {
+        let _ = full.send(batch);
+    }
+    if let Some(p) = &progress {
+        p.packets.fetch_add(unreported, Ordering::Relaxed);
+    }
+    report.link_types = links
+        .into_iter()
+        .map(|(link_type, frames)| LinkTypeCount {
+            link_type,
+            id: link_type.0,
+            frames,
+        })
+        .collect();
+    (report, result)
+}
