@@ -452,8 +452,6 @@ fn precision_by_severity() -> BTreeMap<String, (usize, usize)> {
 
 /// The target: at each severity at least 95 % of the judged rows true.
 #[test]
-#[ignore = "below target until the detector fixes in FALSE-FINDINGS land: \
-            docs/corpus-findings.md has the numbers"]
 fn corpus_findings_precision() {
     let by = precision_by_severity();
     let mut short = Vec::new();
