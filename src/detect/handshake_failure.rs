@@ -108,10 +108,22 @@ struct PortGroup {
 /// from the port groups, so a pair costs a few dozen bytes.
 #[derive(Default)]
 struct Pair {
+    /// Ports tried without success (attempts cut by the capture's end
+    /// included: a scan's last probes often are).
     failed_ports: HashSet<u16>,
     open_ports: HashSet<u16>,
     refused: u64,
     unanswered: u64,
+    cut: u64,
+}
+
+/// Attempts to one server port cut by the capture's end, and whether one
+/// client made them all (then a scan of that client may take them in).
+#[derive(Default)]
+struct CutGroup {
+    evidence: EvidenceSet,
+    client: Option<IpAddr>,
+    several: bool,
 }
 
 /// Failed handshakes per server port, and per client and host for scans.
@@ -122,7 +134,7 @@ pub struct HandshakeFailure {
     answered: Groups<Endpoint, u64>,
     pairs: Groups<(IpAddr, IpAddr), Pair>,
     /// Attempts cut by the capture's end, per server ip:port.
-    cut: Groups<Endpoint, EvidenceSet>,
+    cut: Groups<Endpoint, CutGroup>,
     /// What the capture saw of each server host: whether it holds any
     /// packet from it, and whether a connection to it completed anyway.
     hosts: Groups<IpAddr, HostSeen>,
@@ -182,17 +194,24 @@ impl Detector for HandshakeFailure {
         // capture's end cut off after it. Copies of one SYN a moment apart
         // are no such timeout.
         if h.cut_by_capture_end && c.duration_s < INITIAL_RTO_S {
-            self.cut
-                .entry(c.server)
-                .or_default()
-                .add(c.id, c.start, &h.syn_frames, || {
-                    format!(
-                        "{} → {}: {} SYN(s), no answer yet when the capture ended",
-                        c.client,
-                        c.server,
-                        h.syn_retransmits + 1
-                    )
-                });
+            let g = self.cut.entry(c.server).or_default();
+            match g.client {
+                None => g.client = Some(c.client.ip()),
+                Some(ip) if ip != c.client.ip() => g.several = true,
+                Some(_) => {}
+            }
+            g.evidence.add(c.id, c.start, &h.syn_frames, || {
+                format!(
+                    "{} → {}: {} SYN(s), no answer yet when the capture ended",
+                    c.client,
+                    c.server,
+                    h.syn_retransmits + 1
+                )
+            });
+            if let Some(p) = self.pair(c.client.ip(), c.server.ip()) {
+                p.failed_ports.insert(c.server.port());
+                p.cut += 1;
+            }
             return;
         }
         let refused = h.state == HandshakeState::Refused;
@@ -306,30 +325,50 @@ impl Detector for HandshakeFailure {
             let seen = self.hosts.get(&server.ip()).copied().unwrap_or_default();
             port_findings.push(port_finding(server, g, answered_here, &others, seen));
         }
+        let cut_groups = std::mem::take(&mut self.cut);
+        let mut cut_findings = Vec::new();
+        for (server, cut) in sorted(cut_groups) {
+            let CutGroup {
+                evidence,
+                client,
+                several,
+            } = cut;
+            if !several
+                && let Some((_, _, scan)) = scans
+                    .iter_mut()
+                    .find(|((c, s), _, _)| *s == server.ip() && Some(*c) == client)
+            {
+                scan.absorb(evidence);
+                continue;
+            }
+            cut_findings.push(cut_finding(server, evidence));
+        }
         for ((client, server), p, evidence) in scans {
             out.push(scan_finding(client, server, p, evidence));
         }
         out.extend(port_findings);
-        for (server, evidence) in sorted(std::mem::take(&mut self.cut)) {
-            let n = evidence.count();
-            out.push(
-                Finding::new(
-                    FindingKind::HandshakeFailure,
-                    Severity::Info,
-                    format!(
-                        "{server}: {} not answered before the capture ended; the capture stopped \
-                         within the SYN's retransmission timeout, so neither the answer nor the \
-                         next try could be in it: no failure, as far as the capture can tell",
-                        plural(n, "connection attempt")
-                    ),
-                    Some(server.to_string()),
-                    evidence,
-                )
-                .with_broad_filter(syn_filter(None, server)),
-            );
-        }
+        out.extend(cut_findings);
         out
     }
+}
+
+/// Attempts to one port cut by the capture's end: no failure the capture
+/// can tell.
+fn cut_finding(server: Endpoint, evidence: EvidenceSet) -> Finding {
+    let n = evidence.count();
+    Finding::new(
+        FindingKind::HandshakeFailure,
+        Severity::Info,
+        format!(
+            "{server}: {} not answered before the capture ended; the capture stopped within the \
+             SYN's retransmission timeout, so neither the answer nor the next try could be in \
+             it: no failure, as far as the capture can tell",
+            plural(n, "connection attempt")
+        ),
+        Some(server.to_string()),
+        evidence,
+    )
+    .with_broad_filter(syn_filter(None, server))
 }
 
 /// One client, many ports of one host: the scan pattern.
@@ -343,6 +382,12 @@ fn scan_finding(client: IpAddr, server: IpAddr, p: Pair, evidence: EvidenceSet) 
     }
     if p.refused > 0 {
         parts.push(format!("{} refused (RST)", plural(p.refused, "attempt")));
+    }
+    if p.cut > 0 {
+        parts.push(format!(
+            "{} not answered before the capture ended",
+            plural(p.cut, "attempt")
+        ));
     }
     parts.push(format!(
         "{} answered with SYN-ACK (open)",

@@ -713,6 +713,40 @@ fn lone_syns_never_retried_warn_only_as_a_pattern() {
     );
 }
 
+/// A scan whose last probes the capture's end cut off (zeek
+/// rotation.pcap) is still one finding, not one per port.
+#[test]
+fn a_scan_cut_by_the_capture_end_is_still_one_finding() {
+    let mut w = Wire::new();
+    for port in 0..12u16 {
+        let dst = format!("192.0.2.9:{port}");
+        w.send(
+            f64::from(port) * 0.05,
+            "10.0.0.5:50000",
+            &dst,
+            S,
+            7,
+            0,
+            0,
+            None,
+        );
+    }
+    let a = w.analyze();
+    let hf = all_of(&a, FindingKind::HandshakeFailure);
+    assert_eq!(hf.len(), 1, "{:#?}", a.findings);
+    assert_eq!(hf[0].count, 12);
+    assert!(
+        hf[0]
+            .summary
+            .starts_with("10.0.0.5 tried 12 ports of 192.0.2.9")
+            && hf[0]
+                .summary
+                .contains("not answered before the capture ended"),
+        "{}",
+        hf[0].summary
+    );
+}
+
 #[test]
 fn half_close_left_open_is_a_fin_wait_2_stall() {
     let c = "10.0.0.1:40000";
