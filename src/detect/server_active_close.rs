@@ -188,18 +188,20 @@ impl Detector for ServerActiveClose {
         }
         s.responded += u64::from(idle.is_some() && c.server_to_client.bytes > 0);
         s.closes += 1;
-        // Both FINs before any RST: the server's kernel moved the socket to
-        // TIME_WAIT when the client's FIN reached it (tcp_time_wait), even
-        // if an RST later killed it; unless the RST answered a FIN
-        // retransmission, which proves there was no socket to kill.
+        // Both FINs, and the server acknowledged the client's before any
+        // RST of its own: its kernel moved the socket to TIME_WAIT then
+        // (tcp_time_wait), even if an RST later killed it; unless the RST
+        // answered a FIN retransmission, which proves there was no socket.
+        // An RST instead of that ACK means there was no socket at all.
         let entered = matches!(c.time_wait.holder, Closer::Server | Closer::Both)
             || (matches!(c.close.kind, CloseKind::Fin | CloseKind::Simultaneous)
+                && c.close.closer_acked_peer_fin
                 && !claims.is_claimed(FindingKind::FinRetransmitRst, c.id));
         s.time_wait += u64::from(entered);
         s.evidence.add(c.id, at, &[frame], || match idle {
             Some(idle) => format!("server FIN after {} idle", secs(idle)),
-            None => "server FIN; the capture holds no data or handshake before it, so its idle \
-                     time is unknown"
+            None => "server FIN; the capture does not show when the connection last carried data \
+                     before it, so its idle time is unknown"
                 .to_string(),
         });
     }
@@ -218,7 +220,8 @@ impl Detector for ServerActiveClose {
             // Past EXACT_IDLES closes the numbers come from the histogram.
             let about = if estimate { "about " } else { "" };
             let verdict = if n == 0 {
-                "its idle time unknown (the capture holds no data or handshake before the FIN)"
+                "its idle time unknown (the capture does not show when the connection last \
+                 carried data before the FIN)"
                     .to_string()
             } else if median < 0.05 && clustered * 2 > n && responded * 2 > n as u64 {
                 "right after its response (no keep-alive)".to_string()

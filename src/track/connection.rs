@@ -1119,6 +1119,11 @@ impl Connection {
                 idle_before_fin_s: self.idle_before_first_fin,
                 client_state: client.state(),
                 server_state: server.state(),
+                closer_acked_peer_fin: self.first_fin_by.is_some_and(|s| {
+                    let side = self.side(s);
+                    side.acked_peer_fin
+                        .is_some_and(|(f, _)| side.rst.is_none_or(|(r, _)| f < r))
+                }),
             },
             time_wait,
             client_to_server: DirectionRecord::from(client),

@@ -81,6 +81,11 @@ pub struct CloseRecord {
     /// Each side's state at the end of the capture.
     pub client_state: TcpState,
     pub server_state: TcpState,
+    /// The active closer acknowledged the peer's FIN before any RST of its
+    /// own: its kernel entered TIME_WAIT then (tcp_time_wait), whatever
+    /// came later. Not in the JSON (`time_wait.holder` is).
+    #[serde(skip)]
+    pub closer_acked_peer_fin: bool,
 }
 
 /// Who holds the TIME_WAIT socket, and for how long.
