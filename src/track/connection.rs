@@ -1010,10 +1010,20 @@ impl Connection {
         .into_iter()
         .filter(|s| {
             let t = self.side(*s);
-            match (t.rst, t.fin_first) {
+            let no_rst_after_own_fin = match (t.rst, t.fin_first) {
                 (Some((rf, _)), Some((ff, _))) => rf < ff,
                 _ => true,
-            }
+            };
+            // In a simultaneous close a side enters TIME_WAIT only when its
+            // own FIN is acknowledged (CLOSING → TIME_WAIT); an RST from the
+            // peer before that resets it in CLOSING (tcp_validate_incoming
+            // → tcp_reset): no TIME_WAIT.
+            let reset_in_closing = kind == CloseKind::Simultaneous
+                && self
+                    .side(s.peer())
+                    .rst
+                    .is_some_and(|(pr, _)| t.fin_acked.is_none_or(|(acked, _)| pr < acked));
+            no_rst_after_own_fin && !reset_in_closing
         })
         .collect();
         let time_wait = match holders.as_slice() {
@@ -1281,6 +1291,24 @@ pub(crate) mod tests {
         assert_eq!(r.close.kind, CloseKind::Simultaneous);
         assert_eq!(r.close.active_closer, Closer::Both);
         assert_eq!(r.time_wait.holder, Closer::Both);
+    }
+
+    /// suricata-verify output-eve-ftp-data: FINs cross and the client
+    /// resets before either FIN is acknowledged: the server, in CLOSING, is
+    /// reset too (tcp_reset) and never enters TIME_WAIT; nor does the
+    /// client, whose socket the RST shows gone.
+    #[test]
+    fn an_rst_in_closing_leaves_no_time_wait() {
+        let mut segs = handshake();
+        segs.extend([
+            seg(6, C, S, F::FIN | F::ACK, 111, 521, 0),
+            seg(7, S, C, F::FIN | F::ACK, 521, 111, 0), // does not ack the client's FIN
+            seg(8, C, S, F::RST, 112, 0, 0),            // the client resets
+        ]);
+        let mut c = run(&segs);
+        let r = c.finish(60.0);
+        assert_eq!(r.close.kind, CloseKind::Simultaneous);
+        assert_eq!(r.time_wait.holder, Closer::None);
     }
 
     #[test]
