@@ -42,6 +42,18 @@ pub fn label(id: u64, several_files: bool) -> String {
     }
 }
 
+/// A frame id inside a finding's prose: `19` in the first file, `1:19`
+/// in a later one (a note cannot know how many files were read; the first
+/// file's numbers are Wireshark's as they are).
+pub fn in_text(id: u64) -> String {
+    let (file, frame) = split(id);
+    if file == 0 {
+        frame.to_string()
+    } else {
+        format!("{file}:{frame}")
+    }
+}
+
 /// Serializes a frame id as Wireshark's frame number (the JSON contract's
 /// frames are per file; `capture` says which).
 pub fn serialize_local<S: serde::Serializer>(id: &u64, s: S) -> Result<S::Ok, S::Error> {

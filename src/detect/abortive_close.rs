@@ -21,9 +21,8 @@ use super::{
     Claims, Context, Detector, EvidenceSet, Finding, FindingKind, KindSpec, Severity, ip_filter,
     plural,
 };
-use crate::decode::Segment;
 use crate::flow::{Endpoint, Side};
-use crate::track::{ConnId, Connection, ConnectionRecord, HandshakeState, Observation};
+use crate::track::{ConnectionRecord, HandshakeState};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::net::IpAddr;
 
@@ -48,10 +47,6 @@ pub const SPEC: KindSpec = KindSpec {
 #[derive(Default)]
 pub struct AbortiveClose {
     groups: HashMap<(Endpoint, Side), Group>,
-    /// Connections still open whose closer reset them because data came
-    /// after its FIN: the frame of that data. Only such RSTs are kept, so
-    /// this stays as small as the aborts in flight.
-    data_after_close: HashMap<ConnId, u64>,
 }
 
 #[derive(Default)]
@@ -69,37 +64,10 @@ impl Detector for AbortiveClose {
         &[FindingKind::AbortiveClose]
     }
 
-    fn wants_segments(&self) -> bool {
-        true
-    }
-
-    /// The closer's first RST, when the peer's last data segment came
-    /// after the closer's FIN: the abort Linux counts as
-    /// TcpExtTCPAbortOnData.
-    fn on_segment(&mut self, seg: &Segment, obs: &Observation, conn: &Connection) {
-        if !seg.flags.rst() || conn.first_fin_by != Some(obs.sender) {
-            return;
-        }
-        let closer = conn.side(obs.sender);
-        if closer.rst.is_some_and(|(f, _)| f != seg.frame) {
-            return;
-        }
-        let Some((fin_frame, _)) = closer.fin_first else {
-            return;
-        };
-        if let Some((data_frame, _)) = conn.side(obs.sender.peer()).last_data
-            && data_frame > fin_frame
-        {
-            self.data_after_close.insert(obs.conn, data_frame);
-        }
-    }
-
     fn on_connection_end(&mut self, c: &ConnectionRecord, claims: &mut Claims) {
-        let data_after_close = if self.data_after_close.is_empty() {
-            None
-        } else {
-            self.data_after_close.remove(&c.id)
-        };
+        // The tracker tells: the closer's first RST after data that came
+        // behind its FIN.
+        let data_after_close = c.close.data_after_close;
         let (Some(frame), Some(by)) = (c.close.rst_frame, c.close.rst_by) else {
             return;
         };
@@ -136,9 +104,10 @@ impl Detector for AbortiveClose {
         group.evidence.add(c.id, at, &frames, || {
             let state = match (data_after_close, c.close.rst_sender_state) {
                 (Some(data), _) => format!(
-                    "after data (frame {data}) arrived behind its own FIN: the application had \
+                    "after data (frame {}) arrived behind its own FIN: the application had \
                      closed the socket, so the kernel reset it (data after close, \
-                     TcpExtTCPAbortOnData)"
+                     TcpExtTCPAbortOnData)",
+                    crate::frame::in_text(data)
                 ),
                 (None, Some(crate::track::TcpState::TimeWait)) => {
                     "where TIME_WAIT was expected: its socket was already gone".to_string()

@@ -802,7 +802,7 @@ impl PawsSynDrop {
                         (Verdict::Paws, Some(v), Some(recent)) => format!(
                             "SYN TSval {v} is below ts_recent {recent} of the TIME_WAIT socket \
                              the {holder} holds since frame {} (connection {}, {:.3} s earlier)",
-                            t.since_frame,
+                            crate::frame::in_text(t.since_frame),
                             t.conn,
                             r.at.secs_since(t.since)
                         ),
@@ -811,7 +811,7 @@ impl PawsSynDrop {
                              {holder} holds since frame {} (connection {}){}",
                             r.seq.0,
                             t.rcv_nxt.0,
-                            t.since_frame,
+                            crate::frame::in_text(t.since_frame),
                             t.conn,
                             if t.ts_recent.is_none() || r.tsval.is_none() {
                                 ", without timestamps: a reject by sequence, not PAWS"

@@ -320,6 +320,12 @@ pub struct Connection {
     /// Seconds from the last data to the first FIN (0 when the FIN carries
     /// data): how long the closer let the connection sit idle.
     pub idle_before_first_fin: Option<f64>,
+    /// The active closer's first RST came after data the peer sent behind
+    /// the closer's FIN: the frame of that data. Linux resets a socket the
+    /// application closed when data arrives after its FIN
+    /// (tcp_rcv_state_process, FIN_WAIT1/FIN_WAIT2 with RCV_SHUTDOWN,
+    /// TcpExtTCPAbortOnData): an abort, not a missing TIME_WAIT socket.
+    pub data_after_close: Option<u64>,
     /// Segments the receiver's kernel discards (see
     /// [`Connection::kernel_discards`]): counted, but no event.
     pub ignored: u32,
@@ -374,6 +380,7 @@ impl Connection {
             before_rst: [None, None],
             last_data: None,
             idle_before_first_fin: None,
+            data_after_close: None,
             ignored: 0,
             ignored_frames: Frames::new(),
         }
@@ -827,6 +834,14 @@ impl Connection {
 
     fn on_rst(&mut self, seg: &Segment, from: Side, notes: &mut SegmentNotes) {
         let sender_state = self.side(from).state();
+        if self.first_fin_by == Some(from)
+            && self.side(from).rst.is_none()
+            && let Some((fin, _)) = self.side(from).fin_first
+            && let Some((data, _)) = self.side(from.peer()).last_data
+            && data > fin
+        {
+            self.data_after_close = Some(data);
+        }
         self.sides[from.index()]
             .rst
             .get_or_insert((seg.frame, seg.ts));
@@ -851,6 +866,7 @@ impl Connection {
     /// the ignored segments, and the states before it come back.
     fn outlive_rst(&mut self, frame: u64) {
         self.first_rst = None;
+        self.data_after_close = None;
         if self.handshake.refused == Some(frame) {
             self.handshake.refused = None;
         }
@@ -1129,6 +1145,7 @@ impl Connection {
                 idle_before_fin_s: self.idle_before_first_fin,
                 client_state: client.state(),
                 server_state: server.state(),
+                data_after_close: self.data_after_close,
                 closer_acked_peer_fin: self.first_fin_by.is_some_and(|s| {
                     let side = self.side(s);
                     side.acked_peer_fin

@@ -86,6 +86,11 @@ pub struct CloseRecord {
     /// came later. Not in the JSON (`time_wait.holder` is).
     #[serde(skip)]
     pub closer_acked_peer_fin: bool,
+    /// The frame of the peer's data that came behind the closer's FIN
+    /// before the closer's first RST ([`super::Connection::data_after_close`]).
+    /// Not in the JSON.
+    #[serde(skip)]
+    pub data_after_close: Option<u64>,
 }
 
 /// Who holds the TIME_WAIT socket, and for how long.
