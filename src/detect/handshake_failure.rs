@@ -278,23 +278,20 @@ impl Detector for HandshakeFailure {
     }
 
     fn finish(&mut self, _ctx: &Context<'_>) -> Vec<Finding> {
-        let pairs = sorted(std::mem::take(&mut self.pairs));
-        let scanners: HashSet<(IpAddr, IpAddr)> = pairs
-            .iter()
-            .filter(|(_, p)| p.failed_ports.len() >= SCAN_MIN_PORTS)
-            .map(|(k, _)| *k)
-            .collect();
+        // The scans, by client and host: each takes in the evidence of the
+        // ports only its client tried.
+        let mut scans: Groups<(IpAddr, IpAddr), (Pair, EvidenceSet)> =
+            std::mem::take(&mut self.pairs)
+                .into_iter()
+                .filter(|(_, p)| p.failed_ports.len() >= SCAN_MIN_PORTS)
+                .map(|(k, p)| (k, (p, EvidenceSet::new())))
+                .collect();
         let answered = std::mem::take(&mut self.answered);
         // Ports of each host that answered at least one SYN.
         let mut answering_ports: Groups<IpAddr, Vec<u16>> = Groups::default();
         for (ep, _) in answered.iter() {
             answering_ports.entry(ep.ip()).or_default().push(ep.port());
         }
-        let mut scans: Vec<((IpAddr, IpAddr), Pair, EvidenceSet)> = pairs
-            .into_iter()
-            .filter(|(k, _)| scanners.contains(k))
-            .map(|(k, p)| (k, p, EvidenceSet::new()))
-            .collect();
         let mut out = Vec::new();
         let mut port_findings = Vec::new();
         for (server, g) in sorted(std::mem::take(&mut self.ports)) {
@@ -302,16 +299,13 @@ impl Detector for HandshakeFailure {
             let scanned: u64 = g
                 .clients
                 .iter()
-                .filter(|(ip, _)| scanners.contains(&(*ip, server.ip())))
+                .filter(|(ip, _)| scans.contains_key(&(*ip, server.ip())))
                 .map(|(_, n)| n)
                 .sum();
             if !g.more_clients && scanned == g.refused + g.unanswered {
                 // Only scanners tried this port (one, nearly always): its
                 // evidence is the scan's.
-                if let Some((_, _, evidence)) = scans
-                    .iter_mut()
-                    .find(|((c, s), _, _)| *s == server.ip() && *c == g.clients[0].0)
-                {
+                if let Some((_, evidence)) = scans.get_mut(&(g.clients[0].0, server.ip())) {
                     evidence.absorb(g.evidence);
                 }
                 continue;
@@ -334,16 +328,14 @@ impl Detector for HandshakeFailure {
                 several,
             } = cut;
             if !several
-                && let Some((_, _, scan)) = scans
-                    .iter_mut()
-                    .find(|((c, s), _, _)| *s == server.ip() && Some(*c) == client)
+                && let Some((_, scan)) = client.and_then(|c| scans.get_mut(&(c, server.ip())))
             {
                 scan.absorb(evidence);
                 continue;
             }
             cut_findings.push(cut_finding(server, evidence));
         }
-        for ((client, server), p, evidence) in scans {
+        for ((client, server), (p, evidence)) in sorted(scans) {
             out.push(scan_finding(client, server, p, evidence));
         }
         out.extend(port_findings);
