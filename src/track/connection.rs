@@ -227,8 +227,9 @@ impl From<Side> for Closer {
 /// 16, its `Option` 24): the frame is kept plus one in a `NonZeroU64`, so
 /// `None` has a bit pattern of its own. A connection keeps twelve of these
 /// (five per side, two for the handshake), so the niche saves it 96 bytes.
-/// The one frame id it cannot hold, `u64::MAX`, no capture reaches: it
-/// would be frame 2^40 − 1 of the 16,777,216th file ([`crate::frame`]).
+/// The one frame id it cannot hold, `u64::MAX` (it would read back one
+/// less), no capture reaches: it is frame 2^40 − 1 of the 16,777,216th
+/// file ([`crate::frame`]).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct FrameAt {
     frame_plus_one: NonZeroU64,
@@ -271,8 +272,8 @@ pub struct FirstRst {
     pub at: Timestamp,
     /// The side that sent it.
     pub by: Side,
-    /// The sender's state just before it (TIME_WAIT for an RST from a
-    /// socket the kernel no longer has, say).
+    /// The sender's state just before it, as the capture shows it
+    /// (TIME_WAIT for an RST from a socket its kernel no longer had, say).
     pub sender_state: TcpState,
 }
 
