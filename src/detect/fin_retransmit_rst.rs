@@ -74,7 +74,10 @@ impl Detector for FinRetransmitRst {
         if !seg.flags.rst() || self.cases.contains_key(&obs.conn) {
             return;
         }
-        let Some(closer) = conn.first_fin_by else {
+        let Some(closing) = conn.closing() else {
+            return;
+        };
+        let Some(closer) = closing.first_fin_by else {
             return;
         };
         if obs.sender != closer {
@@ -89,11 +92,11 @@ impl Detector for FinRetransmitRst {
         {
             return;
         }
-        let passive = conn.side(closer.peer());
+        let passive = closing.side(closer.peer());
         if passive.fin_count < 2 {
             return;
         }
-        let mut frames: Vec<u64> = conn
+        let mut frames: Vec<u64> = closing
             .side(closer)
             .fin_first
             .map(|f| f.frame())
@@ -102,7 +105,7 @@ impl Detector for FinRetransmitRst {
             .collect();
         frames.push(seg.frame);
         frames.sort_unstable();
-        let at = conn.side(closer).fin_first.map_or(seg.ts, |f| f.at());
+        let at = closing.side(closer).fin_first.map_or(seg.ts, |f| f.at());
         self.cases.insert(
             obs.conn,
             Case {

@@ -487,10 +487,13 @@ impl PawsSynDrop {
     /// A connection closed with FINs leaves a TIME_WAIT socket on each
     /// side that closed first: remember what the kernel's socket keeps.
     fn bury(&mut self, seg: &Segment, conn: &Connection) {
-        let holders: ArrayVec<Side, 2> = if conn.simultaneous {
+        let Some(closing) = conn.closing() else {
+            return;
+        };
+        let holders: ArrayVec<Side, 2> = if closing.simultaneous {
             [Side::Client, Side::Server].into_iter().collect()
         } else {
-            conn.first_fin_by.into_iter().collect()
+            closing.first_fin_by.into_iter().collect()
         };
         for holder in holders {
             let h = conn.side(holder);
@@ -502,9 +505,10 @@ impl PawsSynDrop {
             let (Some(rcv_nxt), Some(snd_nxt)) = (p.next_seq, h.next_seq) else {
                 continue;
             };
-            let (since_frame, since) = h
+            let (since_frame, since) = closing
+                .side(holder)
                 .acked_peer_fin
-                .or(p.fin_first)
+                .or(closing.side(holder.peer()).fin_first)
                 .map_or((seg.frame, seg.ts), |f| (f.frame(), f.at()));
             let ts_recent = match (h.first_tsval, p.last_tsval) {
                 (Some(_), Some(v)) => Some(v),
@@ -957,7 +961,7 @@ impl Detector for PawsSynDrop {
         }
         // The segment that closed the connection (or one after it): the
         // 4-tuple enters TIME_WAIT on the side that closed first.
-        if conn.first_rst.is_none() && conn.first_fin_by.is_some() && conn.is_closed() {
+        if conn.first_rst().is_none() && conn.first_fin_by().is_some() && conn.is_closed() {
             self.bury(seg, conn);
         }
     }

@@ -61,14 +61,15 @@ pub const DUPLICATE_WINDOW_SAME_ID_S: f64 = 1e-3;
 const RECENT_KEPT: usize = 2;
 
 /// A frame's identity for [`DUPLICATE_WINDOW_S`]: a hash of every header
-/// field a copy repeats, and its time. 16 bytes, so remembering the last
-/// two frames each way costs a connection 64 bytes.
+/// field a copy repeats, and its time. 16 bytes, and its `Option` too (the
+/// hash is kept as a `NonZeroU64`), so remembering the last two frames each
+/// way costs a connection 64 bytes. Whether the frame carried an IPv4 id is
+/// not kept: the id is in the hash, so a copy has the same one as the frame
+/// that is being checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Recent {
-    print: u64,
+    print: NonZeroU64,
     ts: Timestamp,
-    /// The frame carries a non-zero IPv4 id.
-    has_id: bool,
 }
 
 impl Recent {
@@ -86,16 +87,16 @@ impl Recent {
         )
             .hash(&mut h);
         Recent {
-            print: h.finish(),
+            // A hash of 0 shares 1's print: as rare as any other collision.
+            print: NonZeroU64::new(h.finish()).unwrap_or(NonZeroU64::MIN),
             ts: seg.ts,
-            has_id: seg.ip_id.is_some_and(|id| id != 0),
         }
     }
 
-    /// `self` is a later copy of `earlier`.
-    fn copies(&self, earlier: &Recent) -> bool {
+    /// `self`, made of `seg`, is a later copy of `earlier`.
+    fn copies(&self, seg: &Segment, earlier: &Recent) -> bool {
         let dt = self.ts.secs_since(earlier.ts);
-        let window = if self.has_id {
+        let window = if seg.ip_id.is_some_and(|id| id != 0) {
             DUPLICATE_WINDOW_SAME_ID_S
         } else {
             DUPLICATE_WINDOW_S
@@ -220,33 +221,56 @@ impl From<Side> for Closer {
     }
 }
 
+/// A frame id in 8 bytes whose `Option` is 8 bytes too (an `Option<u64>`
+/// is 16): the frame is kept plus one in a `NonZeroU64`, so `None` has a
+/// bit pattern of its own. For the events of which only the frame is read
+/// back (a side's last data, its RST, the ACK of its FIN). The one frame
+/// id it cannot hold, `u64::MAX` (it would read back one less), no capture
+/// reaches: it is frame 2^40 − 1 of the 16,777,216th file
+/// ([`crate::frame`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct FrameNo(NonZeroU64);
+
+impl FrameNo {
+    pub fn new(frame: u64) -> FrameNo {
+        FrameNo(NonZeroU64::new(frame.wrapping_add(1)).unwrap_or(NonZeroU64::MAX))
+    }
+
+    /// The frame id.
+    pub fn frame(self) -> u64 {
+        self.0.get() - 1
+    }
+}
+
+impl std::fmt::Debug for FrameNo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FrameNo({})", self.frame())
+    }
+}
+
 /// A frame and the time it was captured: when one event of the connection
-/// happened (a side's first FIN, the ACK of it, its first RST ...).
+/// happened (a side's first FIN, the ACK of it, the SYN-ACK ...).
 ///
 /// 16 bytes, and `Option<FrameAt>` 16 too (a `(u64, Timestamp)` pair is
-/// 16, its `Option` 24): the frame is kept plus one in a `NonZeroU64`, so
-/// `None` has a bit pattern of its own. A connection keeps twelve of these
-/// (five per side, two for the handshake), so the niche saves it 96 bytes.
-/// The one frame id it cannot hold, `u64::MAX` (it would read back one
-/// less), no capture reaches: it is frame 2^40 − 1 of the 16,777,216th
-/// file ([`crate::frame`]).
+/// 16, its `Option` 24): the frame is a [`FrameNo`], whose niche gives
+/// `None` a bit pattern of its own.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct FrameAt {
-    frame_plus_one: NonZeroU64,
+    frame: FrameNo,
     at: Timestamp,
 }
 
 impl FrameAt {
     pub fn new(frame: u64, at: Timestamp) -> FrameAt {
         FrameAt {
-            frame_plus_one: NonZeroU64::new(frame.wrapping_add(1)).unwrap_or(NonZeroU64::MAX),
+            frame: FrameNo::new(frame),
             at,
         }
     }
 
     /// The segment's frame id.
     pub fn frame(self) -> u64 {
-        self.frame_plus_one.get() - 1
+        self.frame.frame()
     }
 
     /// When the segment was captured.
@@ -284,7 +308,8 @@ pub struct AttemptRst {
     pub by: Side,
 }
 
-/// What one side sent, and its reconstructed state.
+/// What one side sent, and its reconstructed state. What its FIN adds is
+/// in [`Closing`], allocated only once a FIN is seen.
 #[derive(Debug, Clone, Default)]
 pub struct SideTrack {
     pub state: Option<TcpState>,
@@ -294,21 +319,15 @@ pub struct SideTrack {
     pub base_seq: Option<SeqNum>,
     /// One past the highest sequence number this side has sent.
     pub next_seq: Option<SeqNum>,
-    /// Sequence number of this side's FIN.
-    pub fin_seq: Option<SeqNum>,
-    pub fin_first: Option<FrameAt>,
-    pub fin_frames: Frames,
-    pub fin_count: u32,
-    /// When the peer acknowledged this side's FIN.
-    pub fin_acked: Option<FrameAt>,
-    /// When this side first acknowledged the peer's FIN.
-    pub acked_peer_fin: Option<FrameAt>,
     pub packets: u64,
     pub bytes: u64,
-    pub last_data: Option<FrameAt>,
+    /// This side's last segment with payload (its time, when this side
+    /// sent the connection's last data, is [`Connection::last_data`]).
+    pub last_data: Option<FrameNo>,
     pub first_tsval: Option<TsVal>,
     pub last_tsval: Option<TsVal>,
-    pub rst: Option<FrameAt>,
+    /// This side's first RST.
+    pub rst: Option<FrameNo>,
     /// The last frames this side sent (not copies), newest first.
     recent: [Option<Recent>; RECENT_KEPT],
     /// Frames from this side that were copies of one just before.
@@ -329,29 +348,127 @@ impl SideTrack {
 }
 
 /// The handshake as seen.
+///
+/// The SYN times are plain [`Timestamp`]s, not `Option`s (8 bytes each
+/// instead of 16): `syn_count` says which are set, see
+/// [`Handshake::first_syn`].
 #[derive(Debug, Clone, Default)]
 pub struct Handshake {
     pub syn_frames: Frames,
     pub syn_count: u32,
-    pub first_syn: Option<Timestamp>,
-    pub last_syn: Option<Timestamp>,
-    /// The SYN before the last one: their gap is the sender's own
-    /// retransmission interval.
-    pub previous_syn: Option<Timestamp>,
+    first_syn: Timestamp,
+    last_syn: Timestamp,
+    previous_syn: Timestamp,
     pub synack: Option<FrameAt>,
     pub synack_count: u32,
     pub ack: Option<FrameAt>,
-    pub refused: Option<u64>,
-    pub challenge_ack: Option<u64>,
+}
+
+impl Handshake {
+    /// The first SYN's time (set by the first SYN, as `syn_count`).
+    pub fn first_syn(&self) -> Option<Timestamp> {
+        (self.syn_count > 0).then_some(self.first_syn)
+    }
+
+    /// The last SYN's time.
+    pub fn last_syn(&self) -> Option<Timestamp> {
+        (self.syn_count > 0).then_some(self.last_syn)
+    }
+
+    /// The SYN before the last one: their gap is the sender's own
+    /// retransmission interval. Set from the second SYN on.
+    pub fn previous_syn(&self) -> Option<Timestamp> {
+        (self.syn_count > 1).then_some(self.previous_syn)
+    }
+
+    fn add_syn(&mut self, frame: u64, at: Timestamp) {
+        self.syn_count += 1;
+        if self.syn_frames.len() < MAX_FRAMES_KEPT {
+            self.syn_frames.push(frame);
+        }
+        if self.syn_count == 1 {
+            self.first_syn = at;
+        }
+        self.previous_syn = self.last_syn;
+        self.last_syn = at;
+    }
+}
+
+/// What one side's FIN adds to its [`SideTrack`], and its ACKs of the
+/// peer's FIN.
+#[derive(Debug, Clone, Default)]
+pub struct FinTrack {
+    /// Sequence number of this side's FIN.
+    pub fin_seq: Option<SeqNum>,
+    pub fin_first: Option<FrameAt>,
+    pub fin_frames: Frames,
+    pub fin_count: u32,
+    /// The peer's ACK of this side's FIN.
+    pub fin_acked: Option<FrameNo>,
+    /// When this side first acknowledged the peer's FIN.
+    pub acked_peer_fin: Option<FrameAt>,
+}
+
+/// The close as seen: made at the connection's first FIN. Boxed in the
+/// [`Connection`] because most of the connections the tracker holds at
+/// once are still open (a connection spends most of its life before its
+/// FINs, and a closed one leaves the table), so the open ones do not
+/// carry its ~200 bytes.
+#[derive(Debug, Clone, Default)]
+pub struct Closing {
+    /// Indexed by [`Side::index`].
+    pub sides: [FinTrack; 2],
+    /// Side whose FIN was seen first.
+    pub first_fin_by: Option<Side>,
+    /// The second FIN did not acknowledge the first: both were in flight.
+    pub simultaneous: bool,
+    /// Seconds from the last data to the first FIN (0 when the FIN carries
+    /// data): how long the closer let the connection sit idle.
+    pub idle_before_first_fin: Option<f64>,
+}
+
+impl Closing {
+    pub fn side(&self, s: Side) -> &FinTrack {
+        &self.sides[s.index()]
+    }
+}
+
+/// What only some connections have: answers to a SYN other than a
+/// SYN-ACK, RSTs, segments the receiver ignores. Boxed in the
+/// [`Connection`], made the first time one is set, so that the common
+/// connection does not carry its ~100 bytes.
+#[derive(Debug, Clone, Default)]
+struct Rare {
+    /// The RST that refused the SYN.
+    refused: Option<u64>,
+    /// A bare ACK that answered the SYN (challenge ACK).
+    challenge_ack: Option<u64>,
     /// An RST that ended an earlier attempt of this handshake (before the
     /// SYN-ACK that opened the connection), and who sent it.
-    pub attempt_rst: Option<AttemptRst>,
+    attempt_rst: Option<AttemptRst>,
     /// The client acknowledged a SYN-ACK the capture does not hold (a
     /// capture of one direction only, or a lost frame).
-    pub synack_unseen: bool,
+    synack_unseen: bool,
+    first_rst: Option<FirstRst>,
+    /// Both sides' states just before `first_rst`, to undo it when the
+    /// connection outlives it.
+    before_rst: [Option<TcpState>; 2],
+    /// See [`Connection::data_after_close`].
+    data_after_close: Option<u64>,
+    /// Segments the receiver's kernel discards (see
+    /// [`Connection::kernel_discards`]): counted, but no event.
+    ignored: u32,
+    ignored_frames: Frames,
 }
 
 /// The live state of one connection.
+///
+/// The tracker holds one per connection open (or in its TIME_WAIT window),
+/// tens of thousands at once on a busy capture, so it is kept small
+/// (`a_connection_stays_small`): what only a closing or an unusual
+/// connection needs is boxed ([`Closing`], `Rare`), frames read back
+/// without their time are [`FrameNo`]s, and times whose presence another
+/// field tells are plain [`Timestamp`]s.
 #[derive(Debug, Clone)]
 pub struct Connection {
     pub id: ConnId,
@@ -368,29 +485,12 @@ pub struct Connection {
     pub handshake: Handshake,
     /// Zeek-style history: upper case for the client, lower for the server.
     pub history: History,
-    /// Side whose FIN was seen first.
-    pub first_fin_by: Option<Side>,
-    /// The second FIN did not acknowledge the first: both were in flight.
-    pub simultaneous: bool,
-    pub first_rst: Option<FirstRst>,
-    /// Both sides' states just before `first_rst`, to undo it when the
-    /// connection outlives it.
-    before_rst: [Option<TcpState>; 2],
-    /// Time of the last segment with payload, either direction.
-    pub last_data: Option<Timestamp>,
-    /// Seconds from the last data to the first FIN (0 when the FIN carries
-    /// data): how long the closer let the connection sit idle.
-    pub idle_before_first_fin: Option<f64>,
-    /// The active closer's first RST came after data the peer sent behind
-    /// the closer's FIN: the frame of that data. Linux resets a socket the
-    /// application closed when data arrives after its FIN
-    /// (tcp_rcv_state_process, FIN_WAIT1/FIN_WAIT2 with RCV_SHUTDOWN,
-    /// TcpExtTCPAbortOnData): an abort, not a missing TIME_WAIT socket.
-    pub data_after_close: Option<u64>,
-    /// Segments the receiver's kernel discards (see
-    /// [`Connection::kernel_discards`]): counted, but no event.
-    pub ignored: u32,
-    pub ignored_frames: Frames,
+    /// Time of the last segment with payload, either direction; set once
+    /// a side has `last_data` ([`Connection::last_data`]).
+    last_data_at: Timestamp,
+    /// Made at the first FIN.
+    closing: Option<Box<Closing>>,
+    rare: Option<Box<Rare>>,
 }
 
 /// What one segment was, for detectors and the ladder diagram.
@@ -435,16 +535,108 @@ impl Connection {
             sides: [SideTrack::default(), SideTrack::default()],
             handshake: Handshake::default(),
             history: History::new(),
-            first_fin_by: None,
-            simultaneous: false,
-            first_rst: None,
-            before_rst: [None, None],
-            last_data: None,
-            idle_before_first_fin: None,
-            data_after_close: None,
-            ignored: 0,
-            ignored_frames: Frames::new(),
+            last_data_at: Timestamp::default(),
+            closing: None,
+            rare: None,
         }
+    }
+
+    /// The close so far: `None` before the first FIN.
+    pub fn closing(&self) -> Option<&Closing> {
+        self.closing.as_deref()
+    }
+
+    fn closing_mut(&mut self) -> &mut Closing {
+        self.closing.get_or_insert_with(Box::default)
+    }
+
+    /// What `s`'s FIN added, if the close began.
+    pub fn fin_of(&self, s: Side) -> Option<&FinTrack> {
+        self.closing().map(|c| c.side(s))
+    }
+
+    /// Side whose FIN was seen first.
+    pub fn first_fin_by(&self) -> Option<Side> {
+        self.closing().and_then(|c| c.first_fin_by)
+    }
+
+    /// The second FIN did not acknowledge the first: both were in flight.
+    pub fn simultaneous(&self) -> bool {
+        self.closing().is_some_and(|c| c.simultaneous)
+    }
+
+    /// Seconds from the last data to the first FIN ([`Closing`]).
+    pub fn idle_before_first_fin(&self) -> Option<f64> {
+        self.closing().and_then(|c| c.idle_before_first_fin)
+    }
+
+    fn rare(&self) -> Option<&Rare> {
+        self.rare.as_deref()
+    }
+
+    fn rare_mut(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
+    /// The connection's first RST, unless it outlived it.
+    pub fn first_rst(&self) -> Option<FirstRst> {
+        self.rare().and_then(|r| r.first_rst)
+    }
+
+    /// The RST that refused the SYN.
+    pub fn refused(&self) -> Option<u64> {
+        self.rare().and_then(|r| r.refused)
+    }
+
+    /// A bare ACK that answered the SYN instead of a SYN-ACK.
+    pub fn challenge_ack(&self) -> Option<u64> {
+        self.rare().and_then(|r| r.challenge_ack)
+    }
+
+    /// An RST that ended an earlier attempt of the handshake.
+    pub fn attempt_rst(&self) -> Option<AttemptRst> {
+        self.rare().and_then(|r| r.attempt_rst)
+    }
+
+    /// The client acknowledged a SYN-ACK the capture does not hold.
+    pub fn synack_unseen(&self) -> bool {
+        self.rare().is_some_and(|r| r.synack_unseen)
+    }
+
+    /// The active closer's first RST came after data the peer sent behind
+    /// the closer's FIN: the frame of that data. Linux resets a socket the
+    /// application closed when data arrives after its FIN
+    /// (tcp_rcv_state_process, FIN_WAIT1/FIN_WAIT2 with RCV_SHUTDOWN,
+    /// TcpExtTCPAbortOnData): an abort, not a missing TIME_WAIT socket.
+    pub fn data_after_close(&self) -> Option<u64> {
+        self.rare().and_then(|r| r.data_after_close)
+    }
+
+    /// Segments the receiver's kernel discards (see
+    /// [`Connection::kernel_discards`]): counted, but no event.
+    pub fn ignored(&self) -> u32 {
+        self.rare().map_or(0, |r| r.ignored)
+    }
+
+    /// The first [`MAX_FRAMES_KEPT`] of the [`Connection::ignored`] ones.
+    pub fn ignored_frames(&self) -> &[u64] {
+        self.rare().map_or(&[], |r| &r.ignored_frames)
+    }
+
+    /// Moves the ignored frames out, for the record.
+    pub(super) fn take_ignored_frames(&mut self) -> Frames {
+        self.rare
+            .as_deref_mut()
+            .map(|r| std::mem::take(&mut r.ignored_frames))
+            .unwrap_or_default()
+    }
+
+    /// Time of the last segment with payload, either direction.
+    pub fn last_data(&self) -> Option<Timestamp> {
+        self.sides
+            .iter()
+            .any(|s| s.last_data.is_some())
+            .then_some(self.last_data_at)
     }
 
     pub fn side_of(&self, sender: Endpoint) -> Side {
@@ -491,7 +683,7 @@ impl Connection {
         {
             let recent = Recent::of(seg);
             let s = &mut self.sides[from.index()];
-            if s.recent.iter().flatten().any(|r| recent.copies(r)) {
+            if s.recent.iter().flatten().any(|r| recent.copies(seg, r)) {
                 s.duplicates += 1;
                 notes.duplicate = true;
                 return notes;
@@ -502,9 +694,10 @@ impl Connection {
 
         if self.kernel_discards(seg, from) {
             self.sides[from.index()].packets += 1;
-            self.ignored += 1;
-            if self.ignored_frames.len() < MAX_FRAMES_KEPT {
-                self.ignored_frames.push(seg.frame);
+            let rare = self.rare_mut();
+            rare.ignored += 1;
+            if rare.ignored_frames.len() < MAX_FRAMES_KEPT {
+                rare.ignored_frames.push(seg.frame);
             }
             notes.ignored = true;
             return notes;
@@ -513,7 +706,7 @@ impl Connection {
         // New data or a FIN from the side that sent the RST: its socket
         // was not gone, so the RST ended nothing (the receiver took it for
         // a challenge, RFC 5961 §3.2, or dropped it).
-        if let Some(FirstRst { frame, by, .. }) = self.first_rst
+        if let Some(FirstRst { frame, by, .. }) = self.first_rst()
             && by == from
             && !f.rst()
             && !f.syn()
@@ -562,7 +755,7 @@ impl Connection {
                 s.next_seq = Some(end);
             }
             if seg.payload_len > 0 {
-                s.last_data = Some(FrameAt::new(seg.frame, seg.ts));
+                s.last_data = Some(FrameNo::new(seg.frame));
             }
             if let Some(t) = seg.tsopt {
                 s.first_tsval.get_or_insert(t.tsval);
@@ -582,18 +775,19 @@ impl Connection {
             // A first FIN after data the capture has not shown: how long
             // the closer sat idle is not known.
             if unseen_before
-                && self.first_fin_by == Some(from)
+                && self.first_fin_by() == Some(from)
                 && self
-                    .side(from)
-                    .fin_first
+                    .fin_of(from)
+                    .and_then(|f| f.fin_first)
                     .is_some_and(|fin| fin.frame() == seg.frame)
             {
-                self.idle_before_first_fin = None;
+                self.closing_mut().idle_before_first_fin = None;
             }
         }
         self.record_history(seg, from, &notes);
         if seg.payload_len > 0 {
-            self.last_data = Some(seg.ts);
+            // With the side's `last_data` set above: `last_data()` is this.
+            self.last_data_at = seg.ts;
         }
         notes
     }
@@ -685,7 +879,7 @@ impl Connection {
         let rx = self.side(receiver);
         let tx = self.side(receiver.peer());
         if rx.packets == 0
-            || self.first_rst.is_some()
+            || self.first_rst().is_some()
             || matches!(rx.state(), TcpState::Listen | TcpState::SynSent)
         {
             return None;
@@ -725,15 +919,8 @@ impl Connection {
 
     fn on_syn(&mut self, seg: &Segment, from: Side, notes: &mut SegmentNotes) {
         if !seg.flags.ack() {
-            let h = &mut self.handshake;
-            h.syn_count += 1;
-            if h.syn_frames.len() < MAX_FRAMES_KEPT {
-                h.syn_frames.push(seg.frame);
-            }
-            h.first_syn.get_or_insert(seg.ts);
-            h.previous_syn = h.last_syn;
-            h.last_syn = Some(seg.ts);
-            notes.syn_retransmit = h.syn_count > 1;
+            self.handshake.add_syn(seg.frame, seg.ts);
+            notes.syn_retransmit = self.handshake.syn_count > 1;
             self.sides[from.index()].isn.get_or_insert(seg.seq);
             self.set_state(from, Event::SendSyn);
             if self.sides[from.peer().index()].state.is_none() {
@@ -744,11 +931,10 @@ impl Connection {
             // client's answer to a challenge ACK, say): the connection goes
             // on, so that RST is not how it ends.
             if self.handshake.synack.is_none()
-                && let Some(FirstRst { frame, by, .. }) = self.first_rst.take()
+                && let Some(rare) = self.rare.as_deref_mut()
+                && let Some(FirstRst { frame, by, .. }) = rare.first_rst.take()
             {
-                self.handshake
-                    .attempt_rst
-                    .get_or_insert(AttemptRst { frame, by });
+                rare.attempt_rst.get_or_insert(AttemptRst { frame, by });
                 for side in &mut self.sides {
                     side.rst = None;
                 }
@@ -785,7 +971,7 @@ impl Connection {
             && self.handshake.syn_count > 0
             && self.side(from).state() == TcpState::SynSent
         {
-            self.handshake.synack_unseen = true;
+            self.rare_mut().synack_unseen = true;
             self.handshake.ack = Some(FrameAt::new(seg.frame, seg.ts));
             self.sides[from.index()].state = Some(TcpState::Established);
             self.sides[peer.index()].state = Some(TcpState::Established);
@@ -816,22 +1002,23 @@ impl Connection {
             && !seg.flags.fin()
         {
             notes.challenge_ack = true;
-            self.handshake.challenge_ack.get_or_insert(seg.frame);
+            self.rare_mut().challenge_ack.get_or_insert(seg.frame);
         }
         // ACK of the peer's FIN: exactly one past it. Nothing follows a
         // FIN, and Linux drops an ACK of data never sent (tcp_ack: "ACK of
         // unsent data", after(ack, snd_nxt)), so a larger ack (fuzzed,
         // corrupt) acknowledges nothing.
-        if let Some(peer_fin) = self.side(peer).fin_seq
+        if let Some(closing) = self.closing.as_deref_mut()
+            && let Some(peer_fin) = closing.sides[peer.index()].fin_seq
             && seg.ack == peer_fin.plus(1)
         {
-            let s = &mut self.sides[from.index()];
+            let s = &mut closing.sides[from.index()];
             if s.acked_peer_fin.is_none() {
                 s.acked_peer_fin = Some(FrameAt::new(seg.frame, seg.ts));
             }
-            let p = &mut self.sides[peer.index()];
+            let p = &mut closing.sides[peer.index()];
             if p.fin_acked.is_none() {
-                p.fin_acked = Some(FrameAt::new(seg.frame, seg.ts));
+                p.fin_acked = Some(FrameNo::new(seg.frame));
                 self.set_state(peer, Event::RecvFinAck);
             }
         }
@@ -839,7 +1026,7 @@ impl Connection {
 
     fn on_fin(&mut self, seg: &Segment, from: Side, to: Side, notes: &mut SegmentNotes) {
         let fin_seq = seg.fin_seq();
-        let s = &mut self.sides[from.index()];
+        let s = &mut self.closing_mut().sides[from.index()];
         s.fin_count += 1;
         if s.fin_frames.len() < MAX_FRAMES_KEPT {
             s.fin_frames.push(seg.frame);
@@ -856,30 +1043,32 @@ impl Connection {
             return;
         }
         // Does this FIN acknowledge the peer's FIN?
-        let peer_fin = self.side(to).fin_seq;
+        let peer_fin = self.fin_of(to).and_then(|f| f.fin_seq);
         let acks_peer = match peer_fin {
             Some(pf) => seg.flags.ack() && !seg.ack.before(pf.plus(1)),
             None => false,
         };
-        match self.first_fin_by {
+        match self.first_fin_by() {
             None => {
-                self.first_fin_by = Some(from);
                 // Idle since the last data; with none seen, since the
                 // handshake; with neither (the capture began after them,
                 // perhaps at this FIN) it is not known: the capture cannot
                 // say what came before its first frame.
                 let h = &self.handshake;
-                let opened = h.ack.or(h.synack).map(FrameAt::at).or(h.first_syn);
-                self.idle_before_first_fin = if seg.payload_len > 0 {
+                let opened = h.ack.or(h.synack).map(FrameAt::at).or(h.first_syn());
+                let idle = if seg.payload_len > 0 {
                     Some(0.0)
                 } else {
-                    self.last_data.or(opened).map(|d| seg.ts.secs_since(d))
+                    self.last_data().or(opened).map(|d| seg.ts.secs_since(d))
                 };
+                let closing = self.closing_mut();
+                closing.first_fin_by = Some(from);
+                closing.idle_before_first_fin = idle;
             }
             Some(first) if first != from && !acks_peer => {
                 // This side sent its FIN before the peer's had reached it:
                 // both FINs are in flight, each side goes through CLOSING.
-                self.simultaneous = true;
+                self.closing_mut().simultaneous = true;
                 self.sides[from.index()].state = Some(TcpState::Closing);
                 self.set_state(to, Event::RecvFin { acks_ours: false });
                 return;
@@ -897,25 +1086,27 @@ impl Connection {
 
     fn on_rst(&mut self, seg: &Segment, from: Side, notes: &mut SegmentNotes) {
         let sender_state = self.side(from).state();
-        if self.first_fin_by == Some(from)
+        if self.first_fin_by() == Some(from)
             && self.side(from).rst.is_none()
-            && let Some(fin) = self.side(from).fin_first
+            && let Some(fin) = self.fin_of(from).and_then(|f| f.fin_first)
             && let Some(data) = self.side(from.peer()).last_data
             && data.frame() > fin.frame()
         {
-            self.data_after_close = Some(data.frame());
+            self.rare_mut().data_after_close = Some(data.frame());
         }
         self.sides[from.index()]
             .rst
-            .get_or_insert(FrameAt::new(seg.frame, seg.ts));
-        if self.first_rst.is_none() {
-            self.first_rst = Some(FirstRst {
+            .get_or_insert(FrameNo::new(seg.frame));
+        if self.first_rst().is_none() {
+            let before_rst = [self.sides[0].state, self.sides[1].state];
+            let rare = self.rare_mut();
+            rare.first_rst = Some(FirstRst {
                 frame: seg.frame,
                 at: seg.ts,
                 by: from,
                 sender_state,
             });
-            self.before_rst = [self.sides[0].state, self.sides[1].state];
+            rare.before_rst = before_rst;
         }
         // An RST answering a SYN before any SYN-ACK: refused.
         if from == Side::Server
@@ -924,7 +1115,7 @@ impl Connection {
             && self.side(Side::Client).state() == TcpState::SynSent
         {
             notes.refused = true;
-            self.handshake.refused.get_or_insert(seg.frame);
+            self.rare_mut().refused.get_or_insert(seg.frame);
         }
         self.set_state(from, Event::Reset);
         self.set_state(from.peer(), Event::Reset);
@@ -933,19 +1124,21 @@ impl Connection {
     /// The connection went on after the RST in `frame`: it is counted with
     /// the ignored segments, and the states before it come back.
     fn outlive_rst(&mut self, frame: u64) {
-        self.first_rst = None;
-        self.data_after_close = None;
-        if self.handshake.refused == Some(frame) {
-            self.handshake.refused = None;
+        let rare = self.rare_mut();
+        rare.first_rst = None;
+        rare.data_after_close = None;
+        if rare.refused == Some(frame) {
+            rare.refused = None;
         }
-        for (side, state) in self.sides.iter_mut().zip(self.before_rst) {
+        rare.ignored += 1;
+        if rare.ignored_frames.len() < MAX_FRAMES_KEPT {
+            rare.ignored_frames.push(frame);
+            rare.ignored_frames.sort_unstable();
+        }
+        let before_rst = rare.before_rst;
+        for (side, state) in self.sides.iter_mut().zip(before_rst) {
             side.state = state;
             side.rst = None;
-        }
-        self.ignored += 1;
-        if self.ignored_frames.len() < MAX_FRAMES_KEPT {
-            self.ignored_frames.push(frame);
-            self.ignored_frames.sort_unstable();
         }
     }
 
@@ -995,14 +1188,17 @@ impl Connection {
     /// looking cut a second later.
     pub fn cut_by_capture_end(&self, end: Timestamp) -> bool {
         let h = &self.handshake;
-        let Some(last_syn) = h.last_syn else {
+        let Some(last_syn) = h.last_syn() else {
             return false;
         };
-        if h.synack.is_some() || h.synack_unseen || h.refused.is_some() || h.challenge_ack.is_some()
+        if h.synack.is_some()
+            || self.synack_unseen()
+            || self.refused().is_some()
+            || self.challenge_ack().is_some()
         {
             return false;
         }
-        let rto = match h.previous_syn {
+        let rto = match h.previous_syn() {
             Some(prev) => (2.0 * last_syn.secs_since(prev)).min(RTO_MAX_S),
             None => SYN_RTO_INIT_S,
         };
@@ -1012,11 +1208,12 @@ impl Connection {
     /// Whether the connection can no longer change: both FINs acknowledged,
     /// or reset.
     pub fn is_closed(&self) -> bool {
-        self.first_rst.is_some()
-            || self
-                .sides
-                .iter()
-                .all(|s| s.fin_seq.is_some() && s.fin_acked.is_some())
+        self.first_rst().is_some()
+            || self.closing().is_some_and(|c| {
+                c.sides
+                    .iter()
+                    .all(|s| s.fin_seq.is_some() && s.fin_acked.is_some())
+            })
     }
 
     /// The earliest its TIME_WAIT (`finish`'s `from`) can start, once both
@@ -1025,7 +1222,7 @@ impl Connection {
     /// whose time runs forward. None before both FINs: then any TIME_WAIT
     /// starts at a packet still to come.
     pub fn time_wait_lower_bound(&self) -> Option<Timestamp> {
-        let [a, b] = &self.sides;
+        let [a, b] = &self.closing()?.sides;
         match (a.fin_first, b.fin_first) {
             (Some(x), Some(y)) => Some(x.at().min(y.at())),
             _ => None,
@@ -1352,8 +1549,12 @@ pub(crate) mod tests {
         assert_eq!(size_of::<Option<FrameAt>>(), 16);
         assert_eq!(size_of::<Option<FirstRst>>(), 24);
         assert_eq!(size_of::<Option<AttemptRst>>(), 16);
+        assert_eq!(size_of::<Option<FrameNo>>(), 8);
+        assert_eq!(size_of::<Option<Recent>>(), 16);
+        // Connections open at once are held whole (issue 12): 888 bytes
+        // before the close and the rare fields were boxed.
         assert!(
-            size_of::<Connection>() <= 888,
+            size_of::<Connection>() <= 504,
             "Connection is {} bytes",
             size_of::<Connection>()
         );
@@ -1368,6 +1569,60 @@ pub(crate) mod tests {
             assert!(Some(x).is_some());
         }
         assert_ne!(FrameAt::new(1, t), FrameAt::new(2, t));
+        for frame in [0, 1, crate::frame::frame_id(3, 19), u64::MAX - 1] {
+            assert_eq!(FrameNo::new(frame).frame(), frame);
+        }
+    }
+
+    #[test]
+    fn syn_times_are_set_by_the_syns_that_count() {
+        let h = run(&handshake()[1..]).handshake;
+        assert_eq!(
+            (h.first_syn(), h.last_syn(), h.previous_syn()),
+            (None, None, None)
+        );
+        let at = |frame: u64| Timestamp::from_parts(1000, frame as i64 * 1_000_000);
+        let one = run(&[seg(1, C, S, F::SYN, 100, 0, 0)]).handshake;
+        assert_eq!(
+            (one.first_syn(), one.last_syn()),
+            (Some(at(1)), Some(at(1)))
+        );
+        assert_eq!(one.previous_syn(), None);
+        let three = run(&[
+            seg(1, C, S, F::SYN, 100, 0, 0),
+            seg(4, C, S, F::SYN, 100, 0, 0),
+            seg(9, C, S, F::SYN, 100, 0, 0),
+        ])
+        .handshake;
+        assert_eq!(three.first_syn(), Some(at(1)));
+        assert_eq!(three.previous_syn(), Some(at(4)));
+        assert_eq!(three.last_syn(), Some(at(9)));
+    }
+
+    /// The boxed parts are made only when needed: an open connection holds
+    /// neither, an orderly close only [`Closing`].
+    #[test]
+    fn an_ordinary_connection_allocates_only_its_close() {
+        let mut segs = handshake();
+        let open = run(&segs);
+        assert!(open.closing.is_none() && open.rare.is_none());
+        assert_eq!(open.last_data(), Some(segs[4].ts));
+        segs.extend([
+            seg(6, C, S, F::FIN | F::ACK, 111, 521, 0),
+            seg(7, S, C, F::FIN | F::ACK, 521, 112, 0),
+            seg(8, C, S, F::ACK, 112, 522, 0),
+        ]);
+        let closed = run(&segs);
+        assert!(closed.closing.is_some() && closed.rare.is_none());
+        assert!(closed.is_closed());
+        let no_data = run(&handshake()[..3]);
+        assert_eq!(no_data.last_data(), None);
+        let reset = run(&[
+            seg(1, C, S, F::SYN, 100, 0, 0),
+            seg(2, S, C, F::RST | F::ACK, 0, 101, 0),
+        ]);
+        assert!(reset.rare.is_some() && reset.closing.is_none());
+        assert_eq!(reset.refused(), Some(2));
     }
 
     /// `segment` again, `us` microseconds later (a capture copy if close).
