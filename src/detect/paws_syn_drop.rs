@@ -510,7 +510,7 @@ impl PawsSynDrop {
                 .acked_peer_fin
                 .or(closing.side(holder.peer()).fin_first)
                 .map_or((seg.frame, seg.ts), |f| (f.frame(), f.at()));
-            let ts_recent = match (h.first_tsval, p.last_tsval) {
+            let ts_recent = match (h.first_tsval(), p.last_tsval) {
                 (Some(_), Some(v)) => Some(v),
                 _ => None,
             };

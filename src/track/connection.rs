@@ -11,7 +11,7 @@ use crate::decode::Segment;
 use crate::flow::{Endpoint, Side};
 use crate::seq::{SeqNum, TsVal};
 use crate::time::Timestamp;
-use arrayvec::ArrayString;
+use arrayvec::{ArrayString, ArrayVec};
 use serde::Serialize;
 use smallvec::SmallVec;
 use std::num::NonZeroU64;
@@ -28,6 +28,47 @@ pub const MAX_FRAMES_KEPT: usize = 8;
 /// that a connection costs no allocation for them (the tracker's hot path
 /// allocated five times per connection before).
 pub type Frames = SmallVec<[u64; 2]>;
+
+/// Frame numbers of SYNs: nearly always one, kept inline in 16 bytes (a
+/// [`Frames`] takes 24); those of a client that sends its SYN again, up
+/// to [`MAX_FRAMES_KEPT`] in all, in a box.
+#[derive(Debug, Clone, Default)]
+pub struct FrameList {
+    first: Option<FrameNo>,
+    more: Option<Box<ArrayVec<u64, { MAX_FRAMES_KEPT - 1 }>>>,
+}
+
+impl FrameList {
+    pub fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.more.as_ref().map_or(0, |m| m.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+
+    /// Adds `frame` unless [`MAX_FRAMES_KEPT`] are kept already.
+    pub fn push_kept(&mut self, frame: u64) {
+        if self.first.is_none() {
+            self.first = Some(FrameNo::new(frame));
+        } else {
+            // A full list drops it (try_push), as the counters keep counting.
+            let _ = self.more.get_or_insert_default().try_push(frame);
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
+        self.first
+            .map(FrameNo::frame)
+            .into_iter()
+            .chain(self.more.iter().flat_map(|m| m.iter().copied()))
+    }
+
+    /// The frames, in the order pushed, as a record keeps them.
+    pub fn to_frames(&self) -> Frames {
+        self.iter().collect()
+    }
+}
 
 /// The Zeek-style history string, at most [`HISTORY_MAX`] letters, inline.
 pub type History = ArrayString<HISTORY_MAX>;
@@ -324,7 +365,11 @@ pub struct SideTrack {
     /// This side's last segment with payload (its time, when this side
     /// sent the connection's last data, is [`Connection::last_data`]).
     pub last_data: Option<FrameNo>,
-    pub first_tsval: Option<TsVal>,
+    /// TSval of this side's first segment with timestamps: set with
+    /// `last_tsval` (a plain value, 4 bytes less than an `Option`; read it
+    /// through [`SideTrack::first_tsval`]).
+    first_tsval: TsVal,
+    /// TSval of this side's last segment with timestamps.
     pub last_tsval: Option<TsVal>,
     /// This side's first RST.
     pub rst: Option<FrameNo>,
@@ -345,6 +390,11 @@ impl SideTrack {
     pub fn state(&self) -> TcpState {
         self.state.unwrap_or(TcpState::Closed)
     }
+
+    /// TSval of this side's first segment with timestamps.
+    pub fn first_tsval(&self) -> Option<TsVal> {
+        self.last_tsval.map(|_| self.first_tsval)
+    }
 }
 
 /// The handshake as seen.
@@ -354,11 +404,10 @@ impl SideTrack {
 /// [`Handshake::first_syn`].
 #[derive(Debug, Clone, Default)]
 pub struct Handshake {
-    pub syn_frames: Frames,
+    pub syn_frames: FrameList,
     pub syn_count: u32,
     first_syn: Timestamp,
     last_syn: Timestamp,
-    previous_syn: Timestamp,
     pub synack: Option<FrameAt>,
     pub synack_count: u32,
     pub ack: Option<FrameAt>,
@@ -375,22 +424,16 @@ impl Handshake {
         (self.syn_count > 0).then_some(self.last_syn)
     }
 
-    /// The SYN before the last one: their gap is the sender's own
-    /// retransmission interval. Set from the second SYN on.
-    pub fn previous_syn(&self) -> Option<Timestamp> {
-        (self.syn_count > 1).then_some(self.previous_syn)
-    }
-
-    fn add_syn(&mut self, frame: u64, at: Timestamp) {
+    /// Counts a SYN; returns the time of the SYN before it, if any.
+    fn add_syn(&mut self, frame: u64, at: Timestamp) -> Option<Timestamp> {
+        let previous = self.last_syn();
         self.syn_count += 1;
-        if self.syn_frames.len() < MAX_FRAMES_KEPT {
-            self.syn_frames.push(frame);
-        }
+        self.syn_frames.push_kept(frame);
         if self.syn_count == 1 {
             self.first_syn = at;
         }
-        self.previous_syn = self.last_syn;
         self.last_syn = at;
+        previous
     }
 }
 
@@ -449,6 +492,9 @@ struct Rare {
     /// The client acknowledged a SYN-ACK the capture does not hold (a
     /// capture of one direction only, or a lost frame).
     synack_unseen: bool,
+    /// The SYN before the last one (from a client that sent it again):
+    /// their gap is the sender's own retransmission interval.
+    previous_syn: Option<Timestamp>,
     first_rst: Option<FirstRst>,
     /// Both sides' states just before `first_rst`, to undo it when the
     /// connection outlives it.
@@ -758,7 +804,9 @@ impl Connection {
                 s.last_data = Some(FrameNo::new(seg.frame));
             }
             if let Some(t) = seg.tsopt {
-                s.first_tsval.get_or_insert(t.tsval);
+                if s.last_tsval.is_none() {
+                    s.first_tsval = t.tsval;
+                }
                 s.last_tsval = Some(t.tsval);
             }
         }
@@ -919,7 +967,9 @@ impl Connection {
 
     fn on_syn(&mut self, seg: &Segment, from: Side, notes: &mut SegmentNotes) {
         if !seg.flags.ack() {
-            self.handshake.add_syn(seg.frame, seg.ts);
+            if let Some(previous) = self.handshake.add_syn(seg.frame, seg.ts) {
+                self.rare_mut().previous_syn = Some(previous);
+            }
             notes.syn_retransmit = self.handshake.syn_count > 1;
             self.sides[from.index()].isn.get_or_insert(seg.seq);
             self.set_state(from, Event::SendSyn);
@@ -1198,7 +1248,7 @@ impl Connection {
         {
             return false;
         }
-        let rto = match h.previous_syn() {
+        let rto = match self.rare().and_then(|r| r.previous_syn) {
             Some(prev) => (2.0 * last_syn.secs_since(prev)).min(RTO_MAX_S),
             None => SYN_RTO_INIT_S,
         };
@@ -1551,10 +1601,11 @@ pub(crate) mod tests {
         assert_eq!(size_of::<Option<AttemptRst>>(), 16);
         assert_eq!(size_of::<Option<FrameNo>>(), 8);
         assert_eq!(size_of::<Option<Recent>>(), 16);
+        assert_eq!(size_of::<FrameList>(), 16);
         // Connections open at once are held whole (issue 12): 888 bytes
         // before the close and the rare fields were boxed.
         assert!(
-            size_of::<Connection>() <= 504,
+            size_of::<Connection>() <= 472,
             "Connection is {} bytes",
             size_of::<Connection>()
         );
@@ -1577,26 +1628,35 @@ pub(crate) mod tests {
     #[test]
     fn syn_times_are_set_by_the_syns_that_count() {
         let h = run(&handshake()[1..]).handshake;
-        assert_eq!(
-            (h.first_syn(), h.last_syn(), h.previous_syn()),
-            (None, None, None)
-        );
+        assert_eq!((h.first_syn(), h.last_syn()), (None, None));
+        assert!(h.syn_frames.is_empty());
         let at = |frame: u64| Timestamp::from_parts(1000, frame as i64 * 1_000_000);
-        let one = run(&[seg(1, C, S, F::SYN, 100, 0, 0)]).handshake;
-        assert_eq!(
-            (one.first_syn(), one.last_syn()),
-            (Some(at(1)), Some(at(1)))
-        );
-        assert_eq!(one.previous_syn(), None);
+        let one = run(&[seg(1, C, S, F::SYN, 100, 0, 0)]);
+        let h = &one.handshake;
+        assert_eq!((h.first_syn(), h.last_syn()), (Some(at(1)), Some(at(1))));
+        assert_eq!(h.syn_frames.to_frames().as_slice(), [1]);
+        assert!(one.rare.is_none(), "no previous SYN");
         let three = run(&[
             seg(1, C, S, F::SYN, 100, 0, 0),
             seg(4, C, S, F::SYN, 100, 0, 0),
             seg(9, C, S, F::SYN, 100, 0, 0),
-        ])
-        .handshake;
-        assert_eq!(three.first_syn(), Some(at(1)));
-        assert_eq!(three.previous_syn(), Some(at(4)));
-        assert_eq!(three.last_syn(), Some(at(9)));
+        ]);
+        let h = &three.handshake;
+        assert_eq!(h.first_syn(), Some(at(1)));
+        assert_eq!(h.last_syn(), Some(at(9)));
+        assert_eq!(three.rare.as_ref().unwrap().previous_syn, Some(at(4)));
+        assert_eq!(h.syn_frames.iter().collect::<Vec<_>>(), [1, 4, 9]);
+    }
+
+    #[test]
+    fn a_frame_list_keeps_the_first_frames_in_order() {
+        let mut l = FrameList::default();
+        assert_eq!((l.len(), l.is_empty()), (0, true));
+        for f in 10..30 {
+            l.push_kept(f);
+        }
+        assert_eq!(l.len(), MAX_FRAMES_KEPT);
+        assert_eq!(l.to_frames().as_slice(), [10, 11, 12, 13, 14, 15, 16, 17]);
     }
 
     /// The boxed parts are made only when needed: an open connection holds

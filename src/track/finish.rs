@@ -19,9 +19,10 @@ use smallvec::SmallVec;
 const CAPTURE_SIDE_MIN_GAP_S: f64 = 0.001;
 
 impl Connection {
-    /// Freezes the connection into its record. The frame lists and history
-    /// move into the record (the connection is retired after this), so
-    /// retiring allocates as little as possible.
+    /// Freezes the connection into its record. The history and the ignored
+    /// frames move into the record (the connection is retired after this),
+    /// the other frame lists are copied into inline [`Frames`], so retiring
+    /// allocates as little as possible.
     pub fn finish(&mut self, time_wait_secs: f64) -> ConnectionRecord {
         let handshake = self.handshake_record();
         let close = self.close_record();
@@ -65,10 +66,9 @@ impl Connection {
     /// `tcp_v4_rcv`), else challenged by a bare ACK (a socket holds the
     /// tuple: RFC 5961 §4, or PAWS on a TIME_WAIT socket), else SYNs
     /// without answer. Its timing
-    /// (RTT, connect time, capture point) is measured here too. Moves the
-    /// SYN frame list out.
-    pub(super) fn handshake_record(&mut self) -> HandshakeRecord {
-        let syn_frames = std::mem::take(&mut self.handshake.syn_frames);
+    /// (RTT, connect time, capture point) is measured here too.
+    pub(super) fn handshake_record(&self) -> HandshakeRecord {
+        let syn_frames = self.handshake.syn_frames.to_frames();
         let h = &self.handshake;
         let synack_unseen = self.synack_unseen();
         let state = if (h.synack.is_some() || synack_unseen) && h.ack.is_some() {
