@@ -502,7 +502,7 @@ impl PawsSynDrop {
             if h.rst.is_some() {
                 continue;
             }
-            let (Some(rcv_nxt), Some(snd_nxt)) = (p.next_seq, h.next_seq) else {
+            let (Some(rcv_nxt), Some(snd_nxt)) = (p.next_seq(), h.next_seq()) else {
                 continue;
             };
             let (since_frame, since) = closing

@@ -354,12 +354,13 @@ pub struct AttemptRst {
 #[derive(Debug, Clone, Default)]
 pub struct SideTrack {
     pub state: Option<TcpState>,
-    /// Sequence number of this side's SYN.
-    pub isn: Option<SeqNum>,
-    /// First sequence number seen from this side (Wireshark's base_seq).
-    pub base_seq: Option<SeqNum>,
-    /// One past the highest sequence number this side has sent.
-    pub next_seq: Option<SeqNum>,
+    /// The sequence numbers read through the methods of the same name
+    /// (`known_seqs!`), valid when their bit in `seqs_set` is.
+    isn: SeqNum,
+    base_seq: SeqNum,
+    next_seq: SeqNum,
+    max_ack: SeqNum,
+    seqs_set: u8,
     pub packets: u64,
     pub bytes: u64,
     /// This side's last segment with payload (its time, when this side
@@ -379,16 +380,54 @@ pub struct SideTrack {
     pub duplicates: u32,
     /// The largest window this side advertised (unscaled).
     pub window_max: u16,
-    /// The highest acknowledgment number this side sent: its RCV.NXT.
-    pub max_ack: Option<SeqNum>,
     /// This side's SYN or SYN-ACK was seen, with this window scale.
     pub syn_seen: bool,
     pub wscale: Option<u8>,
 }
 
+/// The sequence numbers a side is known by, each set once seen: kept as
+/// plain numbers and one byte of bits saying which are set, 17 bytes where
+/// four `Option<SeqNum>` take 32. Each has a getter returning the
+/// `Option` and a setter.
+macro_rules! known_seqs {
+    ($($(#[$doc:meta])* $field:ident, $set:ident, $bit:literal;)*) => {
+        impl SideTrack {
+            $(
+                $(#[$doc])*
+                pub fn $field(&self) -> Option<SeqNum> {
+                    (self.seqs_set & (1 << $bit) != 0).then_some(self.$field)
+                }
+
+                fn $set(&mut self, seq: SeqNum) {
+                    self.$field = seq;
+                    self.seqs_set |= 1 << $bit;
+                }
+            )*
+        }
+    };
+}
+
+known_seqs! {
+    /// Sequence number of this side's SYN.
+    isn, set_isn, 0;
+    /// First sequence number seen from this side (Wireshark's base_seq).
+    base_seq, set_base_seq, 1;
+    /// One past the highest sequence number this side has sent.
+    next_seq, set_next_seq, 2;
+    /// The highest acknowledgment number this side sent: its RCV.NXT.
+    max_ack, set_max_ack, 3;
+}
+
 impl SideTrack {
     pub fn state(&self) -> TcpState {
         self.state.unwrap_or(TcpState::Closed)
+    }
+
+    /// Sets the ISN unless a SYN set it before.
+    fn set_isn_once(&mut self, seq: SeqNum) {
+        if self.isn().is_none() {
+            self.set_isn(seq);
+        }
     }
 
     /// TSval of this side's first segment with timestamps.
@@ -709,7 +748,7 @@ impl Connection {
             return false;
         }
         let sender = self.side(self.side_of(seg.src));
-        match sender.base_seq {
+        match sender.base_seq() {
             Some(base) => base != seg.seq,
             None => false,
         }
@@ -759,7 +798,7 @@ impl Connection {
             && seg.seq_len() > 0
             && self
                 .side(from)
-                .next_seq
+                .next_seq()
                 .is_some_and(|n| seg.seq.plus(seg.seq_len()).after(n))
         {
             self.outlive_rst(frame);
@@ -768,7 +807,7 @@ impl Connection {
         // The segment starts beyond what this side was seen to send: data
         // before it is not in the capture (reordered after it, or lost).
         let unseen_before = self.sides[from.index()]
-            .next_seq
+            .next_seq()
             .is_some_and(|n| seg.seq.after(n));
 
         // Per-side bookkeeping of what was sent.
@@ -782,23 +821,23 @@ impl Connection {
             // challenge ACK, an RST) belonged to another incarnation. An
             // RST occupies no sequence space and its numbers may echo
             // another one's (RFC 9293 §3.10.7.1), so it moves neither.
-            if f.ack() && !f.rst() && (f.syn() || s.max_ack.is_none_or(|a| seg.ack.after(a))) {
-                s.max_ack = Some(seg.ack);
+            if f.ack() && !f.rst() && (f.syn() || s.max_ack().is_none_or(|a| seg.ack.after(a))) {
+                s.set_max_ack(seg.ack);
             }
             if f.syn() {
                 s.syn_seen = true;
                 s.wscale = seg.wscale;
             }
-            if s.base_seq.is_none() {
-                s.base_seq = Some(if f.syn() {
+            if s.base_seq().is_none() {
+                s.set_base_seq(if f.syn() {
                     seg.seq
                 } else {
                     seg.seq.plus(u32::MAX)
                 });
             }
             let end = seg.seq.plus(seg.seq_len());
-            if f.syn() || (!f.rst() && s.next_seq.is_none_or(|n| end.after(n))) {
-                s.next_seq = Some(end);
+            if f.syn() || (!f.rst() && s.next_seq().is_none_or(|n| end.after(n))) {
+                s.set_next_seq(end);
             }
             if seg.payload_len > 0 {
                 s.last_data = Some(FrameNo::new(seg.frame));
@@ -862,7 +901,7 @@ impl Connection {
         if f.syn() && f.fin() {
             return true;
         }
-        if !f.ack() && !f.rst() && !f.syn() && self.side(from).max_ack.is_none() {
+        if !f.ack() && !f.rst() && !f.syn() && self.side(from).max_ack().is_none() {
             return true;
         }
         if f.rst() {
@@ -904,7 +943,7 @@ impl Connection {
         let rx = self.side(from.peer());
         if rx.state() == TcpState::SynSent {
             return seg.flags.ack()
-                && match (rx.isn, rx.next_seq) {
+                && match (rx.isn(), rx.next_seq()) {
                     (Some(isn), Some(nxt)) => seg.ack.after(isn) && !seg.ack.after(nxt),
                     _ => true,
                 };
@@ -932,8 +971,8 @@ impl Connection {
         {
             return None;
         }
-        let sent = tx.next_seq?;
-        let (lo, hi) = match rx.max_ack {
+        let sent = tx.next_seq()?;
+        let (lo, hi) = match rx.max_ack() {
             Some(a) if a.after(sent) => (sent, a),
             Some(a) => (a, sent),
             None => (sent, sent),
@@ -971,7 +1010,7 @@ impl Connection {
                 self.rare_mut().previous_syn = Some(previous);
             }
             notes.syn_retransmit = self.handshake.syn_count > 1;
-            self.sides[from.index()].isn.get_or_insert(seg.seq);
+            self.sides[from.index()].set_isn_once(seg.seq);
             self.set_state(from, Event::SendSyn);
             if self.sides[from.peer().index()].state.is_none() {
                 self.sides[from.peer().index()].state = Some(TcpState::Listen);
@@ -992,7 +1031,7 @@ impl Connection {
             let h = &mut self.handshake;
             h.synack_count += 1;
             h.synack.get_or_insert(FrameAt::new(seg.frame, seg.ts));
-            self.sides[from.index()].isn.get_or_insert(seg.seq);
+            self.sides[from.index()].set_isn_once(seg.seq);
             self.set_state(from, Event::SendSynAck);
             self.set_state(from.peer(), Event::RecvSynAck);
         }
@@ -1000,7 +1039,7 @@ impl Connection {
 
     fn on_ack(&mut self, seg: &Segment, from: Side, notes: &mut SegmentNotes) {
         let peer = from.peer();
-        let peer_isn = self.side(peer).isn;
+        let peer_isn = self.side(peer).isn();
         let h = &self.handshake;
         // The client's ACK of the SYN-ACK completes the handshake.
         if from == Side::Client
@@ -1605,7 +1644,7 @@ pub(crate) mod tests {
         // Connections open at once are held whole (issue 12): 888 bytes
         // before the close and the rare fields were boxed.
         assert!(
-            size_of::<Connection>() <= 472,
+            size_of::<Connection>() <= 440,
             "Connection is {} bytes",
             size_of::<Connection>()
         );

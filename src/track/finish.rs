@@ -31,7 +31,7 @@ impl Connection {
         let server = self.side(Side::Server);
         let one_way = match (client.packets, server.packets) {
             (0, n) => n > 0,
-            (n, 0) => n > 0 && client.max_ack.is_some(),
+            (n, 0) => n > 0 && client.max_ack().is_some(),
             _ => false,
         };
         ConnectionRecord {
