@@ -183,8 +183,8 @@ enum Verdict {
 
 fn endpoint(conn: &Connection, side: Side) -> Endpoint {
     match side {
-        Side::Client => conn.client,
-        Side::Server => conn.server,
+        Side::Client => conn.client(),
+        Side::Server => conn.server(),
     }
 }
 
@@ -550,7 +550,7 @@ impl PawsSynDrop {
                 && holder == Side::Server
                 && let Some(v) = ts_recent
             {
-                let skey = (conn.client.ip(), conn.server.ip());
+                let skey = (conn.client().ip(), conn.server().ip());
                 let stamp = Stamp {
                     tsval: v,
                     at: since,
@@ -955,7 +955,7 @@ impl Detector for PawsSynDrop {
             let dropped = !f.ack();
             r.dropped = Some(dropped);
             self.recycle
-                .entry((conn.client.ip(), conn.server.ip()))
+                .entry((conn.client().ip(), conn.server().ip()))
                 .or_default()
                 .tally(r.rejected, dropped);
         }

@@ -14,6 +14,7 @@ use crate::time::Timestamp;
 use arrayvec::{ArrayString, ArrayVec};
 use serde::Serialize;
 use smallvec::SmallVec;
+use std::net::IpAddr;
 use std::num::NonZeroU64;
 
 /// Connection id: 0-based in order of first packet, equal to Wireshark's
@@ -67,6 +68,45 @@ impl FrameList {
     /// The frames, in the order pushed, as a record keeps them.
     pub fn to_frames(&self) -> Frames {
         self.iter().collect()
+    }
+}
+
+/// A connection's [`History`] while it grows: its letters (ASCII, never 0)
+/// zero-padded in [`HISTORY_MAX`] bytes, 4 bytes less than an
+/// `ArrayString` with its `u32` length.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HistoryBuf([u8; HISTORY_MAX]);
+
+impl HistoryBuf {
+    pub fn len(&self) -> usize {
+        self.0.iter().position(|&b| b == 0).unwrap_or(HISTORY_MAX)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0[0] == 0
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.0[HISTORY_MAX - 1] != 0
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only ASCII letters are pushed: always UTF-8.
+        std::str::from_utf8(&self.0[..self.len()]).unwrap_or_default()
+    }
+
+    /// Appends `c` (an ASCII letter) unless full.
+    fn push(&mut self, c: char) {
+        debug_assert!(c.is_ascii_alphabetic());
+        if !self.is_full() {
+            let len = self.len();
+            self.0[len] = c as u8;
+        }
+    }
+
+    /// The finished history, for the record.
+    pub fn to_history(&self) -> History {
+        History::from(self.as_str()).unwrap_or_default()
     }
 }
 
@@ -558,8 +598,15 @@ struct Rare {
 pub struct Connection {
     pub id: ConnId,
     pub capture: u32,
-    pub client: Endpoint,
-    pub server: Endpoint,
+    /// The client's and the server's address and port, read through
+    /// [`Connection::client`] and [`Connection::server`]: kept apart they
+    /// take 38 bytes where two [`Endpoint`]s take 64 (a `SocketAddr` has
+    /// room for an IPv6 flow label and scope id, which no endpoint of a
+    /// capture carries: decode makes them with [`Endpoint::new`]).
+    client_ip: IpAddr,
+    server_ip: IpAddr,
+    client_port: u16,
+    server_port: u16,
     pub roles: RoleSource,
     pub first_frame: u64,
     pub last_frame: u64,
@@ -569,7 +616,7 @@ pub struct Connection {
     pub sides: [SideTrack; 2],
     pub handshake: Handshake,
     /// Zeek-style history: upper case for the client, lower for the server.
-    pub history: History,
+    pub history: HistoryBuf,
     /// Time of the last segment with payload, either direction; set once
     /// a side has `last_data` ([`Connection::last_data`]).
     last_data_at: Timestamp,
@@ -607,11 +654,19 @@ impl Connection {
         } else {
             (seg.dst, seg.src, RoleSource::Ports)
         };
+        debug_assert!(
+            [client, server]
+                .iter()
+                .all(|e| Endpoint::new(e.ip(), e.port()) == *e),
+            "an endpoint with an IPv6 flow label or scope id"
+        );
         Connection {
             id,
             capture,
-            client,
-            server,
+            client_ip: client.ip(),
+            server_ip: server.ip(),
+            client_port: client.port(),
+            server_port: server.port(),
             roles,
             first_frame: seg.frame,
             last_frame: seg.frame,
@@ -619,7 +674,7 @@ impl Connection {
             last_ts: seg.ts,
             sides: [SideTrack::default(), SideTrack::default()],
             handshake: Handshake::default(),
-            history: History::new(),
+            history: HistoryBuf::default(),
             last_data_at: Timestamp::default(),
             closing: None,
             rare: None,
@@ -724,8 +779,16 @@ impl Connection {
             .then_some(self.last_data_at)
     }
 
+    pub fn client(&self) -> Endpoint {
+        Endpoint::new(self.client_ip, self.client_port)
+    }
+
+    pub fn server(&self) -> Endpoint {
+        Endpoint::new(self.server_ip, self.server_port)
+    }
+
     pub fn side_of(&self, sender: Endpoint) -> Side {
-        if sender == self.client {
+        if sender.port() == self.client_port && sender.ip() == self.client_ip {
             Side::Client
         } else {
             Side::Server
@@ -1259,8 +1322,9 @@ impl Connection {
         };
         // Each letter once per direction, as Zeek does, so the string stays
         // short; retransmissions and data repeat only after something else.
-        let repeat = self.history.ends_with(c)
-            || (matches!(c, 'a' | 'A' | 'd' | 'D') && self.history.contains(c));
+        let history = self.history.as_str();
+        let repeat =
+            history.ends_with(c) || (matches!(c, 'a' | 'A' | 'd' | 'D') && history.contains(c));
         if !repeat && !self.history.is_full() {
             self.history.push(c);
         }
@@ -1644,7 +1708,7 @@ pub(crate) mod tests {
         // Connections open at once are held whole (issue 12): 888 bytes
         // before the close and the rare fields were boxed.
         assert!(
-            size_of::<Connection>() <= 440,
+            size_of::<Connection>() <= 408,
             "Connection is {} bytes",
             size_of::<Connection>()
         );
@@ -1685,6 +1749,32 @@ pub(crate) mod tests {
         assert_eq!(h.last_syn(), Some(at(9)));
         assert_eq!(three.rare.as_ref().unwrap().previous_syn, Some(at(4)));
         assert_eq!(h.syn_frames.iter().collect::<Vec<_>>(), [1, 4, 9]);
+    }
+
+    #[test]
+    fn a_history_buffer_keeps_its_letters_up_to_the_maximum() {
+        let mut h = HistoryBuf::default();
+        assert!(h.is_empty() && h.as_str().is_empty());
+        h.push('S');
+        h.push('h');
+        assert_eq!((h.as_str(), h.len()), ("Sh", 2));
+        for _ in 0..HISTORY_MAX {
+            h.push('d');
+        }
+        assert!(h.is_full());
+        assert_eq!(h.len(), HISTORY_MAX);
+        assert_eq!(h.to_history().as_str(), format!("Sh{}", "d".repeat(22)));
+    }
+
+    #[test]
+    fn a_connection_gives_back_its_endpoints() {
+        for (c, s) in [(C, S), ("[2001:db8::1]:40000", "[2001:db8::2]:443")] {
+            let conn = Connection::new(0, 0, &seg(1, c, s, F::SYN, 100, 0, 0));
+            assert_eq!(conn.client(), Endpoint(c.parse().unwrap()));
+            assert_eq!(conn.server(), Endpoint(s.parse().unwrap()));
+            assert_eq!(conn.side_of(conn.client()), Side::Client);
+            assert_eq!(conn.side_of(conn.server()), Side::Server);
+        }
     }
 
     #[test]

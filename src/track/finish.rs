@@ -19,10 +19,10 @@ use smallvec::SmallVec;
 const CAPTURE_SIDE_MIN_GAP_S: f64 = 0.001;
 
 impl Connection {
-    /// Freezes the connection into its record. The history and the ignored
-    /// frames move into the record (the connection is retired after this),
-    /// the other frame lists are copied into inline [`Frames`], so retiring
-    /// allocates as little as possible.
+    /// Freezes the connection into its record. The ignored frames move
+    /// into the record (the connection is retired after this), the other
+    /// frame lists are copied into inline [`Frames`] and the history into
+    /// an inline [`History`], so retiring allocates as little as possible.
     pub fn finish(&mut self, time_wait_secs: f64) -> ConnectionRecord {
         let handshake = self.handshake_record();
         let close = self.close_record();
@@ -37,8 +37,8 @@ impl Connection {
         ConnectionRecord {
             id: self.id,
             capture: self.capture,
-            client: self.client,
-            server: self.server,
+            client: self.client(),
+            server: self.server(),
             role_inferred: self.roles == RoleSource::Ports,
             roles_from: self.roles,
             first_frame: self.first_frame,
@@ -51,7 +51,7 @@ impl Connection {
             time_wait,
             client_to_server: DirectionRecord::from(client),
             server_to_client: DirectionRecord::from(server),
-            history: std::mem::take(&mut self.history),
+            history: self.history.to_history(),
             one_way,
             ignored: self.ignored(),
             ignored_frames: self.take_ignored_frames(),
