@@ -85,11 +85,7 @@ impl Detector for FinRetransmitRst {
         }
         // Only the closer's first RST can tell: after an earlier one
         // (an abort) the socket is gone for a reason of its own.
-        if conn
-            .side(closer)
-            .rst
-            .is_some_and(|r| r.frame() != seg.frame)
-        {
+        if conn.rst_of(closer).is_some_and(|r| r.frame() != seg.frame) {
             return;
         }
         let passive = closing.side(closer.peer());

@@ -499,7 +499,7 @@ impl PawsSynDrop {
             let h = conn.side(holder);
             let p = conn.side(holder.peer());
             // A holder that later sent RST has no TIME_WAIT socket.
-            if h.rst.is_some() {
+            if conn.rst_of(holder).is_some() {
                 continue;
             }
             let (Some(rcv_nxt), Some(snd_nxt)) = (p.next_seq(), h.next_seq()) else {

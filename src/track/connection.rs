@@ -390,7 +390,8 @@ pub struct AttemptRst {
 }
 
 /// What one side sent, and its reconstructed state. What its FIN adds is
-/// in [`Closing`], allocated only once a FIN is seen.
+/// in [`Closing`], allocated only once a FIN is seen; its first RST in
+/// `Rare` ([`Connection::rst_of`]).
 #[derive(Debug, Clone, Default)]
 pub struct SideTrack {
     pub state: Option<TcpState>,
@@ -412,8 +413,6 @@ pub struct SideTrack {
     first_tsval: TsVal,
     /// TSval of this side's last segment with timestamps.
     pub last_tsval: Option<TsVal>,
-    /// This side's first RST.
-    pub rst: Option<FrameNo>,
     /// The last frames this side sent (not copies), newest first.
     recent: [Option<Recent>; RECENT_KEPT],
     /// Frames from this side that were copies of one just before.
@@ -575,6 +574,9 @@ struct Rare {
     /// their gap is the sender's own retransmission interval.
     previous_syn: Option<Timestamp>,
     first_rst: Option<FirstRst>,
+    /// Each side's first RST ([`Connection::rst_of`]), indexed by
+    /// [`Side::index`]: any RST makes `first_rst` too.
+    rst: [Option<FrameNo>; 2],
     /// Both sides' states just before `first_rst`, to undo it when the
     /// connection outlives it.
     before_rst: [Option<TcpState>; 2],
@@ -721,6 +723,11 @@ impl Connection {
     /// The connection's first RST, unless it outlived it.
     pub fn first_rst(&self) -> Option<FirstRst> {
         self.rare().and_then(|r| r.first_rst)
+    }
+
+    /// `s`'s first RST (unless the connection outlived it).
+    pub fn rst_of(&self, s: Side) -> Option<FrameNo> {
+        self.rare().and_then(|r| r.rst[s.index()])
     }
 
     /// The RST that refused the SYN.
@@ -1087,9 +1094,7 @@ impl Connection {
                 && let Some(FirstRst { frame, by, .. }) = rare.first_rst.take()
             {
                 rare.attempt_rst.get_or_insert(AttemptRst { frame, by });
-                for side in &mut self.sides {
-                    side.rst = None;
-                }
+                rare.rst = [None, None];
             }
             let h = &mut self.handshake;
             h.synack_count += 1;
@@ -1239,16 +1244,14 @@ impl Connection {
     fn on_rst(&mut self, seg: &Segment, from: Side, notes: &mut SegmentNotes) {
         let sender_state = self.side(from).state();
         if self.first_fin_by() == Some(from)
-            && self.side(from).rst.is_none()
+            && self.rst_of(from).is_none()
             && let Some(fin) = self.fin_of(from).and_then(|f| f.fin_first)
             && let Some(data) = self.side(from.peer()).last_data
             && data.frame() > fin.frame()
         {
             self.rare_mut().data_after_close = Some(data.frame());
         }
-        self.sides[from.index()]
-            .rst
-            .get_or_insert(FrameNo::new(seg.frame));
+        self.rare_mut().rst[from.index()].get_or_insert(FrameNo::new(seg.frame));
         if self.first_rst().is_none() {
             let before_rst = [self.sides[0].state, self.sides[1].state];
             let rare = self.rare_mut();
@@ -1287,10 +1290,10 @@ impl Connection {
             rare.ignored_frames.push(frame);
             rare.ignored_frames.sort_unstable();
         }
+        rare.rst = [None, None];
         let before_rst = rare.before_rst;
         for (side, state) in self.sides.iter_mut().zip(before_rst) {
             side.state = state;
-            side.rst = None;
         }
     }
 
@@ -1708,7 +1711,7 @@ pub(crate) mod tests {
         // Connections open at once are held whole (issue 12): 888 bytes
         // before the close and the rare fields were boxed.
         assert!(
-            size_of::<Connection>() <= 408,
+            size_of::<Connection>() <= 392,
             "Connection is {} bytes",
             size_of::<Connection>()
         );

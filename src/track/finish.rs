@@ -200,7 +200,7 @@ impl Connection {
             server_state: server.state(),
             data_after_close: self.data_after_close(),
             closer_acked_peer_fin: closing.first_fin_by.is_some_and(|s| {
-                let rst = self.side(s).rst;
+                let rst = self.rst_of(s);
                 closing
                     .side(s)
                     .acked_peer_fin
@@ -232,7 +232,7 @@ impl Connection {
         .into_iter()
         .filter(|s| {
             let t = closing.side(*s);
-            let no_rst_after_own_fin = match (self.side(*s).rst, t.fin_first) {
+            let no_rst_after_own_fin = match (self.rst_of(*s), t.fin_first) {
                 (Some(rst), Some(fin)) => rst.frame() < fin.frame(),
                 _ => true,
             };
@@ -242,8 +242,7 @@ impl Connection {
             // → tcp_reset): no TIME_WAIT.
             let reset_in_closing = kind == CloseKind::Simultaneous
                 && self
-                    .side(s.peer())
-                    .rst
+                    .rst_of(s.peer())
                     .is_some_and(|pr| t.fin_acked.is_none_or(|acked| pr.frame() < acked.frame()));
             no_rst_after_own_fin && !reset_in_closing
         })
