@@ -97,7 +97,7 @@ impl Detector for FinRetransmitRst {
             .fin_first
             .map(|f| f.frame())
             .into_iter()
-            .chain(passive.fin_frames.iter().copied())
+            .chain(passive.fin_frames.iter())
             .collect();
         frames.push(seg.frame);
         frames.sort_unstable();

@@ -30,9 +30,9 @@ pub const MAX_FRAMES_KEPT: usize = 8;
 /// allocated five times per connection before).
 pub type Frames = SmallVec<[u64; 2]>;
 
-/// Frame numbers of SYNs: nearly always one, kept inline in 16 bytes (a
-/// [`Frames`] takes 24); those of a client that sends its SYN again, up
-/// to [`MAX_FRAMES_KEPT`] in all, in a box.
+/// Frame numbers of SYNs or of one side's FINs: nearly always one, kept
+/// inline in 16 bytes (a [`Frames`] takes 24); those sent again, up to
+/// [`MAX_FRAMES_KEPT`] in all, in a box.
 #[derive(Debug, Clone, Default)]
 pub struct FrameList {
     first: Option<FrameNo>,
@@ -522,7 +522,7 @@ pub struct FinTrack {
     /// Sequence number of this side's FIN.
     pub fin_seq: Option<SeqNum>,
     pub fin_first: Option<FrameAt>,
-    pub fin_frames: Frames,
+    pub fin_frames: FrameList,
     pub fin_count: u32,
     /// The peer's ACK of this side's FIN.
     pub fin_acked: Option<FrameNo>,
@@ -534,7 +534,7 @@ pub struct FinTrack {
 /// [`Connection`] because most of the connections the tracker holds at
 /// once are still open (a connection spends most of its life before its
 /// FINs, and a closed one leaves the table), so the open ones do not
-/// carry its ~200 bytes.
+/// carry its 168 bytes.
 #[derive(Debug, Clone, Default)]
 pub struct Closing {
     /// Indexed by [`Side::index`].
@@ -557,13 +557,13 @@ impl Closing {
 /// What only some connections have: answers to a SYN other than a
 /// SYN-ACK, RSTs, segments the receiver ignores. Boxed in the
 /// [`Connection`], made the first time one is set, so that the common
-/// connection does not carry its ~100 bytes.
+/// connection does not carry its 128 bytes.
 #[derive(Debug, Clone, Default)]
 struct Rare {
     /// The RST that refused the SYN.
-    refused: Option<u64>,
+    refused: Option<FrameNo>,
     /// A bare ACK that answered the SYN (challenge ACK).
-    challenge_ack: Option<u64>,
+    challenge_ack: Option<FrameNo>,
     /// An RST that ended an earlier attempt of this handshake (before the
     /// SYN-ACK that opened the connection), and who sent it.
     attempt_rst: Option<AttemptRst>,
@@ -581,7 +581,7 @@ struct Rare {
     /// connection outlives it.
     before_rst: [Option<TcpState>; 2],
     /// See [`Connection::data_after_close`].
-    data_after_close: Option<u64>,
+    data_after_close: Option<FrameNo>,
     /// Segments the receiver's kernel discards (see
     /// [`Connection::kernel_discards`]): counted, but no event.
     ignored: u32,
@@ -732,12 +732,14 @@ impl Connection {
 
     /// The RST that refused the SYN.
     pub fn refused(&self) -> Option<u64> {
-        self.rare().and_then(|r| r.refused)
+        self.rare().and_then(|r| r.refused).map(FrameNo::frame)
     }
 
     /// A bare ACK that answered the SYN instead of a SYN-ACK.
     pub fn challenge_ack(&self) -> Option<u64> {
-        self.rare().and_then(|r| r.challenge_ack)
+        self.rare()
+            .and_then(|r| r.challenge_ack)
+            .map(FrameNo::frame)
     }
 
     /// An RST that ended an earlier attempt of the handshake.
@@ -756,7 +758,9 @@ impl Connection {
     /// (tcp_rcv_state_process, FIN_WAIT1/FIN_WAIT2 with RCV_SHUTDOWN,
     /// TcpExtTCPAbortOnData): an abort, not a missing TIME_WAIT socket.
     pub fn data_after_close(&self) -> Option<u64> {
-        self.rare().and_then(|r| r.data_after_close)
+        self.rare()
+            .and_then(|r| r.data_after_close)
+            .map(FrameNo::frame)
     }
 
     /// Segments the receiver's kernel discards (see
@@ -1159,7 +1163,9 @@ impl Connection {
             && !seg.flags.fin()
         {
             notes.challenge_ack = true;
-            self.rare_mut().challenge_ack.get_or_insert(seg.frame);
+            self.rare_mut()
+                .challenge_ack
+                .get_or_insert(FrameNo::new(seg.frame));
         }
         // ACK of the peer's FIN: exactly one past it. Nothing follows a
         // FIN, and Linux drops an ACK of data never sent (tcp_ack: "ACK of
@@ -1185,9 +1191,7 @@ impl Connection {
         let fin_seq = seg.fin_seq();
         let s = &mut self.closing_mut().sides[from.index()];
         s.fin_count += 1;
-        if s.fin_frames.len() < MAX_FRAMES_KEPT {
-            s.fin_frames.push(seg.frame);
-        }
+        s.fin_frames.push_kept(seg.frame);
         match s.fin_seq {
             Some(prev) if prev == fin_seq => notes.fin_retransmit = true,
             Some(_) => {}
@@ -1249,7 +1253,7 @@ impl Connection {
             && let Some(data) = self.side(from.peer()).last_data
             && data.frame() > fin.frame()
         {
-            self.rare_mut().data_after_close = Some(data.frame());
+            self.rare_mut().data_after_close = Some(data);
         }
         self.rare_mut().rst[from.index()].get_or_insert(FrameNo::new(seg.frame));
         if self.first_rst().is_none() {
@@ -1270,7 +1274,9 @@ impl Connection {
             && self.side(Side::Client).state() == TcpState::SynSent
         {
             notes.refused = true;
-            self.rare_mut().refused.get_or_insert(seg.frame);
+            self.rare_mut()
+                .refused
+                .get_or_insert(FrameNo::new(seg.frame));
         }
         self.set_state(from, Event::Reset);
         self.set_state(from.peer(), Event::Reset);
@@ -1282,7 +1288,7 @@ impl Connection {
         let rare = self.rare_mut();
         rare.first_rst = None;
         rare.data_after_close = None;
-        if rare.refused == Some(frame) {
+        if rare.refused.is_some_and(|r| r.frame() == frame) {
             rare.refused = None;
         }
         rare.ignored += 1;
@@ -1715,6 +1721,8 @@ pub(crate) mod tests {
             "Connection is {} bytes",
             size_of::<Connection>()
         );
+        // The boxed parts, on the heap of the connections that have them.
+        assert!(size_of::<Closing>() <= 168 && size_of::<Rare>() <= 128);
     }
 
     #[test]

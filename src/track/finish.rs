@@ -180,7 +180,6 @@ impl Connection {
             .fin_frames
             .iter()
             .chain(server_fin.fin_frames.iter())
-            .copied()
             .collect();
         fin_frames.sort_unstable();
         let first_fin = closing.first_fin_by.and_then(|s| closing.side(s).fin_first);
