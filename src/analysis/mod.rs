@@ -18,7 +18,7 @@ use crate::capture::{self, CaptureError, CaptureFacts};
 use crate::decode::Segment;
 use crate::detect::{self, Claims, Detector};
 use crate::time::Timestamp;
-use crate::track::{ConnId, ConnectionRecord, HostTally, Observation, Tracker};
+use crate::track::{ConnId, ConnectionRecord, HostTally, Observation, TimeWaitCut, Tracker};
 use std::io::Read;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -91,6 +91,8 @@ struct Retire<'o> {
     /// Keep only this connection's record (`show`).
     keep_only: Option<ConnId>,
     kept: Vec<ConnectionRecord>,
+    /// Cuts of kept records' TIME_WAIT, applied when they are sorted.
+    kept_cuts: Vec<TimeWaitCut>,
     sink: Option<RecordSink<'o>>,
     /// The sink wants no more records.
     stopped: bool,
@@ -111,6 +113,21 @@ impl Retire<'_> {
         detect::connection_end_all(&mut self.detectors, &record, &mut self.claims);
         if self.keep && self.keep_only.is_none_or(|id| id == record.id) {
             self.kept.push(record);
+        }
+    }
+
+    /// A new incarnation took over the 4-tuple of a record written early:
+    /// its TIME_WAIT ended then. A streamed record was written as it was.
+    fn cut(&mut self, cut: TimeWaitCut) {
+        if self.sink.is_some() {
+            return;
+        }
+        self.hosts.cut(&cut);
+        for d in &mut self.detectors {
+            d.on_time_wait_cut(&cut);
+        }
+        if self.keep && self.keep_only.is_none_or(|id| id == cut.id) {
+            self.kept_cuts.push(cut);
         }
     }
 
@@ -155,6 +172,7 @@ impl<'o> Pipeline<'o> {
                 keep: false,
                 keep_only: None,
                 kept: Vec::new(),
+                kept_cuts: Vec::new(),
                 sink: None,
                 stopped: false,
                 floor: None,
@@ -354,6 +372,8 @@ impl<'o> Pipeline<'o> {
     pub fn finish(mut self) -> Analysis {
         let idle_retired = self.tracker.idle_retired();
         let duplicate_frames = self.tracker.duplicates();
+        let early_records = self.tracker.compacted();
+        let late_segments = self.tracker.late_segments();
         let seen = u64::from(self.tracker.connections_seen());
         let capture_start = self
             .captures
@@ -404,8 +424,17 @@ impl<'o> Pipeline<'o> {
         summary.connections = seen;
         summary.idle_retired = idle_retired;
         summary.duplicate_frames = duplicate_frames;
+        summary.early_records = early_records;
+        summary.late_segments = late_segments;
         let mut connections = retire.kept;
         connections.sort_unstable_by_key(|r| r.id);
+        for cut in &retire.kept_cuts {
+            if let Ok(i) = connections.binary_search_by_key(&cut.id, |r| r.id) {
+                let tw = &mut connections[i].time_wait;
+                tw.until = Some(cut.at);
+                tw.reused_by = Some(cut.reused_by);
+            }
+        }
         Analysis {
             schema: SCHEMA,
             version: env!("CARGO_PKG_VERSION"),
@@ -432,7 +461,11 @@ fn feed_segment(
     let (obs, conn) = tracker.on_segment_conn(seg);
     // A capture copy, or a segment the receiver's kernel drops unseen, is
     // no event for any detector; the observer (the ladder) still shows it.
-    if !obs.notes.duplicate && !obs.notes.ignored {
+    // Nor is a segment of a connection whose record was written already.
+    if let Some(conn) = conn
+        && !obs.notes.duplicate
+        && !obs.notes.ignored
+    {
         for &i in &retire.segment_detectors {
             retire.detectors[i].on_segment(seg, &obs, conn);
         }
@@ -441,6 +474,11 @@ fn feed_segment(
     if tracker.has_retired() {
         for record in tracker.drain_retired() {
             retire.take(record);
+        }
+    }
+    if tracker.has_cuts() {
+        for cut in tracker.drain_cuts() {
+            retire.cut(cut);
         }
     }
     retire.advance(tracker.time_wait_floor());

@@ -10,6 +10,7 @@ mod connection;
 mod hosts;
 mod record;
 mod state;
+mod tomb;
 
 pub use connection::{
     CloseKind, Closer, ConnId, Connection, DUPLICATE_WINDOW_S, HandshakeState, RoleSource,
@@ -18,13 +19,15 @@ pub use connection::{
 pub use hosts::{HostRecord, HostSeries, HostTally, SeriesTally, host_time_wait, time_wait_series};
 pub use record::{CloseRecord, ConnectionRecord, DirectionRecord, HandshakeRecord, TimeWaitRecord};
 pub use state::{Event, TcpState};
+use tomb::Tomb;
+pub use tomb::{SETTLE_S, TimeWaitCut};
 
 use crate::decode::Segment;
 use crate::flow::{FlowKey, Side};
 use crate::time::Timestamp;
 use slab::Slab;
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{HashMap, VecDeque};
 
 /// What the tracker tells its caller about one segment.
 #[derive(Debug, Clone, Copy)]
@@ -67,6 +70,15 @@ pub const MAX_HANDSHAKES: usize = 250_000;
 /// retransmission timeouts.
 pub const IDLE_S: f64 = 3.0 * 3600.0;
 
+/// Above this many closed connections whose whole state is still held, the
+/// tracker writes the records of those silent for [`SETTLE_S`] early and
+/// keeps a [`tomb::Tomb`] for the rest of their TIME_WAIT window (as the
+/// kernel keeps an `inet_timewait_sock`): about 16 MB of full connections,
+/// so a proxy closing 15,000 connections a second needs a tenth of what
+/// keeping each for its 60 s window did. Below it nothing changes: every
+/// record is written when its connection can no longer change.
+pub const COMPACT_ABOVE: usize = 16_384;
+
 /// The fast, non-cryptographic hasher of the connection table: keys come
 /// from a capture, not from an attacker who sees our hash seeds. The table
 /// holds small [`Slot`]s; the connections themselves (about 700 bytes)
@@ -86,12 +98,16 @@ struct Slot {
     /// Seconds of silence after which the connection is retired.
     idle_limit: f64,
     closed: bool,
+    /// The connection's record was written early: `conn` is its key in
+    /// [`Tracker::tombs`], not in [`Tracker::conns`].
+    tomb: bool,
     /// No TIME_WAIT this connection can still start begins before this
     /// (see [`Connection::time_wait_lower_bound`]); before both FINs,
     /// `Timestamp(i64::MAX)` (no bound of its own: 8 bytes, not 16, per
     /// live connection).
     tw_floor: Timestamp,
-    /// Key of the connection in [`Tracker::conns`].
+    /// Key of the connection in [`Tracker::conns`] (or of its tombstone in
+    /// [`Tracker::tombs`]).
     conn: usize,
 }
 
@@ -126,6 +142,20 @@ pub struct Tracker {
     live: Table,
     /// The live connections, by [`Slot::conn`].
     conns: Slab<Connection>,
+    /// Closed connections whose record was written early, by [`Slot::conn`].
+    tombs: Slab<Tomb>,
+    /// Closed connections still held whole, in the order they closed (some
+    /// entries stale: retired, reused or compacted since), and how many of
+    /// them are current.
+    closing: VecDeque<(FlowKey, ConnId)>,
+    closed_full: usize,
+    compact_above: usize,
+    /// Records written early (tombstones made).
+    compacted: u64,
+    /// Segments of an incarnation whose record was already written.
+    late_segments: u64,
+    /// TIME_WAIT intervals of written records that a new incarnation cut.
+    cuts: Vec<TimeWaitCut>,
     next_id: ConnId,
     time_wait_secs: f64,
     capture: u32,
@@ -149,6 +179,13 @@ impl Tracker {
         Tracker {
             live: Table::default(),
             conns: Slab::new(),
+            tombs: Slab::new(),
+            closing: VecDeque::new(),
+            closed_full: 0,
+            compact_above: COMPACT_ABOVE,
+            compacted: 0,
+            late_segments: 0,
+            cuts: Vec::new(),
             next_id: 0,
             time_wait_secs,
             capture: 0,
@@ -162,6 +199,13 @@ impl Tracker {
         }
     }
 
+    /// Writes records early above `n` closed connections held whole instead
+    /// of [`COMPACT_ABOVE`] (tests use 0 to take the early path always).
+    pub fn compact_above(mut self, n: usize) -> Tracker {
+        self.compact_above = n;
+        self
+    }
+
     /// Segments that follow belong to capture file number `index`.
     pub fn set_capture(&mut self, index: u32) {
         self.capture = index;
@@ -173,16 +217,62 @@ impl Tracker {
     }
 
     /// Feeds one segment, in capture order; returns what it was and its
-    /// connection after it.
-    pub fn on_segment_conn(&mut self, seg: &Segment) -> (Observation, &Connection) {
+    /// connection after it. No connection when the segment belongs to an
+    /// incarnation whose record was already written (see [`tomb`]): it is
+    /// counted in [`Tracker::late_segments`] and changes nothing.
+    pub fn on_segment_conn(&mut self, seg: &Segment) -> (Observation, Option<&Connection>) {
         self.maybe_sweep(seg.ts);
+        if self.closed_full > self.compact_above {
+            self.compact(seg.ts);
+        }
         let key = FlowKey::new(seg.src, seg.dst);
         let mut reuse = None;
         let conns = &mut self.conns;
         let slot = match self.live.entry(key) {
             Entry::Occupied(e) => {
                 let slot = e.into_mut();
-                if conns[slot.conn].is_new_incarnation(seg) {
+                if slot.tomb {
+                    let tomb = self.tombs[slot.conn];
+                    if !tomb.is_new_incarnation(seg) {
+                        self.late_segments += 1;
+                        slot.last_ts = seg.ts;
+                        let obs = Observation {
+                            conn: tomb.id,
+                            sender: tomb.side_of(seg),
+                            notes: SegmentNotes::default(),
+                            states: tomb.states,
+                            reuse: None,
+                        };
+                        return (obs, None);
+                    }
+                    self.tombs.remove(slot.conn);
+                    let id = self.next_id;
+                    self.next_id += 1;
+                    let r = tomb.reuse;
+                    if let (Some(from), Some(until)) = (r.time_wait_from, r.time_wait_until)
+                        && until > seg.ts
+                    {
+                        let (client, server) = tomb.endpoints(&key);
+                        self.cuts.push(TimeWaitCut {
+                            id: tomb.id,
+                            client,
+                            server,
+                            holder: r.holder,
+                            from,
+                            until,
+                            at: seg.ts,
+                            reused_by: id,
+                        });
+                    }
+                    reuse = Some(r);
+                    slot.tomb = false;
+                    slot.closed = false;
+                    slot.conn = conns.insert(Connection::new(id, self.capture, seg));
+                } else if conns[slot.conn].is_new_incarnation(seg) {
+                    if slot.closed {
+                        self.closed_full -= 1;
+                        slot.closed = false;
+                    }
                     let id = self.next_id;
                     self.next_id += 1;
                     let mut old = std::mem::replace(
@@ -216,6 +306,7 @@ impl Tracker {
                     last_ts: seg.ts,
                     idle_limit: 0.0,
                     closed: false,
+                    tomb: false,
                     tw_floor: Timestamp(i64::MAX),
                     conn: conns.insert(Connection::new(id, self.capture, seg)),
                 })
@@ -224,7 +315,16 @@ impl Tracker {
         let conn = &mut conns[slot.conn];
         let notes = conn.update(seg);
         self.duplicates += u64::from(notes.duplicate);
+        let was_closed = slot.closed;
         slot.refresh(conn, self.time_wait_secs);
+        if slot.closed != was_closed {
+            if slot.closed {
+                self.closed_full += 1;
+                self.closing.push_back((key, conn.id));
+            } else {
+                self.closed_full -= 1;
+            }
+        }
         let conn = &*conn;
         let obs = Observation {
             conn: conn.id,
@@ -236,7 +336,54 @@ impl Tracker {
             ],
             reuse,
         };
-        (obs, conn)
+        (obs, Some(conn))
+    }
+
+    /// Writes the records of the longest-closed connections silent for
+    /// [`SETTLE_S`] and keeps a tombstone of each (see [`tomb`]) until at
+    /// most `compact_above` closed connections are held whole.
+    fn compact(&mut self, now: Timestamp) {
+        while self.closed_full > self.compact_above {
+            let Some(&(key, id)) = self.closing.front() else {
+                break;
+            };
+            let slot = match self.live.get_mut(&key) {
+                Some(s) if !s.tomb && s.closed && self.conns[s.conn].id == id => s,
+                _ => {
+                    // Retired, reused, reopened or compacted since.
+                    self.closing.pop_front();
+                    continue;
+                }
+            };
+            if now.secs_since(slot.last_ts) < SETTLE_S {
+                break;
+            }
+            self.closing.pop_front();
+            let mut c = self.conns.remove(slot.conn);
+            let record = c.finish(self.time_wait_secs);
+            let tw = &record.time_wait;
+            let reuse = Reuse {
+                previous: record.id,
+                holder: tw.holder,
+                time_wait_until: tw.until,
+                time_wait_from: tw.from,
+            };
+            slot.conn = self.tombs.insert(Tomb::of(&c, reuse));
+            slot.tomb = true;
+            slot.tw_floor = Timestamp(i64::MAX);
+            self.retired.push(record);
+            self.closed_full -= 1;
+            self.compacted += 1;
+        }
+        // Stale entries are dropped from the front above; when they pile up
+        // behind current ones, drop them all (each doubling: O(1) a close).
+        if self.closing.len() > 2 * self.closed_full + 1024 {
+            let (live, conns) = (&self.live, &self.conns);
+            self.closing.retain(|(key, id)| {
+                live.get(key)
+                    .is_some_and(|s| !s.tomb && s.closed && conns[s.conn].id == *id)
+            });
+        }
     }
 
     /// Retires the connections that can no longer change, at most once per
@@ -263,6 +410,8 @@ impl Tracker {
         let retired = &mut self.retired;
         let idle_retired = &mut self.idle_retired;
         let conns = &mut self.conns;
+        let tombs = &mut self.tombs;
+        let closed_full = &mut self.closed_full;
         // Connections without both FINs start any TIME_WAIT at a later
         // packet (at or after `now`, in a capture whose time runs forward).
         let mut floor = now;
@@ -271,12 +420,26 @@ impl Tracker {
                 floor = floor.min(slot.tw_floor);
                 return true;
             }
-            if !slot.closed {
+            if slot.tomb {
+                // Its record was written when it was compacted.
+                tombs.remove(slot.conn);
+                return false;
+            }
+            if slot.closed {
+                *closed_full -= 1;
+            } else {
                 *idle_retired += 1;
             }
             retired.push(conns.remove(slot.conn).finish(tw));
             false
         });
+        if self.closing.len() > 2 * self.closed_full + 1024 {
+            let (live, conns) = (&self.live, &self.conns);
+            self.closing.retain(|(key, id)| {
+                live.get(key)
+                    .is_some_and(|s| !s.tomb && s.closed && conns[s.conn].id == *id)
+            });
+        }
         self.live_after_sweep = self.live.len();
         self.time_wait_floor = Some(floor);
     }
@@ -289,7 +452,7 @@ impl Tracker {
         let mut pending: Vec<(Timestamp, FlowKey)> = self
             .live
             .iter()
-            .filter(|(_, s)| self.conns[s.conn].handshake.synack.is_none() && !s.closed)
+            .filter(|(_, s)| !s.closed && self.conns[s.conn].handshake.synack.is_none())
             .map(|(k, s)| (s.last_ts, *k))
             .collect();
         let keep = MAX_HANDSHAKES - MAX_HANDSHAKES / 10;
@@ -311,6 +474,7 @@ impl Tracker {
     pub fn connection_of(&self, seg: &Segment) -> Option<&Connection> {
         self.live
             .get(&FlowKey::new(seg.src, seg.dst))
+            .filter(|s| !s.tomb)
             .map(|s| &self.conns[s.conn])
     }
 
@@ -338,6 +502,29 @@ impl Tracker {
     /// Connections retired for being idle while not closed.
     pub fn idle_retired(&self) -> u64 {
         self.idle_retired
+    }
+
+    /// Records written early, while their TIME_WAIT window still ran (see
+    /// [`tomb`]).
+    pub fn compacted(&self) -> u64 {
+        self.compacted
+    }
+
+    /// Segments that came for an incarnation whose record was already
+    /// written: counted, in no record.
+    pub fn late_segments(&self) -> u64 {
+        self.late_segments
+    }
+
+    /// TIME_WAIT intervals of written records that a new incarnation cut
+    /// short since the last call.
+    pub fn drain_cuts(&mut self) -> std::vec::Drain<'_, TimeWaitCut> {
+        self.cuts.drain(..)
+    }
+
+    /// Whether cuts wait in [`Tracker::drain_cuts`].
+    pub fn has_cuts(&self) -> bool {
+        !self.cuts.is_empty()
     }
 
     /// Frames that were the same packet captured again.
