@@ -1,7 +1,11 @@
 //! decode's unit tests: every link layer, tunnel and edge case, from
 //! bytes the tests build.
 
+use super::fast::fast_ethernet_ipv4_tcp;
+use super::link::ethernet_sliced;
 use super::*;
+use crate::capture::LinkType;
+use etherparse::{IpNumber, TcpOptionElement};
 
 /// Every capture file under `dir`, recursively.
 fn captures_under(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {

@@ -82,7 +82,11 @@ impl Detector for FinRetransmitRst {
         }
         // Only the closer's first RST can tell: after an earlier one
         // (an abort) the socket is gone for a reason of its own.
-        if conn.side(closer).rst.is_some_and(|(f, _)| f != seg.frame) {
+        if conn
+            .side(closer)
+            .rst
+            .is_some_and(|r| r.frame() != seg.frame)
+        {
             return;
         }
         let passive = conn.side(closer.peer());
@@ -92,13 +96,13 @@ impl Detector for FinRetransmitRst {
         let mut frames: Vec<u64> = conn
             .side(closer)
             .fin_first
-            .map(|(f, _)| f)
+            .map(|f| f.frame())
             .into_iter()
             .chain(passive.fin_frames.iter().copied())
             .collect();
         frames.push(seg.frame);
         frames.sort_unstable();
-        let at = conn.side(closer).fin_first.map_or(seg.ts, |(_, t)| t);
+        let at = conn.side(closer).fin_first.map_or(seg.ts, |f| f.at());
         self.cases.insert(
             obs.conn,
             Case {

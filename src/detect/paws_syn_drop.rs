@@ -505,7 +505,7 @@ impl PawsSynDrop {
             let (since_frame, since) = h
                 .acked_peer_fin
                 .or(p.fin_first)
-                .unwrap_or((seg.frame, seg.ts));
+                .map_or((seg.frame, seg.ts), |f| (f.frame(), f.at()));
             let ts_recent = match (h.first_tsval, p.last_tsval) {
                 (Some(_), Some(v)) => Some(v),
                 _ => None,

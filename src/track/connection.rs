@@ -1,11 +1,11 @@
 //! One connection (one incarnation of a 4-tuple): the live state the
-//! tracker updates per segment, and the compact [`ConnectionRecord`] it
-//! becomes when retired.
+//! tracker updates per segment. The compact
+//! [`ConnectionRecord`](super::ConnectionRecord) it becomes when retired is
+//! built in `finish.rs`.
 //!
 //! Heads up: RFC 9293 §3.5-3.6 (handshake, close), RFC 7323 (timestamps),
 //! and DESIGN.md §3 (active closer, TIME_WAIT holder, simultaneous close).
 
-use super::record::*;
 use super::state::{Event, TcpState};
 use crate::decode::Segment;
 use crate::flow::{Endpoint, Side};
@@ -14,6 +14,7 @@ use crate::time::Timestamp;
 use arrayvec::ArrayString;
 use serde::Serialize;
 use smallvec::SmallVec;
+use std::num::NonZeroU64;
 
 /// Connection id: 0-based in order of first packet, equal to Wireshark's
 /// `tcp.stream` on our fixtures.
@@ -33,10 +34,6 @@ pub type History = ArrayString<HISTORY_MAX>;
 
 /// Letters kept in a history.
 pub const HISTORY_MAX: usize = 24;
-
-/// The handshake legs must differ by this much (and fourfold) before one
-/// side is called closer to the capture point.
-const CAPTURE_SIDE_MIN_GAP_S: f64 = 0.001;
 
 /// Two frames this close together (or closer) that are identical in
 /// direction, seq, ack, flags, window, length, IP id and TCP timestamps are
@@ -223,6 +220,70 @@ impl From<Side> for Closer {
     }
 }
 
+/// A frame and the time it was captured: when one event of the connection
+/// happened (a side's first FIN, the ACK of it, its first RST ...).
+///
+/// 16 bytes, and `Option<FrameAt>` 16 too (a `(u64, Timestamp)` pair is
+/// 16, its `Option` 24): the frame is kept plus one in a `NonZeroU64`, so
+/// `None` has a bit pattern of its own. A connection keeps twelve of these
+/// (five per side, two for the handshake), so the niche saves it 96 bytes.
+/// The one frame id it cannot hold, `u64::MAX` (it would read back one
+/// less), no capture reaches: it is frame 2^40 − 1 of the 16,777,216th
+/// file ([`crate::frame`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct FrameAt {
+    frame_plus_one: NonZeroU64,
+    at: Timestamp,
+}
+
+impl FrameAt {
+    pub fn new(frame: u64, at: Timestamp) -> FrameAt {
+        FrameAt {
+            frame_plus_one: NonZeroU64::new(frame.wrapping_add(1)).unwrap_or(NonZeroU64::MAX),
+            at,
+        }
+    }
+
+    /// The segment's frame id.
+    pub fn frame(self) -> u64 {
+        self.frame_plus_one.get() - 1
+    }
+
+    /// When the segment was captured.
+    pub fn at(self) -> Timestamp {
+        self.at
+    }
+}
+
+impl std::fmt::Debug for FrameAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrameAt")
+            .field("frame", &self.frame())
+            .field("at", &self.at)
+            .finish()
+    }
+}
+
+/// The connection's first RST (that it did not outlive): where the close
+/// record's `rst_*` fields come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FirstRst {
+    pub frame: u64,
+    pub at: Timestamp,
+    /// The side that sent it.
+    pub by: Side,
+    /// The sender's state just before it, as the capture shows it
+    /// (TIME_WAIT for an RST from a socket its kernel no longer had, say).
+    pub sender_state: TcpState,
+}
+
+/// An RST that ended an earlier attempt of the handshake, and its sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttemptRst {
+    pub frame: u64,
+    pub by: Side,
+}
+
 /// What one side sent, and its reconstructed state.
 #[derive(Debug, Clone, Default)]
 pub struct SideTrack {
@@ -235,19 +296,19 @@ pub struct SideTrack {
     pub next_seq: Option<SeqNum>,
     /// Sequence number of this side's FIN.
     pub fin_seq: Option<SeqNum>,
-    pub fin_first: Option<(u64, Timestamp)>,
+    pub fin_first: Option<FrameAt>,
     pub fin_frames: Frames,
     pub fin_count: u32,
     /// When the peer acknowledged this side's FIN.
-    pub fin_acked: Option<(u64, Timestamp)>,
+    pub fin_acked: Option<FrameAt>,
     /// When this side first acknowledged the peer's FIN.
-    pub acked_peer_fin: Option<(u64, Timestamp)>,
+    pub acked_peer_fin: Option<FrameAt>,
     pub packets: u64,
     pub bytes: u64,
-    pub last_data: Option<(u64, Timestamp)>,
+    pub last_data: Option<FrameAt>,
     pub first_tsval: Option<TsVal>,
     pub last_tsval: Option<TsVal>,
-    pub rst: Option<(u64, Timestamp)>,
+    pub rst: Option<FrameAt>,
     /// The last frames this side sent (not copies), newest first.
     recent: [Option<Recent>; RECENT_KEPT],
     /// Frames from this side that were copies of one just before.
@@ -277,14 +338,14 @@ pub struct Handshake {
     /// The SYN before the last one: their gap is the sender's own
     /// retransmission interval.
     pub previous_syn: Option<Timestamp>,
-    pub synack: Option<(u64, Timestamp)>,
+    pub synack: Option<FrameAt>,
     pub synack_count: u32,
-    pub ack: Option<(u64, Timestamp)>,
+    pub ack: Option<FrameAt>,
     pub refused: Option<u64>,
     pub challenge_ack: Option<u64>,
     /// An RST that ended an earlier attempt of this handshake (before the
     /// SYN-ACK that opened the connection), and who sent it.
-    pub attempt_rst: Option<(u64, Side)>,
+    pub attempt_rst: Option<AttemptRst>,
     /// The client acknowledged a SYN-ACK the capture does not hold (a
     /// capture of one direction only, or a lost frame).
     pub synack_unseen: bool,
@@ -311,7 +372,7 @@ pub struct Connection {
     pub first_fin_by: Option<Side>,
     /// The second FIN did not acknowledge the first: both were in flight.
     pub simultaneous: bool,
-    pub first_rst: Option<(u64, Timestamp, Side, TcpState)>,
+    pub first_rst: Option<FirstRst>,
     /// Both sides' states just before `first_rst`, to undo it when the
     /// connection outlives it.
     before_rst: [Option<TcpState>; 2],
@@ -452,7 +513,7 @@ impl Connection {
         // New data or a FIN from the side that sent the RST: its socket
         // was not gone, so the RST ended nothing (the receiver took it for
         // a challenge, RFC 5961 §3.2, or dropped it).
-        if let Some((frame, _, by, _)) = self.first_rst
+        if let Some(FirstRst { frame, by, .. }) = self.first_rst
             && by == from
             && !f.rst()
             && !f.syn()
@@ -501,7 +562,7 @@ impl Connection {
                 s.next_seq = Some(end);
             }
             if seg.payload_len > 0 {
-                s.last_data = Some((seg.frame, seg.ts));
+                s.last_data = Some(FrameAt::new(seg.frame, seg.ts));
             }
             if let Some(t) = seg.tsopt {
                 s.first_tsval.get_or_insert(t.tsval);
@@ -525,7 +586,7 @@ impl Connection {
                 && self
                     .side(from)
                     .fin_first
-                    .is_some_and(|(fr, _)| fr == seg.frame)
+                    .is_some_and(|fin| fin.frame() == seg.frame)
             {
                 self.idle_before_first_fin = None;
             }
@@ -683,16 +744,18 @@ impl Connection {
             // client's answer to a challenge ACK, say): the connection goes
             // on, so that RST is not how it ends.
             if self.handshake.synack.is_none()
-                && let Some((frame, _, by, _)) = self.first_rst.take()
+                && let Some(FirstRst { frame, by, .. }) = self.first_rst.take()
             {
-                self.handshake.attempt_rst.get_or_insert((frame, by));
+                self.handshake
+                    .attempt_rst
+                    .get_or_insert(AttemptRst { frame, by });
                 for side in &mut self.sides {
                     side.rst = None;
                 }
             }
             let h = &mut self.handshake;
             h.synack_count += 1;
-            h.synack.get_or_insert((seg.frame, seg.ts));
+            h.synack.get_or_insert(FrameAt::new(seg.frame, seg.ts));
             self.sides[from.index()].isn.get_or_insert(seg.seq);
             self.set_state(from, Event::SendSynAck);
             self.set_state(from.peer(), Event::RecvSynAck);
@@ -710,7 +773,7 @@ impl Connection {
             && let Some(isn) = peer_isn
             && seg.ack.after(isn)
         {
-            self.handshake.ack = Some((seg.frame, seg.ts));
+            self.handshake.ack = Some(FrameAt::new(seg.frame, seg.ts));
             self.set_state(from, Event::SendHandshakeAck);
             self.set_state(peer, Event::RecvHandshakeAck);
         }
@@ -723,7 +786,7 @@ impl Connection {
             && self.side(from).state() == TcpState::SynSent
         {
             self.handshake.synack_unseen = true;
-            self.handshake.ack = Some((seg.frame, seg.ts));
+            self.handshake.ack = Some(FrameAt::new(seg.frame, seg.ts));
             self.sides[from.index()].state = Some(TcpState::Established);
             self.sides[peer.index()].state = Some(TcpState::Established);
         }
@@ -738,7 +801,7 @@ impl Connection {
             && let Some(isn) = peer_isn
             && seg.ack.after(isn)
         {
-            self.handshake.ack = Some((seg.frame, seg.ts));
+            self.handshake.ack = Some(FrameAt::new(seg.frame, seg.ts));
             self.set_state(from, Event::SendHandshakeAck);
             self.set_state(peer, Event::RecvHandshakeAck);
         }
@@ -764,11 +827,11 @@ impl Connection {
         {
             let s = &mut self.sides[from.index()];
             if s.acked_peer_fin.is_none() {
-                s.acked_peer_fin = Some((seg.frame, seg.ts));
+                s.acked_peer_fin = Some(FrameAt::new(seg.frame, seg.ts));
             }
             let p = &mut self.sides[peer.index()];
             if p.fin_acked.is_none() {
-                p.fin_acked = Some((seg.frame, seg.ts));
+                p.fin_acked = Some(FrameAt::new(seg.frame, seg.ts));
                 self.set_state(peer, Event::RecvFinAck);
             }
         }
@@ -786,7 +849,7 @@ impl Connection {
             Some(_) => {}
             None => {
                 s.fin_seq = Some(fin_seq);
-                s.fin_first = Some((seg.frame, seg.ts));
+                s.fin_first = Some(FrameAt::new(seg.frame, seg.ts));
             }
         }
         if notes.fin_retransmit {
@@ -806,7 +869,7 @@ impl Connection {
                 // perhaps at this FIN) it is not known: the capture cannot
                 // say what came before its first frame.
                 let h = &self.handshake;
-                let opened = h.ack.or(h.synack).map(|(_, t)| t).or(h.first_syn);
+                let opened = h.ack.or(h.synack).map(FrameAt::at).or(h.first_syn);
                 self.idle_before_first_fin = if seg.payload_len > 0 {
                     Some(0.0)
                 } else {
@@ -836,17 +899,22 @@ impl Connection {
         let sender_state = self.side(from).state();
         if self.first_fin_by == Some(from)
             && self.side(from).rst.is_none()
-            && let Some((fin, _)) = self.side(from).fin_first
-            && let Some((data, _)) = self.side(from.peer()).last_data
-            && data > fin
+            && let Some(fin) = self.side(from).fin_first
+            && let Some(data) = self.side(from.peer()).last_data
+            && data.frame() > fin.frame()
         {
-            self.data_after_close = Some(data);
+            self.data_after_close = Some(data.frame());
         }
         self.sides[from.index()]
             .rst
-            .get_or_insert((seg.frame, seg.ts));
+            .get_or_insert(FrameAt::new(seg.frame, seg.ts));
         if self.first_rst.is_none() {
-            self.first_rst = Some((seg.frame, seg.ts, from, sender_state));
+            self.first_rst = Some(FirstRst {
+                frame: seg.frame,
+                at: seg.ts,
+                by: from,
+                sender_state,
+            });
             self.before_rst = [self.sides[0].state, self.sides[1].state];
         }
         // An RST answering a SYN before any SYN-ACK: refused.
@@ -959,206 +1027,8 @@ impl Connection {
     pub fn time_wait_lower_bound(&self) -> Option<Timestamp> {
         let [a, b] = &self.sides;
         match (a.fin_first, b.fin_first) {
-            (Some((_, x)), Some((_, y))) => Some(x.min(y)),
+            (Some(x), Some(y)) => Some(x.at().min(y.at())),
             _ => None,
-        }
-    }
-
-    /// Freezes the connection into its record. The frame lists and history
-    /// move into the record (the connection is retired after this), so
-    /// retiring allocates as little as possible.
-    pub fn finish(&mut self, time_wait_secs: f64) -> ConnectionRecord {
-        let syn_frames = std::mem::take(&mut self.handshake.syn_frames);
-        let h = &self.handshake;
-        let handshake_state = if (h.synack.is_some() || h.synack_unseen) && h.ack.is_some() {
-            HandshakeState::Complete
-        } else if h.synack.is_some() {
-            HandshakeState::SynAckOnly
-        } else if h.refused.is_some() {
-            HandshakeState::Refused
-        } else if h.challenge_ack.is_some() {
-            HandshakeState::Challenged
-        } else if h.syn_count > 0 {
-            HandshakeState::SynOnly
-        } else {
-            HandshakeState::NotCaptured
-        };
-        let client = self.side(Side::Client);
-        let server = self.side(Side::Server);
-        let one_way = match (client.packets, server.packets) {
-            (0, n) => n > 0,
-            (n, 0) => n > 0 && client.max_ack.is_some(),
-            _ => false,
-        };
-        let both_fins = client.fin_seq.is_some() && server.fin_seq.is_some();
-        let rst = self.first_rst;
-        // An RST counts as the end only if it came before the second FIN.
-        let rst_before_fins = match rst {
-            Some((frame, ..)) => {
-                !both_fins
-                    || [client, server]
-                        .iter()
-                        .any(|s| s.fin_first.is_some_and(|(f, _)| f > frame))
-            }
-            None => false,
-        };
-        let kind = if rst_before_fins {
-            CloseKind::Rst
-        } else if both_fins && self.simultaneous {
-            CloseKind::Simultaneous
-        } else if both_fins {
-            CloseKind::Fin
-        } else {
-            CloseKind::Open
-        };
-        let active_closer = match (kind, self.first_fin_by) {
-            (CloseKind::Simultaneous, _) => Closer::Both,
-            (_, Some(side)) => side.into(),
-            (_, None) => Closer::None,
-        };
-        // TIME_WAIT: the active closer (both, in a simultaneous close), unless
-        // that side later sent an RST: its socket was gone (or never made).
-        let holders: SmallVec<[Side; 2]> = match kind {
-            CloseKind::Fin => self.first_fin_by.into_iter().collect(),
-            CloseKind::Simultaneous => SmallVec::from_buf([Side::Client, Side::Server]),
-            _ => SmallVec::new(),
-        }
-        .into_iter()
-        .filter(|s| {
-            let t = self.side(*s);
-            let no_rst_after_own_fin = match (t.rst, t.fin_first) {
-                (Some((rf, _)), Some((ff, _))) => rf < ff,
-                _ => true,
-            };
-            // In a simultaneous close a side enters TIME_WAIT only when its
-            // own FIN is acknowledged (CLOSING → TIME_WAIT); an RST from the
-            // peer before that resets it in CLOSING (tcp_validate_incoming
-            // → tcp_reset): no TIME_WAIT.
-            let reset_in_closing = kind == CloseKind::Simultaneous
-                && self
-                    .side(s.peer())
-                    .rst
-                    .is_some_and(|(pr, _)| t.fin_acked.is_none_or(|(acked, _)| pr < acked));
-            no_rst_after_own_fin && !reset_in_closing
-        })
-        .collect();
-        let time_wait = match holders.as_slice() {
-            [] => TimeWaitRecord::none(),
-            sides => {
-                // It starts when the holder acknowledges the peer's FIN (it
-                // then enters TIME_WAIT); if that ACK was not captured, at
-                // the peer's FIN.
-                let from = sides
-                    .iter()
-                    .filter_map(|s| {
-                        let t = self.side(*s);
-                        t.acked_peer_fin
-                            .map(|(_, ts)| ts)
-                            .or(self.side(s.peer()).fin_first.map(|(_, ts)| ts))
-                    })
-                    .max()
-                    .unwrap_or(self.last_ts);
-                TimeWaitRecord {
-                    holder: if sides.len() == 2 {
-                        Closer::Both
-                    } else {
-                        sides[0].into()
-                    },
-                    from: Some(from),
-                    until: Some(from.add_secs(time_wait_secs)),
-                    reused_by: None,
-                }
-            }
-        };
-        let mut fin_frames: Frames = client
-            .fin_frames
-            .iter()
-            .chain(server.fin_frames.iter())
-            .copied()
-            .collect();
-        fin_frames.sort_unstable();
-        let rtt_ms = match (h.first_syn, h.ack) {
-            (Some(syn), Some((_, ack))) => Some(ack.secs_since(syn) * 1000.0),
-            _ => None,
-        };
-        let capture_near = match (h.last_syn, h.synack, h.ack) {
-            // Only a clear difference says something: on a LAN both legs
-            // are tens of microseconds and the kernels' own processing time
-            // decides which is shorter.
-            (Some(syn), Some((_, sa)), Some((_, ack))) => {
-                let server_leg = sa.secs_since(syn);
-                let client_leg = ack.secs_since(sa);
-                let (near, short, long) = if server_leg <= client_leg {
-                    (Side::Server, server_leg, client_leg)
-                } else {
-                    (Side::Client, client_leg, server_leg)
-                };
-                (long - short >= CAPTURE_SIDE_MIN_GAP_S && long >= 4.0 * short).then_some(near)
-            }
-            _ => None,
-        };
-        ConnectionRecord {
-            id: self.id,
-            capture: self.capture,
-            client: self.client,
-            server: self.server,
-            role_inferred: self.roles == RoleSource::Ports,
-            roles_from: self.roles,
-            first_frame: self.first_frame,
-            last_frame: self.last_frame,
-            start: self.first_ts,
-            end: self.last_ts,
-            duration_s: self.last_ts.secs_since(self.first_ts),
-            handshake: HandshakeRecord {
-                state: handshake_state,
-                syn_frames,
-                syn_retransmits: h.syn_count.saturating_sub(1),
-                synack_frame: h.synack.map(|(f, _)| f),
-                ack_frame: h.ack.map(|(f, _)| f),
-                challenge_ack_frame: h.challenge_ack,
-                rst_frame: h.refused,
-                attempt_rst_frame: h.attempt_rst.map(|(f, _)| f),
-                rtt_ms,
-                connect_s: match (h.first_syn, h.synack) {
-                    (Some(syn), Some((_, sa))) => Some(sa.secs_since(syn)),
-                    _ => None,
-                },
-                capture_near,
-                synack_unseen: h.synack_unseen,
-                cut_by_capture_end: false,
-            },
-            close: CloseRecord {
-                kind,
-                active_closer,
-                first_fin_frame: self
-                    .first_fin_by
-                    .and_then(|s| self.side(s).fin_first.map(|(f, _)| f)),
-                first_fin_at: self
-                    .first_fin_by
-                    .and_then(|s| self.side(s).fin_first.map(|(_, t)| t)),
-                fin_frames,
-                fin_retransmits: client.fin_count.saturating_sub(1)
-                    + server.fin_count.saturating_sub(1),
-                rst_frame: rst.map(|r| r.0),
-                rst_by: rst.map(|r| r.2),
-                rst_sender_state: rst.map(|r| r.3),
-                idle_before_fin_s: self.idle_before_first_fin,
-                client_state: client.state(),
-                server_state: server.state(),
-                data_after_close: self.data_after_close,
-                closer_acked_peer_fin: self.first_fin_by.is_some_and(|s| {
-                    let side = self.side(s);
-                    side.acked_peer_fin
-                        .is_some_and(|(f, _)| side.rst.is_none_or(|(r, _)| f < r))
-                }),
-            },
-            time_wait,
-            client_to_server: DirectionRecord::from(client),
-            server_to_client: DirectionRecord::from(server),
-            history: std::mem::take(&mut self.history),
-            one_way,
-            ignored: self.ignored,
-            ignored_frames: std::mem::take(&mut self.ignored_frames),
         }
     }
 }
@@ -1469,6 +1339,35 @@ pub(crate) mod tests {
             at(3, 0, C, S, F::ACK, 101, 501),
         ]);
         assert_eq!(lan.finish(60.0).handshake.capture_near, None);
+    }
+
+    /// The tracker holds one `Connection` per live connection (and per
+    /// tuple in TIME_WAIT), so its size is its memory: 984 bytes when the
+    /// event times were `(u64, Timestamp)` pairs (24 bytes in an `Option`),
+    /// 888 with [`FrameAt`]'s niche. It must not grow unnoticed.
+    #[test]
+    fn a_connection_stays_small() {
+        use std::mem::size_of;
+        assert_eq!(size_of::<FrameAt>(), 16);
+        assert_eq!(size_of::<Option<FrameAt>>(), 16);
+        assert_eq!(size_of::<Option<FirstRst>>(), 24);
+        assert_eq!(size_of::<Option<AttemptRst>>(), 16);
+        assert!(
+            size_of::<Connection>() <= 888,
+            "Connection is {} bytes",
+            size_of::<Connection>()
+        );
+    }
+
+    #[test]
+    fn a_frame_at_gives_back_its_frame_and_time() {
+        let t = Timestamp::from_parts(1000, 5);
+        for frame in [0, 1, 19, crate::frame::frame_id(3, 19), u64::MAX - 1] {
+            let x = FrameAt::new(frame, t);
+            assert_eq!((x.frame(), x.at()), (frame, t));
+            assert!(Some(x).is_some());
+        }
+        assert_ne!(FrameAt::new(1, t), FrameAt::new(2, t));
     }
 
     /// `segment` again, `us` microseconds later (a capture copy if close).

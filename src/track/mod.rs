@@ -7,6 +7,7 @@
 //! `Table`); retired ones become compact [`ConnectionRecord`]s.
 
 mod connection;
+mod finish;
 mod hosts;
 mod record;
 mod state;
