@@ -618,4 +618,174 @@ mod tests {
             "every SYN is still one connection"
         );
     }
+
+    /// One connection's segments: handshake, a request, the client's FIN
+    /// and the server's, the last ACK; `t0` in ms, 1 ms apart.
+    fn short_connection(port: u16, isn: u32, t0: i64, frame: &mut u64) -> Vec<Segment> {
+        let client = Endpoint::new(IpAddr::V4(Ipv4Addr::new(10, 1, 0, 2)), port);
+        let server = Endpoint::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 80);
+        let (c, s) = (isn, 7_000_000u32.wrapping_add(isn));
+        let steps: [(bool, u8, u32, u32, u32); 7] = [
+            (true, TcpFlags::SYN, c, 0, 0),
+            (false, TcpFlags::SYN | TcpFlags::ACK, s, c + 1, 0),
+            (true, TcpFlags::ACK, c + 1, s + 1, 0),
+            (true, TcpFlags::ACK | TcpFlags::PSH, c + 1, s + 1, 3),
+            (true, TcpFlags::FIN | TcpFlags::ACK, c + 4, s + 1, 0),
+            (false, TcpFlags::FIN | TcpFlags::ACK, s + 1, c + 5, 0),
+            (true, TcpFlags::ACK, c + 5, s + 2, 0),
+        ];
+        steps
+            .iter()
+            .enumerate()
+            .map(|(i, &(from_client, flags, seq, ack, len))| {
+                *frame += 1;
+                let (src, dst) = if from_client {
+                    (client, server)
+                } else {
+                    (server, client)
+                };
+                at(*frame, t0 + i as i64, src, dst, flags, seq, ack, len)
+            })
+            .collect()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn at(
+        frame: u64,
+        ms: i64,
+        src: Endpoint,
+        dst: Endpoint,
+        flags: u8,
+        seq: u32,
+        ack: u32,
+        len: u32,
+    ) -> Segment {
+        Segment {
+            frame,
+            ts: Timestamp::from_parts(1000, ms * 1_000_000),
+            fragmentation: Default::default(),
+            src,
+            dst,
+            seq: SeqNum(seq),
+            ack: SeqNum(ack),
+            flags: TcpFlags(flags),
+            window: 1000,
+            payload_len: len,
+            tsopt: None,
+            ip_id: None,
+            wscale: None,
+        }
+    }
+
+    fn records(t: Tracker) -> Vec<String> {
+        let mut r: Vec<ConnectionRecord> = t.finish(None).collect();
+        r.sort_by_key(|r| r.id);
+        r.iter()
+            .map(|r| serde_json::to_string(r).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn records_written_early_equal_the_late_ones_and_a_takeover_cuts_their_time_wait() {
+        // 40 connections closed within 400 ms, then a reuse SYN on the
+        // tuple of connection 3 after 5 s, a late FIN from connection 7's
+        // server after 8 s, and a segment far later to end the capture.
+        let mut segs = Vec::new();
+        let mut frame = 0;
+        for i in 0..40u16 {
+            segs.extend(short_connection(
+                40000 + i,
+                u32::from(i) * 1000,
+                i64::from(i) * 10,
+                &mut frame,
+            ));
+        }
+        let mut reuse = short_connection(40003, 99_000_000, 5_000, &mut frame);
+        let late_fin = {
+            let mut f = segs[7 * 7 + 5];
+            frame += 1;
+            f.frame = frame;
+            f.ts = Timestamp::from_parts(1000, 8_000 * 1_000_000);
+            f
+        };
+        segs.append(&mut reuse);
+        segs.push(late_fin);
+
+        let mut whole = Tracker::new(60.0);
+        let mut early = Tracker::new(60.0).compact_above(0);
+        let mut cuts = Vec::new();
+        let mut early_records: Vec<ConnectionRecord> = Vec::new();
+        let mut reused = None;
+        for s in &segs {
+            whole.on_segment(s);
+            let (obs, conn) = early.on_segment_conn(s);
+            if s.frame == late_fin.frame {
+                assert!(conn.is_none(), "the late FIN has no connection left");
+                assert_eq!(obs.conn, 7, "but it is named by its connection");
+            }
+            if let Some(r) = obs.reuse {
+                reused = Some(r);
+            }
+            early_records.extend(early.drain_retired());
+            cuts.extend(early.drain_cuts());
+        }
+        assert_eq!(
+            early.compacted(),
+            41,
+            "every closed connection was written early, the reuse too"
+        );
+        assert_eq!(early.late_segments(), 1);
+        let r = reused.expect("the SYN on connection 3's tuple is a reuse");
+        assert_eq!(r.previous, 3);
+        assert_eq!(r.holder, Closer::Client);
+        assert_eq!(cuts.len(), 1);
+        let cut = cuts[0];
+        assert_eq!((cut.id, cut.reused_by), (3, 40));
+        assert_eq!(cut.at, Timestamp::from_parts(1000, 5_000 * 1_000_000));
+        assert_eq!(cut.client.port(), 40003);
+        assert_eq!(Some(cut.until), r.time_wait_until);
+
+        // Applying the cut, the early records are the ones the tracker
+        // that keeps everything writes, except connection 7, which the late
+        // FIN would have changed.
+        early_records.extend(early.finish(None));
+        early_records.sort_by_key(|r| r.id);
+        for rec in &mut early_records {
+            if rec.id == cut.id {
+                rec.time_wait.until = Some(cut.at);
+                rec.time_wait.reused_by = Some(cut.reused_by);
+            }
+        }
+        let early: Vec<String> = early_records
+            .iter()
+            .map(|r| serde_json::to_string(r).unwrap())
+            .collect();
+        let whole = records(whole);
+        assert_eq!(early.len(), whole.len());
+        for (i, (e, w)) in early.iter().zip(&whole).enumerate() {
+            if i == 7 {
+                assert_ne!(e, w, "the late FIN is in the whole record only");
+            } else {
+                assert_eq!(e, w, "connection {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn below_the_bound_nothing_is_written_early() {
+        let mut t = Tracker::new(60.0).compact_above(40);
+        let mut frame = 0;
+        for i in 0..40u16 {
+            for s in short_connection(
+                40000 + i,
+                u32::from(i) * 1000,
+                i64::from(i) * 100,
+                &mut frame,
+            ) {
+                t.on_segment(&s);
+            }
+        }
+        assert_eq!(t.compacted(), 0);
+        assert_eq!(t.finish(None).count(), 40);
+    }
 }
