@@ -38,8 +38,7 @@ pub(super) fn run(args: &TimelineArgs, out: &mut Out) -> Result<Outcome> {
         return Ok(Outcome::NothingRead);
     }
     let series = tally.finish();
-    let width = report::term_width(&args.input.style());
-    report::render_timeline_text(&analysis, &series, width, out)?;
+    report::render_timeline_text(&analysis, &series, &args.input.style(), out)?;
     if let Some(f) = svg_file.as_mut() {
         report::render_timeline_svg(&analysis, &series, f)?;
         f.flush()?;
