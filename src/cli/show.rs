@@ -2,13 +2,16 @@
 
 use super::{Out, Outcome, ShowArgs, ShowFormat, nothing_read};
 use anyhow::{Result, bail};
-use timewait::analysis::Pipeline;
+use timewait::analysis::{Pipeline, Retain};
 use timewait::report::{self, LadderCollector, LadderFormat};
 
 pub(super) fn run(args: &ShowArgs, out: &mut Out) -> Result<Outcome> {
     let mut collector = LadderCollector::new(args.conn, args.limit);
-    let pipeline = Pipeline::with_observer(args.input.options()?, Box::new(&mut collector))
-        .keep_only(args.conn);
+    let pipeline = Pipeline::with_observer(
+        args.input.options()?,
+        Retain::Only(args.conn),
+        Box::new(&mut collector),
+    );
     let (analysis, failed) = args.input.run(pipeline)?;
     if nothing_read(&analysis) {
         return Ok(Outcome::NothingRead);

@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::ops::ControlFlow;
-use timewait::analysis::Pipeline;
+use timewait::analysis::{Pipeline, Retain};
 use timewait::report;
 use timewait::track::{ConnectionRecord, SeriesTally};
 
@@ -28,7 +28,7 @@ pub(super) fn run(args: &TimelineArgs, out: &mut Out) -> Result<Outcome> {
     });
     let (analysis, failed) = args
         .input
-        .run(Pipeline::streaming(args.input.options()?, sink))?;
+        .run(Pipeline::new(args.input.options()?, Retain::Stream(sink)))?;
     if nothing_read(&analysis) {
         // Nothing to draw: leave no empty picture behind.
         if let Some(path) = &args.svg {

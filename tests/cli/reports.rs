@@ -702,9 +702,11 @@ fn timeline_text_draws_the_largest_holders_and_counts_the_rest() {
 fn ladder_in_markdown_keeps_the_first_segments_within_the_budget() {
     let path = fixture("finrst-tw-gone.pcap");
     let mut collector = report::LadderCollector::new(0, 500);
-    let mut pipeline =
-        timewait::analysis::Pipeline::with_observer(Options::default(), Box::new(&mut collector))
-            .keep_only(0);
+    let mut pipeline = timewait::analysis::Pipeline::with_observer(
+        Options::default(),
+        timewait::analysis::Retain::Only(0),
+        Box::new(&mut collector),
+    );
     pipeline
         .feed("finrst-tw-gone.pcap", std::fs::File::open(&path).unwrap())
         .unwrap();
