@@ -38,7 +38,8 @@ fn table(style: &TextStyle, header: &[&str]) -> Table {
     t
 }
 
-fn paint(style: &TextStyle, code: &str, s: &str) -> String {
+/// `s` in the SGR colour `code` when the style colours, else as it is.
+pub(crate) fn paint(style: &TextStyle, code: &str, s: &str) -> String {
     if style.color {
         format!("\x1b[{code}m{s}\x1b[0m")
     } else {

@@ -8,7 +8,7 @@ use std::ops::ControlFlow;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use timewait::analysis::{Analysis, Options, Pipeline, ProgressCounts, analyze};
+use timewait::analysis::{Analysis, Options, Pipeline, ProgressCounts, Retain, analyze};
 use timewait::capture::DamageKind;
 use timewait::{capture, decode};
 
@@ -18,7 +18,7 @@ fn reading_on_a_second_thread_gives_what_reading_in_line_gives() {
     let options = Options::default();
     let threaded = analyze("x.pcap", &pcap[..], &options).unwrap();
 
-    let mut inline = Pipeline::new(options).keep_connections(true);
+    let mut inline = Pipeline::new(options, Retain::All);
     capture::read_capture(&pcap[..], |r| {
         if let Ok(seg) = decode::decode(r) {
             inline.feed_segment(&seg);
@@ -46,7 +46,7 @@ fn reading_on_a_second_thread_gives_what_reading_in_line_gives() {
 fn progress_counts_follow_the_packets_and_connections() {
     let pcap = many_connections(300);
     let counts = Arc::new(ProgressCounts::default());
-    let mut p = Pipeline::new(Options::default());
+    let mut p = Pipeline::new(Options::default(), Retain::Nothing);
     p.report_progress(counts.clone());
     p.feed("a.pcap", &pcap[..]).unwrap();
     assert_eq!(counts.packets.load(Ordering::Relaxed), 2400);
@@ -103,7 +103,7 @@ fn a_sink_that_wants_no_more_stops_the_reading() {
             ControlFlow::Continue(())
         }
     });
-    let mut p = Pipeline::streaming(options, sink);
+    let mut p = Pipeline::new(options, Retain::Stream(sink));
     p.feed("big.pcap", &pcap[..]).unwrap();
     assert!(p.stopped());
     let a = p.finish();
@@ -149,7 +149,7 @@ fn ndjson_into_a_closed_pipe_ends_cleanly() {
 fn keeping_one_connection_keeps_that_one_and_changes_nothing_else() {
     let pcap = many_connections(300);
     let all = analyze("x.pcap", &pcap[..], &Options::default()).unwrap();
-    let mut p = Pipeline::new(Options::default()).keep_only(123);
+    let mut p = Pipeline::new(Options::default(), Retain::Only(123));
     p.feed("x.pcap", &pcap[..]).unwrap();
     let one = p.finish();
     assert_eq!(one.connections.len(), 1);
@@ -168,7 +168,7 @@ fn keeping_one_connection_keeps_that_one_and_changes_nothing_else() {
 fn an_interrupt_stops_reading_and_reports_what_was_read() {
     let pcap = many_connections(300);
     let flag = Arc::new(AtomicBool::new(true));
-    let mut p = Pipeline::new(Options::default());
+    let mut p = Pipeline::new(Options::default(), Retain::Nothing);
     p.stop_when(Some(flag));
     p.feed("x.pcap", &pcap[..]).unwrap();
     let a = p.finish();
