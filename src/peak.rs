@@ -298,4 +298,57 @@ mod tests {
         assert_eq!((peak, at), (2, Some(t(10))));
         assert_eq!(batch(&[(0, 10), (10, 20), (10, 30)]), (2, Some(t(10))));
     }
+
+    #[test]
+    fn cutting_intervals_online_equals_sorting_the_cut_ones() {
+        // As above, but a fifth of the intervals is cut short after it was
+        // added: some still waiting, some applied already.
+        let mut iv = Vec::new();
+        let mut x: u64 = 11;
+        for i in 0..5_000i64 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let from = i * 37 + (x >> 60) as i64;
+            iv.push((
+                from,
+                from + 60_000,
+                x.is_multiple_of(5).then_some((x >> 40) as i64 % 60_000),
+            ));
+        }
+        let mut sweep: PeakSweep<usize> = PeakSweep::new(true);
+        // Add each at its start, cut it (if it is cut) 30 s later, with
+        // the floor trailing 1 s behind: cuts meet waiting and open ones.
+        let mut events: Vec<(i64, bool, usize)> = Vec::new();
+        for (i, &(from, _, cut)) in iv.iter().enumerate() {
+            events.push((from, false, i));
+            if let Some(len) = cut {
+                events.push((from + len.max(1), true, i));
+            }
+        }
+        events.sort_unstable();
+        for &(at, is_cut, i) in &events {
+            let (from, until, _) = iv[i];
+            if is_cut {
+                sweep.cut(t(from), t(until), t(at), i);
+            } else {
+                sweep.add(t(from), t(until), i);
+            }
+            sweep.advance(t(at - 1_000));
+        }
+        let (peak, at, open) = sweep.finish();
+        let cut: Vec<(i64, i64)> = iv
+            .iter()
+            .map(|&(f, u, c)| (f, c.map_or(u, |len| f + len.max(1))))
+            .collect();
+        assert_eq!((peak, at), batch(&cut));
+        let p = at.unwrap();
+        let mut want: Vec<usize> = (0..cut.len())
+            .filter(|&i| t(cut[i].0) <= p && t(cut[i].1) > p)
+            .collect();
+        let mut got: Vec<usize> = open.iter().map(|i| i.item).collect();
+        want.sort_unstable();
+        got.sort_unstable();
+        assert_eq!(got, want);
+    }
 }

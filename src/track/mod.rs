@@ -151,6 +151,7 @@ pub struct Tracker {
     closing: VecDeque<(FlowKey, ConnId)>,
     closed_full: usize,
     compact_above: usize,
+    settle_s: f64,
     /// Records written early (tombstones made).
     compacted: u64,
     /// Segments of an incarnation whose record was already written.
@@ -184,6 +185,7 @@ impl Tracker {
             closing: VecDeque::new(),
             closed_full: 0,
             compact_above: COMPACT_ABOVE,
+            settle_s: SETTLE_S,
             compacted: 0,
             late_segments: 0,
             cuts: Vec::new(),
@@ -201,10 +203,12 @@ impl Tracker {
     }
 
     /// Writes records early above `n` closed connections held whole instead
-    /// of [`COMPACT_ABOVE`] (tests use 0 to take the early path always).
-    pub fn compact_above(mut self, n: usize) -> Tracker {
+    /// of [`COMPACT_ABOVE`],
+    /// and after `settle_s` of silence instead of [`SETTLE_S`] (tests use
+    /// 0 and 0 to take the early path always).
+    pub fn set_compact_above(&mut self, n: usize, settle_s: f64) {
         self.compact_above = n;
-        self
+        self.settle_s = settle_s;
     }
 
     /// Segments that follow belong to capture file number `index`.
@@ -356,7 +360,7 @@ impl Tracker {
                     continue;
                 }
             };
-            if now.secs_since(slot.last_ts) < SETTLE_S {
+            if now.secs_since(slot.last_ts) < self.settle_s {
                 break;
             }
             self.closing.pop_front();
@@ -712,7 +716,8 @@ mod tests {
         segs.push(late_fin);
 
         let mut whole = Tracker::new(60.0);
-        let mut early = Tracker::new(60.0).compact_above(0);
+        let mut early = Tracker::new(60.0);
+        early.set_compact_above(0, SETTLE_S);
         let mut cuts = Vec::new();
         let mut early_records: Vec<ConnectionRecord> = Vec::new();
         let mut reused = None;
@@ -773,7 +778,8 @@ mod tests {
 
     #[test]
     fn below_the_bound_nothing_is_written_early() {
-        let mut t = Tracker::new(60.0).compact_above(40);
+        let mut t = Tracker::new(60.0);
+        t.set_compact_above(40, SETTLE_S);
         let mut frame = 0;
         for i in 0..40u16 {
             for s in short_connection(
