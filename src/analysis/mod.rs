@@ -108,6 +108,9 @@ enum Retire<'o> {
         sink: RecordSink<'o>,
         /// The sink wants no more records.
         stopped: bool,
+        /// Records streamed before a new incarnation cut their TIME_WAIT
+        /// short ([`Summary::streamed_uncut`]).
+        uncut: u64,
     },
 }
 
@@ -143,6 +146,7 @@ impl Retire<'_> {
                 return Retire::Stream {
                     sink,
                     stopped: false,
+                    uncut: 0,
                 };
             }
             Retain::Nothing => Keep::Nothing,
@@ -173,7 +177,7 @@ impl Retire<'_> {
 
     fn take(&mut self, record: ConnectionRecord) {
         match self {
-            Retire::Stream { sink, stopped } => {
+            Retire::Stream { sink, stopped, .. } => {
                 if !*stopped {
                     *stopped = sink(record).is_break();
                 }
@@ -197,8 +201,12 @@ impl Retire<'_> {
     /// A new incarnation took over the 4-tuple of a record written early:
     /// its TIME_WAIT ended then. A streamed record was written as it was.
     fn cut(&mut self, cut: TimeWaitCut) {
-        let Retire::Analyze(a) = self else {
-            return;
+        let a = match self {
+            Retire::Analyze(a) => a,
+            Retire::Stream { uncut, .. } => {
+                *uncut += 1;
+                return;
+            }
         };
         a.hosts.cut(&cut);
         for d in &mut a.detectors {
@@ -450,6 +458,10 @@ impl<'o> Pipeline<'o> {
             capture_start,
             capture_end,
         };
+        let streamed_uncut = match &self.retire {
+            Retire::Stream { uncut, .. } => *uncut,
+            Retire::Analyze(_) => 0,
+        };
         let (tally, hosts, mut findings, mut connections, cuts) = match self.retire {
             Retire::Analyze(a) => {
                 let mut a = *a;
@@ -490,6 +502,7 @@ impl<'o> Pipeline<'o> {
         summary.duplicate_frames = duplicate_frames;
         summary.early_records = early_records;
         summary.late_segments = late_segments;
+        summary.streamed_uncut = streamed_uncut;
         connections.sort_unstable_by_key(|r| r.id);
         for cut in &cuts {
             if let Ok(i) = connections.binary_search_by_key(&cut.id, |r| r.id) {

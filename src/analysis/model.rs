@@ -183,6 +183,11 @@ pub struct Summary {
     /// when 0.
     #[serde(skip_serializing_if = "is_zero")]
     pub late_segments: u64,
+    /// Records streamed (`conns --format ndjson`) before a new incarnation
+    /// took their 4-tuple over: their `time_wait.until` is the full window
+    /// and `reused_by` null, where a kept record is cut. Absent when 0.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub streamed_uncut: u64,
     /// Connections of which the capture holds one direction only, though
     /// the other sent (see `ConnectionRecord::one_way`).
     pub one_way_connections: u64,
