@@ -22,10 +22,12 @@
 //!    acknowledges nothing it sent) with RST, stays in SYN_SENT and sends
 //!    the SYN again (RFC 9293 §3.10.7.3); the RST frees the TIME_WAIT socket
 //!    unless `tcp_rfc1337=1`, so the retry connects or is rejected again.
-//!    The detector keeps, per 4-tuple closed with a FIN handshake, a
-//!    tombstone for the TIME_WAIT window (holder, `ts_recent`, `rcv_nxt`,
-//!    `snd_nxt`, the frame TIME_WAIT began), judges every SYN on that
-//!    4-tuple the way the kernel does, and calls a reject proven only when
+//!    The tracker keeps what the TIME_WAIT socket keeps (holder,
+//!    `ts_recent`, `rcv_nxt`, `snd_nxt`, the frame TIME_WAIT began:
+//!    [`crate::track::TimeWaitSocket`]) and hands it over when a SYN
+//!    reopens the 4-tuple ([`crate::track::Reuse`]); the detector keeps it
+//!    as a tombstone for the rest of the TIME_WAIT window, judges every SYN
+//!    on that 4-tuple the way the kernel does, and calls a reject proven only when
 //!    the bare ACK echoes that `rcv_nxt` (and `ts_recent`), or, for silence,
 //!    when such an ACK went out less than 500 ms before.
 //! 2. **Per peer IP, kernels < 4.12 with `tcp_tw_recycle=1`**
@@ -52,9 +54,11 @@
 //!    behind the newest (simultaneous connects from one host, sent out of
 //!    order) are one clock, not a regression.
 //!
-//! Memory: tombstones live for their TIME_WAIT window (purged whenever the
-//! map doubles), per-connection state until the connection is retired,
-//! the rest is per pair of addresses.
+//! Memory: tombstones only for the 4-tuples a SYN reopened, for their
+//! TIME_WAIT window (purged whenever the map doubles; the sockets of every
+//! closed connection live with it in the tracker); per-connection state
+//! until the connection is retired; the rest is per pair of addresses
+//! (stamps purged after `TCP_PAWS_MSL` whenever their map doubles).
 //!
 //! Severity: error when a reject is proven and the connection never got a
 //! SYN-ACK; warning when it connected late.
@@ -67,7 +71,7 @@ use crate::decode::Segment;
 use crate::flow::{Endpoint, Side};
 use crate::seq::{SeqNum, TsVal};
 use crate::time::Timestamp;
-use crate::track::{ConnId, Connection, ConnectionRecord, HandshakeState, Observation};
+use crate::track::{ConnId, Connection, ConnectionRecord, HandshakeState, Observation, Reuse};
 use arrayvec::ArrayVec;
 use rustc_hash::FxHashMap as HashMap;
 use std::collections::hash_map::Entry;
@@ -179,13 +183,6 @@ enum Verdict {
     /// No usable timestamps (or TSval equal to ts_recent) and the sequence
     /// number not above rcv_nxt.
     Sequence,
-}
-
-fn endpoint(conn: &Connection, side: Side) -> Endpoint {
-    match side {
-        Side::Client => conn.client,
-        Side::Server => conn.server,
-    }
 }
 
 /// `tcp_timewait_state_process` for a SYN without ACK.
@@ -450,7 +447,9 @@ struct Rejected {
 
 pub struct PawsSynDrop {
     time_wait_s: f64,
-    /// TIME_WAIT tombstones by (peer, holder).
+    /// TIME_WAIT tombstones by (peer, holder), of the 4-tuples a SYN
+    /// reopened while the previous incarnation's socket may still be in
+    /// TIME_WAIT.
     tombs: HashMap<(Endpoint, Endpoint), Tomb>,
     /// Tombstones after the last purge of expired ones.
     tombs_after_purge: usize,
@@ -462,6 +461,8 @@ pub struct PawsSynDrop {
     answered: HashMap<(IpAddr, Endpoint), EvidenceSet>,
     clocks: HashMap<(IpAddr, IpAddr), Clocks>,
     stamps: HashMap<(IpAddr, IpAddr), Stamp>,
+    /// Stamps after the last purge of expired ones.
+    stamps_after_purge: usize,
     recycle_syns: HashMap<ConnId, RecycleSyn>,
     recycle: HashMap<(IpAddr, IpAddr), Recycle>,
 }
@@ -479,107 +480,85 @@ impl PawsSynDrop {
             answered: HashMap::default(),
             clocks: HashMap::default(),
             stamps: HashMap::default(),
+            stamps_after_purge: 0,
             recycle_syns: HashMap::default(),
             recycle: HashMap::default(),
         }
     }
 
-    /// A connection closed with FINs leaves a TIME_WAIT socket on each
-    /// side that closed first: remember what the kernel's socket keeps.
-    fn bury(&mut self, seg: &Segment, conn: &Connection) {
-        let holders: ArrayVec<Side, 2> = if conn.simultaneous {
-            [Side::Client, Side::Server].into_iter().collect()
-        } else {
-            conn.first_fin_by.into_iter().collect()
-        };
-        for holder in holders {
-            let h = conn.side(holder);
-            let p = conn.side(holder.peer());
-            // A holder that later sent RST has no TIME_WAIT socket.
-            if h.rst.is_some() {
-                continue;
-            }
-            let (Some(rcv_nxt), Some(snd_nxt)) = (p.next_seq, h.next_seq) else {
-                continue;
-            };
-            let (since_frame, since) = h
-                .acked_peer_fin
-                .or(p.fin_first)
-                .map_or((seg.frame, seg.ts), |f| (f.frame(), f.at()));
-            let ts_recent = match (h.first_tsval, p.last_tsval) {
-                (Some(_), Some(v)) => Some(v),
-                _ => None,
-            };
-            let key = (endpoint(conn, holder.peer()), endpoint(conn, holder));
-            let tomb = Tomb {
-                conn: conn.id,
-                holder_is_server: holder == Side::Server,
-                since_frame,
-                since,
-                until: since.add_secs(self.time_wait_s),
-                ts_recent,
-                rcv_nxt,
-                snd_nxt,
-                last_ack: None,
-            };
-            let fresh = match self.tombs.entry(key) {
-                Entry::Occupied(mut e) => {
-                    let old = e.get_mut();
-                    let fresh = old.conn != conn.id;
-                    if fresh {
-                        *old = tomb;
-                    } else {
-                        old.ts_recent = ts_recent;
-                        old.rcv_nxt = rcv_nxt;
-                        old.snd_nxt = snd_nxt;
-                    }
-                    fresh
-                }
-                Entry::Vacant(e) => {
-                    e.insert(tomb);
-                    true
-                }
-            };
-            // tcp_remember_stamp: what per-host PAWS would keep of the
-            // client when the server closed first.
-            if fresh
-                && holder == Side::Server
-                && let Some(v) = ts_recent
-            {
-                let skey = (conn.client.ip(), conn.server.ip());
-                let stamp = Stamp {
-                    tsval: v,
-                    at: since,
-                    conn: conn.id,
-                    frame: since_frame,
-                };
-                self.stamps
-                    .entry(skey)
-                    .and_modify(|s| {
-                        if !v.before(s.tsval) || since.secs_since(s.at) >= PAWS_MSL_S {
-                            *s = stamp;
-                        }
-                    })
-                    .or_insert(stamp);
-            }
-        }
-        self.purge(seg.ts);
-    }
-
-    /// Drops tombstones whose TIME_WAIT ended, each time the map doubled:
-    /// memory follows the sockets inside their TIME_WAIT window.
-    fn purge(&mut self, now: Timestamp) {
-        if self.tombs.len() < 1024 || self.tombs.len() < 2 * self.tombs_after_purge {
+    /// A SYN reopened a 4-tuple: the TIME_WAIT sockets its previous
+    /// incarnation left (the tracker keeps them, see
+    /// [`crate::track::TimeWaitSocket`]) become tombstones here, so this
+    /// map follows the 4-tuples new SYNs met, not every closed connection.
+    /// A newer incarnation's socket replaces an older one's on the same
+    /// 4-tuple and side.
+    fn take_sockets(&mut self, seg: &Segment, reuse: &Reuse) {
+        if reuse.sockets.is_empty() {
             return;
         }
-        self.tombs.retain(|_, t| t.until >= now);
-        self.tombs_after_purge = self.tombs.len();
-        self.stamps.retain(|_, s| now.secs_since(s.at) < PAWS_MSL_S);
+        let client = reuse.previous_client;
+        let server = if seg.src == client { seg.dst } else { seg.src };
+        for s in reuse.sockets.iter() {
+            let (peer, holder) = match s.holder {
+                Side::Client => (server, client),
+                Side::Server => (client, server),
+            };
+            self.tombs.insert(
+                (peer, holder),
+                Tomb {
+                    conn: reuse.previous,
+                    holder_is_server: s.holder == Side::Server,
+                    since_frame: s.since_frame,
+                    since: s.since,
+                    until: s.until(self.time_wait_s),
+                    ts_recent: s.ts_recent,
+                    rcv_nxt: s.rcv_nxt,
+                    snd_nxt: s.snd_nxt,
+                    last_ack: None,
+                },
+            );
+        }
+        if self.tombs.len() >= 1024 && self.tombs.len() >= 2 * self.tombs_after_purge {
+            self.tombs.retain(|_, t| t.until >= seg.ts);
+            self.tombs_after_purge = self.tombs.len();
+        }
+    }
+
+    /// `tcp_remember_stamp`: when the server enters TIME_WAIT, what
+    /// per-host PAWS would keep of the client (at most one stamp per pair
+    /// of addresses, purged once older than `TCP_PAWS_MSL` whenever the map
+    /// doubled).
+    fn remember_stamp(&mut self, now: Timestamp, conn: &Connection) {
+        let Some(s) = conn.time_wait_sockets.get(Side::Server) else {
+            return;
+        };
+        let (true, Some(v)) = (s.opened, s.ts_recent) else {
+            return;
+        };
+        let since = s.since;
+        let stamp = Stamp {
+            tsval: v,
+            at: since,
+            conn: conn.id,
+            frame: s.since_frame,
+        };
+        self.stamps
+            .entry((conn.client.ip(), conn.server.ip()))
+            .and_modify(|s| {
+                if !v.before(s.tsval) || since.secs_since(s.at) >= PAWS_MSL_S {
+                    *s = stamp;
+                }
+            })
+            .or_insert(stamp);
+        if self.stamps.len() >= 1024 && self.stamps.len() >= 2 * self.stamps_after_purge {
+            self.stamps.retain(|_, s| now.secs_since(s.at) < PAWS_MSL_S);
+            self.stamps_after_purge = self.stamps.len();
+        }
     }
 
     /// A SYN without ACK: judged against the TIME_WAIT socket on its
     /// 4-tuple, if any.
-    fn on_syn(&mut self, seg: &Segment, obs: &Observation) {
+    fn on_syn(&mut self, seg: &Segment, obs: &Observation, conn: &Connection) {
         let tsval = seg.tsopt.map(|t| t.tsval);
         let p = |verdict| Pending {
             frame: seg.frame,
@@ -600,6 +579,11 @@ impl PawsSynDrop {
             }
             let v = judge(&a.tomb, seg.seq, tsval);
             a.pending = Some(p(v));
+            return;
+        }
+        // The connection's own TIME_WAIT socket on this 4-tuple, when it
+        // has one, is the newest: a SYN of its own (same ISN) is no reuse.
+        if conn.time_wait_sockets.get(conn.side_of(seg.dst)).is_some() {
             return;
         }
         let key = (seg.src, seg.dst);
@@ -934,9 +918,12 @@ impl Detector for PawsSynDrop {
     }
 
     fn on_segment(&mut self, seg: &Segment, obs: &Observation, conn: &Connection) {
+        if let Some(r) = &obs.reuse {
+            self.take_sockets(seg, r);
+        }
         let f = seg.flags;
         if f.syn() && !f.ack() && !f.rst() {
-            self.on_syn(seg, obs);
+            self.on_syn(seg, obs, conn);
             self.on_syn_timestamp(seg, obs);
         } else if !self.attempts.is_empty() {
             self.on_attempt_segment(seg, obs);
@@ -955,11 +942,7 @@ impl Detector for PawsSynDrop {
                 .or_default()
                 .tally(r.rejected, dropped);
         }
-        // The segment that closed the connection (or one after it): the
-        // 4-tuple enters TIME_WAIT on the side that closed first.
-        if conn.first_rst.is_none() && conn.first_fin_by.is_some() && conn.is_closed() {
-            self.bury(seg, conn);
-        }
+        self.remember_stamp(seg.ts, conn);
     }
 
     fn on_connection_end(&mut self, c: &ConnectionRecord, claims: &mut Claims) {

@@ -7,6 +7,7 @@
 //! and DESIGN.md §3 (active closer, TIME_WAIT holder, simultaneous close).
 
 use super::state::{Event, TcpState};
+use super::time_wait::TimeWaitSockets;
 use crate::decode::Segment;
 use crate::flow::{Endpoint, Side};
 use crate::seq::{SeqNum, TsVal};
@@ -391,6 +392,9 @@ pub struct Connection {
     /// [`Connection::kernel_discards`]): counted, but no event.
     pub ignored: u32,
     pub ignored_frames: Frames,
+    /// The TIME_WAIT sockets it leaves, kept after each segment (see
+    /// [`Connection::keep_time_wait`]).
+    pub time_wait_sockets: TimeWaitSockets,
 }
 
 /// What one segment was, for detectors and the ladder diagram.
@@ -444,6 +448,7 @@ impl Connection {
             data_after_close: None,
             ignored: 0,
             ignored_frames: Frames::new(),
+            time_wait_sockets: TimeWaitSockets::default(),
         }
     }
 
@@ -595,6 +600,7 @@ impl Connection {
         if seg.payload_len > 0 {
             self.last_data = Some(seg.ts);
         }
+        self.keep_time_wait(seg);
         notes
     }
 
