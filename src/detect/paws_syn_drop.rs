@@ -71,7 +71,9 @@ use crate::decode::Segment;
 use crate::flow::{Endpoint, Side};
 use crate::seq::{SeqNum, TsVal};
 use crate::time::Timestamp;
-use crate::track::{ConnId, Connection, ConnectionRecord, HandshakeState, Observation, Reuse};
+use crate::track::{
+    ConnId, Connection, ConnectionRecord, HandshakeState, Observation, Reuse, TimeWaitSocket,
+};
 use arrayvec::ArrayVec;
 use rustc_hash::FxHashMap as HashMap;
 use std::collections::hash_map::Entry;
@@ -151,25 +153,15 @@ const FEW_CLOCKS: u64 = 4;
 /// Rejected SYNs listed per connection (the count goes on).
 const MAX_REJECTS_KEPT: usize = 32;
 
-/// What a TIME_WAIT socket leaves behind for its window: enough to judge a
-/// new SYN on its 4-tuple as the kernel does.
+/// A TIME_WAIT socket a SYN met, kept for the rest of its window: what
+/// the tracker handed over, and what the socket does from then on.
 #[derive(Clone, Copy, Debug)]
 struct Tomb {
+    /// The connection that left it.
     conn: ConnId,
-    /// The holder is the old connection's server.
-    holder_is_server: bool,
-    /// Frame and time at which the holder entered TIME_WAIT (its ACK of the
-    /// peer's FIN).
-    since_frame: u64,
-    since: Timestamp,
+    socket: TimeWaitSocket,
+    /// When its TIME_WAIT ends; a PAWS reject re-arms the timer.
     until: Timestamp,
-    /// The last TSval the holder received, when both sides used
-    /// timestamps (`tw_ts_recent`); None means no PAWS check.
-    ts_recent: Option<TsVal>,
-    /// One past the peer's FIN (`tw_rcv_nxt`).
-    rcv_nxt: SeqNum,
-    /// One past the holder's FIN (`tw_snd_nxt`).
-    snd_nxt: SeqNum,
     /// The last out-of-window ACK the socket sent (rate limit).
     last_ack: Option<Timestamp>,
 }
@@ -188,13 +180,13 @@ enum Verdict {
 /// `tcp_timewait_state_process` for a SYN without ACK.
 fn judge(t: &Tomb, seq: SeqNum, tsval: Option<TsVal>) -> Verdict {
     // tw_ts_recent_stamp != 0 and the SYN carries the option (saw_tstamp).
-    let ts = t.ts_recent.zip(tsval);
+    let ts = t.socket.ts_recent.zip(tsval);
     // tcp_paws_reject: ts_recent == 0 is never a reason to reject.
     let paws_reject = ts.is_some_and(|(recent, v)| recent.0 != 0 && v.before(recent));
     if paws_reject {
         return Verdict::Paws;
     }
-    if seq.after(t.rcv_nxt) || ts.is_some_and(|(recent, v)| v.after(recent)) {
+    if seq.after(t.socket.rcv_nxt) || ts.is_some_and(|(recent, v)| v.after(recent)) {
         Verdict::Accept
     } else {
         Verdict::Sequence
@@ -507,13 +499,8 @@ impl PawsSynDrop {
                 (peer, holder),
                 Tomb {
                     conn: reuse.previous,
-                    holder_is_server: s.holder == Side::Server,
-                    since_frame: s.since_frame,
-                    since: s.since,
+                    socket: *s,
                     until: s.until(self.time_wait_s),
-                    ts_recent: s.ts_recent,
-                    rcv_nxt: s.rcv_nxt,
-                    snd_nxt: s.snd_nxt,
                     last_ack: None,
                 },
             );
@@ -631,9 +618,9 @@ impl PawsSynDrop {
         }
         if from_holder && f.ack() && !f.syn() && !f.rst() && !f.fin() && seg.payload_len == 0 {
             let Some(p) = a.pending else { return };
-            let echoes = seg.ack == a.tomb.rcv_nxt
-                && seg.seq == a.tomb.snd_nxt
-                && match (a.tomb.ts_recent, seg.tsopt) {
+            let echoes = seg.ack == a.tomb.socket.rcv_nxt
+                && seg.seq == a.tomb.socket.snd_nxt
+                && match (a.tomb.socket.ts_recent, seg.tsopt) {
                     (Some(r), Some(t)) => t.tsecr == r,
                     (None, _) => true,
                     (Some(_), None) => false,
@@ -663,7 +650,7 @@ impl PawsSynDrop {
             && let Some(r) = a.rejects.last_mut()
             && r.ack_frame.is_some()
             && r.rst_frame.is_none()
-            && seg.seq == a.tomb.rcv_nxt
+            && seg.seq == a.tomb.socket.rcv_nxt
         {
             r.rst_frame = Some(seg.frame);
         }
@@ -745,7 +732,7 @@ impl PawsSynDrop {
         claims.claim(FindingKind::PawsSynDrop, c.id);
         let connected = a.synack;
         let t = a.tomb;
-        let holder = if t.holder_is_server {
+        let holder = if t.socket.holder == Side::Server {
             "server"
         } else {
             "client"
@@ -771,7 +758,7 @@ impl PawsSynDrop {
                 .collect();
             let last = rows.len().saturating_sub(1);
             for (i, r) in rows.iter().enumerate() {
-                let mut frames = vec![t.since_frame, r.syn_frame];
+                let mut frames = vec![t.socket.since_frame, r.syn_frame];
                 frames.extend(r.ack_frame);
                 frames.extend(r.rst_frame);
                 if i == last
@@ -782,22 +769,22 @@ impl PawsSynDrop {
                 frames.sort_unstable();
                 frames.dedup();
                 g.evidence.add(c.id, r.at, &frames, || {
-                    let why = match (r.verdict, r.tsval, t.ts_recent) {
+                    let why = match (r.verdict, r.tsval, t.socket.ts_recent) {
                         (Verdict::Paws, Some(v), Some(recent)) => format!(
                             "SYN TSval {v} is below ts_recent {recent} of the TIME_WAIT socket \
                              the {holder} holds since frame {} (connection {}, {:.3} s earlier)",
-                            crate::frame::in_text(t.since_frame),
+                            crate::frame::in_text(t.socket.since_frame),
                             t.conn,
-                            r.at.secs_since(t.since)
+                            r.at.secs_since(t.socket.since)
                         ),
                         _ => format!(
                             "SYN seq {} is not after rcv_nxt {} of the TIME_WAIT socket the \
                              {holder} holds since frame {} (connection {}){}",
                             r.seq.0,
-                            t.rcv_nxt.0,
-                            crate::frame::in_text(t.since_frame),
+                            t.socket.rcv_nxt.0,
+                            crate::frame::in_text(t.socket.since_frame),
                             t.conn,
-                            if t.ts_recent.is_none() || r.tsval.is_none() {
+                            if t.socket.ts_recent.is_none() || r.tsval.is_none() {
                                 ", without timestamps: a reject by sequence, not PAWS"
                             } else {
                                 ", TSval equal to ts_recent: a reject by sequence"
@@ -807,8 +794,9 @@ impl PawsSynDrop {
                     let answer = match r.ack_frame {
                         Some(f) => format!(
                             "answered by bare ACK {f} (ack {}{})",
-                            t.rcv_nxt.0,
-                            t.ts_recent
+                            t.socket.rcv_nxt.0,
+                            t.socket
+                                .ts_recent
                                 .map(|v| format!(", TSecr {v}"))
                                 .unwrap_or_default()
                         ),
@@ -1094,5 +1082,134 @@ impl Detector for PawsSynDrop {
             );
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{TcpFlags as F, TcpTimestamps};
+    use crate::track::Tracker;
+
+    /// Feeds segments through a tracker into the detector, the way the
+    /// pipeline does.
+    struct Run {
+        tracker: Tracker,
+        paws: PawsSynDrop,
+        frame: u64,
+    }
+
+    impl Run {
+        fn new() -> Run {
+            Run {
+                tracker: Tracker::new(60.0),
+                paws: PawsSynDrop::new(&DetectConfig::default()),
+                frame: 0,
+            }
+        }
+
+        /// One segment at `ms` milliseconds, with TSval `tsval`.
+        #[allow(clippy::too_many_arguments)]
+        fn send(
+            &mut self,
+            ms: i64,
+            src: Endpoint,
+            dst: Endpoint,
+            flags: u8,
+            seq: u32,
+            ack: u32,
+            tsval: u32,
+        ) {
+            self.frame += 1;
+            let seg = Segment {
+                frame: self.frame,
+                ts: Timestamp::from_parts(1000, ms * 1_000_000),
+                fragmentation: Default::default(),
+                src,
+                dst,
+                seq: SeqNum(seq),
+                ack: SeqNum(ack),
+                flags: crate::decode::TcpFlags(flags),
+                window: 1000,
+                payload_len: 0,
+                tsopt: Some(TcpTimestamps {
+                    tsval: TsVal(tsval),
+                    tsecr: TsVal(0),
+                }),
+                ip_id: None,
+                wscale: None,
+            };
+            let (obs, conn) = self.tracker.on_segment_conn(&seg);
+            if !obs.notes.duplicate && !obs.notes.ignored {
+                self.paws.on_segment(&seg, &obs, conn);
+            }
+        }
+
+        /// A connection from `client` that the server closes first; the
+        /// client's last TSval is `tsval` + 3.
+        fn server_closes(&mut self, ms: i64, client: Endpoint, server: Endpoint, tsval: u32) {
+            self.send(ms, client, server, F::SYN, 100, 0, tsval);
+            self.send(ms + 1, server, client, F::SYN | F::ACK, 500, 101, 7000);
+            self.send(ms + 2, client, server, F::ACK, 101, 501, tsval + 1);
+            self.send(ms + 3, server, client, F::FIN | F::ACK, 501, 101, 7001);
+            self.send(ms + 4, client, server, F::ACK, 101, 502, tsval + 2);
+            self.send(ms + 5, client, server, F::FIN | F::ACK, 101, 502, tsval + 3);
+            self.send(ms + 6, server, client, F::ACK, 502, 102, 7002);
+        }
+    }
+
+    fn ep(s: &str) -> Endpoint {
+        Endpoint(s.parse().unwrap())
+    }
+
+    #[test]
+    fn tombstones_follow_the_4_tuples_a_syn_reopened_not_every_closed_connection() {
+        let mut run = Run::new();
+        let server = ep("10.0.0.2:80");
+        let client = |port: u16| ep(&format!("10.0.0.1:{port}"));
+        for i in 0..3000u16 {
+            run.server_closes(i64::from(i) * 10, client(20000 + i), server, 1000);
+        }
+        // 3000 sockets in TIME_WAIT, all in the tracker; none here.
+        assert!(run.paws.tombs.is_empty());
+        // The per-host stamp is one per pair of addresses.
+        assert_eq!(run.paws.stamps.len(), 1);
+
+        // A second host behind the same NAT address takes port 20005 with a
+        // clock far behind: the server's socket turns the SYN away (PAWS).
+        run.send(40_000, client(20005), server, F::SYN, 9000, 0, 50);
+        assert_eq!(run.paws.tombs.len(), 1);
+        let t = run.paws.tombs[&(client(20005), server)];
+        assert_eq!(t.socket.holder, Side::Server);
+        assert_eq!(t.socket.ts_recent, Some(TsVal(1003)));
+        assert_eq!(t.until, t.socket.since.add_secs(60.0));
+        let a = run
+            .paws
+            .attempts
+            .values()
+            .next()
+            .expect("the SYN met the socket");
+        assert_eq!(a.pending.map(|p| p.verdict), Some(Verdict::Paws));
+
+        // A SYN ahead of ts_recent on another port is accepted.
+        run.send(40_100, client(20006), server, F::SYN, 9000, 0, 2000);
+        assert_eq!(run.paws.tombs.len(), 2);
+        let accepted = run
+            .paws
+            .attempts
+            .values()
+            .filter(|a| a.pending.is_some_and(|p| p.verdict == Verdict::Accept))
+            .count();
+        assert_eq!(accepted, 1);
+    }
+
+    #[test]
+    fn a_socket_whose_window_passed_judges_nothing() {
+        let mut run = Run::new();
+        let (client, server) = (ep("10.0.0.1:20000"), ep("10.0.0.2:80"));
+        run.server_closes(0, client, server, 1000);
+        // 61 s after the server's ACK: TIME_WAIT is over.
+        run.send(61_007, client, server, F::SYN, 9000, 0, 50);
+        assert!(run.paws.attempts.is_empty());
     }
 }
