@@ -516,7 +516,7 @@ impl PawsSynDrop {
     /// of addresses, purged once older than `TCP_PAWS_MSL` whenever the map
     /// doubled).
     fn remember_stamp(&mut self, now: Timestamp, conn: &Connection) {
-        let Some(s) = conn.time_wait_sockets.get(Side::Server) else {
+        let Some(s) = conn.time_wait_socket(Side::Server) else {
             return;
         };
         let (true, Some(v)) = (s.opened, s.ts_recent) else {
@@ -570,7 +570,7 @@ impl PawsSynDrop {
         }
         // The connection's own TIME_WAIT socket on this 4-tuple, when it
         // has one, is the newest: a SYN of its own (same ISN) is no reuse.
-        if conn.time_wait_sockets.get(conn.side_of(seg.dst)).is_some() {
+        if conn.time_wait_socket(conn.side_of(seg.dst)).is_some() {
             return;
         }
         let key = (seg.src, seg.dst);

@@ -206,7 +206,7 @@ impl Tracker {
                         holder: tw.holder,
                         time_wait_until: tw.until,
                         time_wait_from: tw.from,
-                        sockets: old.time_wait_sockets,
+                        sockets: old.time_wait_sockets(),
                         previous_client: old.client,
                     });
                     // The new incarnation takes the 4-tuple over: the

@@ -49,7 +49,8 @@ impl TimeWaitSocket {
 
 /// The TIME_WAIT sockets of one connection, by holder ([`Side::index`]):
 /// one for the side that closed first, two after a simultaneous close,
-/// none when it did not close with FINs (or the holder sent RST).
+/// none when it did not close with FINs (or the holder sent RST). What
+/// [`super::Reuse`] hands over.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TimeWaitSockets([Option<TimeWaitSocket>; 2]);
 
@@ -69,67 +70,158 @@ impl TimeWaitSockets {
     }
 }
 
+/// What a socket keeps of its peer and of itself, and may change while
+/// it sits in TIME_WAIT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct PeerView {
+    ts_recent: Option<TsVal>,
+    rcv_nxt: SeqNum,
+    snd_nxt: SeqNum,
+}
+
+/// What a connection stores of its TIME_WAIT sockets between segments:
+/// 16 bytes, where two sockets would take 80 in every connection. While
+/// the sockets are updated (closed with FINs, no RST) what they hold is
+/// read from the connection itself: the start of TIME_WAIT (the holder's
+/// ACK of the peer's FIN, set once) and the latest `ts_recent`, `rcv_nxt`
+/// and `snd_nxt`. Only an RST, which ends the updates, leaves something
+/// to keep: what the sockets held just before it (allocated then; rare).
+#[derive(Debug, Clone, Default)]
+pub struct TimeWaitKept {
+    /// Per holder (bit [`Side::index`]): its socket was made.
+    made: u8,
+    /// Per holder: its socket was made by the last segment the connection
+    /// took in.
+    opened: u8,
+    /// The sockets' view when an RST ended the updates, by holder; stale
+    /// (and ignored) once the connection outlives that RST and the
+    /// updates go on.
+    frozen: Option<Box<[Option<PeerView>; 2]>>,
+}
+
 impl Connection {
-    /// After each segment the connection took in (not a copy, not one the
-    /// kernel discards): while it is closed with FINs and no RST, the side
-    /// that closed first (both, after a simultaneous close) is in
-    /// TIME_WAIT. The first such segment makes the socket
-    /// (`tcp_time_wait`: holder, start of the timer); later ones update
-    /// what it keeps of the peer (`ts_recent`, `rcv_nxt`, `snd_nxt`), as
-    /// the kernel's socket takes the peer's last ACK and FIN
-    /// retransmissions in (`tcp_timewait_state_process`). An RST ends the
-    /// updates, not the socket: a holder that sent the RST has none.
-    pub(super) fn keep_time_wait(&mut self, seg: &Segment) {
-        for s in self.time_wait_sockets.0.iter_mut().flatten() {
-            s.opened = false;
+    /// Whether the sockets are updated now (paws-syn-drop's former
+    /// `bury` condition): closed with FINs, and no RST (that the
+    /// connection did not outlive).
+    fn time_wait_updated(&self) -> bool {
+        self.first_rst.is_none() && self.first_fin_by.is_some() && self.is_closed()
+    }
+
+    /// The sides that closed first: both after a simultaneous close.
+    fn time_wait_holders(&self) -> &'static [Side] {
+        match (self.simultaneous, self.first_fin_by) {
+            (true, _) => &[Side::Client, Side::Server],
+            (false, Some(Side::Client)) => &[Side::Client],
+            (false, Some(Side::Server)) => &[Side::Server],
+            (false, None) => &[],
         }
-        if !(self.first_rst.is_none() && self.first_fin_by.is_some() && self.is_closed()) {
-            return;
+    }
+
+    /// What `holder`'s socket would hold after this segment; None when it
+    /// has none: a holder that sent RST, or a side with no sequence number
+    /// seen.
+    fn peer_view(&self, holder: Side) -> Option<PeerView> {
+        let h = self.side(holder);
+        let p = self.side(holder.peer());
+        // A holder that sent RST has no TIME_WAIT socket.
+        if h.rst.is_some() {
+            return None;
         }
-        let holders: &[Side] = if self.simultaneous {
-            &[Side::Client, Side::Server]
-        } else if self.first_fin_by == Some(Side::Client) {
-            &[Side::Client]
-        } else {
-            &[Side::Server]
-        };
-        for &holder in holders {
-            let h = self.side(holder);
-            let p = self.side(holder.peer());
-            // A holder that sent RST has no TIME_WAIT socket.
-            if h.rst.is_some() {
-                continue;
-            }
-            let (Some(rcv_nxt), Some(snd_nxt)) = (p.next_seq, h.next_seq) else {
-                continue;
-            };
-            let ts_recent = match (h.first_tsval, p.last_tsval) {
+        Some(PeerView {
+            // tcp_time_wait copies ts_recent only when both sides use
+            // timestamps (tw_ts_recent_stamp, rx_opt.ts_recent_stamp).
+            ts_recent: match (h.first_tsval, p.last_tsval) {
                 (Some(_), Some(v)) => Some(v),
                 _ => None,
-            };
-            let (since_frame, since) = h
-                .acked_peer_fin
-                .or(p.fin_first)
-                .map_or((seg.frame, seg.ts), |f| (f.frame(), f.at()));
-            match &mut self.time_wait_sockets.0[holder.index()] {
-                Some(s) => {
-                    s.ts_recent = ts_recent;
-                    s.rcv_nxt = rcv_nxt;
-                    s.snd_nxt = snd_nxt;
-                }
-                slot @ None => {
-                    *slot = Some(TimeWaitSocket {
-                        holder,
-                        since_frame,
-                        since,
-                        ts_recent,
-                        rcv_nxt,
-                        snd_nxt,
-                        opened: true,
-                    });
-                }
+            },
+            rcv_nxt: p.next_seq?,
+            snd_nxt: h.next_seq?,
+        })
+    }
+
+    /// Before a segment the connection takes in (not a copy, not one the
+    /// kernel discards): what the sockets hold, if it is an RST that may
+    /// end their updates.
+    pub(super) fn time_wait_before(&self, seg: &Segment) -> Option<[Option<PeerView>; 2]> {
+        if !seg.flags.rst() || !self.time_wait_updated() {
+            return None;
+        }
+        let mut views = [None, None];
+        for &holder in self.time_wait_holders() {
+            views[holder.index()] = self.peer_view(holder);
+        }
+        Some(views)
+    }
+
+    /// After each segment the connection took in: while it is closed with
+    /// FINs and no RST, the side that closed first (both, after a
+    /// simultaneous close) is in TIME_WAIT. The first such segment makes
+    /// the socket (`tcp_time_wait`: holder, start of the timer); later ones
+    /// update what it keeps of the peer (`ts_recent`, `rcv_nxt`,
+    /// `snd_nxt`), as the kernel's socket takes the peer's last ACK and FIN
+    /// retransmissions in (`tcp_timewait_state_process`). An RST ends the
+    /// updates, not the socket: what it held before the RST is kept.
+    /// `before` is [`Connection::time_wait_before`] of the same segment.
+    pub(super) fn keep_time_wait(&mut self, before: Option<[Option<PeerView>; 2]>) {
+        self.time_wait_kept.opened = 0;
+        if let Some(views) = before
+            && self.first_rst.is_some()
+        {
+            self.time_wait_kept.frozen = Some(Box::new(views));
+            return;
+        }
+        if !self.time_wait_updated() {
+            return;
+        }
+        for &holder in self.time_wait_holders() {
+            let bit = 1 << holder.index();
+            if self.time_wait_kept.made & bit == 0 && self.peer_view(holder).is_some() {
+                // Closed with both FINs acknowledged: the holder
+                // acknowledged the peer's FIN, so the start of its
+                // TIME_WAIT is known and set for good.
+                debug_assert!(self.side(holder).acked_peer_fin.is_some());
+                self.time_wait_kept.made |= bit;
+                self.time_wait_kept.opened |= bit;
             }
         }
+    }
+
+    /// The TIME_WAIT socket `holder` keeps after the last segment, if any.
+    pub fn time_wait_socket(&self, holder: Side) -> Option<TimeWaitSocket> {
+        let bit = 1 << holder.index();
+        let kept = &self.time_wait_kept;
+        if kept.made & bit == 0 {
+            return None;
+        }
+        let view = if self.time_wait_updated() {
+            self.peer_view(holder)?
+        } else {
+            kept.frozen.as_ref()?[holder.index()]?
+        };
+        // The holder entered TIME_WAIT with its ACK of the peer's FIN (else
+        // at that FIN, else, never the case, at the last segment).
+        let (since_frame, since) = self
+            .side(holder)
+            .acked_peer_fin
+            .or(self.side(holder.peer()).fin_first)
+            .map_or((self.last_frame, self.last_ts), |f| (f.frame(), f.at()));
+        Some(TimeWaitSocket {
+            holder,
+            since_frame,
+            since,
+            ts_recent: view.ts_recent,
+            rcv_nxt: view.rcv_nxt,
+            snd_nxt: view.snd_nxt,
+            opened: kept.opened & bit != 0,
+        })
+    }
+
+    /// Both sides' TIME_WAIT sockets after the last segment.
+    pub fn time_wait_sockets(&self) -> TimeWaitSockets {
+        TimeWaitSockets([
+            self.time_wait_socket(Side::Client),
+            self.time_wait_socket(Side::Server),
+        ])
     }
 }
 
@@ -177,12 +269,12 @@ mod tests {
         let segs = server_closes();
         let mut c = run(&segs[..6]);
         assert!(
-            c.time_wait_sockets.is_empty(),
+            c.time_wait_sockets().is_empty(),
             "not closed before the last ACK"
         );
         c.update(&segs[6]);
-        assert!(c.time_wait_sockets.get(Side::Client).is_none());
-        let s = *c.time_wait_sockets.get(Side::Server).unwrap();
+        assert!(c.time_wait_socket(Side::Client).is_none());
+        let s = c.time_wait_socket(Side::Server).unwrap();
         assert_eq!(
             s,
             TimeWaitSocket {
@@ -205,7 +297,7 @@ mod tests {
         // takes it in (tcp_timewait_state_process).
         segs.push(ts(seg(8, C, S, F::FIN | F::ACK, 101, 502, 0), 1010));
         let c = run(&segs);
-        let s = c.time_wait_sockets.get(Side::Server).unwrap();
+        let s = c.time_wait_socket(Side::Server).unwrap();
         assert_eq!(s.ts_recent, Some(TsVal(1010)));
         assert_eq!((s.since_frame, s.since), (7, segs[6].ts));
         assert!(!s.opened, "made by an earlier segment");
@@ -217,13 +309,44 @@ mod tests {
         segs.push(ts(seg(8, C, S, F::RST, 102, 0, 0), 1020));
         let c = run(&segs);
         assert!(c.first_rst.is_some());
-        let s = c.time_wait_sockets.get(Side::Server).unwrap();
+        let s = c.time_wait_socket(Side::Server).unwrap();
         assert_eq!(
             s.ts_recent,
             Some(TsVal(1003)),
             "the RST's TSval is not kept"
         );
         assert_eq!(s.since_frame, 7);
+    }
+
+    #[test]
+    fn an_rst_from_the_holder_after_the_close_leaves_its_socket_as_it_was() {
+        let mut segs = server_closes();
+        segs.push(ts(seg(8, S, C, F::RST, 502, 0, 0), 5010));
+        segs.push(ts(seg(9, C, S, F::ACK, 102, 502, 0), 1030));
+        let c = run(&segs);
+        assert!(c.side(Side::Server).rst.is_some());
+        let s = c.time_wait_socket(Side::Server).unwrap();
+        assert_eq!(
+            (s.since_frame, s.ts_recent, s.rcv_nxt, s.snd_nxt, s.opened),
+            (7, Some(TsVal(1003)), SeqNum(102), SeqNum(502), false)
+        );
+    }
+
+    #[test]
+    fn a_connection_that_outlives_the_rst_updates_its_socket_again_without_making_a_new_one() {
+        let mut segs = server_closes();
+        segs.push(ts(seg(8, C, S, F::RST, 102, 0, 0), 1020));
+        // More from the RST's sender: its socket was not gone.
+        segs.push(ts(seg(9, C, S, F::ACK | F::PSH, 102, 502, 10), 1030));
+        let mut c = run(&segs[..8]);
+        assert!(c.first_rst.is_some());
+        c.update(&segs[8]);
+        assert!(c.first_rst.is_none(), "the RST was outlived");
+        let s = c.time_wait_socket(Side::Server).unwrap();
+        assert_eq!(
+            (s.since_frame, s.ts_recent, s.rcv_nxt, s.opened),
+            (7, Some(TsVal(1030)), SeqNum(112), false)
+        );
     }
 
     #[test]
@@ -237,10 +360,7 @@ mod tests {
             s.tsopt = None;
         }
         let c = run(&segs);
-        assert_eq!(
-            c.time_wait_sockets.get(Side::Server).unwrap().ts_recent,
-            None
-        );
+        assert_eq!(c.time_wait_socket(Side::Server).unwrap().ts_recent, None);
     }
 
     #[test]
@@ -256,8 +376,8 @@ mod tests {
         ];
         let c = run(&segs);
         assert!(c.simultaneous);
-        let client = c.time_wait_sockets.get(Side::Client).unwrap();
-        let server = c.time_wait_sockets.get(Side::Server).unwrap();
+        let client = c.time_wait_socket(Side::Client).unwrap();
+        let server = c.time_wait_socket(Side::Server).unwrap();
         assert_eq!(
             (client.since_frame, client.rcv_nxt, client.snd_nxt),
             (6, SeqNum(502), SeqNum(102))
@@ -266,7 +386,7 @@ mod tests {
             (server.since_frame, server.rcv_nxt, server.snd_nxt),
             (7, SeqNum(102), SeqNum(502))
         );
-        assert_eq!(c.time_wait_sockets.iter().count(), 2);
+        assert_eq!(c.time_wait_sockets().iter().count(), 2);
     }
 
     #[test]
