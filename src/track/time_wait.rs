@@ -2,7 +2,9 @@
 //! the tracker sees it: kernel socket state, kept with the connection it
 //! came from and handed to detectors in [`super::Reuse`] when a SYN
 //! reopens the 4-tuple, so that no detector keeps a socket for every
-//! closed connection (only for the 4-tuples a new SYN actually met).
+//! closed connection (only for the 4-tuples a new SYN actually met). A
+//! connection stores 16 bytes of it ([`TimeWaitKept`]); the sockets are
+//! read from its state when asked for.
 
 use super::Connection;
 use crate::decode::Segment;
@@ -20,8 +22,9 @@ pub struct TimeWaitSocket {
     /// simultaneous close).
     pub holder: Side,
     /// Frame and time at which the holder entered TIME_WAIT: its ACK of
-    /// the peer's FIN (else that FIN, else the segment that closed the
-    /// connection). Set once: the timer runs from here.
+    /// the peer's FIN (a connection counts as closed only once both FINs
+    /// are acknowledged, so it is known). Set once: the timer runs from
+    /// here.
     pub since_frame: u64,
     pub since: Timestamp,
     /// The last TSval the holder received, when both sides used
@@ -49,7 +52,7 @@ impl TimeWaitSocket {
 
 /// The TIME_WAIT sockets of one connection, by holder ([`Side::index`]):
 /// one for the side that closed first, two after a simultaneous close,
-/// none when it did not close with FINs (or the holder sent RST). What
+/// none when it did not close with FINs before any RST. What
 /// [`super::Reuse`] hands over.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TimeWaitSockets([Option<TimeWaitSocket>; 2]);
