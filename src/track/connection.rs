@@ -7,6 +7,7 @@
 //! and DESIGN.md §3 (active closer, TIME_WAIT holder, simultaneous close).
 
 use super::state::{Event, TcpState};
+use super::time_wait::TimeWaitKept;
 use crate::decode::Segment;
 use crate::flow::{Endpoint, Side};
 use crate::seq::{SeqNum, TsVal};
@@ -391,6 +392,9 @@ pub struct Connection {
     /// [`Connection::kernel_discards`]): counted, but no event.
     pub ignored: u32,
     pub ignored_frames: Frames,
+    /// What it keeps of the TIME_WAIT sockets it leaves (see
+    /// [`Connection::time_wait_socket`]).
+    pub(super) time_wait_kept: TimeWaitKept,
 }
 
 /// What one segment was, for detectors and the ladder diagram.
@@ -444,6 +448,7 @@ impl Connection {
             data_after_close: None,
             ignored: 0,
             ignored_frames: Frames::new(),
+            time_wait_kept: TimeWaitKept::default(),
         }
     }
 
@@ -509,6 +514,7 @@ impl Connection {
             notes.ignored = true;
             return notes;
         }
+        let time_wait_before = self.time_wait_before(seg);
 
         // New data or a FIN from the side that sent the RST: its socket
         // was not gone, so the RST ended nothing (the receiver took it for
@@ -595,6 +601,7 @@ impl Connection {
         if seg.payload_len > 0 {
             self.last_data = Some(seg.ts);
         }
+        self.keep_time_wait(time_wait_before);
         notes
     }
 
@@ -1344,7 +1351,9 @@ pub(crate) mod tests {
     /// The tracker holds one `Connection` per live connection (and per
     /// tuple in TIME_WAIT), so its size is its memory: 984 bytes when the
     /// event times were `(u64, Timestamp)` pairs (24 bytes in an `Option`),
-    /// 888 with [`FrameAt`]'s niche. It must not grow unnoticed.
+    /// 888 with [`FrameAt`]'s niche, 904 with the TIME_WAIT sockets'
+    /// [`TimeWaitKept`] (16 bytes; was a 144-byte map entry in
+    /// paws-syn-drop per closed connection). It must not grow unnoticed.
     #[test]
     fn a_connection_stays_small() {
         use std::mem::size_of;
@@ -1353,7 +1362,7 @@ pub(crate) mod tests {
         assert_eq!(size_of::<Option<FirstRst>>(), 24);
         assert_eq!(size_of::<Option<AttemptRst>>(), 16);
         assert!(
-            size_of::<Connection>() <= 888,
+            size_of::<Connection>() <= 904,
             "Connection is {} bytes",
             size_of::<Connection>()
         );

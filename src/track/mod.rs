@@ -11,6 +11,7 @@ mod finish;
 mod hosts;
 mod record;
 mod state;
+mod time_wait;
 mod tomb;
 
 pub use connection::{
@@ -20,6 +21,7 @@ pub use connection::{
 pub use hosts::{HostRecord, HostSeries, HostTally, SeriesTally, host_time_wait, time_wait_series};
 pub use record::{CloseRecord, ConnectionRecord, DirectionRecord, HandshakeRecord, TimeWaitRecord};
 pub use state::{Event, TcpState};
+pub use time_wait::{TimeWaitSocket, TimeWaitSockets};
 use tomb::Tomb;
 pub use tomb::{SETTLE_S, TimeWaitCut};
 
@@ -52,6 +54,13 @@ pub struct Reuse {
     pub time_wait_until: Option<crate::time::Timestamp>,
     /// When that TIME_WAIT started.
     pub time_wait_from: Option<crate::time::Timestamp>,
+    /// The TIME_WAIT sockets the previous incarnation left, as the kernel
+    /// keeps them (none when it did not close with FINs): what a detector
+    /// judges the SYN against, kept by it only for the 4-tuples a SYN met.
+    pub sockets: TimeWaitSockets,
+    /// The previous incarnation's client: names the sockets' holders
+    /// (its roles may differ from the new incarnation's).
+    pub previous_client: crate::flow::Endpoint,
 }
 
 /// A connection still in its handshake (no SYN-ACK seen) is retired after
@@ -291,6 +300,8 @@ impl Tracker {
                         holder: tw.holder,
                         time_wait_until: tw.until,
                         time_wait_from: tw.from,
+                        sockets: old.time_wait_sockets(),
+                        previous_client: old.client,
                     });
                     // The new incarnation takes the 4-tuple over: the
                     // TIME_WAIT socket is gone from this moment (tcp_tw_reuse,
@@ -372,6 +383,8 @@ impl Tracker {
                 holder: tw.holder,
                 time_wait_until: tw.until,
                 time_wait_from: tw.from,
+                sockets: c.time_wait_sockets(),
+                previous_client: c.client,
             };
             slot.conn = self.tombs.insert(Tomb::of(&c, reuse));
             slot.tomb = true;
