@@ -1140,7 +1140,10 @@ mod tests {
                 wscale: None,
             };
             let (obs, conn) = self.tracker.on_segment_conn(&seg);
-            if !obs.notes.duplicate && !obs.notes.ignored {
+            if let Some(conn) = conn
+                && !obs.notes.duplicate
+                && !obs.notes.ignored
+            {
                 self.paws.on_segment(&seg, &obs, conn);
             }
         }

@@ -246,7 +246,7 @@ impl Tracker {
             Entry::Occupied(e) => {
                 let slot = e.into_mut();
                 if slot.tomb {
-                    let tomb = self.tombs[slot.conn];
+                    let tomb = &self.tombs[slot.conn];
                     if !tomb.is_new_incarnation(seg) {
                         self.late_segments += 1;
                         slot.last_ts = seg.ts;
@@ -259,10 +259,10 @@ impl Tracker {
                         };
                         return (obs, None);
                     }
-                    self.tombs.remove(slot.conn);
+                    let tomb = self.tombs.remove(slot.conn);
                     let id = self.next_id;
                     self.next_id += 1;
-                    let r = tomb.reuse;
+                    let r = tomb.reuse(&key);
                     if let (Some(from), Some(until)) = (r.time_wait_from, r.time_wait_until)
                         && until > seg.ts
                     {
@@ -378,15 +378,9 @@ impl Tracker {
             let mut c = self.conns.remove(slot.conn);
             let record = c.finish(self.time_wait_secs);
             let tw = &record.time_wait;
-            let reuse = Reuse {
-                previous: record.id,
-                holder: tw.holder,
-                time_wait_until: tw.until,
-                time_wait_from: tw.from,
-                sockets: c.time_wait_sockets(),
-                previous_client: c.client,
-            };
-            slot.conn = self.tombs.insert(Tomb::of(&c, reuse));
+            slot.conn = self
+                .tombs
+                .insert(Tomb::of(&c, tw.holder, tw.from, tw.until));
             slot.tomb = true;
             slot.tw_floor = Timestamp(i64::MAX);
             self.retired.push(record);

@@ -71,6 +71,15 @@ impl TimeWaitSockets {
     pub fn is_empty(&self) -> bool {
         self.0.iter().all(Option::is_none)
     }
+
+    /// The sockets, each under its holder.
+    pub(super) fn from_sockets(sockets: impl IntoIterator<Item = TimeWaitSocket>) -> Self {
+        let mut s = TimeWaitSockets::default();
+        for t in sockets {
+            s.0[t.holder.index()] = Some(t);
+        }
+        s
+    }
 }
 
 /// What a socket keeps of its peer and of itself, and may change while

@@ -25,6 +25,7 @@
 use super::Reuse;
 use super::connection::{Closer, ConnId, Connection};
 use super::state::TcpState;
+use super::time_wait::{TimeWaitSocket, TimeWaitSockets};
 use crate::decode::Segment;
 use crate::flow::{Endpoint, FlowKey, Side};
 use crate::seq::SeqNum;
@@ -38,31 +39,62 @@ use crate::time::Timestamp;
 /// retransmission at once.
 pub const SETTLE_S: f64 = 1.0;
 
-/// The tombstone of a closed connection whose record was written early.
-#[derive(Debug, Clone, Copy)]
+/// The tombstone of a closed connection whose record was written early:
+/// 96 bytes, where the connection took about 900.
+#[derive(Debug)]
 pub struct Tomb {
     pub id: ConnId,
     /// The client is the lower endpoint of the 4-tuple (in `FlowKey` order).
     client_is_lower: bool,
+    /// Who held TIME_WAIT, as its record says.
+    holder: Closer,
+    /// Both sides' final states, [client, server].
+    pub states: [TcpState; 2],
     /// The first sequence number seen from each side, by [`Side::index`]
     /// (`SideTrack::base_seq`): a SYN with another one is a new incarnation.
     base_seq: [Option<SeqNum>; 2],
-    /// Both sides' final states, [client, server].
-    pub states: [TcpState; 2],
-    /// What a SYN that reopens the tuple learns of this incarnation.
-    pub reuse: Reuse,
+    /// The record's TIME_WAIT interval (from, until).
+    time_wait: Option<(Timestamp, Timestamp)>,
+    /// The TIME_WAIT socket of the side that closed first, and the other
+    /// side's after a simultaneous close (rare: boxed).
+    socket: Option<TimeWaitSocket>,
+    second: Option<Box<TimeWaitSocket>>,
 }
 
 impl Tomb {
-    /// The tombstone of `c`; `reuse` is what its record says of its
-    /// TIME_WAIT.
-    pub fn of(c: &Connection, reuse: Reuse) -> Tomb {
+    /// The tombstone of `c`, whose record says `holder`, `from` and
+    /// `until` of its TIME_WAIT.
+    pub fn of(
+        c: &Connection,
+        holder: Closer,
+        from: Option<Timestamp>,
+        until: Option<Timestamp>,
+    ) -> Tomb {
+        let all = c.time_wait_sockets();
+        let mut sockets = all.iter().copied();
         Tomb {
             id: c.id,
             client_is_lower: c.client <= c.server,
-            base_seq: [c.side(Side::Client).base_seq, c.side(Side::Server).base_seq],
+            holder,
             states: [c.side(Side::Client).state(), c.side(Side::Server).state()],
-            reuse,
+            base_seq: [c.side(Side::Client).base_seq, c.side(Side::Server).base_seq],
+            time_wait: from.zip(until),
+            socket: sockets.next(),
+            second: sockets.next().map(Box::new),
+        }
+    }
+
+    /// What a SYN that reopens the tuple (`key`) learns of this
+    /// incarnation: what the tracker reports for a connection held whole.
+    pub fn reuse(&self, key: &FlowKey) -> Reuse {
+        let sockets = self.socket.iter().chain(self.second.as_deref()).copied();
+        Reuse {
+            previous: self.id,
+            holder: self.holder,
+            time_wait_until: self.time_wait.map(|t| t.1),
+            time_wait_from: self.time_wait.map(|t| t.0),
+            sockets: TimeWaitSockets::from_sockets(sockets),
+            previous_client: self.endpoints(key).0,
         }
     }
 
@@ -114,4 +146,12 @@ pub struct TimeWaitCut {
     /// The new end: the SYN of the new incarnation.
     pub at: Timestamp,
     pub reused_by: ConnId,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_tombstone_is_a_tenth_of_a_connection() {
+        assert!(std::mem::size_of::<super::Tomb>() <= 96);
+    }
 }
