@@ -19,7 +19,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use timewait::analysis::{Analysis, Options, Pipeline};
+use timewait::analysis::{Analysis, Options, Pipeline, Retain};
 use timewait::baseline;
 use timewait::detect::{Selection, Severity};
 use timewait::report;
@@ -239,7 +239,14 @@ fn check_one(
         Ok(f) => f,
         Err(e) => return Ok(Outcome::Unreadable(format!("cannot open: {e}"))),
     };
-    let mut pipeline = Pipeline::new(options.clone()).keep_connections(args.update);
+    let mut pipeline = Pipeline::new(
+        options.clone(),
+        if args.update {
+            Retain::All
+        } else {
+            Retain::Nothing
+        },
+    );
     if let Err(e) = pipeline.feed(&path, file) {
         return Ok(Outcome::Unreadable(e.to_string()));
     }

@@ -74,6 +74,31 @@ impl FlowKey {
     }
 }
 
+impl FlowKey {
+    /// The two endpoints back, lower first (the order of [`FlowKey::new`]).
+    pub fn endpoints(&self) -> (Endpoint, Endpoint) {
+        (
+            endpoint(self.ips[0], self.ports[0]),
+            endpoint(self.ips[1], self.ports[1]),
+        )
+    }
+}
+
+/// The key's words as an endpoint (the inverse of [`words`]).
+fn endpoint(ip: [u64; 2], port: u32) -> Endpoint {
+    let bits = (u128::from(ip[0]) << 64) | u128::from(ip[1]);
+    let v6 = std::net::Ipv6Addr::from_bits(bits);
+    let ip = if port & (1 << 16) != 0 {
+        IpAddr::V6(v6)
+    } else {
+        IpAddr::V4(
+            v6.to_ipv4_mapped()
+                .expect("an IPv4 key word is IPv4-mapped"),
+        )
+    };
+    Endpoint::new(ip, port as u16)
+}
+
 /// An endpoint as the key's words.
 fn words(e: Endpoint) -> ([u64; 2], u32) {
     let (bits, v6) = match e.ip() {
@@ -165,5 +190,21 @@ mod tests {
     fn ipv6_endpoint_prints_in_brackets() {
         let e = Endpoint("[fd00::1]:443".parse().unwrap());
         assert_eq!(e.to_string(), "[fd00::1]:443");
+    }
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::*;
+
+    #[test]
+    fn a_key_gives_its_endpoints_back_lower_first() {
+        let a = Endpoint("10.0.0.2:80".parse().unwrap());
+        let b = Endpoint("10.0.0.10:40000".parse().unwrap());
+        assert_eq!(FlowKey::new(b, a).endpoints(), (a, b));
+        let c = Endpoint("[::ffff:10.0.0.2]:80".parse().unwrap());
+        let d = Endpoint("[2001:db8::1]:443".parse().unwrap());
+        assert_eq!(FlowKey::new(d, c).endpoints(), (c, d));
+        assert_ne!(FlowKey::new(a, b), FlowKey::new(c, b));
     }
 }

@@ -56,9 +56,13 @@ pub struct PeakSweep<T> {
     keep_at_peak: bool,
     /// Intervals open at `peak_at` that have ended since.
     ended_at_peak: Vec<Interval<T>>,
+    /// Open intervals cut short (see [`PeakSweep::cut`]) whose original is
+    /// still in `open`, by (from, original end): that original is skipped
+    /// when it comes out, and `open` counts one too many until then.
+    dead: Vec<Interval<T>>,
 }
 
-impl<T: Copy> PeakSweep<T> {
+impl<T: Copy + PartialEq> PeakSweep<T> {
     pub fn new(keep_at_peak: bool) -> PeakSweep<T> {
         PeakSweep {
             pending: Vec::new(),
@@ -68,7 +72,46 @@ impl<T: Copy> PeakSweep<T> {
             peak_at: None,
             keep_at_peak,
             ended_at_peak: Vec::new(),
+            dead: Vec::new(),
         }
+    }
+
+    /// The interval [from, until) that holds `item` ends at `at` instead
+    /// (a 4-tuple taken over by a new incarnation after the interval was
+    /// added). Waiting intervals change in place; one already applied gets
+    /// a shortened copy, and the original is skipped when its end comes.
+    pub fn cut(&mut self, from: Timestamp, until: Timestamp, at: Timestamp, item: T)
+    where
+        T: PartialEq,
+    {
+        if at >= until {
+            return;
+        }
+        let same = |i: &Interval<T>| i.from == from && i.until == until && i.item == item;
+        if let Some(k) = self.pending.iter().position(same) {
+            if at > from {
+                self.pending[k].until = at;
+            } else {
+                self.pending.swap_remove(k);
+            }
+            return;
+        }
+        if self.applied.is_none_or(|a| from >= a) {
+            // Never added (an empty interval) or not ours.
+            return;
+        }
+        let original = Interval { from, until, item };
+        self.dead.push(original);
+        self.open.push(Reverse(Interval {
+            from,
+            until: at.max(from),
+            item,
+        }));
+    }
+
+    /// Intervals open now: what `open` holds less the cut originals.
+    fn open_count(&self) -> u64 {
+        (self.open.len() - self.dead.len()) as u64
     }
 
     /// An interval; an empty one (a 4-tuple reused the instant its
@@ -101,7 +144,7 @@ impl<T: Copy> PeakSweep<T> {
     fn apply(&mut self, i: Interval<T>) {
         self.end_until(i.from);
         self.open.push(Reverse(i));
-        let open = self.open.len() as u64;
+        let open = self.open_count();
         if open > self.peak {
             self.peak = open;
             self.peak_at = Some(i.from);
@@ -116,6 +159,15 @@ impl<T: Copy> PeakSweep<T> {
                 break;
             }
             let Reverse(ended) = self.open.pop().expect("peeked");
+            if !self.dead.is_empty()
+                && let Some(k) = self.dead.iter().position(|d| {
+                    d.from == ended.from && d.until == ended.until && d.item == ended.item
+                })
+            {
+                // The original of a cut interval: its copy ended already.
+                self.dead.swap_remove(k);
+                continue;
+            }
             if self.keep_at_peak
                 && self
                     .peak_at
@@ -135,12 +187,20 @@ impl<T: Copy> PeakSweep<T> {
         }
         let mut at_peak = self.ended_at_peak;
         if let (true, Some(p)) = (self.keep_at_peak, self.peak_at) {
-            at_peak.extend(
-                self.open
-                    .into_iter()
-                    .map(|Reverse(i)| i)
-                    .filter(|i| i.from <= p && i.until > p),
-            );
+            let mut dead = self.dead;
+            for Reverse(i) in self.open.into_sorted_vec().into_iter().rev() {
+                // Originals of cut intervals come after their shorter copy.
+                if let Some(k) = dead
+                    .iter()
+                    .position(|d| d.from == i.from && d.until == i.until && d.item == i.item)
+                {
+                    dead.swap_remove(k);
+                    continue;
+                }
+                if i.from <= p && i.until > p {
+                    at_peak.push(i);
+                }
+            }
         }
         (self.peak, self.peak_at, at_peak)
     }
@@ -152,7 +212,7 @@ impl<T: Copy> PeakSweep<T> {
 
     /// Intervals held in memory (open or waiting for the floor).
     pub fn held(&self) -> usize {
-        self.pending.len() + self.open.len() + self.ended_at_peak.len()
+        self.pending.len() + self.open.len() + self.ended_at_peak.len() + self.dead.len()
     }
 }
 
@@ -237,5 +297,58 @@ mod tests {
         let (peak, at, _) = s.finish();
         assert_eq!((peak, at), (2, Some(t(10))));
         assert_eq!(batch(&[(0, 10), (10, 20), (10, 30)]), (2, Some(t(10))));
+    }
+
+    #[test]
+    fn cutting_intervals_online_equals_sorting_the_cut_ones() {
+        // As above, but a fifth of the intervals is cut short after it was
+        // added: some still waiting, some applied already.
+        let mut iv = Vec::new();
+        let mut x: u64 = 11;
+        for i in 0..5_000i64 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let from = i * 37 + (x >> 60) as i64;
+            iv.push((
+                from,
+                from + 60_000,
+                x.is_multiple_of(5).then_some((x >> 40) as i64 % 60_000),
+            ));
+        }
+        let mut sweep: PeakSweep<usize> = PeakSweep::new(true);
+        // Add each at its start, cut it (if it is cut) 30 s later, with
+        // the floor trailing 1 s behind: cuts meet waiting and open ones.
+        let mut events: Vec<(i64, bool, usize)> = Vec::new();
+        for (i, &(from, _, cut)) in iv.iter().enumerate() {
+            events.push((from, false, i));
+            if let Some(len) = cut {
+                events.push((from + len.max(1), true, i));
+            }
+        }
+        events.sort_unstable();
+        for &(at, is_cut, i) in &events {
+            let (from, until, _) = iv[i];
+            if is_cut {
+                sweep.cut(t(from), t(until), t(at), i);
+            } else {
+                sweep.add(t(from), t(until), i);
+            }
+            sweep.advance(t(at - 1_000));
+        }
+        let (peak, at, open) = sweep.finish();
+        let cut: Vec<(i64, i64)> = iv
+            .iter()
+            .map(|&(f, u, c)| (f, c.map_or(u, |len| f + len.max(1))))
+            .collect();
+        assert_eq!((peak, at), batch(&cut));
+        let p = at.unwrap();
+        let mut want: Vec<usize> = (0..cut.len())
+            .filter(|&i| t(cut[i].0) <= p && t(cut[i].1) > p)
+            .collect();
+        let mut got: Vec<usize> = open.iter().map(|i| i.item).collect();
+        want.sort_unstable();
+        got.sort_unstable();
+        assert_eq!(got, want);
     }
 }

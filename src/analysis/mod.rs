@@ -18,7 +18,7 @@ use crate::capture::{self, CaptureError, CaptureFacts};
 use crate::decode::Segment;
 use crate::detect::{self, Claims, Detector};
 use crate::time::Timestamp;
-use crate::track::{ConnId, ConnectionRecord, HostTally, Observation, Tracker};
+use crate::track::{ConnId, ConnectionRecord, HostTally, Observation, TimeWaitCut, Tracker};
 use std::io::Read;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -57,6 +57,28 @@ pub struct ProgressCounts {
     pub connections: AtomicU64,
 }
 
+/// What a pipeline does with each connection record as the tracker
+/// retires it: chosen once, when the pipeline is made, so no later call can
+/// ask it to keep records and stream them too.
+pub enum Retain<'o> {
+    /// Analyze, keep no record: the detectors, the summary and the hosts
+    /// fold each record as it is retired, so memory follows the
+    /// connections open at once (`analyze` in text or Markdown).
+    Nothing,
+    /// Analyze, and keep every record for [`Analysis::connections`] (the
+    /// JSON report, `conns`).
+    All,
+    /// Analyze, and keep the record of this connection only: `show` draws
+    /// one connection, not all of them.
+    Only(ConnId),
+    /// No analysis: hand every record to the sink as soon as it is retired
+    /// and keep none, so memory stays flat however large the input
+    /// (`conns --format ndjson`, `timeline`). No detector is built: the
+    /// [`Analysis`] from [`Pipeline::finish`] has no connections, findings
+    /// or hosts, and its summary only counts connections.
+    Stream(RecordSink<'o>),
+}
+
 /// Streams one or more capture files through decode and track.
 pub struct Pipeline<'o> {
     options: Options,
@@ -76,41 +98,127 @@ pub struct Pipeline<'o> {
     host: Option<crate::host::HostReport>,
 }
 
-/// Where each connection record goes as the tracker retires it: to the
-/// sink when streaming; else into the summary counts, the host tally and
-/// every detector, in the order of [`detect::all`], and kept only when the
-/// caller asked for the records.
-struct Retire<'o> {
+/// Where each connection record goes as the tracker retires it.
+enum Retire<'o> {
+    /// Into the summary counts, the host tally and every detector, in the
+    /// order of [`detect::all`]; kept as [`Retain`] said.
+    Analyze(Box<Analyzer>),
+    /// To the sink ([`Retain::Stream`]).
+    Stream {
+        sink: RecordSink<'o>,
+        /// The sink wants no more records.
+        stopped: bool,
+        /// Records streamed before a new incarnation cut their TIME_WAIT
+        /// short ([`Summary::streamed_uncut`]).
+        uncut: u64,
+    },
+}
+
+/// Which records an analyzing pipeline keeps.
+#[derive(Clone, Copy)]
+enum Keep {
+    Nothing,
+    All,
+    Only(ConnId),
+}
+
+/// The state of an analyzing pipeline: what the detectors, the summary
+/// and the hosts fold, and the records kept.
+struct Analyzer {
     detectors: Vec<Box<dyn Detector>>,
     /// Indexes of the detectors that look at segments.
     segment_detectors: Vec<usize>,
     claims: Claims,
     tally: Tally,
     hosts: HostTally,
-    keep: bool,
-    /// Keep only this connection's record (`show`).
-    keep_only: Option<ConnId>,
+    keep: Keep,
     kept: Vec<ConnectionRecord>,
-    sink: Option<RecordSink<'o>>,
-    /// The sink wants no more records.
-    stopped: bool,
+    /// Cuts of kept records' TIME_WAIT, applied when they are sorted.
+    kept_cuts: Vec<TimeWaitCut>,
     /// The tracker's TIME_WAIT floor last handed on.
     floor: Option<crate::time::Timestamp>,
 }
 
 impl Retire<'_> {
-    fn take(&mut self, record: ConnectionRecord) {
-        if let Some(sink) = &mut self.sink {
-            if !self.stopped {
-                self.stopped = sink(record).is_break();
+    fn new<'o>(options: &Options, retain: Retain<'o>) -> Retire<'o> {
+        let keep = match retain {
+            Retain::Stream(sink) => {
+                return Retire::Stream {
+                    sink,
+                    stopped: false,
+                    uncut: 0,
+                };
             }
-            return;
+            Retain::Nothing => Keep::Nothing,
+            Retain::All => Keep::All,
+            Retain::Only(id) => Keep::Only(id),
+        };
+        let detectors = detect::all(&options.detect());
+        let segment_detectors = (0..detectors.len())
+            .filter(|i| detectors[*i].wants_segments())
+            .collect();
+        Retire::Analyze(Box::new(Analyzer {
+            detectors,
+            segment_detectors,
+            claims: Claims::default(),
+            tally: Tally::default(),
+            hosts: HostTally::default(),
+            keep,
+            kept: Vec::new(),
+            kept_cuts: Vec::new(),
+            floor: None,
+        }))
+    }
+
+    /// Whether the streaming sink asked for no more records.
+    fn stopped(&self) -> bool {
+        matches!(self, Retire::Stream { stopped: true, .. })
+    }
+
+    fn take(&mut self, record: ConnectionRecord) {
+        match self {
+            Retire::Stream { sink, stopped, .. } => {
+                if !*stopped {
+                    *stopped = sink(record).is_break();
+                }
+            }
+            Retire::Analyze(a) => {
+                a.tally.add(&record);
+                a.hosts.add(&record);
+                detect::connection_end_all(&mut a.detectors, &record, &mut a.claims);
+                let kept = match a.keep {
+                    Keep::Nothing => false,
+                    Keep::All => true,
+                    Keep::Only(id) => id == record.id,
+                };
+                if kept {
+                    a.kept.push(record);
+                }
+            }
         }
-        self.tally.add(&record);
-        self.hosts.add(&record);
-        detect::connection_end_all(&mut self.detectors, &record, &mut self.claims);
-        if self.keep && self.keep_only.is_none_or(|id| id == record.id) {
-            self.kept.push(record);
+    }
+
+    /// A new incarnation took over the 4-tuple of a record written early:
+    /// its TIME_WAIT ended then. A streamed record was written as it was.
+    fn cut(&mut self, cut: TimeWaitCut) {
+        let a = match self {
+            Retire::Analyze(a) => a,
+            Retire::Stream { uncut, .. } => {
+                *uncut += 1;
+                return;
+            }
+        };
+        a.hosts.cut(&cut);
+        for d in &mut a.detectors {
+            d.on_time_wait_cut(&cut);
+        }
+        let kept = match a.keep {
+            Keep::Nothing => false,
+            Keep::All => true,
+            Keep::Only(id) => id == cut.id,
+        };
+        if kept {
+            a.kept_cuts.push(cut);
         }
     }
 
@@ -118,13 +226,16 @@ impl Retire<'_> {
     /// records retired before it (the sweeps of TIME_WAIT peaks fold what
     /// starts before it).
     fn advance(&mut self, floor: Option<crate::time::Timestamp>) {
-        if floor == self.floor || self.sink.is_some() {
+        let Retire::Analyze(a) = self else {
+            return;
+        };
+        if floor == a.floor {
             return;
         }
-        self.floor = floor;
+        a.floor = floor;
         if let Some(f) = floor {
-            self.hosts.advance(f);
-            for d in &mut self.detectors {
+            a.hosts.advance(f);
+            for d in &mut a.detectors {
                 d.advance(f);
             }
         }
@@ -132,33 +243,20 @@ impl Retire<'_> {
 }
 
 impl<'o> Pipeline<'o> {
-    pub fn new(options: Options) -> Pipeline<'o> {
-        Pipeline::with_observer(options, Box::new(()))
+    /// A pipeline that does with each connection record what `retain` says.
+    pub fn new(options: Options, retain: Retain<'o>) -> Pipeline<'o> {
+        Pipeline::with_observer(options, retain, Box::new(()))
     }
 
+    /// [`Pipeline::new`] with an observer of every segment (`show`'s ladder).
     pub fn with_observer(
         options: Options,
+        retain: Retain<'o>,
         observer: Box<dyn SegmentObserver + 'o>,
     ) -> Pipeline<'o> {
-        let detectors = detect::all(&options.detect());
-        let segment_detectors = (0..detectors.len())
-            .filter(|i| detectors[*i].wants_segments())
-            .collect();
         Pipeline {
             tracker: Tracker::new(options.time_wait_s),
-            retire: Retire {
-                detectors,
-                segment_detectors,
-                claims: Claims::default(),
-                tally: Tally::default(),
-                hosts: HostTally::default(),
-                keep: false,
-                keep_only: None,
-                kept: Vec::new(),
-                sink: None,
-                stopped: false,
-                floor: None,
-            },
+            retire: Retire::new(&options, retain),
             segment_span: None,
             options,
             captures: Vec::new(),
@@ -177,36 +275,6 @@ impl<'o> Pipeline<'o> {
         self
     }
 
-    /// Whether [`Analysis::connections`] holds every connection record (the
-    /// JSON report, `conns`, `show`, `timeline` need them). Off by default:
-    /// the detectors, the summary and the hosts fold each record as it is
-    /// retired, so memory follows the connections open at once.
-    pub fn keep_connections(mut self, keep: bool) -> Pipeline<'o> {
-        self.retire.keep = keep;
-        self
-    }
-
-    /// Keeps the record of connection `id` only (and runs everything
-    /// else as usual): `show` needs one connection, not all of them.
-    pub fn keep_only(mut self, id: ConnId) -> Pipeline<'o> {
-        self.retire.keep = true;
-        self.retire.keep_only = Some(id);
-        self
-    }
-
-    /// A pipeline that hands every connection record to `sink` as soon as
-    /// it is retired and keeps none, so memory stays flat however large the
-    /// input (`conns --format ndjson`). It runs no detectors: the
-    /// [`Analysis`] from [`Pipeline::finish`] has no connections, findings
-    /// or hosts, and its summary only counts connections.
-    pub fn streaming(options: Options, sink: RecordSink<'o>) -> Pipeline<'o> {
-        let mut p = Pipeline::new(options);
-        p.retire.detectors.clear();
-        p.retire.segment_detectors.clear();
-        p.retire.sink = Some(sink);
-        p
-    }
-
     /// Publishes packets read and connections opened to `counts` as the
     /// pipeline runs, for a progress bar.
     pub fn report_progress(&mut self, counts: Arc<ProgressCounts>) {
@@ -222,10 +290,19 @@ impl<'o> Pipeline<'o> {
         self.interrupt = flag;
     }
 
+    /// Writes records early above `n` closed connections held whole, after
+    /// `settle_s` of silence, instead of [`crate::track::COMPACT_ABOVE`] and
+    /// [`crate::track::SETTLE_S`] (tests use 0 and 0 to take that path on
+    /// every capture).
+    pub fn compact_above(mut self, n: usize, settle_s: f64) -> Pipeline<'o> {
+        self.tracker.set_compact_above(n, settle_s);
+        self
+    }
+
     /// Whether the streaming sink asked for no more records: reading more
     /// files would be wasted.
     pub fn stopped(&self) -> bool {
-        self.retire.stopped
+        self.retire.stopped()
     }
 
     /// Connections opened so far (for progress).
@@ -267,7 +344,7 @@ impl<'o> Pipeline<'o> {
                     read_and_decode(path, input, handover)
                 })?;
             for mut batch in full_rx {
-                if retire.stopped {
+                if retire.stopped() {
                     // Dropping the receiver stops the reader.
                     break;
                 }
@@ -354,6 +431,8 @@ impl<'o> Pipeline<'o> {
     pub fn finish(mut self) -> Analysis {
         let idle_retired = self.tracker.idle_retired();
         let duplicate_frames = self.tracker.duplicates();
+        let early_records = self.tracker.compacted();
+        let late_segments = self.tracker.late_segments();
         let seen = u64::from(self.tracker.connections_seen());
         let capture_start = self
             .captures
@@ -368,20 +447,37 @@ impl<'o> Pipeline<'o> {
             .chain(self.segment_span.map(|s| s.1))
             .max();
         for record in self.tracker.finish(capture_end) {
-            if self.retire.stopped {
+            if self.retire.stopped() {
                 break;
             }
             self.retire.take(record);
         }
-        let mut retire = self.retire;
-        let hosts = retire.hosts.finish();
         let config = self.options.detect();
         let ctx = detect::Context {
             config: &config,
             capture_start,
             capture_end,
         };
-        let mut findings = detect::finish_all(&mut retire.detectors, &ctx, &self.options.findings);
+        let streamed_uncut = match &self.retire {
+            Retire::Stream { uncut, .. } => *uncut,
+            Retire::Analyze(_) => 0,
+        };
+        let (tally, hosts, mut findings, mut connections, cuts) = match self.retire {
+            Retire::Analyze(a) => {
+                let mut a = *a;
+                let hosts = a.hosts.finish();
+                let findings = detect::finish_all(&mut a.detectors, &ctx, &self.options.findings);
+                (a.tally, hosts, findings, a.kept, a.kept_cuts)
+            }
+            // A streaming pipeline has counted connections only.
+            Retire::Stream { .. } => (
+                Tally::default(),
+                Vec::new(),
+                Vec::new(),
+                Vec::new(),
+                Vec::new(),
+            ),
+        };
         if let Some(h) = &self.host {
             let duration = match (ctx.capture_start, ctx.capture_end) {
                 (Some(a), Some(b)) => b.secs_since(a),
@@ -400,12 +496,21 @@ impl<'o> Pipeline<'o> {
         for f in &mut findings {
             f.localize(self.captures.len());
         }
-        let mut summary = summarize(&self.captures, &retire.tally, &hosts, &findings);
+        let mut summary = summarize(&self.captures, &tally, &hosts, &findings);
         summary.connections = seen;
         summary.idle_retired = idle_retired;
         summary.duplicate_frames = duplicate_frames;
-        let mut connections = retire.kept;
+        summary.early_records = early_records;
+        summary.late_segments = late_segments;
+        summary.streamed_uncut = streamed_uncut;
         connections.sort_unstable_by_key(|r| r.id);
+        for cut in &cuts {
+            if let Ok(i) = connections.binary_search_by_key(&cut.id, |r| r.id) {
+                let tw = &mut connections[i].time_wait;
+                tw.until = Some(cut.at);
+                tw.reused_by = Some(cut.reused_by);
+            }
+        }
         Analysis {
             schema: SCHEMA,
             version: env!("CARGO_PKG_VERSION"),
@@ -432,15 +537,25 @@ fn feed_segment(
     let (obs, conn) = tracker.on_segment_conn(seg);
     // A capture copy, or a segment the receiver's kernel drops unseen, is
     // no event for any detector; the observer (the ladder) still shows it.
-    if !obs.notes.duplicate && !obs.notes.ignored {
-        for &i in &retire.segment_detectors {
-            retire.detectors[i].on_segment(seg, &obs, conn);
+    // Nor is a segment of a connection whose record was written already.
+    if let Some(conn) = conn
+        && !obs.notes.duplicate
+        && !obs.notes.ignored
+        && let Retire::Analyze(a) = retire
+    {
+        for &i in &a.segment_detectors {
+            a.detectors[i].on_segment(seg, &obs, conn);
         }
     }
     observer.on_segment(capture, seg, &obs);
     if tracker.has_retired() {
         for record in tracker.drain_retired() {
             retire.take(record);
+        }
+    }
+    if tracker.has_cuts() {
+        for cut in tracker.drain_cuts() {
+            retire.cut(cut);
         }
     }
     retire.advance(tracker.time_wait_floor());
@@ -453,7 +568,62 @@ pub fn analyze<R: Read + Send>(
     input: R,
     options: &Options,
 ) -> Result<Analysis, CaptureError> {
-    let mut p = Pipeline::new(options.clone()).keep_connections(true);
+    let mut p = Pipeline::new(options.clone(), Retain::All);
     p.feed(path, input)?;
     Ok(p.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/finrst-tw-gone.pcap");
+
+    /// finrst-tw-gone (six connections, a fin-retransmit-rst warning)
+    /// through `p`.
+    fn run(mut p: Pipeline<'_>) -> Analysis {
+        p.feed("finrst-tw-gone.pcap", std::fs::File::open(FIXTURE).unwrap())
+            .unwrap();
+        p.finish()
+    }
+
+    fn json<T: serde::Serialize + ?Sized>(v: &T) -> String {
+        serde_json::to_string(v).unwrap()
+    }
+
+    #[test]
+    fn each_retain_mode_keeps_what_it_says_and_analyzes_alike() {
+        let all = run(Pipeline::new(Options::default(), Retain::All));
+        assert_eq!(all.connections.len(), 6);
+        assert!(!all.findings.is_empty() && !all.hosts.is_empty());
+        let nothing = run(Pipeline::new(Options::default(), Retain::Nothing));
+        assert!(nothing.connections.is_empty());
+        assert_eq!(json(&nothing.findings), json(&all.findings));
+        assert_eq!(json(&nothing.hosts), json(&all.hosts));
+        assert_eq!(json(&nothing.summary), json(&all.summary));
+        let one = run(Pipeline::new(Options::default(), Retain::Only(2)));
+        assert_eq!(one.connections.len(), 1);
+        assert_eq!(json(&one.connections[0]), json(&all.connections[2]));
+        assert_eq!(json(&one.findings), json(&all.findings));
+    }
+
+    #[test]
+    fn a_streaming_pipeline_hands_on_every_record_and_analyzes_nothing() {
+        let all = run(Pipeline::new(Options::default(), Retain::All));
+        let mut streamed = Vec::new();
+        let sink = Box::new(|r: ConnectionRecord| {
+            streamed.push(r);
+            ControlFlow::Continue(())
+        });
+        let p = Pipeline::new(Options::default(), Retain::Stream(sink));
+        assert!(
+            matches!(&p.retire, Retire::Stream { .. }),
+            "no analyzer: no detector is built"
+        );
+        let a = run(p);
+        assert!(a.connections.is_empty() && a.findings.is_empty() && a.hosts.is_empty());
+        assert_eq!(a.summary.connections, 6);
+        streamed.sort_by_key(|r| r.id);
+        assert_eq!(json(&streamed), json(&all.connections));
+    }
 }

@@ -173,6 +173,21 @@ pub struct Summary {
     /// same non-zero IPv4 id): one packet captured twice. They keep
     /// their frame numbers but are in no other count.
     pub duplicate_frames: u64,
+    /// Records written while their TIME_WAIT window still ran, because more
+    /// than `track::COMPACT_ABOVE` closed connections waited at once (see
+    /// `track::tomb`). Absent when 0.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub early_records: u64,
+    /// Segments of a connection that came after its record was written
+    /// early: counted here, in no record and seen by no detector. Absent
+    /// when 0.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub late_segments: u64,
+    /// Records streamed (`conns --format ndjson`) before a new incarnation
+    /// took their 4-tuple over: their `time_wait.until` is the full window
+    /// and `reused_by` null, where a kept record is cut. Absent when 0.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub streamed_uncut: u64,
     /// Connections of which the capture holds one direction only, though
     /// the other sent (see `ConnectionRecord::one_way`).
     pub one_way_connections: u64,
@@ -231,4 +246,8 @@ impl Analysis {
                 })
         })
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

@@ -4,7 +4,7 @@
 use super::{AnalyzeArgs, FailOn, InputArgs, Out, Outcome, ReportFormat, nothing_read};
 use anyhow::{Context, Result};
 use std::io::Write;
-use timewait::analysis::{Analysis, Pipeline};
+use timewait::analysis::{Analysis, Pipeline, Retain};
 use timewait::baseline;
 use timewait::detect::{Selection, Severity};
 use timewait::report;
@@ -32,9 +32,13 @@ pub(super) fn run(args: &AnalyzeArgs, out: &mut Out) -> Result<Outcome> {
             max_chars: (args.max_chars > 0).then_some(args.max_chars),
         }),
     };
-    let keep = renderer.needs_connections();
+    let retain = if renderer.needs_connections() {
+        Retain::All
+    } else {
+        Retain::Nothing
+    };
     let host = args.host_report()?;
-    let (analysis, failed) = args.input.run_with_host(selection, keep, host)?;
+    let (analysis, failed) = args.input.run_with_host(selection, retain, host)?;
     if nothing_read(&analysis) {
         return Ok(Outcome::NothingRead);
     }
@@ -83,7 +87,7 @@ impl InputArgs {
     fn run_with_host(
         &self,
         selection: Selection,
-        keep: bool,
+        retain: Retain<'_>,
         host: Option<timewait::host::HostReport>,
     ) -> Result<(Analysis, bool)> {
         let mut options = self.options()?;
@@ -113,7 +117,7 @@ impl InputArgs {
             }
             pipeline_host = Some(host);
         }
-        let mut pipeline = Pipeline::new(options).keep_connections(keep);
+        let mut pipeline = Pipeline::new(options, retain);
         if let Some(h) = pipeline_host {
             pipeline = pipeline.host_info(h);
         }

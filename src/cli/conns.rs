@@ -8,7 +8,7 @@ use anyhow::Result;
 use std::io::{self, Write};
 use std::ops::ControlFlow;
 use std::sync::mpsc;
-use timewait::analysis::Pipeline;
+use timewait::analysis::{Pipeline, Retain};
 use timewait::detect::Selection;
 use timewait::report;
 use timewait::track::{CloseKind, Closer, ConnectionRecord, HandshakeState};
@@ -20,7 +20,7 @@ pub(super) fn run(args: &ConnsArgs, out: &mut Out) -> Result<Outcome> {
     if matches!(args.format, ConnsFormat::Ndjson) {
         return stream(args, out);
     }
-    let (analysis, failed) = args.input.run_pipeline(Selection::default(), true)?;
+    let (analysis, failed) = args.input.run_pipeline(Selection::default(), Retain::All)?;
     if nothing_read(&analysis) {
         return Ok(Outcome::NothingRead);
     }
@@ -79,7 +79,7 @@ fn stream(args: &ConnsArgs, out: &mut Out) -> Result<Outcome> {
             }
             ControlFlow::Continue(())
         });
-        let run = args.input.run(Pipeline::streaming(options, sink));
+        let run = args.input.run(Pipeline::new(options, Retain::Stream(sink)));
         if !batch.is_empty() {
             let _ = tx.send(batch);
         }
@@ -94,6 +94,16 @@ fn stream(args: &ConnsArgs, out: &mut Out) -> Result<Outcome> {
     written?;
     if nothing_read(&analysis) {
         return Ok(Outcome::NothingRead);
+    }
+    let s = &analysis.summary;
+    if s.streamed_uncut > 0 || s.late_segments > 0 {
+        eprintln!(
+            "note: {} of the records were written while their TIME_WAIT ran (more than {} closed connections at once); {} of them had their 4-tuple taken over later (their time_wait.until is the full window and reused_by null: `conns --format json` cuts them) and {} segments came after their record (in no record); see docs/json.md",
+            s.early_records,
+            timewait::track::COMPACT_ABOVE,
+            s.streamed_uncut,
+            s.late_segments,
+        );
     }
     Ok(Outcome::read(failed))
 }

@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io::{self, IsTerminal, Read};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use timewait::analysis::{Analysis, Options, Pipeline, ProgressCounts};
+use timewait::analysis::{Analysis, Options, Pipeline, ProgressCounts, Retain};
 use timewait::detect::Selection;
 use timewait::report::TextStyle;
 
@@ -43,20 +43,11 @@ impl InputArgs {
     pub(super) fn run_pipeline(
         &self,
         selection: Selection,
-        keep: bool,
-    ) -> Result<(Analysis, bool)> {
-        self.run_observed(selection, Box::new(()), keep)
-    }
-
-    fn run_observed<'o>(
-        &self,
-        selection: Selection,
-        observer: Box<dyn timewait::analysis::SegmentObserver + 'o>,
-        keep: bool,
+        retain: Retain<'_>,
     ) -> Result<(Analysis, bool)> {
         let mut options = self.options()?;
         options.findings = selection;
-        self.run(Pipeline::with_observer(options, observer).keep_connections(keep))
+        self.run(Pipeline::new(options, retain))
     }
 
     /// Reads every input through `pipeline`.

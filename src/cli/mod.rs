@@ -153,13 +153,16 @@ pub struct InputArgs {
     /// [default: 32768-60999; `analyze` takes the host's from host information].
     #[arg(long, value_name = "LOW-HIGH", value_parser = parse_port_range)]
     pub port_range: Option<(u16, u16)>,
-    /// Colour of the `analyze` text report's verdict and severities: auto
-    /// (only on a terminal, not with NO_COLOR), always, never. conns, show
-    /// and timeline print plain text.
+    /// Colour of the text output (`analyze`: verdict and severities;
+    /// `show`: client and server, SYN, FIN and RST; `timeline`: hosts and
+    /// peaks): auto (only on a terminal, not with NO_COLOR), always,
+    /// never. conns, JSON and Markdown are plain text.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
     /// Width in columns (default: the terminal's; when not on a terminal, text
-    /// wraps at 100 and tables keep their natural width).
+    /// wraps at 100 and tables keep their natural width, as does `show`'s
+    /// ladder). A ladder too wide for it puts its notes, then its labels, on
+    /// lines of their own under a shorter arrow; it needs 46 columns.
     #[arg(long, value_name = "COLUMNS")]
     pub width: Option<u16>,
 }

@@ -2,13 +2,16 @@
 
 use super::{Out, Outcome, ShowArgs, ShowFormat, nothing_read};
 use anyhow::{Result, bail};
-use timewait::analysis::Pipeline;
-use timewait::report::{self, LadderCollector};
+use timewait::analysis::{Pipeline, Retain};
+use timewait::report::{self, LadderCollector, LadderFormat};
 
 pub(super) fn run(args: &ShowArgs, out: &mut Out) -> Result<Outcome> {
     let mut collector = LadderCollector::new(args.conn, args.limit);
-    let pipeline = Pipeline::with_observer(args.input.options()?, Box::new(&mut collector))
-        .keep_only(args.conn);
+    let pipeline = Pipeline::with_observer(
+        args.input.options()?,
+        Retain::Only(args.conn),
+        Box::new(&mut collector),
+    );
     let (analysis, failed) = args.input.run(pipeline)?;
     if nothing_read(&analysis) {
         return Ok(Outcome::NothingRead);
@@ -21,14 +24,20 @@ pub(super) fn run(args: &ShowArgs, out: &mut Out) -> Result<Outcome> {
             n.saturating_sub(1)
         );
     };
-    let markdown = matches!(args.format, ShowFormat::Markdown);
+    // --color and --width are the terminal's: a ticket's code block gets
+    // neither.
+    let format = match args.format {
+        ShowFormat::Text => LadderFormat::Text(args.input.style()),
+        ShowFormat::Markdown => LadderFormat::Markdown {
+            max_chars: Some(report::DEFAULT_MAX_CHARS),
+        },
+    };
     report::render_ladder_limited(
         &analysis,
         conn,
         &collector.rows,
         collector.omitted,
-        markdown,
-        markdown.then_some(report::DEFAULT_MAX_CHARS),
+        &format,
         out,
     )?;
     Ok(Outcome::read(failed))

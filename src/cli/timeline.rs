@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::ops::ControlFlow;
-use timewait::analysis::Pipeline;
+use timewait::analysis::{Pipeline, Retain};
 use timewait::report;
 use timewait::track::{ConnectionRecord, SeriesTally};
 
@@ -28,7 +28,7 @@ pub(super) fn run(args: &TimelineArgs, out: &mut Out) -> Result<Outcome> {
     });
     let (analysis, failed) = args
         .input
-        .run(Pipeline::streaming(args.input.options()?, sink))?;
+        .run(Pipeline::new(args.input.options()?, Retain::Stream(sink)))?;
     if nothing_read(&analysis) {
         // Nothing to draw: leave no empty picture behind.
         if let Some(path) = &args.svg {
@@ -38,8 +38,7 @@ pub(super) fn run(args: &TimelineArgs, out: &mut Out) -> Result<Outcome> {
         return Ok(Outcome::NothingRead);
     }
     let series = tally.finish();
-    let width = report::term_width(&args.input.style());
-    report::render_timeline_text(&analysis, &series, width, out)?;
+    report::render_timeline_text(&analysis, &series, &args.input.style(), out)?;
     if let Some(f) = svg_file.as_mut() {
         report::render_timeline_svg(&analysis, &series, f)?;
         f.flush()?;

@@ -955,6 +955,10 @@ pub trait Detector {
     /// No record still to come starts its TIME_WAIT before `floor`
     /// (`Tracker::time_wait_floor`): what waits for it can be folded.
     fn advance(&mut self, _floor: crate::time::Timestamp) {}
+    /// A record whose TIME_WAIT interval this detector may have folded was
+    /// written early, and a new incarnation of its 4-tuple ended that
+    /// TIME_WAIT sooner (see `track::TimeWaitCut`).
+    fn on_time_wait_cut(&mut self, _cut: &crate::track::TimeWaitCut) {}
     /// Once, after the last connection ended.
     fn finish(&mut self, ctx: &Context<'_>) -> Vec<Finding>;
 }

@@ -22,10 +22,12 @@
 //!    acknowledges nothing it sent) with RST, stays in SYN_SENT and sends
 //!    the SYN again (RFC 9293 §3.10.7.3); the RST frees the TIME_WAIT socket
 //!    unless `tcp_rfc1337=1`, so the retry connects or is rejected again.
-//!    The detector keeps, per 4-tuple closed with a FIN handshake, a
-//!    tombstone for the TIME_WAIT window (holder, `ts_recent`, `rcv_nxt`,
-//!    `snd_nxt`, the frame TIME_WAIT began), judges every SYN on that
-//!    4-tuple the way the kernel does, and calls a reject proven only when
+//!    The tracker keeps what the TIME_WAIT socket keeps (holder,
+//!    `ts_recent`, `rcv_nxt`, `snd_nxt`, the frame TIME_WAIT began:
+//!    [`crate::track::TimeWaitSocket`]) and hands it over when a SYN
+//!    reopens the 4-tuple ([`crate::track::Reuse`]); the detector keeps it
+//!    as a tombstone for the rest of the TIME_WAIT window, judges every SYN
+//!    on that 4-tuple the way the kernel does, and calls a reject proven only when
 //!    the bare ACK echoes that `rcv_nxt` (and `ts_recent`), or, for silence,
 //!    when such an ACK went out less than 500 ms before.
 //! 2. **Per peer IP, kernels < 4.12 with `tcp_tw_recycle=1`**
@@ -52,9 +54,11 @@
 //!    behind the newest (simultaneous connects from one host, sent out of
 //!    order) are one clock, not a regression.
 //!
-//! Memory: tombstones live for their TIME_WAIT window (purged whenever the
-//! map doubles), per-connection state until the connection is retired,
-//! the rest is per pair of addresses.
+//! Memory: tombstones only for the 4-tuples a SYN reopened, for their
+//! TIME_WAIT window (purged whenever the map doubles; the sockets of every
+//! closed connection live with it in the tracker); per-connection state
+//! until the connection is retired; the rest is per pair of addresses
+//! (stamps purged after `TCP_PAWS_MSL` whenever their map doubles).
 //!
 //! Severity: error when a reject is proven and the connection never got a
 //! SYN-ACK; warning when it connected late.
@@ -67,7 +71,9 @@ use crate::decode::Segment;
 use crate::flow::{Endpoint, Side};
 use crate::seq::{SeqNum, TsVal};
 use crate::time::Timestamp;
-use crate::track::{ConnId, Connection, ConnectionRecord, HandshakeState, Observation};
+use crate::track::{
+    ConnId, Connection, ConnectionRecord, HandshakeState, Observation, Reuse, TimeWaitSocket,
+};
 use arrayvec::ArrayVec;
 use rustc_hash::FxHashMap as HashMap;
 use std::collections::hash_map::Entry;
@@ -147,25 +153,15 @@ const FEW_CLOCKS: u64 = 4;
 /// Rejected SYNs listed per connection (the count goes on).
 const MAX_REJECTS_KEPT: usize = 32;
 
-/// What a TIME_WAIT socket leaves behind for its window: enough to judge a
-/// new SYN on its 4-tuple as the kernel does.
+/// A TIME_WAIT socket a SYN met, kept for the rest of its window: what
+/// the tracker handed over, and what the socket does from then on.
 #[derive(Clone, Copy, Debug)]
 struct Tomb {
+    /// The connection that left it.
     conn: ConnId,
-    /// The holder is the old connection's server.
-    holder_is_server: bool,
-    /// Frame and time at which the holder entered TIME_WAIT (its ACK of the
-    /// peer's FIN).
-    since_frame: u64,
-    since: Timestamp,
+    socket: TimeWaitSocket,
+    /// When its TIME_WAIT ends; a PAWS reject re-arms the timer.
     until: Timestamp,
-    /// The last TSval the holder received, when both sides used
-    /// timestamps (`tw_ts_recent`); None means no PAWS check.
-    ts_recent: Option<TsVal>,
-    /// One past the peer's FIN (`tw_rcv_nxt`).
-    rcv_nxt: SeqNum,
-    /// One past the holder's FIN (`tw_snd_nxt`).
-    snd_nxt: SeqNum,
     /// The last out-of-window ACK the socket sent (rate limit).
     last_ack: Option<Timestamp>,
 }
@@ -181,23 +177,16 @@ enum Verdict {
     Sequence,
 }
 
-fn endpoint(conn: &Connection, side: Side) -> Endpoint {
-    match side {
-        Side::Client => conn.client(),
-        Side::Server => conn.server(),
-    }
-}
-
 /// `tcp_timewait_state_process` for a SYN without ACK.
 fn judge(t: &Tomb, seq: SeqNum, tsval: Option<TsVal>) -> Verdict {
     // tw_ts_recent_stamp != 0 and the SYN carries the option (saw_tstamp).
-    let ts = t.ts_recent.zip(tsval);
+    let ts = t.socket.ts_recent.zip(tsval);
     // tcp_paws_reject: ts_recent == 0 is never a reason to reject.
     let paws_reject = ts.is_some_and(|(recent, v)| recent.0 != 0 && v.before(recent));
     if paws_reject {
         return Verdict::Paws;
     }
-    if seq.after(t.rcv_nxt) || ts.is_some_and(|(recent, v)| v.after(recent)) {
+    if seq.after(t.socket.rcv_nxt) || ts.is_some_and(|(recent, v)| v.after(recent)) {
         Verdict::Accept
     } else {
         Verdict::Sequence
@@ -450,7 +439,9 @@ struct Rejected {
 
 pub struct PawsSynDrop {
     time_wait_s: f64,
-    /// TIME_WAIT tombstones by (peer, holder).
+    /// TIME_WAIT tombstones by (peer, holder), of the 4-tuples a SYN
+    /// reopened while the previous incarnation's socket may still be in
+    /// TIME_WAIT.
     tombs: HashMap<(Endpoint, Endpoint), Tomb>,
     /// Tombstones after the last purge of expired ones.
     tombs_after_purge: usize,
@@ -462,6 +453,8 @@ pub struct PawsSynDrop {
     answered: HashMap<(IpAddr, Endpoint), EvidenceSet>,
     clocks: HashMap<(IpAddr, IpAddr), Clocks>,
     stamps: HashMap<(IpAddr, IpAddr), Stamp>,
+    /// Stamps after the last purge of expired ones.
+    stamps_after_purge: usize,
     recycle_syns: HashMap<ConnId, RecycleSyn>,
     recycle: HashMap<(IpAddr, IpAddr), Recycle>,
 }
@@ -479,111 +472,80 @@ impl PawsSynDrop {
             answered: HashMap::default(),
             clocks: HashMap::default(),
             stamps: HashMap::default(),
+            stamps_after_purge: 0,
             recycle_syns: HashMap::default(),
             recycle: HashMap::default(),
         }
     }
 
-    /// A connection closed with FINs leaves a TIME_WAIT socket on each
-    /// side that closed first: remember what the kernel's socket keeps.
-    fn bury(&mut self, seg: &Segment, conn: &Connection) {
-        let Some(closing) = conn.closing() else {
+    /// A SYN reopened a 4-tuple: the TIME_WAIT sockets its previous
+    /// incarnation left (the tracker keeps them, see
+    /// [`crate::track::TimeWaitSocket`]) become tombstones here, so this
+    /// map follows the 4-tuples new SYNs met, not every closed connection.
+    /// A newer incarnation's socket replaces an older one's on the same
+    /// 4-tuple and side.
+    fn take_sockets(&mut self, seg: &Segment, reuse: &Reuse) {
+        if reuse.sockets.is_empty() {
             return;
-        };
-        let holders: ArrayVec<Side, 2> = if closing.simultaneous {
-            [Side::Client, Side::Server].into_iter().collect()
-        } else {
-            closing.first_fin_by.into_iter().collect()
-        };
-        for holder in holders {
-            let h = conn.side(holder);
-            let p = conn.side(holder.peer());
-            // A holder that later sent RST has no TIME_WAIT socket.
-            if conn.rst_of(holder).is_some() {
-                continue;
-            }
-            let (Some(rcv_nxt), Some(snd_nxt)) = (p.next_seq(), h.next_seq()) else {
-                continue;
-            };
-            let (since_frame, since) = closing
-                .side(holder)
-                .acked_peer_fin
-                .or(closing.side(holder.peer()).fin_first)
-                .map_or((seg.frame, seg.ts), |f| (f.frame(), f.at()));
-            let ts_recent = match (h.first_tsval(), p.last_tsval) {
-                (Some(_), Some(v)) => Some(v),
-                _ => None,
-            };
-            let key = (endpoint(conn, holder.peer()), endpoint(conn, holder));
-            let tomb = Tomb {
-                conn: conn.id,
-                holder_is_server: holder == Side::Server,
-                since_frame,
-                since,
-                until: since.add_secs(self.time_wait_s),
-                ts_recent,
-                rcv_nxt,
-                snd_nxt,
-                last_ack: None,
-            };
-            let fresh = match self.tombs.entry(key) {
-                Entry::Occupied(mut e) => {
-                    let old = e.get_mut();
-                    let fresh = old.conn != conn.id;
-                    if fresh {
-                        *old = tomb;
-                    } else {
-                        old.ts_recent = ts_recent;
-                        old.rcv_nxt = rcv_nxt;
-                        old.snd_nxt = snd_nxt;
-                    }
-                    fresh
-                }
-                Entry::Vacant(e) => {
-                    e.insert(tomb);
-                    true
-                }
-            };
-            // tcp_remember_stamp: what per-host PAWS would keep of the
-            // client when the server closed first.
-            if fresh
-                && holder == Side::Server
-                && let Some(v) = ts_recent
-            {
-                let skey = (conn.client().ip(), conn.server().ip());
-                let stamp = Stamp {
-                    tsval: v,
-                    at: since,
-                    conn: conn.id,
-                    frame: since_frame,
-                };
-                self.stamps
-                    .entry(skey)
-                    .and_modify(|s| {
-                        if !v.before(s.tsval) || since.secs_since(s.at) >= PAWS_MSL_S {
-                            *s = stamp;
-                        }
-                    })
-                    .or_insert(stamp);
-            }
         }
-        self.purge(seg.ts);
+        let client = reuse.previous_client;
+        let server = if seg.src == client { seg.dst } else { seg.src };
+        for s in reuse.sockets.iter() {
+            let (peer, holder) = match s.holder {
+                Side::Client => (server, client),
+                Side::Server => (client, server),
+            };
+            self.tombs.insert(
+                (peer, holder),
+                Tomb {
+                    conn: reuse.previous,
+                    socket: *s,
+                    until: s.until(self.time_wait_s),
+                    last_ack: None,
+                },
+            );
+        }
+        if self.tombs.len() >= 1024 && self.tombs.len() >= 2 * self.tombs_after_purge {
+            self.tombs.retain(|_, t| t.until >= seg.ts);
+            self.tombs_after_purge = self.tombs.len();
+        }
     }
 
-    /// Drops tombstones whose TIME_WAIT ended, each time the map doubled:
-    /// memory follows the sockets inside their TIME_WAIT window.
-    fn purge(&mut self, now: Timestamp) {
-        if self.tombs.len() < 1024 || self.tombs.len() < 2 * self.tombs_after_purge {
+    /// `tcp_remember_stamp`: when the server enters TIME_WAIT, what
+    /// per-host PAWS would keep of the client (at most one stamp per pair
+    /// of addresses, purged once older than `TCP_PAWS_MSL` whenever the map
+    /// doubled).
+    fn remember_stamp(&mut self, now: Timestamp, conn: &Connection) {
+        let Some(s) = conn.time_wait_socket(Side::Server) else {
             return;
+        };
+        let (true, Some(v)) = (s.opened, s.ts_recent) else {
+            return;
+        };
+        let since = s.since;
+        let stamp = Stamp {
+            tsval: v,
+            at: since,
+            conn: conn.id,
+            frame: s.since_frame,
+        };
+        self.stamps
+            .entry((conn.client().ip(), conn.server().ip()))
+            .and_modify(|s| {
+                if !v.before(s.tsval) || since.secs_since(s.at) >= PAWS_MSL_S {
+                    *s = stamp;
+                }
+            })
+            .or_insert(stamp);
+        if self.stamps.len() >= 1024 && self.stamps.len() >= 2 * self.stamps_after_purge {
+            self.stamps.retain(|_, s| now.secs_since(s.at) < PAWS_MSL_S);
+            self.stamps_after_purge = self.stamps.len();
         }
-        self.tombs.retain(|_, t| t.until >= now);
-        self.tombs_after_purge = self.tombs.len();
-        self.stamps.retain(|_, s| now.secs_since(s.at) < PAWS_MSL_S);
     }
 
     /// A SYN without ACK: judged against the TIME_WAIT socket on its
     /// 4-tuple, if any.
-    fn on_syn(&mut self, seg: &Segment, obs: &Observation) {
+    fn on_syn(&mut self, seg: &Segment, obs: &Observation, conn: &Connection) {
         let tsval = seg.tsopt.map(|t| t.tsval);
         let p = |verdict| Pending {
             frame: seg.frame,
@@ -604,6 +566,11 @@ impl PawsSynDrop {
             }
             let v = judge(&a.tomb, seg.seq, tsval);
             a.pending = Some(p(v));
+            return;
+        }
+        // The connection's own TIME_WAIT socket on this 4-tuple, when it
+        // has one, is the newest: a SYN of its own (same ISN) is no reuse.
+        if conn.time_wait_socket(conn.side_of(seg.dst)).is_some() {
             return;
         }
         let key = (seg.src, seg.dst);
@@ -651,9 +618,9 @@ impl PawsSynDrop {
         }
         if from_holder && f.ack() && !f.syn() && !f.rst() && !f.fin() && seg.payload_len == 0 {
             let Some(p) = a.pending else { return };
-            let echoes = seg.ack == a.tomb.rcv_nxt
-                && seg.seq == a.tomb.snd_nxt
-                && match (a.tomb.ts_recent, seg.tsopt) {
+            let echoes = seg.ack == a.tomb.socket.rcv_nxt
+                && seg.seq == a.tomb.socket.snd_nxt
+                && match (a.tomb.socket.ts_recent, seg.tsopt) {
                     (Some(r), Some(t)) => t.tsecr == r,
                     (None, _) => true,
                     (Some(_), None) => false,
@@ -683,7 +650,7 @@ impl PawsSynDrop {
             && let Some(r) = a.rejects.last_mut()
             && r.ack_frame.is_some()
             && r.rst_frame.is_none()
-            && seg.seq == a.tomb.rcv_nxt
+            && seg.seq == a.tomb.socket.rcv_nxt
         {
             r.rst_frame = Some(seg.frame);
         }
@@ -765,7 +732,7 @@ impl PawsSynDrop {
         claims.claim(FindingKind::PawsSynDrop, c.id);
         let connected = a.synack;
         let t = a.tomb;
-        let holder = if t.holder_is_server {
+        let holder = if t.socket.holder == Side::Server {
             "server"
         } else {
             "client"
@@ -791,7 +758,7 @@ impl PawsSynDrop {
                 .collect();
             let last = rows.len().saturating_sub(1);
             for (i, r) in rows.iter().enumerate() {
-                let mut frames = vec![t.since_frame, r.syn_frame];
+                let mut frames = vec![t.socket.since_frame, r.syn_frame];
                 frames.extend(r.ack_frame);
                 frames.extend(r.rst_frame);
                 if i == last
@@ -802,22 +769,22 @@ impl PawsSynDrop {
                 frames.sort_unstable();
                 frames.dedup();
                 g.evidence.add(c.id, r.at, &frames, || {
-                    let why = match (r.verdict, r.tsval, t.ts_recent) {
+                    let why = match (r.verdict, r.tsval, t.socket.ts_recent) {
                         (Verdict::Paws, Some(v), Some(recent)) => format!(
                             "SYN TSval {v} is below ts_recent {recent} of the TIME_WAIT socket \
                              the {holder} holds since frame {} (connection {}, {:.3} s earlier)",
-                            crate::frame::in_text(t.since_frame),
+                            crate::frame::in_text(t.socket.since_frame),
                             t.conn,
-                            r.at.secs_since(t.since)
+                            r.at.secs_since(t.socket.since)
                         ),
                         _ => format!(
                             "SYN seq {} is not after rcv_nxt {} of the TIME_WAIT socket the \
                              {holder} holds since frame {} (connection {}){}",
                             r.seq.0,
-                            t.rcv_nxt.0,
-                            crate::frame::in_text(t.since_frame),
+                            t.socket.rcv_nxt.0,
+                            crate::frame::in_text(t.socket.since_frame),
                             t.conn,
-                            if t.ts_recent.is_none() || r.tsval.is_none() {
+                            if t.socket.ts_recent.is_none() || r.tsval.is_none() {
                                 ", without timestamps: a reject by sequence, not PAWS"
                             } else {
                                 ", TSval equal to ts_recent: a reject by sequence"
@@ -827,8 +794,9 @@ impl PawsSynDrop {
                     let answer = match r.ack_frame {
                         Some(f) => format!(
                             "answered by bare ACK {f} (ack {}{})",
-                            t.rcv_nxt.0,
-                            t.ts_recent
+                            t.socket.rcv_nxt.0,
+                            t.socket
+                                .ts_recent
                                 .map(|v| format!(", TSecr {v}"))
                                 .unwrap_or_default()
                         ),
@@ -938,9 +906,12 @@ impl Detector for PawsSynDrop {
     }
 
     fn on_segment(&mut self, seg: &Segment, obs: &Observation, conn: &Connection) {
+        if let Some(r) = &obs.reuse {
+            self.take_sockets(seg, r);
+        }
         let f = seg.flags;
         if f.syn() && !f.ack() && !f.rst() {
-            self.on_syn(seg, obs);
+            self.on_syn(seg, obs, conn);
             self.on_syn_timestamp(seg, obs);
         } else if !self.attempts.is_empty() {
             self.on_attempt_segment(seg, obs);
@@ -959,11 +930,7 @@ impl Detector for PawsSynDrop {
                 .or_default()
                 .tally(r.rejected, dropped);
         }
-        // The segment that closed the connection (or one after it): the
-        // 4-tuple enters TIME_WAIT on the side that closed first.
-        if conn.first_rst().is_none() && conn.first_fin_by().is_some() && conn.is_closed() {
-            self.bury(seg, conn);
-        }
+        self.remember_stamp(seg.ts, conn);
     }
 
     fn on_connection_end(&mut self, c: &ConnectionRecord, claims: &mut Claims) {
@@ -1115,5 +1082,137 @@ impl Detector for PawsSynDrop {
             );
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{TcpFlags as F, TcpTimestamps};
+    use crate::track::Tracker;
+
+    /// Feeds segments through a tracker into the detector, the way the
+    /// pipeline does.
+    struct Run {
+        tracker: Tracker,
+        paws: PawsSynDrop,
+        frame: u64,
+    }
+
+    impl Run {
+        fn new() -> Run {
+            Run {
+                tracker: Tracker::new(60.0),
+                paws: PawsSynDrop::new(&DetectConfig::default()),
+                frame: 0,
+            }
+        }
+
+        /// One segment at `ms` milliseconds, with TSval `tsval`.
+        #[allow(clippy::too_many_arguments)]
+        fn send(
+            &mut self,
+            ms: i64,
+            src: Endpoint,
+            dst: Endpoint,
+            flags: u8,
+            seq: u32,
+            ack: u32,
+            tsval: u32,
+        ) {
+            self.frame += 1;
+            let seg = Segment {
+                frame: self.frame,
+                ts: Timestamp::from_parts(1000, ms * 1_000_000),
+                fragmentation: Default::default(),
+                src,
+                dst,
+                seq: SeqNum(seq),
+                ack: SeqNum(ack),
+                flags: crate::decode::TcpFlags(flags),
+                window: 1000,
+                payload_len: 0,
+                tsopt: Some(TcpTimestamps {
+                    tsval: TsVal(tsval),
+                    tsecr: TsVal(0),
+                }),
+                ip_id: None,
+                wscale: None,
+            };
+            let (obs, conn) = self.tracker.on_segment_conn(&seg);
+            if let Some(conn) = conn
+                && !obs.notes.duplicate
+                && !obs.notes.ignored
+            {
+                self.paws.on_segment(&seg, &obs, conn);
+            }
+        }
+
+        /// A connection from `client` that the server closes first; the
+        /// client's last TSval is `tsval` + 3.
+        fn server_closes(&mut self, ms: i64, client: Endpoint, server: Endpoint, tsval: u32) {
+            self.send(ms, client, server, F::SYN, 100, 0, tsval);
+            self.send(ms + 1, server, client, F::SYN | F::ACK, 500, 101, 7000);
+            self.send(ms + 2, client, server, F::ACK, 101, 501, tsval + 1);
+            self.send(ms + 3, server, client, F::FIN | F::ACK, 501, 101, 7001);
+            self.send(ms + 4, client, server, F::ACK, 101, 502, tsval + 2);
+            self.send(ms + 5, client, server, F::FIN | F::ACK, 101, 502, tsval + 3);
+            self.send(ms + 6, server, client, F::ACK, 502, 102, 7002);
+        }
+    }
+
+    fn ep(s: &str) -> Endpoint {
+        Endpoint(s.parse().unwrap())
+    }
+
+    #[test]
+    fn tombstones_follow_the_4_tuples_a_syn_reopened_not_every_closed_connection() {
+        let mut run = Run::new();
+        let server = ep("10.0.0.2:80");
+        let client = |port: u16| ep(&format!("10.0.0.1:{port}"));
+        for i in 0..3000u16 {
+            run.server_closes(i64::from(i) * 10, client(20000 + i), server, 1000);
+        }
+        // 3000 sockets in TIME_WAIT, all in the tracker; none here.
+        assert!(run.paws.tombs.is_empty());
+        // The per-host stamp is one per pair of addresses.
+        assert_eq!(run.paws.stamps.len(), 1);
+
+        // A second host behind the same NAT address takes port 20005 with a
+        // clock far behind: the server's socket turns the SYN away (PAWS).
+        run.send(40_000, client(20005), server, F::SYN, 9000, 0, 50);
+        assert_eq!(run.paws.tombs.len(), 1);
+        let t = run.paws.tombs[&(client(20005), server)];
+        assert_eq!(t.socket.holder, Side::Server);
+        assert_eq!(t.socket.ts_recent, Some(TsVal(1003)));
+        assert_eq!(t.until, t.socket.since.add_secs(60.0));
+        let a = run
+            .paws
+            .attempts
+            .values()
+            .next()
+            .expect("the SYN met the socket");
+        assert_eq!(a.pending.map(|p| p.verdict), Some(Verdict::Paws));
+
+        // A SYN ahead of ts_recent on another port is accepted.
+        run.send(40_100, client(20006), server, F::SYN, 9000, 0, 2000);
+        assert_eq!(run.paws.tombs.len(), 2);
+        let accepted = run
+            .paws
+            .attempts
+            .values()
+            .filter(|a| a.pending.is_some_and(|p| p.verdict == Verdict::Accept))
+            .count();
+        assert_eq!(accepted, 1);
+    }
+
+    #[test]
+    fn a_socket_whose_window_passed_judges_nothing() {
+        let mut run = Run::new();
+        let (client, server) = (ep("10.0.0.1:20000"), ep("10.0.0.2:80"));
+        run.server_closes(0, client, server, 1000);
+        // 61 s after the server's ACK: TIME_WAIT is over.
+        run.send(61_007, client, server, F::SYN, 9000, 0, 50);
+        assert!(run.paws.attempts.is_empty());
     }
 }

@@ -2,7 +2,7 @@
 //! can run will not produce (the pre-4.12 `tcp_tw_recycle` silent drop) and
 //! for the near misses each detector must ignore.
 
-use crate::analysis::{Analysis, Options, Pipeline};
+use crate::analysis::{Analysis, Options, Pipeline, Retain};
 use crate::decode::{Segment, TcpFlags, TcpTimestamps};
 use crate::detect::{FindingKind, Severity};
 use crate::flow::Endpoint;
@@ -91,7 +91,7 @@ impl Wire {
         self.send(t + 0.007, server, client, A, 9022, isn + 12, 0, Some(7));
     }
     fn analyze(&self) -> Analysis {
-        let mut p = Pipeline::new(Options::default()).keep_connections(true);
+        let mut p = Pipeline::new(Options::default(), Retain::All);
         for s in &self.frames {
             p.feed_segment(s);
         }
@@ -768,7 +768,7 @@ fn syn_flood_keeps_bounded_evidence_and_no_records() {
     // none answered: one handshake-failure finding that counts them all but
     // keeps only the first rows, and no record kept after retirement.
     const N: u32 = 200_000;
-    let mut p = Pipeline::new(Options::default());
+    let mut p = Pipeline::new(Options::default(), Retain::Nothing);
     let mut rng: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut next = || {
         rng ^= rng << 13;
@@ -848,7 +848,10 @@ fn kept_records_do_not_change_the_findings() {
     w.send(2.0, NAT, SRV, S, 777_000, 0, 0, Some(4_000_000));
     w.send(3.0, "10.0.0.1:40000", SRV, S, 5, 0, 0, None);
     let run = |keep: bool| {
-        let mut p = Pipeline::new(Options::default()).keep_connections(keep);
+        let mut p = Pipeline::new(
+            Options::default(),
+            if keep { Retain::All } else { Retain::Nothing },
+        );
         for s in &w.frames {
             p.feed_segment(s);
         }

@@ -152,6 +152,13 @@ struct Held {
     frame: u64,
 }
 
+/// One interval per connection: the id names it (a cut knows no frame).
+impl PartialEq for Held {
+    fn eq(&self, other: &Held) -> bool {
+        self.conn == other.conn
+    }
+}
+
 impl Detector for TimeWaitPressure {
     fn kinds(&self) -> &'static [FindingKind] {
         &[FindingKind::TimeWaitPressure]
@@ -188,6 +195,19 @@ impl Detector for TimeWaitPressure {
             p.count += 1;
             p.first = Some(p.first.map_or(from, |f| f.min(from)));
             p.last = Some(p.last.map_or(from, |l| l.max(from)));
+        }
+    }
+
+    fn on_time_wait_cut(&mut self, cut: &crate::track::TimeWaitCut) {
+        if !matches!(cut.holder, Closer::Client | Closer::Both) {
+            return;
+        }
+        if let Some(p) = self.pairs.get_mut(&(cut.client.ip(), cut.server)) {
+            let held = Held {
+                conn: cut.id,
+                frame: 0,
+            };
+            p.held.cut(cut.from, cut.until, cut.at, held);
         }
     }
 

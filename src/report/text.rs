@@ -38,7 +38,8 @@ fn table(style: &TextStyle, header: &[&str]) -> Table {
     t
 }
 
-fn paint(style: &TextStyle, code: &str, s: &str) -> String {
+/// `s` in the SGR colour `code` when the style colours, else as it is.
+pub(crate) fn paint(style: &TextStyle, code: &str, s: &str) -> String {
     if style.color {
         format!("\x1b[{code}m{s}\x1b[0m")
     } else {
@@ -149,6 +150,16 @@ pub fn facts_line(a: &Analysis) -> String {
             "; {} connection{} captured in one direction only (the other side's packets are not in the file; its answers are inferred from what it acknowledged)",
             s.one_way_connections,
             if s.one_way_connections == 1 { "" } else { "s" }
+        ));
+    }
+    if s.late_segments > 0 {
+        line.push_str(&format!(
+            "; {} segment{} came for connections whose record was already written (above {},{:03} closed connections at once, a record is written {:.0} s after its connection went silent; these segments are in no record)",
+            s.late_segments,
+            if s.late_segments == 1 { "" } else { "s" },
+            crate::track::COMPACT_ABOVE / 1000,
+            crate::track::COMPACT_ABOVE % 1000,
+            crate::track::SETTLE_S,
         ));
     }
     if s.idle_retired > 0 {

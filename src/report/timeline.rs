@@ -1,6 +1,7 @@
 //! `timeline`: TIME_WAIT sockets per host over the capture, as a terminal
 //! chart and as an SVG picture for the ticket.
 
+use super::text::{TextStyle, paint, term_width};
 use crate::analysis::Analysis;
 use crate::time::Timestamp;
 use crate::track::HostSeries;
@@ -23,12 +24,15 @@ const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█']
 
 /// One row per host (the [`HOSTS_DRAWN`] largest holders): the most
 /// sockets held in each time bucket.
+/// In colour (`style.color`): each host's label and bars in a colour of its
+/// own, the heading and each host's peak in bold.
 pub fn render_timeline_text(
     a: &Analysis,
     series: &[HostSeries],
-    width: usize,
+    style: &TextStyle,
     out: &mut dyn Write,
 ) -> io::Result<()> {
+    let width = term_width(style);
     let Some((start, end)) = span(a, series) else {
         return writeln!(out, "No TIME_WAIT sockets in this capture.");
     };
@@ -50,9 +54,10 @@ pub fn render_timeline_text(
         a.options.time_wait_s
     );
     for l in textwrap::wrap(&head, width) {
-        writeln!(out, "{l}")?;
+        writeln!(out, "{}", paint(style, "1", &l))?;
     }
-    for s in series {
+    for (k, s) in series.iter().enumerate() {
+        let code = HOST_CODES[k % HOST_CODES.len()];
         let mut row = String::new();
         for i in 0..cols {
             let from = start.add_secs(step * i as f64);
@@ -65,15 +70,23 @@ pub fn render_timeline_text(
                 BARS[level.min(7)]
             });
         }
-        writeln!(out, "{:<label_w$}{row} peak {}", s.ip.to_string(), s.peak,)?;
+        let ip = s.ip.to_string();
+        writeln!(
+            out,
+            "{}{}{} {}",
+            paint(style, code, &ip),
+            " ".repeat(label_w.saturating_sub(ip.len())),
+            paint(style, code, &row),
+            paint(style, "1", &format!("peak {}", s.peak))
+        )?;
     }
-    for s in series {
+    for (k, s) in series.iter().enumerate() {
         if let Some(at) = s.peak_at {
             writeln!(
                 out,
-                "{}: peak of {} TIME_WAIT sockets at +{:.3} s",
-                s.ip,
-                s.peak,
+                "{}: {} at +{:.3} s",
+                paint(style, HOST_CODES[k % HOST_CODES.len()], &s.ip.to_string()),
+                paint(style, "1", &format!("peak of {} TIME_WAIT sockets", s.peak)),
                 at.secs_since(start)
             )?;
         }
@@ -99,6 +112,10 @@ pub fn render_timeline_text(
     }
     Ok(())
 }
+
+/// The terminal's colours of the hosts (SGR codes), in the order of the
+/// picture's [`COLORS`]: red, blue, green, yellow, magenta, cyan.
+const HOST_CODES: [&str; 6] = ["31", "34", "32", "33", "35", "36"];
 
 const COLORS: [&str; 6] = [
     "#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b",

@@ -7,6 +7,7 @@
 //! and DESIGN.md §3 (active closer, TIME_WAIT holder, simultaneous close).
 
 use super::state::{Event, TcpState};
+use super::time_wait::TimeWaitKept;
 use crate::decode::Segment;
 use crate::flow::{Endpoint, Side};
 use crate::seq::{SeqNum, TsVal};
@@ -534,7 +535,7 @@ pub struct FinTrack {
 /// [`Connection`] because most of the connections the tracker holds at
 /// once are still open (a connection spends most of its life before its
 /// FINs, and a closed one leaves the table), so the open ones do not
-/// carry its 168 bytes.
+/// carry its 184 bytes.
 #[derive(Debug, Clone, Default)]
 pub struct Closing {
     /// Indexed by [`Side::index`].
@@ -546,6 +547,10 @@ pub struct Closing {
     /// Seconds from the last data to the first FIN (0 when the FIN carries
     /// data): how long the closer let the connection sit idle.
     pub idle_before_first_fin: Option<f64>,
+    /// What it keeps of the TIME_WAIT sockets it leaves (see
+    /// [`Connection::time_wait_socket`]): only a connection closed with
+    /// FINs has any.
+    pub(super) time_wait_kept: TimeWaitKept,
 }
 
 impl Closing {
@@ -688,7 +693,7 @@ impl Connection {
         self.closing.as_deref()
     }
 
-    fn closing_mut(&mut self) -> &mut Closing {
+    pub(super) fn closing_mut(&mut self) -> &mut Closing {
         self.closing.get_or_insert_with(Box::default)
     }
 
@@ -861,6 +866,7 @@ impl Connection {
             notes.ignored = true;
             return notes;
         }
+        let time_wait_before = self.time_wait_before(seg);
 
         // New data or a FIN from the side that sent the RST: its socket
         // was not gone, so the RST ended nothing (the receiver took it for
@@ -950,6 +956,7 @@ impl Connection {
             // With the side's `last_data` set above: `last_data()` is this.
             self.last_data_at = seg.ts;
         }
+        self.keep_time_wait(time_wait_before);
         notes
     }
 
@@ -1703,7 +1710,11 @@ pub(crate) mod tests {
     /// The tracker holds one `Connection` per live connection (and per
     /// tuple in TIME_WAIT), so its size is its memory: 984 bytes when the
     /// event times were `(u64, Timestamp)` pairs (24 bytes in an `Option`),
-    /// 888 with [`FrameAt`]'s niche. It must not grow unnoticed.
+    /// 888 with [`FrameAt`]'s niche, 904 with the TIME_WAIT sockets'
+    /// [`TimeWaitKept`] (16 bytes; was a 144-byte map entry in
+    /// paws-syn-drop per closed connection), 392 with the close (and
+    /// `TimeWaitKept` in it) and the rare fields boxed and the rest
+    /// narrowed (issue 12). It must not grow unnoticed.
     #[test]
     fn a_connection_stays_small() {
         use std::mem::size_of;
@@ -1722,7 +1733,7 @@ pub(crate) mod tests {
             size_of::<Connection>()
         );
         // The boxed parts, on the heap of the connections that have them.
-        assert!(size_of::<Closing>() <= 168 && size_of::<Rare>() <= 128);
+        assert!(size_of::<Closing>() <= 184 && size_of::<Rare>() <= 128);
     }
 
     #[test]

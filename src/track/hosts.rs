@@ -81,6 +81,25 @@ impl HostTally {
         }
     }
 
+    /// A record added before ended its TIME_WAIT at `cut.at`: its 4-tuple
+    /// was taken over after the record was written (see
+    /// [`super::TimeWaitCut`]).
+    pub fn cut(&mut self, cut: &super::TimeWaitCut) {
+        for side in [Side::Client, Side::Server] {
+            let holds = matches!(
+                (cut.holder, side),
+                (Closer::Both, _) | (Closer::Client, Side::Client) | (Closer::Server, Side::Server)
+            );
+            let ip = match side {
+                Side::Client => cut.client.ip(),
+                Side::Server => cut.server.ip(),
+            };
+            if holds && let Some((_, held)) = self.hosts.get_mut(&ip) {
+                held.cut(cut.from, cut.until, cut.at, ());
+            }
+        }
+    }
+
     /// No record still to come starts its TIME_WAIT before `floor`.
     pub fn advance(&mut self, floor: Timestamp) {
         let hosts = &mut self.hosts;

@@ -11,6 +11,8 @@ mod finish;
 mod hosts;
 mod record;
 mod state;
+mod time_wait;
+mod tomb;
 
 pub use connection::{
     CloseKind, Closer, ConnId, Connection, DUPLICATE_WINDOW_S, HandshakeState, RoleSource,
@@ -19,13 +21,16 @@ pub use connection::{
 pub use hosts::{HostRecord, HostSeries, HostTally, SeriesTally, host_time_wait, time_wait_series};
 pub use record::{CloseRecord, ConnectionRecord, DirectionRecord, HandshakeRecord, TimeWaitRecord};
 pub use state::{Event, TcpState};
+pub use time_wait::{TimeWaitSocket, TimeWaitSockets};
+use tomb::Tomb;
+pub use tomb::{SETTLE_S, TimeWaitCut};
 
 use crate::decode::Segment;
 use crate::flow::{FlowKey, Side};
 use crate::time::Timestamp;
 use slab::Slab;
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{HashMap, VecDeque};
 
 /// What the tracker tells its caller about one segment.
 #[derive(Debug, Clone, Copy)]
@@ -49,6 +54,13 @@ pub struct Reuse {
     pub time_wait_until: Option<crate::time::Timestamp>,
     /// When that TIME_WAIT started.
     pub time_wait_from: Option<crate::time::Timestamp>,
+    /// The TIME_WAIT sockets the previous incarnation left, as the kernel
+    /// keeps them (none when it did not close with FINs): what a detector
+    /// judges the SYN against, kept by it only for the 4-tuples a SYN met.
+    pub sockets: TimeWaitSockets,
+    /// The previous incarnation's client: names the sockets' holders
+    /// (its roles may differ from the new incarnation's).
+    pub previous_client: crate::flow::Endpoint,
 }
 
 /// A connection still in its handshake (no SYN-ACK seen) is retired after
@@ -67,6 +79,15 @@ pub const MAX_HANDSHAKES: usize = 250_000;
 /// without a packet: far beyond keepalive (2 h + 9 × 75 s), FIN_WAIT_2 and
 /// retransmission timeouts.
 pub const IDLE_S: f64 = 3.0 * 3600.0;
+
+/// Above this many closed connections whose whole state is still held, the
+/// tracker writes the records of those silent for [`SETTLE_S`] early and
+/// keeps a [`tomb::Tomb`] for the rest of their TIME_WAIT window (as the
+/// kernel keeps an `inet_timewait_sock`): about 16 MB of full connections,
+/// so a proxy closing 15,000 connections a second needs a tenth of what
+/// keeping each for its 60 s window did. Below it nothing changes: every
+/// record is written when its connection can no longer change.
+pub const COMPACT_ABOVE: usize = 16_384;
 
 /// The fast, non-cryptographic hasher of the connection table: keys come
 /// from a capture, not from an attacker who sees our hash seeds. The table
@@ -87,12 +108,16 @@ struct Slot {
     /// Seconds of silence after which the connection is retired.
     idle_limit: f64,
     closed: bool,
+    /// The connection's record was written early: `conn` is its key in
+    /// [`Tracker::tombs`], not in [`Tracker::conns`].
+    tomb: bool,
     /// No TIME_WAIT this connection can still start begins before this
     /// (see [`Connection::time_wait_lower_bound`]); before both FINs,
     /// `Timestamp(i64::MAX)` (no bound of its own: 8 bytes, not 16, per
     /// live connection).
     tw_floor: Timestamp,
-    /// Key of the connection in [`Tracker::conns`].
+    /// Key of the connection in [`Tracker::conns`] (or of its tombstone in
+    /// [`Tracker::tombs`]).
     conn: usize,
 }
 
@@ -127,6 +152,21 @@ pub struct Tracker {
     live: Table,
     /// The live connections, by [`Slot::conn`].
     conns: Slab<Connection>,
+    /// Closed connections whose record was written early, by [`Slot::conn`].
+    tombs: Slab<Tomb>,
+    /// Closed connections still held whole, in the order they closed (some
+    /// entries stale: retired, reused or compacted since), and how many of
+    /// them are current.
+    closing: VecDeque<(FlowKey, ConnId)>,
+    closed_full: usize,
+    compact_above: usize,
+    settle_s: f64,
+    /// Records written early (tombstones made).
+    compacted: u64,
+    /// Segments of an incarnation whose record was already written.
+    late_segments: u64,
+    /// TIME_WAIT intervals of written records that a new incarnation cut.
+    cuts: Vec<TimeWaitCut>,
     next_id: ConnId,
     time_wait_secs: f64,
     capture: u32,
@@ -150,6 +190,14 @@ impl Tracker {
         Tracker {
             live: Table::default(),
             conns: Slab::new(),
+            tombs: Slab::new(),
+            closing: VecDeque::new(),
+            closed_full: 0,
+            compact_above: COMPACT_ABOVE,
+            settle_s: SETTLE_S,
+            compacted: 0,
+            late_segments: 0,
+            cuts: Vec::new(),
             next_id: 0,
             time_wait_secs,
             capture: 0,
@@ -163,6 +211,15 @@ impl Tracker {
         }
     }
 
+    /// Writes records early above `n` closed connections held whole instead
+    /// of [`COMPACT_ABOVE`],
+    /// and after `settle_s` of silence instead of [`SETTLE_S`] (tests use
+    /// 0 and 0 to take the early path always).
+    pub fn set_compact_above(&mut self, n: usize, settle_s: f64) {
+        self.compact_above = n;
+        self.settle_s = settle_s;
+    }
+
     /// Segments that follow belong to capture file number `index`.
     pub fn set_capture(&mut self, index: u32) {
         self.capture = index;
@@ -174,16 +231,62 @@ impl Tracker {
     }
 
     /// Feeds one segment, in capture order; returns what it was and its
-    /// connection after it.
-    pub fn on_segment_conn(&mut self, seg: &Segment) -> (Observation, &Connection) {
+    /// connection after it. No connection when the segment belongs to an
+    /// incarnation whose record was already written (see [`tomb`]): it is
+    /// counted in [`Tracker::late_segments`] and changes nothing.
+    pub fn on_segment_conn(&mut self, seg: &Segment) -> (Observation, Option<&Connection>) {
         self.maybe_sweep(seg.ts);
+        if self.closed_full > self.compact_above {
+            self.compact(seg.ts);
+        }
         let key = FlowKey::new(seg.src, seg.dst);
         let mut reuse = None;
         let conns = &mut self.conns;
         let slot = match self.live.entry(key) {
             Entry::Occupied(e) => {
                 let slot = e.into_mut();
-                if conns[slot.conn].is_new_incarnation(seg) {
+                if slot.tomb {
+                    let tomb = &self.tombs[slot.conn];
+                    if !tomb.is_new_incarnation(seg) {
+                        self.late_segments += 1;
+                        slot.last_ts = seg.ts;
+                        let obs = Observation {
+                            conn: tomb.id,
+                            sender: tomb.side_of(seg),
+                            notes: SegmentNotes::default(),
+                            states: tomb.states,
+                            reuse: None,
+                        };
+                        return (obs, None);
+                    }
+                    let tomb = self.tombs.remove(slot.conn);
+                    let id = self.next_id;
+                    self.next_id += 1;
+                    let r = tomb.reuse(&key);
+                    if let (Some(from), Some(until)) = (r.time_wait_from, r.time_wait_until)
+                        && until > seg.ts
+                    {
+                        let (client, server) = tomb.endpoints(&key);
+                        self.cuts.push(TimeWaitCut {
+                            id: tomb.id,
+                            client,
+                            server,
+                            holder: r.holder,
+                            from,
+                            until,
+                            at: seg.ts,
+                            reused_by: id,
+                        });
+                    }
+                    reuse = Some(r);
+                    slot.tomb = false;
+                    slot.closed = false;
+                    slot.conn = conns.insert(Connection::new(id, self.capture, seg));
+                } else if conns[slot.conn].is_new_incarnation(seg) {
+                    if slot.closed {
+                        self.closed_full -= 1;
+                        slot.closed = false;
+                    }
                     let id = self.next_id;
                     self.next_id += 1;
                     let mut old = std::mem::replace(
@@ -197,6 +300,8 @@ impl Tracker {
                         holder: tw.holder,
                         time_wait_until: tw.until,
                         time_wait_from: tw.from,
+                        sockets: old.time_wait_sockets(),
+                        previous_client: old.client(),
                     });
                     // The new incarnation takes the 4-tuple over: the
                     // TIME_WAIT socket is gone from this moment (tcp_tw_reuse,
@@ -217,6 +322,7 @@ impl Tracker {
                     last_ts: seg.ts,
                     idle_limit: 0.0,
                     closed: false,
+                    tomb: false,
                     tw_floor: Timestamp(i64::MAX),
                     conn: conns.insert(Connection::new(id, self.capture, seg)),
                 })
@@ -225,7 +331,16 @@ impl Tracker {
         let conn = &mut conns[slot.conn];
         let notes = conn.update(seg);
         self.duplicates += u64::from(notes.duplicate);
+        let was_closed = slot.closed;
         slot.refresh(conn, self.time_wait_secs);
+        if slot.closed != was_closed {
+            if slot.closed {
+                self.closed_full += 1;
+                self.closing.push_back((key, conn.id));
+            } else {
+                self.closed_full -= 1;
+            }
+        }
         let conn = &*conn;
         let obs = Observation {
             conn: conn.id,
@@ -237,7 +352,50 @@ impl Tracker {
             ],
             reuse,
         };
-        (obs, conn)
+        (obs, Some(conn))
+    }
+
+    /// Writes the records of the longest-closed connections silent for
+    /// [`SETTLE_S`] and keeps a tombstone of each (see [`tomb`]) until at
+    /// most `compact_above` closed connections are held whole.
+    fn compact(&mut self, now: Timestamp) {
+        while self.closed_full > self.compact_above {
+            let Some(&(key, id)) = self.closing.front() else {
+                break;
+            };
+            let slot = match self.live.get_mut(&key) {
+                Some(s) if !s.tomb && s.closed && self.conns[s.conn].id == id => s,
+                _ => {
+                    // Retired, reused, reopened or compacted since.
+                    self.closing.pop_front();
+                    continue;
+                }
+            };
+            if now.secs_since(slot.last_ts) < self.settle_s {
+                break;
+            }
+            self.closing.pop_front();
+            let mut c = self.conns.remove(slot.conn);
+            let record = c.finish(self.time_wait_secs);
+            let tw = &record.time_wait;
+            slot.conn = self
+                .tombs
+                .insert(Tomb::of(&c, tw.holder, tw.from, tw.until));
+            slot.tomb = true;
+            slot.tw_floor = Timestamp(i64::MAX);
+            self.retired.push(record);
+            self.closed_full -= 1;
+            self.compacted += 1;
+        }
+        // Stale entries are dropped from the front above; when they pile up
+        // behind current ones, drop them all (each doubling: O(1) a close).
+        if self.closing.len() > 2 * self.closed_full + 1024 {
+            let (live, conns) = (&self.live, &self.conns);
+            self.closing.retain(|(key, id)| {
+                live.get(key)
+                    .is_some_and(|s| !s.tomb && s.closed && conns[s.conn].id == *id)
+            });
+        }
     }
 
     /// Retires the connections that can no longer change, at most once per
@@ -264,6 +422,8 @@ impl Tracker {
         let retired = &mut self.retired;
         let idle_retired = &mut self.idle_retired;
         let conns = &mut self.conns;
+        let tombs = &mut self.tombs;
+        let closed_full = &mut self.closed_full;
         // Connections without both FINs start any TIME_WAIT at a later
         // packet (at or after `now`, in a capture whose time runs forward).
         let mut floor = now;
@@ -272,12 +432,26 @@ impl Tracker {
                 floor = floor.min(slot.tw_floor);
                 return true;
             }
-            if !slot.closed {
+            if slot.tomb {
+                // Its record was written when it was compacted.
+                tombs.remove(slot.conn);
+                return false;
+            }
+            if slot.closed {
+                *closed_full -= 1;
+            } else {
                 *idle_retired += 1;
             }
             retired.push(conns.remove(slot.conn).finish(tw));
             false
         });
+        if self.closing.len() > 2 * self.closed_full + 1024 {
+            let (live, conns) = (&self.live, &self.conns);
+            self.closing.retain(|(key, id)| {
+                live.get(key)
+                    .is_some_and(|s| !s.tomb && s.closed && conns[s.conn].id == *id)
+            });
+        }
         self.live_after_sweep = self.live.len();
         self.time_wait_floor = Some(floor);
     }
@@ -290,7 +464,7 @@ impl Tracker {
         let mut pending: Vec<(Timestamp, FlowKey)> = self
             .live
             .iter()
-            .filter(|(_, s)| self.conns[s.conn].handshake.synack.is_none() && !s.closed)
+            .filter(|(_, s)| !s.closed && self.conns[s.conn].handshake.synack.is_none())
             .map(|(k, s)| (s.last_ts, *k))
             .collect();
         let keep = MAX_HANDSHAKES - MAX_HANDSHAKES / 10;
@@ -312,6 +486,7 @@ impl Tracker {
     pub fn connection_of(&self, seg: &Segment) -> Option<&Connection> {
         self.live
             .get(&FlowKey::new(seg.src, seg.dst))
+            .filter(|s| !s.tomb)
             .map(|s| &self.conns[s.conn])
     }
 
@@ -339,6 +514,29 @@ impl Tracker {
     /// Connections retired for being idle while not closed.
     pub fn idle_retired(&self) -> u64 {
         self.idle_retired
+    }
+
+    /// Records written early, while their TIME_WAIT window still ran (see
+    /// [`tomb`]).
+    pub fn compacted(&self) -> u64 {
+        self.compacted
+    }
+
+    /// Segments that came for an incarnation whose record was already
+    /// written: counted, in no record.
+    pub fn late_segments(&self) -> u64 {
+        self.late_segments
+    }
+
+    /// TIME_WAIT intervals of written records that a new incarnation cut
+    /// short since the last call.
+    pub fn drain_cuts(&mut self) -> std::vec::Drain<'_, TimeWaitCut> {
+        self.cuts.drain(..)
+    }
+
+    /// Whether cuts wait in [`Tracker::drain_cuts`].
+    pub fn has_cuts(&self) -> bool {
+        !self.cuts.is_empty()
     }
 
     /// Frames that were the same packet captured again.
@@ -430,5 +628,177 @@ mod tests {
             600_000,
             "every SYN is still one connection"
         );
+    }
+
+    /// One connection's segments: handshake, a request, the client's FIN
+    /// and the server's, the last ACK; `t0` in ms, 1 ms apart.
+    fn short_connection(port: u16, isn: u32, t0: i64, frame: &mut u64) -> Vec<Segment> {
+        let client = Endpoint::new(IpAddr::V4(Ipv4Addr::new(10, 1, 0, 2)), port);
+        let server = Endpoint::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 80);
+        let (c, s) = (isn, 7_000_000u32.wrapping_add(isn));
+        let steps: [(bool, u8, u32, u32, u32); 7] = [
+            (true, TcpFlags::SYN, c, 0, 0),
+            (false, TcpFlags::SYN | TcpFlags::ACK, s, c + 1, 0),
+            (true, TcpFlags::ACK, c + 1, s + 1, 0),
+            (true, TcpFlags::ACK | TcpFlags::PSH, c + 1, s + 1, 3),
+            (true, TcpFlags::FIN | TcpFlags::ACK, c + 4, s + 1, 0),
+            (false, TcpFlags::FIN | TcpFlags::ACK, s + 1, c + 5, 0),
+            (true, TcpFlags::ACK, c + 5, s + 2, 0),
+        ];
+        steps
+            .iter()
+            .enumerate()
+            .map(|(i, &(from_client, flags, seq, ack, len))| {
+                *frame += 1;
+                let (src, dst) = if from_client {
+                    (client, server)
+                } else {
+                    (server, client)
+                };
+                at(*frame, t0 + i as i64, src, dst, flags, seq, ack, len)
+            })
+            .collect()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn at(
+        frame: u64,
+        ms: i64,
+        src: Endpoint,
+        dst: Endpoint,
+        flags: u8,
+        seq: u32,
+        ack: u32,
+        len: u32,
+    ) -> Segment {
+        Segment {
+            frame,
+            ts: Timestamp::from_parts(1000, ms * 1_000_000),
+            fragmentation: Default::default(),
+            src,
+            dst,
+            seq: SeqNum(seq),
+            ack: SeqNum(ack),
+            flags: TcpFlags(flags),
+            window: 1000,
+            payload_len: len,
+            tsopt: None,
+            ip_id: None,
+            wscale: None,
+        }
+    }
+
+    fn records(t: Tracker) -> Vec<String> {
+        let mut r: Vec<ConnectionRecord> = t.finish(None).collect();
+        r.sort_by_key(|r| r.id);
+        r.iter()
+            .map(|r| serde_json::to_string(r).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn records_written_early_equal_the_late_ones_and_a_takeover_cuts_their_time_wait() {
+        // 40 connections closed within 400 ms, then a reuse SYN on the
+        // tuple of connection 3 after 5 s, a late FIN from connection 7's
+        // server after 8 s, and a segment far later to end the capture.
+        let mut segs = Vec::new();
+        let mut frame = 0;
+        for i in 0..40u16 {
+            segs.extend(short_connection(
+                40000 + i,
+                u32::from(i) * 1000,
+                i64::from(i) * 10,
+                &mut frame,
+            ));
+        }
+        let mut reuse = short_connection(40003, 99_000_000, 5_000, &mut frame);
+        let late_fin = {
+            let mut f = segs[7 * 7 + 5];
+            frame += 1;
+            f.frame = frame;
+            f.ts = Timestamp::from_parts(1000, 8_000 * 1_000_000);
+            f
+        };
+        segs.append(&mut reuse);
+        segs.push(late_fin);
+
+        let mut whole = Tracker::new(60.0);
+        let mut early = Tracker::new(60.0);
+        early.set_compact_above(0, SETTLE_S);
+        let mut cuts = Vec::new();
+        let mut early_records: Vec<ConnectionRecord> = Vec::new();
+        let mut reused = None;
+        for s in &segs {
+            whole.on_segment(s);
+            let (obs, conn) = early.on_segment_conn(s);
+            if s.frame == late_fin.frame {
+                assert!(conn.is_none(), "the late FIN has no connection left");
+                assert_eq!(obs.conn, 7, "but it is named by its connection");
+            }
+            if let Some(r) = obs.reuse {
+                reused = Some(r);
+            }
+            early_records.extend(early.drain_retired());
+            cuts.extend(early.drain_cuts());
+        }
+        assert_eq!(
+            early.compacted(),
+            41,
+            "every closed connection was written early, the reuse too"
+        );
+        assert_eq!(early.late_segments(), 1);
+        let r = reused.expect("the SYN on connection 3's tuple is a reuse");
+        assert_eq!(r.previous, 3);
+        assert_eq!(r.holder, Closer::Client);
+        assert_eq!(cuts.len(), 1);
+        let cut = cuts[0];
+        assert_eq!((cut.id, cut.reused_by), (3, 40));
+        assert_eq!(cut.at, Timestamp::from_parts(1000, 5_000 * 1_000_000));
+        assert_eq!(cut.client.port(), 40003);
+        assert_eq!(Some(cut.until), r.time_wait_until);
+
+        // Applying the cut, the early records are the ones the tracker
+        // that keeps everything writes, except connection 7, which the late
+        // FIN would have changed.
+        early_records.extend(early.finish(None));
+        early_records.sort_by_key(|r| r.id);
+        for rec in &mut early_records {
+            if rec.id == cut.id {
+                rec.time_wait.until = Some(cut.at);
+                rec.time_wait.reused_by = Some(cut.reused_by);
+            }
+        }
+        let early: Vec<String> = early_records
+            .iter()
+            .map(|r| serde_json::to_string(r).unwrap())
+            .collect();
+        let whole = records(whole);
+        assert_eq!(early.len(), whole.len());
+        for (i, (e, w)) in early.iter().zip(&whole).enumerate() {
+            if i == 7 {
+                assert_ne!(e, w, "the late FIN is in the whole record only");
+            } else {
+                assert_eq!(e, w, "connection {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn below_the_bound_nothing_is_written_early() {
+        let mut t = Tracker::new(60.0);
+        t.set_compact_above(40, SETTLE_S);
+        let mut frame = 0;
+        for i in 0..40u16 {
+            for s in short_connection(
+                40000 + i,
+                u32::from(i) * 1000,
+                i64::from(i) * 100,
+                &mut frame,
+            ) {
+                t.on_segment(&s);
+            }
+        }
+        assert_eq!(t.compacted(), 0);
+        assert_eq!(t.finish(None).count(), 40);
     }
 }

@@ -8,7 +8,7 @@ use std::ops::ControlFlow;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use timewait::analysis::{Analysis, Options, Pipeline, ProgressCounts, analyze};
+use timewait::analysis::{Analysis, Options, Pipeline, ProgressCounts, Retain, analyze};
 use timewait::capture::DamageKind;
 use timewait::{capture, decode};
 
@@ -18,7 +18,7 @@ fn reading_on_a_second_thread_gives_what_reading_in_line_gives() {
     let options = Options::default();
     let threaded = analyze("x.pcap", &pcap[..], &options).unwrap();
 
-    let mut inline = Pipeline::new(options).keep_connections(true);
+    let mut inline = Pipeline::new(options, Retain::All);
     capture::read_capture(&pcap[..], |r| {
         if let Ok(seg) = decode::decode(r) {
             inline.feed_segment(&seg);
@@ -46,7 +46,7 @@ fn reading_on_a_second_thread_gives_what_reading_in_line_gives() {
 fn progress_counts_follow_the_packets_and_connections() {
     let pcap = many_connections(300);
     let counts = Arc::new(ProgressCounts::default());
-    let mut p = Pipeline::new(Options::default());
+    let mut p = Pipeline::new(Options::default(), Retain::Nothing);
     p.report_progress(counts.clone());
     p.feed("a.pcap", &pcap[..]).unwrap();
     assert_eq!(counts.packets.load(Ordering::Relaxed), 2400);
@@ -103,7 +103,7 @@ fn a_sink_that_wants_no_more_stops_the_reading() {
             ControlFlow::Continue(())
         }
     });
-    let mut p = Pipeline::streaming(options, sink);
+    let mut p = Pipeline::new(options, Retain::Stream(sink));
     p.feed("big.pcap", &pcap[..]).unwrap();
     assert!(p.stopped());
     let a = p.finish();
@@ -149,7 +149,7 @@ fn ndjson_into_a_closed_pipe_ends_cleanly() {
 fn keeping_one_connection_keeps_that_one_and_changes_nothing_else() {
     let pcap = many_connections(300);
     let all = analyze("x.pcap", &pcap[..], &Options::default()).unwrap();
-    let mut p = Pipeline::new(Options::default()).keep_only(123);
+    let mut p = Pipeline::new(Options::default(), Retain::Only(123));
     p.feed("x.pcap", &pcap[..]).unwrap();
     let one = p.finish();
     assert_eq!(one.connections.len(), 1);
@@ -168,7 +168,7 @@ fn keeping_one_connection_keeps_that_one_and_changes_nothing_else() {
 fn an_interrupt_stops_reading_and_reports_what_was_read() {
     let pcap = many_connections(300);
     let flag = Arc::new(AtomicBool::new(true));
-    let mut p = Pipeline::new(Options::default());
+    let mut p = Pipeline::new(Options::default(), Retain::Nothing);
     p.stop_when(Some(flag));
     p.feed("x.pcap", &pcap[..]).unwrap();
     let a = p.finish();
@@ -216,4 +216,61 @@ fn ctrl_c_on_a_file_ends_with_a_report_of_what_was_read() {
     assert_eq!(json["captures"][0]["damage"]["kind"], "interrupted");
     assert_eq!(json["captures"][0]["packets"], 1);
     let _ = std::fs::remove_file(&fifo);
+}
+
+/// Writing records early (a tombstone for the rest of their TIME_WAIT
+/// window, `track::tomb`) changes no record, finding or host table: taken
+/// on every fixture with a bound of 0 and no settling time, every closed
+/// connection goes that way at its next segment. Only a capture with a segment after its connection's record was
+/// written may differ, and then it says so in `summary.late_segments`.
+#[test]
+fn writing_records_early_changes_nothing_on_any_fixture() {
+    use timewait::analysis::Retain;
+    let mut compared = 0;
+    let mut early_total = 0;
+    let mut names = Vec::new();
+    for (name, path) in crate::support::fixtures_with_truth() {
+        let bytes = std::fs::read(&path).unwrap();
+        let run = |bound: Option<usize>| {
+            let mut p = Pipeline::new(Options::default(), Retain::All);
+            if let Some(n) = bound {
+                p = p.compact_above(n, 0.0);
+            }
+            p.feed(&name, &bytes[..]).unwrap();
+            p.finish()
+        };
+        let whole = run(None);
+        let early = run(Some(0));
+        assert_eq!(whole.summary.early_records, 0, "{name}");
+        if early.summary.late_segments > 0 {
+            eprintln!(
+                "skipped {name}: {} late segments",
+                early.summary.late_segments
+            );
+            continue;
+        }
+        names.push(name.clone());
+        early_total += early.summary.early_records;
+        let json = |a: &Analysis| {
+            (
+                serde_json::to_string_pretty(&a.connections).unwrap(),
+                serde_json::to_string_pretty(&a.findings).unwrap(),
+                serde_json::to_string_pretty(&a.hosts).unwrap(),
+            )
+        };
+        let (w, e) = (json(&whole), json(&early));
+        assert_eq!(w.0, e.0, "{name}: connections");
+        assert_eq!(w.1, e.1, "{name}: findings");
+        assert_eq!(w.2, e.2, "{name}: hosts");
+        compared += 1;
+    }
+    eprintln!("compared {compared} fixtures, {early_total} records written early");
+    assert!(compared >= 30, "compared {compared} fixtures");
+    // Captures whose 4-tuples are taken over inside TIME_WAIT: the written
+    // record's TIME_WAIT is cut (kept records, host peaks) as the whole
+    // connection's would have been.
+    for reuse in ["ports-tw-reuse", "nat-paws-accepted", "nat-paws-random-2"] {
+        assert!(names.iter().any(|n| n == reuse), "{reuse} compared");
+    }
+    assert!(early_total >= 500, "{early_total} records written early");
 }

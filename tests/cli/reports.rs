@@ -683,7 +683,11 @@ fn timeline_text_draws_the_largest_holders_and_counts_the_rest() {
         })
         .collect();
     let mut out = Vec::new();
-    report::render_timeline_text(&a, &series, 100, &mut out).unwrap();
+    let style = report::TextStyle {
+        width: Some(100),
+        ..Default::default()
+    };
+    report::render_timeline_text(&a, &series, &style, &mut out).unwrap();
     let text = String::from_utf8(out).unwrap();
     assert!(text.contains("10.9.0.24: peak of 25"), "{text}");
     assert!(text.contains("10.9.0.15: peak of 16"), "{text}");
@@ -698,9 +702,11 @@ fn timeline_text_draws_the_largest_holders_and_counts_the_rest() {
 fn ladder_in_markdown_keeps_the_first_segments_within_the_budget() {
     let path = fixture("finrst-tw-gone.pcap");
     let mut collector = report::LadderCollector::new(0, 500);
-    let mut pipeline =
-        timewait::analysis::Pipeline::with_observer(Options::default(), Box::new(&mut collector))
-            .keep_only(0);
+    let mut pipeline = timewait::analysis::Pipeline::with_observer(
+        Options::default(),
+        timewait::analysis::Retain::Only(0),
+        Box::new(&mut collector),
+    );
     pipeline
         .feed("finrst-tw-gone.pcap", std::fs::File::open(&path).unwrap())
         .unwrap();
@@ -713,8 +719,7 @@ fn ladder_in_markdown_keeps_the_first_segments_within_the_budget() {
             conn,
             &collector.rows,
             collector.omitted,
-            true,
-            max,
+            &report::LadderFormat::Markdown { max_chars: max },
             &mut out,
         )
         .unwrap();

@@ -357,7 +357,8 @@ fn outcome(a: &Analysis) -> (Vec<(String, String, u64)>, u64) {
 }
 
 fn run_files(inputs: &[(&str, &[u8])]) -> Analysis {
-    let mut p = timewait::analysis::Pipeline::new(Default::default()).keep_connections(true);
+    let mut p =
+        timewait::analysis::Pipeline::new(Default::default(), timewait::analysis::Retain::All);
     for (name, bytes) in inputs {
         p.feed(name, *bytes).expect("readable");
     }

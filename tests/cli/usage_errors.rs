@@ -213,7 +213,11 @@ fn help_man_and_docs_tell_what_the_program_does() {
     assert!(widest <= 100 && widest > 80, "prose wraps at 100: {widest}");
     // --color says which output it colours.
     assert!(
-        help.contains("conns, show and timeline print plain text"),
+        help.contains("`show`: client and server") && help.contains("`timeline`: hosts"),
+        "{help}"
+    );
+    assert!(
+        help.contains("conns, JSON and Markdown are plain text"),
         "{help}"
     );
     // DuckDB: a simultaneous close leaves TIME_WAIT on both sides.

@@ -1,0 +1,160 @@
+//! What a closed connection leaves in the table once its record is written
+//! early: a tombstone for the rest of its TIME_WAIT window.
+//!
+//! The kernel does the same: when a socket enters TIME_WAIT, `tcp_time_wait`
+//! replaces the full `tcp_sock` by a small `inet_timewait_sock` that keeps
+//! only what `tcp_timewait_state_process` needs to answer a late segment or
+//! a new SYN on the 4-tuple. A busy proxy closes tens of thousands of
+//! connections a second, all of them inside one 60 s window: keeping the
+//! whole [`Connection`] (about a kilobyte) for each made memory follow the
+//! window at a kilobyte a connection. A [`Tomb`] keeps what the table needs
+//! to go on as before: the id and ISNs (is a SYN a new incarnation or a
+//! retransmission, `Connection::is_new_incarnation`), the states for the
+//! observation, and the [`Reuse`] a new SYN on the tuple reports.
+//!
+//! The tracker writes a record early only when many closed connections wait
+//! at once (see `Tracker::compact_above`) and only after the connection was
+//! silent for [`SETTLE_S`], so a retransmitted FIN and the RST that answers
+//! it (what `fin-retransmit-rst` looks for) still reach the full connection.
+//! What comes later is the one thing that differs from keeping everything:
+//! a segment of the old incarnation after its record was written is
+//! counted (`Tracker::late_segments`) but changes no record, and a SYN
+//! that takes the 4-tuple over amends the written record's TIME_WAIT end
+//! through a [`TimeWaitCut`].
+
+use super::Reuse;
+use super::connection::{Closer, ConnId, Connection};
+use super::state::TcpState;
+use super::time_wait::{TimeWaitSocket, TimeWaitSockets};
+use crate::decode::Segment;
+use crate::flow::{Endpoint, FlowKey, Side};
+use crate::seq::SeqNum;
+use crate::time::Timestamp;
+
+/// Seconds a closed connection must have been silent before its record may
+/// be written early. Linux retransmits a FIN after its RTO (at least
+/// `TCP_RTO_MIN`, 200 ms, and about that on a LAN once the handshake gave an
+/// RTT sample): a lost ACK of the last FIN shows up well inside a second,
+/// and the RST of a peer whose TIME_WAIT socket is gone answers that
+/// retransmission at once.
+pub const SETTLE_S: f64 = 1.0;
+
+/// The tombstone of a closed connection whose record was written early:
+/// 96 bytes, where the connection took about 900.
+#[derive(Debug)]
+pub struct Tomb {
+    pub id: ConnId,
+    /// The client is the lower endpoint of the 4-tuple (in `FlowKey` order).
+    client_is_lower: bool,
+    /// Who held TIME_WAIT, as its record says.
+    holder: Closer,
+    /// Both sides' final states, [client, server].
+    pub states: [TcpState; 2],
+    /// The first sequence number seen from each side, by [`Side::index`]
+    /// (`SideTrack::base_seq`): a SYN with another one is a new incarnation.
+    base_seq: [Option<SeqNum>; 2],
+    /// The record's TIME_WAIT interval (from, until).
+    time_wait: Option<(Timestamp, Timestamp)>,
+    /// The TIME_WAIT socket of the side that closed first, and the other
+    /// side's after a simultaneous close (rare: boxed).
+    socket: Option<TimeWaitSocket>,
+    second: Option<Box<TimeWaitSocket>>,
+}
+
+impl Tomb {
+    /// The tombstone of `c`, whose record says `holder`, `from` and
+    /// `until` of its TIME_WAIT.
+    pub fn of(
+        c: &Connection,
+        holder: Closer,
+        from: Option<Timestamp>,
+        until: Option<Timestamp>,
+    ) -> Tomb {
+        let all = c.time_wait_sockets();
+        let mut sockets = all.iter().copied();
+        Tomb {
+            id: c.id,
+            client_is_lower: c.client() <= c.server(),
+            holder,
+            states: [c.side(Side::Client).state(), c.side(Side::Server).state()],
+            base_seq: [
+                c.side(Side::Client).base_seq(),
+                c.side(Side::Server).base_seq(),
+            ],
+            time_wait: from.zip(until),
+            socket: sockets.next(),
+            second: sockets.next().map(Box::new),
+        }
+    }
+
+    /// What a SYN that reopens the tuple (`key`) learns of this
+    /// incarnation: what the tracker reports for a connection held whole.
+    pub fn reuse(&self, key: &FlowKey) -> Reuse {
+        let sockets = self.socket.iter().chain(self.second.as_deref()).copied();
+        Reuse {
+            previous: self.id,
+            holder: self.holder,
+            time_wait_until: self.time_wait.map(|t| t.1),
+            time_wait_from: self.time_wait.map(|t| t.0),
+            sockets: TimeWaitSockets::from_sockets(sockets),
+            previous_client: self.endpoints(key).0,
+        }
+    }
+
+    /// The client and the server, from the table's key of the tuple.
+    pub fn endpoints(&self, key: &FlowKey) -> (Endpoint, Endpoint) {
+        let (lo, hi) = key.endpoints();
+        if self.client_is_lower {
+            (lo, hi)
+        } else {
+            (hi, lo)
+        }
+    }
+
+    /// The side that sent `seg`.
+    pub fn side_of(&self, seg: &Segment) -> Side {
+        let src_is_lower = seg.src <= seg.dst;
+        if src_is_lower == self.client_is_lower {
+            Side::Client
+        } else {
+            Side::Server
+        }
+    }
+
+    /// [`Connection::is_new_incarnation`] from what the tombstone kept.
+    pub fn is_new_incarnation(&self, seg: &Segment) -> bool {
+        if !seg.flags.syn() || seg.flags.ack() {
+            return false;
+        }
+        match self.base_seq[self.side_of(seg).index()] {
+            Some(base) => base != seg.seq,
+            None => false,
+        }
+    }
+}
+
+/// A new incarnation took over a 4-tuple whose old record was already
+/// written: that record's TIME_WAIT ended at `at`, not at `until`, and
+/// `reused_by` took it. Consumers that folded the old interval (TIME_WAIT
+/// peaks, kept records) apply it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TimeWaitCut {
+    pub id: ConnId,
+    pub client: Endpoint,
+    pub server: Endpoint,
+    pub holder: Closer,
+    pub from: Timestamp,
+    /// The end the record was written with.
+    pub until: Timestamp,
+    /// The new end: the SYN of the new incarnation.
+    pub at: Timestamp,
+    pub reused_by: ConnId,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_tombstone_is_a_tenth_of_a_connection() {
+        assert!(std::mem::size_of::<super::Tomb>() <= 96);
+    }
+}
