@@ -83,11 +83,12 @@ pub const IDLE_S: f64 = 3.0 * 3600.0;
 /// Above this many closed connections whose whole state is still held, the
 /// tracker writes the records of those silent for [`SETTLE_S`] early and
 /// keeps a [`tomb::Tomb`] for the rest of their TIME_WAIT window (as the
-/// kernel keeps an `inet_timewait_sock`): about 16 MB of full connections,
+/// kernel keeps an `inet_timewait_sock`): about 4 MB of full connections,
 /// so a proxy closing 15,000 connections a second needs a tenth of what
-/// keeping each for its 60 s window did. Below it nothing changes: every
-/// record is written when its connection can no longer change.
-pub const COMPACT_ABOVE: usize = 16_384;
+/// keeping each for its 60 s window did. Below it (fewer than about 70
+/// connections closed a second) nothing changes: every record is written
+/// when its connection can no longer change.
+pub const COMPACT_ABOVE: usize = 4_096;
 
 /// The fast, non-cryptographic hasher of the connection table: keys come
 /// from a capture, not from an attacker who sees our hash seeds. The table
@@ -105,8 +106,8 @@ type Table = HashMap<FlowKey, Slot, rustc_hash::FxBuildHasher>;
 #[derive(Debug)]
 struct Slot {
     last_ts: Timestamp,
-    /// Seconds of silence after which the connection is retired.
-    idle_limit: f64,
+    /// Which silence retires the connection ([`Idle::limit`]).
+    idle: Idle,
     closed: bool,
     /// The connection's record was written early: `conn` is its key in
     /// [`Tracker::tombs`], not in [`Tracker::conns`].
@@ -117,26 +118,57 @@ struct Slot {
     /// live connection).
     tw_floor: Timestamp,
     /// Key of the connection in [`Tracker::conns`] (or of its tombstone in
-    /// [`Tracker::tombs`]).
-    conn: usize,
+    /// [`Tracker::tombs`]): 32 bits, so that a slot is 24 bytes and a table
+    /// entry with its key 64.
+    conn: u32,
+}
+
+/// How long a connection may stay silent before it is retired.
+#[derive(Debug, Clone, Copy)]
+enum Idle {
+    /// Closed: the TIME_WAIT interval ends at most `tw` after the last
+    /// packet; after it a SYN on the tuple is no reuse.
+    TimeWait,
+    /// Still in its handshake ([`HANDSHAKE_IDLE_S`]).
+    Handshake,
+    /// Anything else ([`IDLE_S`]).
+    Open,
+}
+
+impl Idle {
+    fn limit(self, time_wait_secs: f64) -> f64 {
+        match self {
+            Idle::TimeWait => time_wait_secs,
+            Idle::Handshake => HANDSHAKE_IDLE_S.max(time_wait_secs),
+            Idle::Open => IDLE_S.max(time_wait_secs),
+        }
+    }
 }
 
 impl Slot {
     /// Copies the sweep's facts from the connection after each update.
-    fn refresh(&mut self, c: &Connection, time_wait_secs: f64) {
+    fn refresh(&mut self, c: &Connection) {
         self.last_ts = c.last_ts;
         self.closed = c.is_closed();
         self.tw_floor = c.time_wait_lower_bound().unwrap_or(Timestamp(i64::MAX));
-        self.idle_limit = if self.closed {
-            // The TIME_WAIT interval ends at most `tw` after the last
-            // packet; after it a SYN on the tuple is no reuse.
-            time_wait_secs
+        self.idle = if self.closed {
+            Idle::TimeWait
         } else if c.handshake.synack.is_none() {
-            HANDSHAKE_IDLE_S.max(time_wait_secs)
+            Idle::Handshake
         } else {
-            IDLE_S.max(time_wait_secs)
+            Idle::Open
         };
     }
+
+    /// The connection's (or tombstone's) key in its slab.
+    fn key(&self) -> usize {
+        self.conn as usize
+    }
+}
+
+/// A slab key as a slot keeps it.
+fn slab_key(key: usize) -> u32 {
+    u32::try_from(key).expect("fewer than 2^32 connections held at once")
 }
 
 /// The connection table.
@@ -246,7 +278,7 @@ impl Tracker {
             Entry::Occupied(e) => {
                 let slot = e.into_mut();
                 if slot.tomb {
-                    let tomb = &self.tombs[slot.conn];
+                    let tomb = &self.tombs[slot.key()];
                     if !tomb.is_new_incarnation(seg) {
                         self.late_segments += 1;
                         slot.last_ts = seg.ts;
@@ -259,7 +291,7 @@ impl Tracker {
                         };
                         return (obs, None);
                     }
-                    let tomb = self.tombs.remove(slot.conn);
+                    let tomb = self.tombs.remove(slot.key());
                     let id = self.next_id;
                     self.next_id += 1;
                     let r = tomb.reuse(&key);
@@ -281,8 +313,8 @@ impl Tracker {
                     reuse = Some(r);
                     slot.tomb = false;
                     slot.closed = false;
-                    slot.conn = conns.insert(Connection::new(id, self.capture, seg));
-                } else if conns[slot.conn].is_new_incarnation(seg) {
+                    slot.conn = slab_key(conns.insert(Connection::new(id, self.capture, seg)));
+                } else if conns[slot.key()].is_new_incarnation(seg) {
                     if slot.closed {
                         self.closed_full -= 1;
                         slot.closed = false;
@@ -290,7 +322,7 @@ impl Tracker {
                     let id = self.next_id;
                     self.next_id += 1;
                     let mut old = std::mem::replace(
-                        &mut conns[slot.conn],
+                        &mut conns[slot.key()],
                         Connection::new(id, self.capture, seg),
                     );
                     let mut record = old.finish(self.time_wait_secs);
@@ -320,19 +352,19 @@ impl Tracker {
                 // The sweep's facts are filled in after the update below.
                 e.insert(Slot {
                     last_ts: seg.ts,
-                    idle_limit: 0.0,
+                    idle: Idle::Open,
                     closed: false,
                     tomb: false,
                     tw_floor: Timestamp(i64::MAX),
-                    conn: conns.insert(Connection::new(id, self.capture, seg)),
+                    conn: slab_key(conns.insert(Connection::new(id, self.capture, seg))),
                 })
             }
         };
-        let conn = &mut conns[slot.conn];
+        let conn = &mut conns[slot.key()];
         let notes = conn.update(seg);
         self.duplicates += u64::from(notes.duplicate);
         let was_closed = slot.closed;
-        slot.refresh(conn, self.time_wait_secs);
+        slot.refresh(conn);
         if slot.closed != was_closed {
             if slot.closed {
                 self.closed_full += 1;
@@ -364,7 +396,7 @@ impl Tracker {
                 break;
             };
             let slot = match self.live.get_mut(&key) {
-                Some(s) if !s.tomb && s.closed && self.conns[s.conn].id == id => s,
+                Some(s) if !s.tomb && s.closed && self.conns[s.key()].id == id => s,
                 _ => {
                     // Retired, reused, reopened or compacted since.
                     self.closing.pop_front();
@@ -375,12 +407,11 @@ impl Tracker {
                 break;
             }
             self.closing.pop_front();
-            let mut c = self.conns.remove(slot.conn);
+            let mut c = self.conns.remove(slot.key());
             let record = c.finish(self.time_wait_secs);
             let tw = &record.time_wait;
-            slot.conn = self
-                .tombs
-                .insert(Tomb::of(&c, tw.holder, tw.from, tw.until));
+            let tomb = Tomb::of(&c, tw.holder, tw.from, tw.until);
+            slot.conn = slab_key(self.tombs.insert(tomb));
             slot.tomb = true;
             slot.tw_floor = Timestamp(i64::MAX);
             self.retired.push(record);
@@ -393,7 +424,7 @@ impl Tracker {
             let (live, conns) = (&self.live, &self.conns);
             self.closing.retain(|(key, id)| {
                 live.get(key)
-                    .is_some_and(|s| !s.tomb && s.closed && conns[s.conn].id == *id)
+                    .is_some_and(|s| !s.tomb && s.closed && conns[s.key()].id == *id)
             });
         }
     }
@@ -428,13 +459,13 @@ impl Tracker {
         // packet (at or after `now`, in a capture whose time runs forward).
         let mut floor = now;
         self.live.retain(|_, slot| {
-            if now.secs_since(slot.last_ts) <= slot.idle_limit {
+            if now.secs_since(slot.last_ts) <= slot.idle.limit(tw) {
                 floor = floor.min(slot.tw_floor);
                 return true;
             }
             if slot.tomb {
                 // Its record was written when it was compacted.
-                tombs.remove(slot.conn);
+                tombs.remove(slot.key());
                 return false;
             }
             if slot.closed {
@@ -442,14 +473,14 @@ impl Tracker {
             } else {
                 *idle_retired += 1;
             }
-            retired.push(conns.remove(slot.conn).finish(tw));
+            retired.push(conns.remove(slot.key()).finish(tw));
             false
         });
         if self.closing.len() > 2 * self.closed_full + 1024 {
             let (live, conns) = (&self.live, &self.conns);
             self.closing.retain(|(key, id)| {
                 live.get(key)
-                    .is_some_and(|s| !s.tomb && s.closed && conns[s.conn].id == *id)
+                    .is_some_and(|s| !s.tomb && s.closed && conns[s.key()].id == *id)
             });
         }
         self.live_after_sweep = self.live.len();
@@ -464,7 +495,7 @@ impl Tracker {
         let mut pending: Vec<(Timestamp, FlowKey)> = self
             .live
             .iter()
-            .filter(|(_, s)| !s.closed && self.conns[s.conn].handshake.synack.is_none())
+            .filter(|(_, s)| !s.closed && self.conns[s.key()].handshake.synack.is_none())
             .map(|(k, s)| (s.last_ts, *k))
             .collect();
         let keep = MAX_HANDSHAKES - MAX_HANDSHAKES / 10;
@@ -473,7 +504,7 @@ impl Tracker {
             pending.select_nth_unstable_by_key(excess - 1, |(ts, _)| *ts);
             for (_, key) in &pending[..excess] {
                 if let Some(s) = self.live.remove(key) {
-                    let mut c = self.conns.remove(s.conn);
+                    let mut c = self.conns.remove(s.key());
                     self.retired.push(c.finish(self.time_wait_secs));
                     self.idle_retired += 1;
                 }
@@ -487,7 +518,7 @@ impl Tracker {
         self.live
             .get(&FlowKey::new(seg.src, seg.dst))
             .filter(|s| !s.tomb)
-            .map(|s| &self.conns[s.conn])
+            .map(|s| &self.conns[s.key()])
     }
 
     /// Number of connections opened so far.
@@ -781,6 +812,11 @@ mod tests {
                 assert_eq!(e, w, "connection {i}");
             }
         }
+    }
+
+    #[test]
+    fn a_table_entry_is_64_bytes() {
+        assert_eq!(std::mem::size_of::<(FlowKey, Slot)>(), 64);
     }
 
     #[test]
