@@ -212,7 +212,7 @@ impl Detector for ConnectionChurn {
             if p.listed.len() >= 2 * MAX_LISTED {
                 p.listed.sort_unstable();
                 p.listed.truncate(MAX_LISTED);
-                p.listed_max = p.listed.last().map_or(0, |l| l.0);
+                p.listed_max = p.listed.last().map_or(ConnId(0), |l| l.0);
             }
         }
         p.end = Some(p.end.map_or(c.end, |e| e.max(c.end)));
@@ -366,7 +366,7 @@ mod tests {
             seg(5, s, c, F::FIN | F::ACK, 501, 102),
             seg(6, c, s, F::ACK, 102, 502),
         ];
-        let mut conn = Connection::new(0, 0, &segs[0]);
+        let mut conn = Connection::new(ConnId(0), 0, &segs[0]);
         for x in &segs {
             conn.update(x);
         }
@@ -380,7 +380,7 @@ mod tests {
         let mut v: Vec<ConnectionRecord> = (0..n)
             .map(|i| {
                 let mut r = base.clone();
-                r.id = i;
+                r.id = ConnId(i);
                 r.first_frame = u64::from(i) * 10 + 1;
                 // Every seventh starts 3 s late: time and id disagree.
                 let ms = i64::from(i) * 100 + if i % 7 == 0 { 3000 } else { 0 };
@@ -393,7 +393,7 @@ mod tests {
             })
             .collect();
         // Retire in a scrambled order.
-        v.sort_by_key(|r| (r.id.wrapping_mul(2_654_435_761)) % 1009);
+        v.sort_by_key(|r| (r.id.0.wrapping_mul(2_654_435_761)) % 1009);
         v
     }
 

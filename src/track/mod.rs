@@ -230,7 +230,7 @@ impl Tracker {
             compacted: 0,
             late_segments: 0,
             cuts: Vec::new(),
-            next_id: 0,
+            next_id: ConnId(0),
             time_wait_secs,
             capture: 0,
             retired: Vec::new(),
@@ -293,7 +293,7 @@ impl Tracker {
                     }
                     let tomb = self.tombs.remove(slot.key());
                     let id = self.next_id;
-                    self.next_id += 1;
+                    self.next_id = id.next();
                     let r = tomb.reuse(&key);
                     if let (Some(from), Some(until)) = (r.time_wait_from, r.time_wait_until)
                         && until > seg.ts
@@ -320,7 +320,7 @@ impl Tracker {
                         slot.closed = false;
                     }
                     let id = self.next_id;
-                    self.next_id += 1;
+                    self.next_id = id.next();
                     let mut old = std::mem::replace(
                         &mut conns[slot.key()],
                         Connection::new(id, self.capture, seg),
@@ -348,7 +348,7 @@ impl Tracker {
             }
             Entry::Vacant(e) => {
                 let id = self.next_id;
-                self.next_id += 1;
+                self.next_id = id.next();
                 // The sweep's facts are filled in after the update below.
                 e.insert(Slot {
                     last_ts: seg.ts,
@@ -523,7 +523,7 @@ impl Tracker {
 
     /// Number of connections opened so far.
     pub fn connections_seen(&self) -> u32 {
-        self.next_id
+        self.next_id.0
     }
 
     /// Connections currently open (not retired).
@@ -764,7 +764,7 @@ mod tests {
             let (obs, conn) = early.on_segment_conn(s);
             if s.frame == late_fin.frame {
                 assert!(conn.is_none(), "the late FIN has no connection left");
-                assert_eq!(obs.conn, 7, "but it is named by its connection");
+                assert_eq!(obs.conn, ConnId(7), "but it is named by its connection");
             }
             if let Some(r) = obs.reuse {
                 reused = Some(r);
@@ -779,11 +779,11 @@ mod tests {
         );
         assert_eq!(early.late_segments(), 1);
         let r = reused.expect("the SYN on connection 3's tuple is a reuse");
-        assert_eq!(r.previous, 3);
+        assert_eq!(r.previous, ConnId(3));
         assert_eq!(r.holder, Closer::Client);
         assert_eq!(cuts.len(), 1);
         let cut = cuts[0];
-        assert_eq!((cut.id, cut.reused_by), (3, 40));
+        assert_eq!((cut.id, cut.reused_by), (ConnId(3), ConnId(40)));
         assert_eq!(cut.at, Timestamp::from_parts(1000, 5_000 * 1_000_000));
         assert_eq!(cut.client.port(), 40003);
         assert_eq!(Some(cut.until), r.time_wait_until);
