@@ -387,6 +387,19 @@ impl Tracker {
         (obs, Some(conn))
     }
 
+    /// Drops the stale entries of [`Tracker::closing`] (retired, reused,
+    /// reopened or compacted since) when they outnumber the current ones
+    /// and 1,024: each time it doubled, so O(1) a close.
+    fn prune_closing(&mut self) {
+        if self.closing.len() > 2 * self.closed_full + 1024 {
+            let (live, conns) = (&self.live, &self.conns);
+            self.closing.retain(|(key, id)| {
+                live.get(key)
+                    .is_some_and(|s| !s.tomb && s.closed && conns[s.key()].id == *id)
+            });
+        }
+    }
+
     /// Writes the records of the longest-closed connections silent for
     /// [`SETTLE_S`] and keeps a tombstone of each (see [`tomb`]) until at
     /// most `compact_above` closed connections are held whole.
@@ -420,13 +433,7 @@ impl Tracker {
         }
         // Stale entries are dropped from the front above; when they pile up
         // behind current ones, drop them all (each doubling: O(1) a close).
-        if self.closing.len() > 2 * self.closed_full + 1024 {
-            let (live, conns) = (&self.live, &self.conns);
-            self.closing.retain(|(key, id)| {
-                live.get(key)
-                    .is_some_and(|s| !s.tomb && s.closed && conns[s.key()].id == *id)
-            });
-        }
+        self.prune_closing();
     }
 
     /// Retires the connections that can no longer change, at most once per
@@ -476,13 +483,7 @@ impl Tracker {
             retired.push(conns.remove(slot.key()).finish(tw));
             false
         });
-        if self.closing.len() > 2 * self.closed_full + 1024 {
-            let (live, conns) = (&self.live, &self.conns);
-            self.closing.retain(|(key, id)| {
-                live.get(key)
-                    .is_some_and(|s| !s.tomb && s.closed && conns[s.key()].id == *id)
-            });
-        }
+        self.prune_closing();
         self.live_after_sweep = self.live.len();
         self.time_wait_floor = Some(floor);
     }
@@ -691,6 +692,7 @@ mod tests {
             .collect()
     }
 
+    /// `connection::tests::seg` at `ms` milliseconds past 1000 s.
     #[allow(clippy::too_many_arguments)]
     fn at(
         frame: u64,
@@ -702,21 +704,10 @@ mod tests {
         ack: u32,
         len: u32,
     ) -> Segment {
-        Segment {
-            frame,
-            ts: Timestamp::from_parts(1000, ms * 1_000_000),
-            fragmentation: Default::default(),
-            src,
-            dst,
-            seq: SeqNum(seq),
-            ack: SeqNum(ack),
-            flags: TcpFlags(flags),
-            window: 1000,
-            payload_len: len,
-            tsopt: None,
-            ip_id: None,
-            wscale: None,
-        }
+        let (src, dst) = (src.to_string(), dst.to_string());
+        let mut s = connection::tests::seg(frame, &src, &dst, flags, seq, ack, len);
+        s.ts = Timestamp::from_parts(1000, ms * 1_000_000);
+        s
     }
 
     fn records(t: Tracker) -> Vec<String> {
