@@ -54,7 +54,7 @@ fuzz_target!(|data: &[u8]| {
         orig_len,
     };
     if let Ok(seg) = decode(&record) {
-        assert_eq!(seg.frame, 1);
+        assert_eq!(seg.frame.0, 1);
         let _ = seg.seq_len();
         let _ = seg.fin_seq();
     }

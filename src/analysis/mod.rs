@@ -351,7 +351,7 @@ impl<'o> Pipeline<'o> {
                 if index > 0 {
                     // Frames name their file from here on (crate::frame).
                     for seg in &mut batch {
-                        seg.frame = crate::frame::frame_id(index, seg.frame);
+                        seg.frame = crate::frame::FrameId::new(index, seg.frame.0);
                     }
                 }
                 for seg in &batch {

@@ -63,7 +63,7 @@ pub(super) fn fast_ethernet_ipv4_tcp(record: &Record<'_>, data: &[u8]) -> Option
     let src = IpAddr::V4(std::net::Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]));
     let dst = IpAddr::V4(std::net::Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]));
     Some(Segment {
-        frame: record.frame,
+        frame: crate::frame::FrameId(record.frame),
         ts: record.ts,
         fragmentation: Fragmentation::Whole,
         src: Endpoint::new(src, be16(tcp, 0)),

@@ -116,7 +116,9 @@ pub struct TcpTimestamps {
 /// and nothing that borrows the capture buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Segment {
-    pub frame: u64,
+    /// Wireshark's frame number as decoded (file 0's id); the pipeline
+    /// names the file in it for later files ([`crate::frame`]).
+    pub frame: crate::frame::FrameId,
     pub ts: Timestamp,
     /// Whether the IP datagram that carried the segment was fragmented.
     pub fragmentation: Fragmentation,

@@ -54,7 +54,7 @@ pub(super) fn segment(
         None
     };
     Segment {
-        frame: record.frame,
+        frame: crate::frame::FrameId(record.frame),
         ts: record.ts,
         fragmentation: Fragmentation::Whole,
         src: Endpoint::new(src, tcp.source_port()),

@@ -121,7 +121,7 @@ fn syn_with_timestamp() -> Vec<u8> {
 fn ethernet_syn_decodes_with_timestamp_option() {
     let bytes = syn_with_timestamp();
     let seg = decode(&record(LinkType::ETHERNET, &bytes)).unwrap();
-    assert_eq!(seg.frame, 7);
+    assert_eq!(seg.frame, crate::frame::FrameId(7));
     assert_eq!(seg.src.to_string(), "10.0.0.1:40000");
     assert_eq!(seg.dst.to_string(), "10.0.0.2:80");
     assert!(seg.flags.syn() && !seg.flags.ack());
@@ -586,7 +586,7 @@ fn a_decoder_reassembles_tcp_in_a_fragmented_gre_packet() {
     let seg = d
         .decode(&record_at(4, LinkType::RAW, &frags[0]))
         .expect("complete");
-    assert_eq!(seg.frame, 4);
+    assert_eq!(seg.frame, crate::frame::FrameId(4));
     assert_eq!(seg.payload_len, 1400);
     assert_eq!(seg.src.to_string(), "10.0.0.1:40000");
     assert_eq!(

@@ -22,6 +22,7 @@ use super::{
     MAX_LISTED, Severity, pair, secs, sorted,
 };
 use crate::flow::Endpoint;
+use crate::frame::FrameId;
 use crate::time::Timestamp;
 use crate::track::{Closer, ConnId, ConnectionRecord, HandshakeState};
 use sketches_ddsketch::{Config, DDSketch};
@@ -77,7 +78,7 @@ struct Pair {
     rows: BinaryHeap<Sample>,
     /// The smallest ids with their first frame, cut back to
     /// [`MAX_LISTED`] when twice that many wait.
-    listed: Vec<(ConnId, u64)>,
+    listed: Vec<(ConnId, FrameId)>,
     /// The largest id in `listed`.
     listed_max: ConnId,
 }
@@ -87,7 +88,7 @@ struct Pair {
 struct Sample {
     start: Timestamp,
     id: ConnId,
-    first_frame: u64,
+    first_frame: FrameId,
     duration_s: f64,
     bytes: u64,
 }
@@ -343,7 +344,7 @@ mod tests {
             Endpoint("10.0.0.2:80".parse().unwrap()),
         );
         let seg = |frame: u64, src, dst, flags: u8, seq: u32, ack: u32| Segment {
-            frame,
+            frame: FrameId(frame),
             ts: Timestamp::from_parts(1000, frame as i64 * 1_000_000),
             fragmentation: Default::default(),
             src,
@@ -381,7 +382,7 @@ mod tests {
             .map(|i| {
                 let mut r = base.clone();
                 r.id = ConnId(i);
-                r.first_frame = u64::from(i) * 10 + 1;
+                r.first_frame = FrameId(u64::from(i) * 10 + 1);
                 // Every seventh starts 3 s late: time and id disagree.
                 let ms = i64::from(i) * 100 + if i % 7 == 0 { 3000 } else { 0 };
                 r.start = Timestamp::from_parts(1000, ms * 1_000_000);

@@ -27,6 +27,7 @@ use super::{
     ip_filter, plural,
 };
 use crate::decode::Segment;
+use crate::frame::FrameId;
 use crate::track::{ConnId, Connection, ConnectionRecord, Observation};
 use rustc_hash::FxHashMap as HashMap;
 use std::collections::BTreeMap;
@@ -92,7 +93,7 @@ impl Detector for FinRetransmitRst {
         if passive.fin_count < 2 {
             return;
         }
-        let mut frames: Vec<u64> = closing
+        let mut frames: Vec<FrameId> = closing
             .side(closer)
             .fin_first
             .map(|f| f.frame())

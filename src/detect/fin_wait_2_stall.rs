@@ -15,6 +15,7 @@ use super::{
     plural,
 };
 use crate::flow::Side;
+use crate::frame::FrameId;
 use crate::time::Timestamp;
 use crate::track::{ConnId, ConnectionRecord, TcpState};
 use std::collections::BTreeMap;
@@ -39,7 +40,7 @@ const MIN_STALL_S: f64 = 1.0;
 /// on the end of the capture, known only at `finish`.
 struct Candidate {
     conn: ConnId,
-    frame: u64,
+    frame: FrameId,
     at: Timestamp,
     waiting: Side,
     ip: IpAddr,

@@ -27,6 +27,7 @@ mod scenarios;
 
 use crate::decode::Segment;
 use crate::flow::Endpoint;
+use crate::frame::FrameId;
 use crate::time::Timestamp;
 use crate::track::{ConnId, Connection, ConnectionRecord, Observation};
 use serde::Serialize;
@@ -164,7 +165,10 @@ impl FromStr for FindingKind {
 #[derive(Debug, Clone, Serialize)]
 pub struct Evidence {
     pub connection: ConnId,
-    pub frames: Vec<u64>,
+    /// Frame ids; the JSON has Wireshark's numbers in their file (the
+    /// row's `capture`, `frame_captures`).
+    #[serde(serialize_with = "crate::frame::serialize_local_list")]
+    pub frames: Vec<FrameId>,
     /// Time of the first of those frames.
     pub at: Timestamp,
     /// What the frames show, in a few words.
@@ -214,8 +218,8 @@ impl EvidenceRow {
                     .and_then(|c| c.get(i).copied())
                     .or(self.capture);
                 match file {
-                    Some(file) => format!("{file}:{f}"),
-                    None => f.to_string(),
+                    Some(file) => format!("{file}:{}", f.local()),
+                    None => f.local().to_string(),
                 }
             })
             .collect()
@@ -243,7 +247,7 @@ pub struct EvidenceSet {
     rows: BinaryHeap<Row>,
     added: u64,
     connections: Smallest<ConnId>,
-    frames: Smallest<u64>,
+    frames: Smallest<FrameId>,
 }
 
 #[derive(Debug)]
@@ -323,7 +327,7 @@ impl EvidenceSet {
         &mut self,
         connection: ConnId,
         at: Timestamp,
-        frames: &[u64],
+        frames: &[FrameId],
         note: impl FnOnce() -> String,
     ) {
         self.count += 1;
@@ -360,7 +364,7 @@ impl EvidenceSet {
     /// One case kept in the id and frame lists but never as a row: a
     /// detector that picked its rows itself (the earliest ones, which are
     /// all `add`ed) hands the rest over this way.
-    pub fn add_unkept(&mut self, connection: ConnId, at: Timestamp, frames: &[u64]) {
+    pub fn add_unkept(&mut self, connection: ConnId, at: Timestamp, frames: &[FrameId]) {
         self.count += 1;
         self.added += 1;
         if self.first.is_none_or(|f| at < f) {
@@ -496,10 +500,11 @@ pub struct Finding {
     pub count: u64,
     /// Connection ids (`tcp.stream`), at most MAX_LISTED.
     pub connections: Vec<ConnId>,
-    /// Frame numbers of the evidence, at most MAX_LISTED. Inside the
-    /// pipeline these are frame ids (crate::frame); [`Finding::localize`]
-    /// turns them into Wireshark's numbers before anyone reads them.
-    pub frames: Vec<u64>,
+    /// Frames of the evidence, at most MAX_LISTED: frame ids (they keep
+    /// their file); the JSON has Wireshark's numbers in their file, which
+    /// [`Finding::localize`] names in `frame_captures`.
+    #[serde(serialize_with = "crate::frame::serialize_local_list")]
+    pub frames: Vec<FrameId>,
     /// With several files: the file (index into `captures[]`) of each of
     /// `frames`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -583,9 +588,10 @@ impl Finding {
             connections_complete: !more_connections,
             broad: None,
         };
+        let numbers: Vec<u64> = f.frames.iter().map(|id| id.local()).collect();
         let chosen = choose_filter(
             whole_connections(kind),
-            (&f.frames, f.frames_complete),
+            (&numbers, f.frames_complete),
             Some((&f.connections, f.connections_complete)),
         );
         f.set_filter(chosen);
@@ -614,30 +620,23 @@ impl Finding {
         self
     }
 
-    /// Turns frame ids (crate::frame) into Wireshark's frame numbers, once
-    /// all files are read. With several files, every frame also names its
-    /// file (`frame_captures`, the rows' `capture`) and each file that
-    /// holds evidence gets its own filter: Wireshark numbers frames and
-    /// streams per file, so one filter over several files is wrong in each.
+    /// Names the file of every frame id for the reports, once all files
+    /// are read: Wireshark's frame numbers are per file, so with several
+    /// files every frame also names its file (`frame_captures`, the rows'
+    /// `capture`) and each file that holds evidence gets its own filter
+    /// (one filter over several files is wrong in each). The ids stay ids;
+    /// the JSON and the reports show their per-file numbers
+    /// ([`FrameId::local`], [`crate::frame::serialize_local_list`]).
     pub fn localize(&mut self, files: usize) {
-        use crate::frame::split;
         if files > 1 {
             self.per_file_filters(files);
-            self.frame_captures = self.frames.iter().map(|f| split(*f).0).collect();
+            self.frame_captures = self.frames.iter().map(|f| f.split().0).collect();
             for row in &mut self.evidence {
-                let caps: Vec<u32> = row.frames.iter().map(|f| split(*f).0).collect();
+                let caps: Vec<u32> = row.frames.iter().map(|f| f.split().0).collect();
                 row.capture = caps.first().copied();
                 if caps.iter().any(|c| Some(*c) != row.capture) {
                     row.frame_captures = Some(caps);
                 }
-            }
-        }
-        for f in &mut self.frames {
-            *f = crate::frame::local(*f);
-        }
-        for row in &mut self.evidence {
-            for f in &mut row.evidence.frames {
-                *f = crate::frame::local(*f);
             }
         }
     }
@@ -665,7 +664,7 @@ impl Finding {
         if out.is_empty() {
             let mut by_file: Vec<(u32, Vec<u64>)> = Vec::new();
             for f in &self.frames {
-                let (file, local) = crate::frame::split(*f);
+                let (file, local) = f.split();
                 match by_file.last_mut() {
                     Some((last, v)) if *last == file => v.push(local),
                     _ => by_file.push((file, vec![local])),
@@ -1036,6 +1035,7 @@ pub fn plural(n: u64, word: &str) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::frame::frames;
 
     #[test]
     fn every_kind_has_exactly_one_detector() {
@@ -1075,7 +1075,7 @@ pub(crate) mod tests {
         // 3,000 cases in a scrambled order, each id twice: 1,500 distinct.
         for i in 0..3000u32 {
             let id = (i * 7919) % 1500;
-            set.add(ConnId(id), t, &[u64::from(id) + 1], String::new);
+            set.add(ConnId(id), t, &[FrameId(u64::from(id) + 1)], String::new);
         }
         let f = finding_of(set);
         assert_eq!(f.count, 3000);
@@ -1083,7 +1083,10 @@ pub(crate) mod tests {
             f.connections,
             (0..MAX_LISTED as u32).map(ConnId).collect::<Vec<_>>()
         );
-        assert_eq!(f.frames, (1..=MAX_LISTED as u64).collect::<Vec<_>>());
+        assert_eq!(
+            f.frames,
+            (1..=MAX_LISTED as u64).map(FrameId).collect::<Vec<_>>()
+        );
         assert_eq!(f.evidence.len(), MAX_EVIDENCE);
         // More than MAX_LISTED frames and ids: neither list is complete,
         // so the filter lists the first frames and says so.
@@ -1109,13 +1112,13 @@ pub(crate) mod tests {
             set.add(
                 ConnId(id),
                 t,
-                &[u64::from(id) * 10, u64::from(id) * 10 + 1],
+                &frames(&[u64::from(id) * 10, u64::from(id) * 10 + 1]),
                 String::new,
             );
         }
         let f = finding_of(set);
         assert_eq!(f.connections, vec![ConnId(3), ConnId(5), ConnId(9)]);
-        assert_eq!(f.frames, vec![30, 31, 50, 51, 90, 91]);
+        assert_eq!(f.frames, frames(&[30, 31, 50, 51, 90, 91]));
         assert_eq!(f.display_filter, "frame.number in {30, 31, 50, 51, 90, 91}");
         assert_eq!(f.display_filter_selects, FilterScope::Frames);
         assert_eq!(f.display_filter_note, None);
@@ -1131,7 +1134,7 @@ pub(crate) mod tests {
         let mut parts = [EvidenceSet::new(), EvidenceSet::new(), EvidenceSet::new()];
         for i in 0..300u32 {
             let at = t(f64::from((i * 37) % 300));
-            let frames = [u64::from(i) * 2 + 1, u64::from(i) * 2 + 2];
+            let frames = [u64::from(i) * 2 + 1, u64::from(i) * 2 + 2].map(FrameId);
             one.add(ConnId(i), at, &frames, || format!("case {i}"));
             parts[i as usize % 3].add(ConnId(i), at, &frames, || format!("case {i}"));
         }
@@ -1270,7 +1273,7 @@ pub(crate) mod tests {
 
     #[test]
     fn several_files_get_one_filter_each_and_frames_name_their_file() {
-        use crate::frame::frame_id;
+        let frame_id = FrameId::new;
         let t = Timestamp::from_parts(1000, 0);
         let mut set = EvidenceSet::new();
         set.add(
@@ -1289,7 +1292,10 @@ pub(crate) mod tests {
         set.add(ConnId(6), t.add_secs(2.0), &[frame_id(1, 7)], String::new);
         let mut f = finding_of(set);
         f.localize(2);
-        assert_eq!(f.frames, vec![19, 20, 21, 30, 2, 7]);
+        // The ids keep their file; the JSON has the numbers in each file.
+        assert_eq!(f.frames[4], frame_id(1, 2));
+        let local: Vec<u64> = f.frames.iter().map(|f| f.local()).collect();
+        assert_eq!(local, [19, 20, 21, 30, 2, 7]);
         assert_eq!(f.frame_captures, vec![0, 0, 0, 0, 1, 1]);
         let per_file: Vec<(u32, &str, FilterScope)> = f
             .display_filters
@@ -1312,6 +1318,7 @@ pub(crate) mod tests {
         let json = serde_json::to_value(&f).unwrap();
         assert_eq!(json["evidence"][2]["capture"], 1);
         assert_eq!(json["evidence"][2]["frames"], serde_json::json!([7]));
+        assert_eq!(json["frames"], serde_json::json!([19, 20, 21, 30, 2, 7]));
         assert_eq!(json["display_filters"][1]["capture"], 1);
     }
 
@@ -1319,7 +1326,7 @@ pub(crate) mod tests {
     fn one_file_keeps_the_json_as_it_was() {
         let t = Timestamp::from_parts(1000, 0);
         let mut set = EvidenceSet::new();
-        set.add(ConnId(1), t, &[5, 6], String::new);
+        set.add(ConnId(1), t, &frames(&[5, 6]), String::new);
         let mut f = finding_of(set);
         f.localize(1);
         let json = serde_json::to_value(&f).unwrap();

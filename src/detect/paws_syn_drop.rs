@@ -69,6 +69,7 @@ use super::{
 };
 use crate::decode::Segment;
 use crate::flow::{Endpoint, Side};
+use crate::frame::FrameId;
 use crate::seq::{SeqNum, TsVal};
 use crate::time::Timestamp;
 use crate::track::{
@@ -196,22 +197,22 @@ fn judge(t: &Tomb, seq: SeqNum, tsval: Option<TsVal>) -> Verdict {
 /// One SYN the TIME_WAIT socket turned away.
 #[derive(Clone, Copy, Debug)]
 struct Reject {
-    syn_frame: u64,
+    syn_frame: FrameId,
     at: Timestamp,
     tsval: Option<TsVal>,
     seq: SeqNum,
     verdict: Verdict,
     /// The bare ACK that answered it; None when the answer was suppressed
     /// by the rate limit (an ACK went out less than 500 ms before).
-    ack_frame: Option<u64>,
+    ack_frame: Option<FrameId>,
     /// The client's RST to that ACK.
-    rst_frame: Option<u64>,
+    rst_frame: Option<FrameId>,
 }
 
 /// A SYN waiting for its answer.
 #[derive(Clone, Copy, Debug)]
 struct Pending {
-    frame: u64,
+    frame: FrameId,
     at: Timestamp,
     tsval: Option<TsVal>,
     seq: SeqNum,
@@ -231,7 +232,7 @@ struct Attempt {
     /// (silence beyond the rate limit, an ACK that echoes something else).
     unproven: u64,
     /// The SYN that got through and its SYN-ACK.
-    synack: Option<(u64, u64)>,
+    synack: Option<(FrameId, FrameId)>,
 }
 
 impl Attempt {
@@ -262,7 +263,7 @@ impl Attempt {
         }
     }
 
-    fn reject(&mut self, p: Pending, ack_frame: Option<u64>) {
+    fn reject(&mut self, p: Pending, ack_frame: Option<FrameId>) {
         match p.verdict {
             Verdict::Paws => self.paws += 1,
             Verdict::Sequence => self.sequence += 1,
@@ -287,14 +288,14 @@ impl Attempt {
 struct Newest {
     tsval: TsVal,
     at: Timestamp,
-    frame: u64,
+    frame: FrameId,
     conn: ConnId,
 }
 
 /// A SYN whose TSval was older than the newest from its source.
 #[derive(Clone, Copy)]
 struct Regression {
-    syn_frame: u64,
+    syn_frame: FrameId,
     syn_tsval: TsVal,
     at: Timestamp,
     newest: Newest,
@@ -360,13 +361,13 @@ struct Stamp {
     tsval: TsVal,
     at: Timestamp,
     conn: ConnId,
-    frame: u64,
+    frame: FrameId,
 }
 
 /// A first SYN judged by the per-host rule, and what became of it.
 #[derive(Clone, Copy)]
 struct RecycleSyn {
-    frame: u64,
+    frame: FrameId,
     at: Timestamp,
     tsval: Option<TsVal>,
     stamp: Stamp,
@@ -773,7 +774,7 @@ impl PawsSynDrop {
                         (Verdict::Paws, Some(v), Some(recent)) => format!(
                             "SYN TSval {v} is below ts_recent {recent} of the TIME_WAIT socket \
                              the {holder} holds since frame {} (connection {}, {:.3} s earlier)",
-                            crate::frame::in_text(t.socket.since_frame),
+                            t.socket.since_frame.in_text(),
                             t.conn,
                             r.at.secs_since(t.socket.since)
                         ),
@@ -782,7 +783,7 @@ impl PawsSynDrop {
                              {holder} holds since frame {} (connection {}){}",
                             r.seq.0,
                             t.socket.rcv_nxt.0,
-                            crate::frame::in_text(t.socket.since_frame),
+                            t.socket.since_frame.in_text(),
                             t.conn,
                             if t.socket.ts_recent.is_none() || r.tsval.is_none() {
                                 ", without timestamps: a reject by sequence, not PAWS"
@@ -791,7 +792,7 @@ impl PawsSynDrop {
                             }
                         ),
                     };
-                    let answer = match r.ack_frame {
+                    let answer = match r.ack_frame.map(|f| f.0) {
                         Some(f) => format!(
                             "answered by bare ACK {f} (ack {}{})",
                             t.socket.rcv_nxt.0,
@@ -804,16 +805,18 @@ impl PawsSynDrop {
                     };
                     let rst = r
                         .rst_frame
-                        .map(|f| format!("; client RST {f}"))
+                        .map(|f| format!("; client RST {}", f.0))
                         .unwrap_or_default();
                     let outcome = if i != last {
                         String::new()
                     } else {
                         match (connected, c.handshake.connect_s) {
                             (Some((syn, sa)), Some(d)) => {
+                                let (syn, sa) = (syn.0, sa.0);
                                 format!("; connected after {d:.3} s (SYN {syn}, SYN-ACK {sa})")
                             }
                             (Some((syn, sa)), None) => {
+                                let (syn, sa) = (syn.0, sa.0);
                                 format!("; connected (SYN {syn}, SYN-ACK {sa})")
                             }
                             (None, _) => format!(
@@ -882,7 +885,7 @@ impl PawsSynDrop {
                 "SYN {} TSval {} is {behind} behind TSval {} the server kept for {} when it \
                  closed connection {} {:.3} s earlier (per-host PAWS, tcp_tw_recycle); not \
                  answered; {outcome}",
-                r.frame,
+                r.frame.0,
                 r.tsval.map_or(0, |v| v.0),
                 r.stamp.tsval,
                 c.client.ip(),
@@ -1122,7 +1125,7 @@ mod tests {
         ) {
             self.frame += 1;
             let seg = Segment {
-                frame: self.frame,
+                frame: FrameId(self.frame),
                 ts: Timestamp::from_parts(1000, ms * 1_000_000),
                 fragmentation: Default::default(),
                 src,

@@ -6,6 +6,7 @@ use crate::analysis::{Analysis, Options, Pipeline, Retain};
 use crate::decode::{Segment, TcpFlags, TcpTimestamps};
 use crate::detect::{FindingKind, Severity};
 use crate::flow::Endpoint;
+use crate::frame::{FrameId, frames};
 use crate::seq::{SeqNum, TsVal};
 use crate::time::Timestamp;
 use crate::track::ConnId;
@@ -39,7 +40,7 @@ impl Wire {
     ) {
         let frame = self.frames.len() as u64 + 1;
         self.frames.push(Segment {
-            frame,
+            frame: FrameId(frame),
             ts: Timestamp::from_parts(1_000, 0).add_secs(t),
             fragmentation: Default::default(),
             src: Endpoint(from.parse().unwrap()),
@@ -151,7 +152,7 @@ fn one_silent_drop_after_a_regression_proves_no_paws() {
     );
     let failure = the(&a, FindingKind::HandshakeFailure);
     assert_eq!(failure.connections, vec![ConnId(1)]);
-    assert_eq!(failure.frames, vec![9, 10, 11, 12]);
+    assert_eq!(failure.frames, frames(&[9, 10, 11, 12]));
 }
 
 #[test]
@@ -249,7 +250,7 @@ fn fin_retransmitted_into_rst_is_found_with_its_frames() {
     w.send(0.211, c, s, R, 102, 0, 0, None); // 7: no socket
     let a = w.analyze();
     let f = the(&a, FindingKind::FinRetransmitRst);
-    assert_eq!(f.frames, vec![4, 5, 6, 7]);
+    assert_eq!(f.frames, frames(&[4, 5, 6, 7]));
     assert_eq!(f.display_filter, "frame.number in {4..7}");
     assert_eq!(f.host.as_deref(), Some("10.0.0.1"));
     // Explained: not reported again as an abortive close.
@@ -285,7 +286,7 @@ fn rst_for_data_after_close_is_an_abort_not_a_missing_time_wait_socket() {
         "{k:?}"
     );
     let f = the(&a, FindingKind::AbortiveClose);
-    assert_eq!(f.frames, vec![4, 5, 6]);
+    assert_eq!(f.frames, frames(&[4, 5, 6]));
     assert!(f.summary.contains("data after close"), "{}", f.summary);
     let note = &f.evidence[0].note;
     assert!(
@@ -783,7 +784,7 @@ fn syn_flood_keeps_bounded_evidence_and_no_records() {
         let ip = std::net::Ipv4Addr::from(0x0a00_0000 | i);
         let port = 1024 + (r % 64_000) as u16;
         p.feed_segment(&Segment {
-            frame: u64::from(i) + 1,
+            frame: FrameId(u64::from(i) + 1),
             ts: Timestamp::from_parts(1_000, 0).add_secs(f64::from(i) / 2_000.0),
             fragmentation: Default::default(),
             src: Endpoint(std::net::SocketAddr::new(ip.into(), port)),
@@ -801,7 +802,7 @@ fn syn_flood_keeps_bounded_evidence_and_no_records() {
     // One more packet past the last SYN's retransmission timeout, so no
     // SYN is cut by the capture's end.
     p.feed_segment(&Segment {
-        frame: u64::from(N) + 1,
+        frame: FrameId(u64::from(N) + 1),
         ts: Timestamp::from_parts(1_000, 0).add_secs(f64::from(N) / 2_000.0 + 2.0),
         fragmentation: Default::default(),
         src: Endpoint("10.255.0.1:1234".parse().unwrap()),
@@ -827,7 +828,7 @@ fn syn_flood_keeps_bounded_evidence_and_no_records() {
     // The first rows and the smallest ids and frames, as with all rows kept.
     assert_eq!(f.evidence[0].connection, ConnId(0));
     assert_eq!(f.connections[..3], [ConnId(0), ConnId(1), ConnId(2)]);
-    assert_eq!(f.frames[..3], [1, 2, 3]);
+    assert_eq!(f.frames[..3], frames(&[1, 2, 3]));
     assert!(f.evidence.windows(2).all(|w| w[0].at <= w[1].at));
     assert_eq!(
         f.display_filter,
@@ -1117,7 +1118,7 @@ fn time_wait_reject_by_sequence_without_timestamps_is_named_so() {
     assert_eq!(f.len(), 1, "{:?}", kinds(&a));
     assert_eq!(f[0].severity, Severity::Warning);
     assert_eq!(f[0].count, 1);
-    assert_eq!(f[0].frames, vec![8, 9, 10, 11, 12, 13]);
+    assert_eq!(f[0].frames, frames(&[8, 9, 10, 11, 12, 13]));
     assert!(f[0].summary.contains("by sequence"), "{}", f[0].summary);
     assert!(
         f[0].evidence[0].note.contains(
@@ -1162,7 +1163,7 @@ fn rate_limited_silence_counts_and_later_silence_does_not() {
     assert_eq!(f.len(), 1, "{:?}", kinds(&a));
     assert_eq!(f[0].severity, Severity::Error, "it never connected");
     assert_eq!(f[0].count, 3, "{}", f[0].summary);
-    assert_eq!(f[0].frames, vec![8, 9, 10, 11, 12, 14, 15, 16]);
+    assert_eq!(f[0].frames, frames(&[8, 9, 10, 11, 12, 14, 15, 16]));
     assert!(
         f[0].evidence[0]
             .note
@@ -1324,5 +1325,5 @@ fn the_time_wait_rule_is_per_4_tuple_not_per_address() {
     assert_eq!(f[0].connections, vec![ConnId(2)]);
     assert_eq!(f[0].count, 1);
     assert_eq!(f[0].severity, Severity::Warning);
-    assert_eq!(f[0].frames, vec![8, 17, 18, 19, 20, 21]);
+    assert_eq!(f[0].frames, frames(&[8, 17, 18, 19, 20, 21]));
 }

@@ -21,6 +21,7 @@ use super::{
     Severity, ip_filter, pair, sorted,
 };
 use crate::flow::Endpoint;
+use crate::frame::FrameId;
 use crate::peak::PeakSweep;
 use crate::time::Timestamp;
 use crate::track::{Closer, ConnId, ConnectionRecord};
@@ -149,7 +150,7 @@ impl Projection {
 #[derive(Clone, Copy)]
 struct Held {
     conn: ConnId,
-    frame: u64,
+    frame: FrameId,
 }
 
 /// One interval per connection: the id names it (a cut knows no frame).
@@ -205,7 +206,7 @@ impl Detector for TimeWaitPressure {
         if let Some(p) = self.pairs.get_mut(&(cut.client.ip(), cut.server)) {
             let held = Held {
                 conn: cut.id,
-                frame: 0,
+                frame: FrameId(0),
             };
             p.held.cut(cut.from, cut.until, cut.at, held);
         }

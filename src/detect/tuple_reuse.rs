@@ -17,6 +17,7 @@ use super::{
 };
 use crate::decode::Segment;
 use crate::flow::Endpoint;
+use crate::frame::FrameId;
 use crate::time::Timestamp;
 use crate::track::{Closer, ConnId, Connection, ConnectionRecord, Observation};
 use rustc_hash::FxHashMap as HashMap;
@@ -40,7 +41,7 @@ pub const SPEC: KindSpec = KindSpec {
 /// A reuse seen on a SYN, decided when its connection ends (paws-syn-drop
 /// may explain it).
 struct Pending {
-    frame: u64,
+    frame: FrameId,
     at: Timestamp,
     gap: f64,
     previous: ConnId,

@@ -15,7 +15,7 @@ use std::io::{self, Write};
 /// One segment of the connection, as the ladder shows it.
 #[derive(Debug, Clone)]
 pub struct LadderRow {
-    pub frame: u64,
+    pub frame: crate::frame::FrameId,
     pub ts: Timestamp,
     pub sender: Side,
     pub flags: TcpFlags,
@@ -496,13 +496,7 @@ pub fn render_ladder(
     let full_arrow = longest.map_or(ARROW, |l| l + 4).max(ARROW);
     let prefixes: Vec<String> = rows
         .iter()
-        .map(|r| {
-            format!(
-                "{:>6} {:>9}",
-                crate::frame::label(r.frame, several),
-                relative(a, r.ts)
-            )
-        })
+        .map(|r| format!("{:>6} {:>9}", r.frame.label(several), relative(a, r.ts)))
         .collect();
     let mut prev = [TcpState::Closed, TcpState::Closed];
     let mut notes = Vec::with_capacity(rows.len());

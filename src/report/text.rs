@@ -427,15 +427,15 @@ pub fn render_connections_text(
         .map(|c| {
             let frames = if multi {
                 // A connection may run on into a later file.
-                let (first_file, first) = crate::frame::split(c.first_frame);
-                let (last_file, last) = crate::frame::split(c.last_frame);
+                let (first_file, first) = c.first_frame.split();
+                let (last_file, last) = c.last_frame.split();
                 if first_file == last_file {
                     format!("{first_file}:{first}-{last}")
                 } else {
                     format!("{first_file}:{first}-{last_file}:{last}")
                 }
             } else {
-                format!("{}-{}", c.first_frame, c.last_frame)
+                format!("{}-{}", c.first_frame.local(), c.last_frame.local())
             };
             [
                 c.id.to_string(),

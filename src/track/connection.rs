@@ -10,6 +10,7 @@ use super::state::{Event, TcpState};
 use super::time_wait::TimeWaitKept;
 use crate::decode::Segment;
 use crate::flow::{Endpoint, Side};
+use crate::frame::FrameId;
 use crate::seq::{SeqNum, TsVal};
 use crate::time::Timestamp;
 use arrayvec::{ArrayString, ArrayVec};
@@ -53,7 +54,7 @@ pub const MAX_FRAMES_KEPT: usize = 8;
 /// Frame numbers of SYNs or FINs: nearly always one or two, kept inline so
 /// that a connection costs no allocation for them (the tracker's hot path
 /// allocated five times per connection before).
-pub type Frames = SmallVec<[u64; 2]>;
+pub type Frames = SmallVec<[FrameId; 2]>;
 
 /// Frame numbers of SYNs or of one side's FINs: nearly always one, kept
 /// inline in 16 bytes (a [`Frames`] takes 24); those sent again, up to
@@ -61,7 +62,7 @@ pub type Frames = SmallVec<[u64; 2]>;
 #[derive(Debug, Clone, Default)]
 pub struct FrameList {
     first: Option<FrameNo>,
-    more: Option<Box<ArrayVec<u64, { MAX_FRAMES_KEPT - 1 }>>>,
+    more: Option<Box<ArrayVec<FrameId, { MAX_FRAMES_KEPT - 1 }>>>,
 }
 
 impl FrameList {
@@ -74,7 +75,7 @@ impl FrameList {
     }
 
     /// Adds `frame` unless [`MAX_FRAMES_KEPT`] are kept already.
-    pub fn push_kept(&mut self, frame: u64) {
+    pub fn push_kept(&mut self, frame: FrameId) {
         if self.first.is_none() {
             self.first = Some(FrameNo::new(frame));
         } else {
@@ -83,7 +84,7 @@ impl FrameList {
         }
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = FrameId> + '_ {
         self.first
             .map(FrameNo::frame)
             .into_iter()
@@ -338,19 +339,19 @@ impl From<Side> for Closer {
 pub struct FrameNo(NonZeroU64);
 
 impl FrameNo {
-    pub fn new(frame: u64) -> FrameNo {
-        FrameNo(NonZeroU64::new(frame.wrapping_add(1)).unwrap_or(NonZeroU64::MAX))
+    pub fn new(frame: FrameId) -> FrameNo {
+        FrameNo(NonZeroU64::new(frame.0.wrapping_add(1)).unwrap_or(NonZeroU64::MAX))
     }
 
     /// The frame id.
-    pub fn frame(self) -> u64 {
-        self.0.get() - 1
+    pub fn frame(self) -> FrameId {
+        FrameId(self.0.get() - 1)
     }
 }
 
 impl std::fmt::Debug for FrameNo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "FrameNo({})", self.frame())
+        write!(f, "FrameNo({})", self.frame().0)
     }
 }
 
@@ -367,7 +368,7 @@ pub struct FrameAt {
 }
 
 impl FrameAt {
-    pub fn new(frame: u64, at: Timestamp) -> FrameAt {
+    pub fn new(frame: FrameId, at: Timestamp) -> FrameAt {
         FrameAt {
             frame: FrameNo::new(frame),
             at,
@@ -375,7 +376,7 @@ impl FrameAt {
     }
 
     /// The segment's frame id.
-    pub fn frame(self) -> u64 {
+    pub fn frame(self) -> FrameId {
         self.frame.frame()
     }
 
@@ -388,7 +389,7 @@ impl FrameAt {
 impl std::fmt::Debug for FrameAt {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FrameAt")
-            .field("frame", &self.frame())
+            .field("frame", &self.frame().0)
             .field("at", &self.at)
             .finish()
     }
@@ -398,7 +399,7 @@ impl std::fmt::Debug for FrameAt {
 /// record's `rst_*` fields come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FirstRst {
-    pub frame: u64,
+    pub frame: FrameId,
     pub at: Timestamp,
     /// The side that sent it.
     pub by: Side,
@@ -410,7 +411,7 @@ pub struct FirstRst {
 /// An RST that ended an earlier attempt of the handshake, and its sender.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AttemptRst {
-    pub frame: u64,
+    pub frame: FrameId,
     pub by: Side,
 }
 
@@ -528,7 +529,7 @@ impl Handshake {
     }
 
     /// Counts a SYN; returns the time of the SYN before it, if any.
-    fn add_syn(&mut self, frame: u64, at: Timestamp) -> Option<Timestamp> {
+    fn add_syn(&mut self, frame: FrameId, at: Timestamp) -> Option<Timestamp> {
         let previous = self.last_syn();
         self.syn_count += 1;
         self.syn_frames.push_kept(frame);
@@ -639,8 +640,8 @@ pub struct Connection {
     client_port: u16,
     server_port: u16,
     pub roles: RoleSource,
-    pub first_frame: u64,
-    pub last_frame: u64,
+    pub first_frame: FrameId,
+    pub last_frame: FrameId,
     pub first_ts: Timestamp,
     pub last_ts: Timestamp,
     /// Indexed by [`Side::index`].
@@ -760,12 +761,12 @@ impl Connection {
     }
 
     /// The RST that refused the SYN.
-    pub fn refused(&self) -> Option<u64> {
+    pub fn refused(&self) -> Option<FrameId> {
         self.rare().and_then(|r| r.refused).map(FrameNo::frame)
     }
 
     /// A bare ACK that answered the SYN instead of a SYN-ACK.
-    pub fn challenge_ack(&self) -> Option<u64> {
+    pub fn challenge_ack(&self) -> Option<FrameId> {
         self.rare()
             .and_then(|r| r.challenge_ack)
             .map(FrameNo::frame)
@@ -786,7 +787,7 @@ impl Connection {
     /// application closed when data arrives after its FIN
     /// (tcp_rcv_state_process, FIN_WAIT1/FIN_WAIT2 with RCV_SHUTDOWN,
     /// TcpExtTCPAbortOnData): an abort, not a missing TIME_WAIT socket.
-    pub fn data_after_close(&self) -> Option<u64> {
+    pub fn data_after_close(&self) -> Option<FrameId> {
         self.rare()
             .and_then(|r| r.data_after_close)
             .map(FrameNo::frame)
@@ -799,7 +800,7 @@ impl Connection {
     }
 
     /// The first [`MAX_FRAMES_KEPT`] of the [`Connection::ignored`] ones.
-    pub fn ignored_frames(&self) -> &[u64] {
+    pub fn ignored_frames(&self) -> &[FrameId] {
         self.rare().map_or(&[], |r| &r.ignored_frames)
     }
 
@@ -1315,7 +1316,7 @@ impl Connection {
 
     /// The connection went on after the RST in `frame`: it is counted with
     /// the ignored segments, and the states before it come back.
-    fn outlive_rst(&mut self, frame: u64) {
+    fn outlive_rst(&mut self, frame: FrameId) {
         let rare = self.rare_mut();
         rare.first_rst = None;
         rare.data_after_close = None;
@@ -1437,6 +1438,7 @@ fn server_by_port(src: Endpoint, dst: Endpoint) -> bool {
 pub(crate) mod tests {
     use super::*;
     use crate::decode::{TcpFlags, TcpFlags as F};
+    use crate::frame::frames;
 
     pub const C: &str = "10.0.0.1:40000";
     pub const S: &str = "10.0.0.2:80";
@@ -1480,7 +1482,7 @@ pub(crate) mod tests {
         len: u32,
     ) -> Segment {
         Segment {
-            frame,
+            frame: FrameId(frame),
             ts: Timestamp::from_parts(1000, frame as i64 * 1_000_000),
             fragmentation: Default::default(),
             src: Endpoint(from.parse().unwrap()),
@@ -1531,7 +1533,7 @@ pub(crate) mod tests {
         assert_eq!(r.close.active_closer, Closer::Client);
         assert_eq!(r.time_wait.holder, Closer::Client);
         assert_eq!(r.time_wait.from, Some(segs[7].ts));
-        assert_eq!(r.close.fin_frames.as_slice(), [6, 7]);
+        assert_eq!(r.close.fin_frames.as_slice(), frames(&[6, 7]));
         assert_eq!(r.history.as_str(), "ShADdFf");
     }
 
@@ -1630,7 +1632,7 @@ pub(crate) mod tests {
         ])
         .finish(60.0);
         assert_eq!(r.handshake.state, HandshakeState::Refused);
-        assert_eq!(r.handshake.rst_frame, Some(2));
+        assert_eq!(r.handshake.rst_frame, Some(FrameId(2)));
         assert_eq!(r.close.kind, CloseKind::Rst);
     }
 
@@ -1644,7 +1646,7 @@ pub(crate) mod tests {
         .finish(60.0);
         assert_eq!(r.handshake.state, HandshakeState::SynOnly);
         assert_eq!(r.handshake.syn_retransmits, 2);
-        assert_eq!(r.handshake.syn_frames.as_slice(), [1, 2, 3]);
+        assert_eq!(r.handshake.syn_frames.as_slice(), frames(&[1, 2, 3]));
         assert_eq!(r.close.kind, CloseKind::Open);
     }
 
@@ -1656,7 +1658,7 @@ pub(crate) mod tests {
         ])
         .finish(60.0);
         assert_eq!(r.handshake.state, HandshakeState::Challenged);
-        assert_eq!(r.handshake.challenge_ack_frame, Some(2));
+        assert_eq!(r.handshake.challenge_ack_frame, Some(FrameId(2)));
     }
 
     #[test]
@@ -1676,7 +1678,7 @@ pub(crate) mod tests {
         ])
         .finish(60.0);
         assert_eq!(r.handshake.state, HandshakeState::Complete);
-        assert_eq!(r.handshake.attempt_rst_frame, Some(3));
+        assert_eq!(r.handshake.attempt_rst_frame, Some(FrameId(3)));
         assert_eq!(r.close.kind, CloseKind::Fin);
         assert_eq!(r.close.rst_frame, None);
         assert_eq!(r.time_wait.holder, Closer::Server);
@@ -1763,13 +1765,13 @@ pub(crate) mod tests {
     #[test]
     fn a_frame_at_gives_back_its_frame_and_time() {
         let t = Timestamp::from_parts(1000, 5);
-        for frame in [0, 1, 19, crate::frame::frame_id(3, 19), u64::MAX - 1] {
+        for frame in [0, 1, 19, FrameId::new(3, 19).0, u64::MAX - 1].map(FrameId) {
             let x = FrameAt::new(frame, t);
             assert_eq!((x.frame(), x.at()), (frame, t));
             assert!(Some(x).is_some());
         }
-        assert_ne!(FrameAt::new(1, t), FrameAt::new(2, t));
-        for frame in [0, 1, crate::frame::frame_id(3, 19), u64::MAX - 1] {
+        assert_ne!(FrameAt::new(FrameId(1), t), FrameAt::new(FrameId(2), t));
+        for frame in [0, 1, FrameId::new(3, 19).0, u64::MAX - 1].map(FrameId) {
             assert_eq!(FrameNo::new(frame).frame(), frame);
         }
     }
@@ -1783,7 +1785,7 @@ pub(crate) mod tests {
         let one = run(&[seg(1, C, S, F::SYN, 100, 0, 0)]);
         let h = &one.handshake;
         assert_eq!((h.first_syn(), h.last_syn()), (Some(at(1)), Some(at(1))));
-        assert_eq!(h.syn_frames.to_frames().as_slice(), [1]);
+        assert_eq!(h.syn_frames.to_frames().as_slice(), frames(&[1]));
         assert!(one.rare.is_none(), "no previous SYN");
         let three = run(&[
             seg(1, C, S, F::SYN, 100, 0, 0),
@@ -1794,7 +1796,7 @@ pub(crate) mod tests {
         assert_eq!(h.first_syn(), Some(at(1)));
         assert_eq!(h.last_syn(), Some(at(9)));
         assert_eq!(three.rare.as_ref().unwrap().previous_syn, Some(at(4)));
-        assert_eq!(h.syn_frames.iter().collect::<Vec<_>>(), [1, 4, 9]);
+        assert_eq!(h.syn_frames.iter().collect::<Vec<_>>(), frames(&[1, 4, 9]));
     }
 
     #[test]
@@ -1828,10 +1830,13 @@ pub(crate) mod tests {
         let mut l = FrameList::default();
         assert_eq!((l.len(), l.is_empty()), (0, true));
         for f in 10..30 {
-            l.push_kept(f);
+            l.push_kept(FrameId(f));
         }
         assert_eq!(l.len(), MAX_FRAMES_KEPT);
-        assert_eq!(l.to_frames().as_slice(), [10, 11, 12, 13, 14, 15, 16, 17]);
+        assert_eq!(
+            l.to_frames().as_slice(),
+            frames(&[10, 11, 12, 13, 14, 15, 16, 17])
+        );
     }
 
     /// The boxed parts are made only when needed: an open connection holds
@@ -1857,13 +1862,13 @@ pub(crate) mod tests {
             seg(2, S, C, F::RST | F::ACK, 0, 101, 0),
         ]);
         assert!(reset.rare.is_some() && reset.closing.is_none());
-        assert_eq!(reset.refused(), Some(2));
+        assert_eq!(reset.refused(), Some(FrameId(2)));
     }
 
     /// `segment` again, `us` microseconds later (a capture copy if close).
     fn again(segment: &Segment, frame: u64, us: i64) -> Segment {
         Segment {
-            frame,
+            frame: FrameId(frame),
             ts: Timestamp(segment.ts.0 + us * 1000),
             ..*segment
         }
@@ -1892,9 +1897,9 @@ pub(crate) mod tests {
         assert_eq!(notes.iter().filter(|n| n.duplicate).count(), 2);
         let r = c.finish(60.0);
         assert_eq!(r.handshake.syn_retransmits, 0);
-        assert_eq!(r.handshake.syn_frames.as_slice(), [1]);
+        assert_eq!(r.handshake.syn_frames.as_slice(), frames(&[1]));
         assert_eq!(r.close.fin_retransmits, 0);
-        assert_eq!(r.close.fin_frames.as_slice(), [6, 8]);
+        assert_eq!(r.close.fin_frames.as_slice(), frames(&[6, 8]));
         assert_eq!(r.client_to_server.duplicates, 2);
         assert_eq!(r.client_to_server.packets, 5, "copies are not packets");
         assert_eq!(r.history.as_str(), "ShADdFf", "no T for a copy");
@@ -2013,7 +2018,7 @@ pub(crate) mod tests {
         assert_eq!(r.close.rst_frame, None);
         assert_eq!(r.time_wait.holder, Closer::Client);
         assert_eq!(r.ignored, 2);
-        assert_eq!(r.ignored_frames.as_slice(), [6, 7]);
+        assert_eq!(r.ignored_frames.as_slice(), frames(&[6, 7]));
         assert_eq!(r.server_to_client.packets, 5, "sent, so counted");
     }
 
@@ -2064,7 +2069,7 @@ pub(crate) mod tests {
             Closer::None,
             "the far FIN was no close"
         );
-        assert_eq!(r.close.rst_frame, Some(8));
+        assert_eq!(r.close.rst_frame, Some(FrameId(8)));
     }
 
     #[test]
@@ -2114,7 +2119,7 @@ pub(crate) mod tests {
         .finish(60.0);
         assert_eq!(r.handshake.state, HandshakeState::Complete);
         assert!(r.handshake.synack_unseen);
-        assert_eq!(r.handshake.ack_frame, Some(2));
+        assert_eq!(r.handshake.ack_frame, Some(FrameId(2)));
         assert!(r.one_way);
         assert_eq!(r.close.active_closer, Closer::Client);
         // An unanswered SYN alone is no one-way capture.
@@ -2139,7 +2144,7 @@ pub(crate) mod tests {
         let r = run(&segs).finish(60.0);
         assert_eq!(r.close.kind, CloseKind::Fin);
         assert_eq!(r.close.rst_frame, None);
-        assert_eq!(r.ignored_frames.as_slice(), [6]);
+        assert_eq!(r.ignored_frames.as_slice(), frames(&[6]));
         assert_eq!(r.time_wait.holder, Closer::Server);
         // Data the receiver had in flight after a real RST does not undo it.
         let mut segs = handshake();
@@ -2149,7 +2154,7 @@ pub(crate) mod tests {
         ]);
         let r = run(&segs).finish(60.0);
         assert_eq!(r.close.kind, CloseKind::Rst);
-        assert_eq!(r.close.rst_frame, Some(6));
+        assert_eq!(r.close.rst_frame, Some(FrameId(6)));
     }
 
     #[test]
@@ -2181,7 +2186,7 @@ pub(crate) mod tests {
             seg(7, S, C, F::ACK | F::PSH, 501, 101, 13),
         ]);
         let r = run(&segs).finish(60.0);
-        assert_eq!(r.close.first_fin_frame, Some(6));
+        assert_eq!(r.close.first_fin_frame, Some(FrameId(6)));
         assert_eq!(r.close.idle_before_fin_s, None);
     }
 
@@ -2264,8 +2269,8 @@ pub(crate) mod tests {
         assert_eq!(r.ignored, 0);
         // Both FINs count; the second, without ACK, cannot acknowledge the
         // first, so the close looks simultaneous.
-        assert_eq!(r.close.first_fin_frame, Some(6));
-        assert_eq!(r.close.fin_frames.as_slice(), [6, 8]);
+        assert_eq!(r.close.first_fin_frame, Some(FrameId(6)));
+        assert_eq!(r.close.fin_frames.as_slice(), frames(&[6, 8]));
         assert_ne!(r.close.kind, CloseKind::Open);
     }
 
@@ -2282,7 +2287,7 @@ pub(crate) mod tests {
         }
         let r = c.finish(60.0);
         assert_eq!(r.ignored, 3);
-        assert_eq!(r.handshake.syn_frames.as_slice(), [] as [u64; 0]);
+        assert_eq!(r.handshake.syn_frames.as_slice(), [] as [FrameId; 0]);
         assert_eq!(r.handshake.state, HandshakeState::NotCaptured);
         assert_eq!(r.close.kind, CloseKind::Open);
         assert_eq!(r.close.active_closer, Closer::None);

@@ -613,6 +613,7 @@ mod tests {
     use super::*;
     use crate::decode::TcpFlags;
     use crate::flow::Endpoint;
+    use crate::frame::FrameId;
     use crate::seq::SeqNum;
     use std::net::{IpAddr, Ipv4Addr};
 
@@ -629,7 +630,7 @@ mod tests {
                 (i & 0x3fff) as u16 + 1024,
             );
             let seg = Segment {
-                frame: u64::from(i) + 1,
+                frame: FrameId(u64::from(i) + 1),
                 ts: Timestamp::from_parts(1000, i64::from(i) * 1000),
                 fragmentation: Default::default(),
                 src,
@@ -737,7 +738,7 @@ mod tests {
         let late_fin = {
             let mut f = segs[7 * 7 + 5];
             frame += 1;
-            f.frame = frame;
+            f.frame = FrameId(frame);
             f.ts = Timestamp::from_parts(1000, 8_000 * 1_000_000);
             f
         };

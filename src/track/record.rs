@@ -5,6 +5,7 @@
 use super::connection::*;
 use super::state::TcpState;
 use crate::flow::{Endpoint, Side};
+use crate::frame::FrameId;
 use crate::seq::TsVal;
 use crate::time::Timestamp;
 use serde::Serialize;
@@ -19,20 +20,20 @@ pub struct HandshakeRecord {
     /// SYNs after the first.
     pub syn_retransmits: u32,
     #[serde(serialize_with = "crate::frame::serialize_local_opt")]
-    pub synack_frame: Option<u64>,
+    pub synack_frame: Option<FrameId>,
     /// The client's ACK completing the handshake.
     #[serde(serialize_with = "crate::frame::serialize_local_opt")]
-    pub ack_frame: Option<u64>,
+    pub ack_frame: Option<FrameId>,
     /// A bare ACK that answered the SYN instead of a SYN-ACK.
     #[serde(serialize_with = "crate::frame::serialize_local_opt")]
-    pub challenge_ack_frame: Option<u64>,
+    pub challenge_ack_frame: Option<FrameId>,
     /// The RST that refused the SYN.
     #[serde(serialize_with = "crate::frame::serialize_local_opt")]
-    pub rst_frame: Option<u64>,
+    pub rst_frame: Option<FrameId>,
     /// An RST that ended an earlier attempt before the handshake succeeded
     /// (the client resetting after a challenge ACK).
     #[serde(serialize_with = "crate::frame::serialize_local_opt")]
-    pub attempt_rst_frame: Option<u64>,
+    pub attempt_rst_frame: Option<FrameId>,
     /// First SYN to the handshake's ACK, as seen at the capture point.
     pub rtt_ms: Option<f64>,
     /// Seconds from the first SYN to the SYN-ACK: how long connect() took,
@@ -61,7 +62,7 @@ pub struct CloseRecord {
     pub kind: CloseKind,
     pub active_closer: Closer,
     #[serde(serialize_with = "crate::frame::serialize_local_opt")]
-    pub first_fin_frame: Option<u64>,
+    pub first_fin_frame: Option<FrameId>,
     pub first_fin_at: Option<Timestamp>,
     /// FIN frames of both sides (at most 8 per side).
     #[serde(serialize_with = "crate::frame::serialize_local_list")]
@@ -69,7 +70,7 @@ pub struct CloseRecord {
     /// FINs sent again with the same sequence number.
     pub fin_retransmits: u32,
     #[serde(serialize_with = "crate::frame::serialize_local_opt")]
-    pub rst_frame: Option<u64>,
+    pub rst_frame: Option<FrameId>,
     pub rst_by: Option<Side>,
     /// State of the RST's sender just before it.
     pub rst_sender_state: Option<TcpState>,
@@ -90,7 +91,7 @@ pub struct CloseRecord {
     /// before the closer's first RST ([`super::Connection::data_after_close`]).
     /// Not in the JSON.
     #[serde(skip)]
-    pub data_after_close: Option<u64>,
+    pub data_after_close: Option<FrameId>,
 }
 
 /// Who holds the TIME_WAIT socket, and for how long.
@@ -158,9 +159,9 @@ pub struct ConnectionRecord {
     pub role_inferred: bool,
     pub roles_from: RoleSource,
     #[serde(serialize_with = "crate::frame::serialize_local")]
-    pub first_frame: u64,
+    pub first_frame: FrameId,
     #[serde(serialize_with = "crate::frame::serialize_local")]
-    pub last_frame: u64,
+    pub last_frame: FrameId,
     pub start: Timestamp,
     pub end: Timestamp,
     pub duration_s: f64,

@@ -9,6 +9,7 @@
 use super::Connection;
 use crate::decode::Segment;
 use crate::flow::Side;
+use crate::frame::FrameId;
 use crate::seq::{SeqNum, TsVal};
 use crate::time::Timestamp;
 
@@ -25,7 +26,7 @@ pub struct TimeWaitSocket {
     /// the peer's FIN (a connection counts as closed only once both FINs
     /// are acknowledged, so it is known). Set once: the timer runs from
     /// here.
-    pub since_frame: u64,
+    pub since_frame: FrameId,
     pub since: Timestamp,
     /// The last TSval the holder received, when both sides used
     /// timestamps (`tw_ts_recent`, copied from `rx_opt.ts_recent`); None
@@ -298,7 +299,7 @@ mod tests {
             s,
             TimeWaitSocket {
                 holder: Side::Server,
-                since_frame: 7,
+                since_frame: FrameId(7),
                 since: segs[6].ts,
                 ts_recent: Some(TsVal(1003)),
                 rcv_nxt: SeqNum(102),
@@ -318,7 +319,7 @@ mod tests {
         let c = run(&segs);
         let s = c.time_wait_socket(Side::Server).unwrap();
         assert_eq!(s.ts_recent, Some(TsVal(1010)));
-        assert_eq!((s.since_frame, s.since), (7, segs[6].ts));
+        assert_eq!((s.since_frame, s.since), (FrameId(7), segs[6].ts));
         assert!(!s.opened, "made by an earlier segment");
     }
 
@@ -334,7 +335,7 @@ mod tests {
             Some(TsVal(1003)),
             "the RST's TSval is not kept"
         );
-        assert_eq!(s.since_frame, 7);
+        assert_eq!(s.since_frame, FrameId(7));
     }
 
     #[test]
@@ -347,7 +348,13 @@ mod tests {
         let s = c.time_wait_socket(Side::Server).unwrap();
         assert_eq!(
             (s.since_frame, s.ts_recent, s.rcv_nxt, s.snd_nxt, s.opened),
-            (7, Some(TsVal(1003)), SeqNum(102), SeqNum(502), false)
+            (
+                FrameId(7),
+                Some(TsVal(1003)),
+                SeqNum(102),
+                SeqNum(502),
+                false
+            )
         );
     }
 
@@ -364,7 +371,7 @@ mod tests {
         let s = c.time_wait_socket(Side::Server).unwrap();
         assert_eq!(
             (s.since_frame, s.ts_recent, s.rcv_nxt, s.opened),
-            (7, Some(TsVal(1030)), SeqNum(112), false)
+            (FrameId(7), Some(TsVal(1030)), SeqNum(112), false)
         );
     }
 
@@ -399,11 +406,11 @@ mod tests {
         let server = c.time_wait_socket(Side::Server).unwrap();
         assert_eq!(
             (client.since_frame, client.rcv_nxt, client.snd_nxt),
-            (6, SeqNum(502), SeqNum(102))
+            (FrameId(6), SeqNum(502), SeqNum(102))
         );
         assert_eq!(
             (server.since_frame, server.rcv_nxt, server.snd_nxt),
-            (7, SeqNum(102), SeqNum(502))
+            (FrameId(7), SeqNum(102), SeqNum(502))
         );
         assert_eq!(c.time_wait_sockets().iter().count(), 2);
     }
@@ -422,7 +429,10 @@ mod tests {
         assert_eq!(r.previous, ConnId(0));
         assert_eq!(r.previous_client, Endpoint(C.parse().unwrap()));
         let s = r.sockets.get(Side::Server).unwrap();
-        assert_eq!((s.since_frame, s.ts_recent), (7, Some(TsVal(1003))));
+        assert_eq!(
+            (s.since_frame, s.ts_recent),
+            (FrameId(7), Some(TsVal(1003)))
+        );
         assert!(r.sockets.get(Side::Client).is_none());
     }
 }

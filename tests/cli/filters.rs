@@ -96,7 +96,7 @@ fn check_selection(
     selected: &BTreeSet<u64>,
     frames_of_stream: &BTreeMap<u32, BTreeSet<u64>>,
 ) {
-    let evidence: BTreeSet<u64> = f.frames.iter().copied().collect();
+    let evidence: BTreeSet<u64> = f.frames.iter().map(|fr| fr.local()).collect();
     let of_connections: BTreeSet<u64> = f
         .connections
         .iter()
@@ -124,7 +124,7 @@ fn check_selection(
         FilterScope::Broad => {
             for row in &f.evidence {
                 assert!(
-                    row.frames.iter().any(|fr| selected.contains(fr)),
+                    row.frames.iter().any(|fr| selected.contains(&fr.local())),
                     "{what}: row of connection {} not shown",
                     row.connection
                 );

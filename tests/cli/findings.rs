@@ -5,6 +5,7 @@
 use crate::support::*;
 use timewait::analysis::{Analysis, Options, analyze};
 use timewait::detect::{Finding, FindingKind, Severity};
+use timewait::frame::FrameId;
 use timewait::track::ConnId;
 
 fn run(stem: &str, options: Options) -> Analysis {
@@ -30,7 +31,7 @@ fn fin_retransmitted_into_rst_is_found_and_near_misses_are_not() {
     assert_eq!(f[0].connections, ids(&[0, 2, 4]));
     assert_eq!(
         f[0].frames,
-        vec![8, 9, 10, 11, 29, 30, 31, 32, 51, 52, 53, 54]
+        frames(&[8, 9, 10, 11, 29, 30, 31, 32, 51, 52, 53, 54])
     );
     assert_eq!(f[0].host.as_deref(), Some("10.4.1.1"));
     // The kernel agrees: the client had no TIME_WAIT sockets to give.
@@ -61,7 +62,7 @@ fn data_after_close_is_an_abort_counted_by_the_kernel() {
     assert_eq!(f.len(), 1, "{:?}", a.findings);
     assert_eq!(f[0].connections, ids(&[0, 1]));
     // FIN, the response behind it, the RST (documented in the script).
-    assert_eq!(f[0].frames, vec![6, 7, 8, 14, 15, 16]);
+    assert_eq!(f[0].frames, frames(&[6, 7, 8, 14, 15, 16]));
     assert!(
         f[0].summary.contains("data after close"),
         "{}",
@@ -88,7 +89,11 @@ fn paws_rejected_syn_behind_nat_is_a_warning_with_the_delay() {
     assert_eq!(f[0].connections, ids(&[1]));
     // SYN 11, challenge ACK 12, client RST 13, SYN again 14, SYN-ACK 15.
     for frame in [11, 12, 13, 14, 15] {
-        assert!(f[0].frames.contains(&frame), "{frame} in {:?}", f[0].frames);
+        assert!(
+            f[0].frames.contains(&FrameId(frame)),
+            "{frame} in {:?}",
+            f[0].frames
+        );
     }
     assert!(
         f[0].evidence[0].note.contains("bare ACK"),
@@ -125,7 +130,7 @@ fn accepted_reuse_of_a_server_time_wait_is_tuple_reuse_not_paws() {
     let f = findings(&a, FindingKind::TupleReuse);
     assert_eq!(f.len(), 1);
     assert_eq!(f[0].connections, ids(&[1]));
-    assert_eq!(f[0].frames, vec![11]);
+    assert_eq!(f[0].frames, frames(&[11]));
     assert!(f[0].summary.contains("server held"), "{}", f[0].summary);
     assert_eq!(counter(stem, "server", "TcpExtPAWSTimewait"), 0);
     // The old connection's TIME_WAIT ended when the tuple was taken over.
@@ -238,7 +243,7 @@ fn refused_and_unanswered_syns_are_handshake_failures() {
     let a = run("syn-drop", Options::default());
     let f = findings(&a, FindingKind::HandshakeFailure);
     assert_eq!(f.len(), 1);
-    assert_eq!(f[0].frames, vec![11, 12, 13]);
+    assert_eq!(f[0].frames, frames(&[11, 12, 13]));
     assert!(
         f[0].summary.contains(
             "1 never answered; every SYN to port 8081 was lost while port 8080 of the same \
@@ -334,7 +339,7 @@ fn time_wait_paws_rejects_are_counted_syn_by_syn_like_the_kernel() {
     assert_eq!(f.len(), 1);
     assert_eq!(f[0].severity, Severity::Error);
     assert_eq!(f[0].connections, ids(&[1]));
-    assert_eq!(f[0].frames, (10..=29).collect::<Vec<u64>>());
+    assert_eq!(f[0].frames, (10..=29).map(FrameId).collect::<Vec<_>>());
     assert_eq!(f[0].count, 7);
     assert_eq!(
         paws_rejected_syns(&a),
@@ -361,7 +366,7 @@ fn time_wait_paws_rejects_are_counted_syn_by_syn_like_the_kernel() {
     let f = findings(&a, FindingKind::PawsSynDrop);
     assert_eq!(f.len(), 1);
     assert_eq!(f[0].severity, Severity::Warning);
-    assert_eq!(f[0].frames, vec![10, 11, 12, 13, 14, 15]);
+    assert_eq!(f[0].frames, frames(&[10, 11, 12, 13, 14, 15]));
     assert_eq!(
         paws_rejected_syns(&a),
         counter(stem, "server", "TcpExtPAWSTimewait")
@@ -414,7 +419,7 @@ fn time_wait_reject_by_sequence_is_reported_as_not_paws() {
     assert!((new[0].seq.wrapping_sub(new[1].ack) as i32) < 0);
     let mut want = vec![last_old.frame];
     want.extend(new[..5].iter().map(|r| r.frame));
-    assert_eq!(f[0].frames, want);
+    assert_eq!(f[0].frames, frames(&want));
 }
 
 #[test]
@@ -431,7 +436,7 @@ fn a_firewall_drop_is_a_handshake_failure_not_paws() {
         .filter(|r| r.syn() && !r.ack_flag() && r.dst.ends_with(":8081"))
         .map(|r| r.frame)
         .collect();
-    assert_eq!(f[0].frames, dropped);
+    assert_eq!(f[0].frames, frames(&dropped));
     assert_eq!(counter(stem, "server", "nft_drops"), dropped.len() as i64);
     assert_eq!(counter(stem, "client", "connect_failed"), 2);
     assert_eq!(counter(stem, "server", "TcpExtPAWSTimewait"), 0);
@@ -524,7 +529,7 @@ fn random_nat_reuses_get_the_kernels_verdict_each_time() {
         } else {
             assert!(paws.is_empty(), "{stem}");
             assert_eq!(reuse.len(), 1, "{stem}");
-            assert_eq!(reuse[0].frames, vec![11], "{stem}");
+            assert_eq!(reuse[0].frames, frames(&[11]), "{stem}");
         }
         assert!(
             a.findings.iter().all(|f| f.severity < Severity::Error),

@@ -283,3 +283,9 @@ pub fn assert_valid_gfm(md: &str, what: &str) {
 pub fn ids(v: &[u32]) -> Vec<timewait::track::ConnId> {
     v.iter().copied().map(timewait::track::ConnId).collect()
 }
+
+/// Frame ids of the first file's frames (Wireshark's numbers), to compare
+/// with a finding's or a record's list.
+pub fn frames(v: &[u64]) -> Vec<timewait::frame::FrameId> {
+    v.iter().copied().map(timewait::frame::FrameId).collect()
+}

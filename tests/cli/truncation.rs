@@ -133,8 +133,8 @@ fn connections(a: &Analysis) -> Vec<(String, String, u64, u64, String)> {
             (
                 c.client.to_string(),
                 c.server.to_string(),
-                c.first_frame,
-                c.last_frame,
+                c.first_frame.0,
+                c.last_frame.0,
                 c.history.to_string(),
             )
         })

@@ -28,11 +28,12 @@ fn connection_ids_and_frames_match_tcp_stream_on_every_fixture() {
             let c = &a.connections[*id as usize];
             assert_eq!(c.id.0, *id, "{stem}");
             assert_eq!(
-                c.first_frame, frames[0].frame,
+                c.first_frame.local(),
+                frames[0].frame,
                 "{stem} stream {id}: first frame"
             );
             assert_eq!(
-                c.last_frame,
+                c.last_frame.local(),
                 frames.last().unwrap().frame,
                 "{stem} stream {id}: last frame"
             );
