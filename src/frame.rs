@@ -23,8 +23,8 @@ const LOCAL_MASK: u64 = (1 << FILE_SHIFT) - 1;
 /// count) cannot be passed for each other: only [`FrameId::local`] and
 /// [`FrameId::split`] give the per-file number, and nothing serializes an
 /// id by accident (it has no `Serialize`; records choose
-/// [`serialize_local`]). `Display` is the form of a finding's prose
-/// ([`FrameId::in_text`]).
+/// [`serialize_local`]). `Display` is the form of a finding's prose:
+/// `19` in the first file, `1:19` in a later one.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct FrameId(pub u64);
 
@@ -54,17 +54,18 @@ impl FrameId {
             frame.to_string()
         }
     }
+}
 
-    /// The frame inside a finding's prose: `19` in the first file, `1:19`
-    /// in a later one (a note cannot know how many files were read; the
-    /// first file's numbers are Wireshark's as they are). The same as
-    /// `Display`.
-    pub fn in_text(self) -> String {
+/// The frame inside a finding's prose: `19` in the first file, `1:19` in a
+/// later one (a note cannot know how many files were read; the first
+/// file's numbers are Wireshark's as they are).
+impl std::fmt::Display for FrameId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let (file, frame) = self.split();
         if file == 0 {
-            frame.to_string()
+            write!(f, "{frame}")
         } else {
-            format!("{file}:{frame}")
+            write!(f, "{file}:{frame}")
         }
     }
 }
@@ -116,8 +117,8 @@ mod tests {
         assert_eq!(FrameId::new(0, 7).label(false), "7");
         assert_eq!(FrameId::new(0, 7).label(true), "0:7");
         // Prose: the first file's numbers as they are.
-        assert_eq!(FrameId::new(0, 7).in_text(), "7");
-        assert_eq!(FrameId::new(2, 7).in_text(), "2:7");
+        assert_eq!(FrameId::new(0, 7).to_string(), "7");
+        assert_eq!(format!("frame {}", FrameId::new(2, 7)), "frame 2:7");
     }
 
     #[test]

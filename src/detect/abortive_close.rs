@@ -107,7 +107,7 @@ impl Detector for AbortiveClose {
                     "after data (frame {}) arrived behind its own FIN: the application had \
                      closed the socket, so the kernel reset it (data after close, \
                      TcpExtTCPAbortOnData)",
-                    data.in_text()
+                    data
                 ),
                 (None, Some(crate::track::TcpState::TimeWait)) => {
                     "where TIME_WAIT was expected: its socket was already gone".to_string()

@@ -774,7 +774,7 @@ impl PawsSynDrop {
                         (Verdict::Paws, Some(v), Some(recent)) => format!(
                             "SYN TSval {v} is below ts_recent {recent} of the TIME_WAIT socket \
                              the {holder} holds since frame {} (connection {}, {:.3} s earlier)",
-                            t.socket.since_frame.in_text(),
+                            t.socket.since_frame,
                             t.conn,
                             r.at.secs_since(t.socket.since)
                         ),
@@ -783,7 +783,7 @@ impl PawsSynDrop {
                              {holder} holds since frame {} (connection {}){}",
                             r.seq.0,
                             t.socket.rcv_nxt.0,
-                            t.socket.since_frame.in_text(),
+                            t.socket.since_frame,
                             t.conn,
                             if t.socket.ts_recent.is_none() || r.tsval.is_none() {
                                 ", without timestamps: a reject by sequence, not PAWS"
@@ -792,7 +792,7 @@ impl PawsSynDrop {
                             }
                         ),
                     };
-                    let answer = match r.ack_frame.map(|f| f.0) {
+                    let answer = match r.ack_frame {
                         Some(f) => format!(
                             "answered by bare ACK {f} (ack {}{})",
                             t.socket.rcv_nxt.0,
@@ -805,18 +805,16 @@ impl PawsSynDrop {
                     };
                     let rst = r
                         .rst_frame
-                        .map(|f| format!("; client RST {}", f.0))
+                        .map(|f| format!("; client RST {f}"))
                         .unwrap_or_default();
                     let outcome = if i != last {
                         String::new()
                     } else {
                         match (connected, c.handshake.connect_s) {
                             (Some((syn, sa)), Some(d)) => {
-                                let (syn, sa) = (syn.0, sa.0);
                                 format!("; connected after {d:.3} s (SYN {syn}, SYN-ACK {sa})")
                             }
                             (Some((syn, sa)), None) => {
-                                let (syn, sa) = (syn.0, sa.0);
                                 format!("; connected (SYN {syn}, SYN-ACK {sa})")
                             }
                             (None, _) => format!(
@@ -885,7 +883,7 @@ impl PawsSynDrop {
                 "SYN {} TSval {} is {behind} behind TSval {} the server kept for {} when it \
                  closed connection {} {:.3} s earlier (per-host PAWS, tcp_tw_recycle); not \
                  answered; {outcome}",
-                r.frame.0,
+                r.frame,
                 r.tsval.map_or(0, |v| v.0),
                 r.stamp.tsval,
                 c.client.ip(),

@@ -565,3 +565,52 @@ fn several_nat_reuses_count_every_rejected_syn_per_4_tuple() {
     assert_eq!(reuse as i64, 3 - kernel);
     assert_eq!(counter(stem, "client2", "connect_ok"), 3);
 }
+
+#[test]
+fn notes_name_a_later_files_frames_by_file_and_frame() {
+    // The three nat-paws-random re-makes as one timeline: the PAWS reject
+    // of the third file is told in that file's frames (`2:12`), as
+    // Wireshark numbers them, never as the pipeline's frame id.
+    let paths: Vec<String> = [
+        "nat-paws-random-1",
+        "nat-paws-random-2",
+        "nat-paws-random-3",
+    ]
+    .iter()
+    .map(|s| fixture(&format!("{s}.pcap")).to_str().unwrap().to_string())
+    .collect();
+    let mut args = vec!["analyze", "--format", "json"];
+    args.extend(paths.iter().map(String::as_str));
+    let o = timewait(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let rows: Vec<&serde_json::Value> = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|f| f["evidence"].as_array().unwrap())
+        .collect();
+    let paws = rows
+        .iter()
+        .find(|r| r["capture"] == 2 && r["note"].as_str().unwrap().contains("TIME_WAIT socket"))
+        .expect("a PAWS reject in the third file");
+    let note = paws["note"].as_str().unwrap();
+    for told in [
+        "since frame 2:10",
+        "answered by bare ACK 2:12",
+        "client RST 2:13",
+        "(SYN 2:14, SYN-ACK 2:15)",
+    ] {
+        assert!(note.contains(told), "{told} in {note}");
+    }
+    // No note prints a frame id (file index above bit 40: 13 digits).
+    for r in &rows {
+        let note = r["note"].as_str().unwrap();
+        let longest = note
+            .split(|c: char| !c.is_ascii_digit())
+            .map(str::len)
+            .max()
+            .unwrap_or(0);
+        assert!(longest < 13, "{note}");
+    }
+}
