@@ -4,12 +4,14 @@
 //!
 //! Split by job: [`model`] (the report model, the JSON contract), this
 //! file (the pipeline), [`reader`] (the reading thread and the hand-over),
-//! [`summary`] (the counts of the summary).
+//! [`fold`] (the folding thread), [`summary`] (the counts of the summary).
 
+mod fold;
 mod model;
 mod reader;
 mod summary;
 
+use fold::{Event, Folder, Keep};
 pub use model::*;
 use reader::{BATCHES_IN_FLIGHT, Handover, read_and_decode};
 use summary::{Tally, summarize};
@@ -18,7 +20,7 @@ use crate::capture::{self, CaptureError, CaptureFacts};
 use crate::decode::Segment;
 use crate::detect::{self, Claims, Detector};
 use crate::time::Timestamp;
-use crate::track::{ConnId, ConnectionRecord, HostTally, Observation, TimeWaitCut, Tracker};
+use crate::track::{ConnId, ConnectionRecord, Observation, TimeWaitCut, Tracker};
 use std::io::Read;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -100,8 +102,9 @@ pub struct Pipeline<'o> {
 
 /// Where each connection record goes as the tracker retires it.
 enum Retire<'o> {
-    /// Into the summary counts, the host tally and every detector, in the
-    /// order of [`detect::all`]; kept as [`Retain`] said.
+    /// Into the detectors that look at segments here, then with their
+    /// claims to the folding side ([`fold`]): the summary counts, the host
+    /// tally and the other detectors; kept as [`Retain`] said.
     Analyze(Box<Analyzer>),
     /// To the sink ([`Retain::Stream`]).
     Stream {
@@ -114,27 +117,14 @@ enum Retire<'o> {
     },
 }
 
-/// Which records an analyzing pipeline keeps.
-#[derive(Clone, Copy)]
-enum Keep {
-    Nothing,
-    All,
-    Only(ConnId),
-}
-
-/// The state of an analyzing pipeline: what the detectors, the summary
-/// and the hosts fold, and the records kept.
+/// The tracking thread's part of an analyzing pipeline.
 struct Analyzer {
+    /// The detectors that look at segments, in the order of
+    /// [`detect::all`]: their record work stays on this thread ([`fold`]).
     detectors: Vec<Box<dyn Detector>>,
-    /// Indexes of the detectors that look at segments.
-    segment_detectors: Vec<usize>,
     claims: Claims,
-    tally: Tally,
-    hosts: HostTally,
-    keep: Keep,
-    kept: Vec<ConnectionRecord>,
-    /// Cuts of kept records' TIME_WAIT, applied when they are sorted.
-    kept_cuts: Vec<TimeWaitCut>,
+    /// The summary, the hosts, the other detectors and the records kept.
+    fold: Folder,
     /// The tracker's TIME_WAIT floor last handed on.
     floor: Option<crate::time::Timestamp>,
 }
@@ -153,19 +143,14 @@ impl Retire<'_> {
             Retain::All => Keep::All,
             Retain::Only(id) => Keep::Only(id),
         };
-        let detectors = detect::all(&options.detect());
-        let segment_detectors = (0..detectors.len())
-            .filter(|i| detectors[*i].wants_segments())
+        let detectors = detect::all(&options.detect())
+            .into_iter()
+            .filter(|d| d.wants_segments())
             .collect();
         Retire::Analyze(Box::new(Analyzer {
             detectors,
-            segment_detectors,
             claims: Claims::default(),
-            tally: Tally::default(),
-            hosts: HostTally::default(),
-            keep,
-            kept: Vec::new(),
-            kept_cuts: Vec::new(),
+            fold: Folder::new(options.detect(), keep),
             floor: None,
         }))
     }
@@ -183,17 +168,12 @@ impl Retire<'_> {
                 }
             }
             Retire::Analyze(a) => {
-                a.tally.add(&record);
-                a.hosts.add(&record);
-                detect::connection_end_all(&mut a.detectors, &record, &mut a.claims);
-                let kept = match a.keep {
-                    Keep::Nothing => false,
-                    Keep::All => true,
-                    Keep::Only(id) => id == record.id,
-                };
-                if kept {
-                    a.kept.push(record);
+                for d in &mut a.detectors {
+                    d.on_connection_end(&record, &mut a.claims);
                 }
+                let claimed = fold::claim_bits(&a.claims, record.id);
+                a.claims.clear();
+                a.fold.push(Event::Record(record, claimed));
             }
         }
     }
@@ -208,18 +188,10 @@ impl Retire<'_> {
                 return;
             }
         };
-        a.hosts.cut(&cut);
         for d in &mut a.detectors {
             d.on_time_wait_cut(&cut);
         }
-        let kept = match a.keep {
-            Keep::Nothing => false,
-            Keep::All => true,
-            Keep::Only(id) => id == cut.id,
-        };
-        if kept {
-            a.kept_cuts.push(cut);
-        }
+        a.fold.push(Event::Cut(cut));
     }
 
     /// Hands the tracker's TIME_WAIT floor on when it moved, after the
@@ -234,10 +206,10 @@ impl Retire<'_> {
         }
         a.floor = floor;
         if let Some(f) = floor {
-            a.hosts.advance(f);
             for d in &mut a.detectors {
                 d.advance(f);
             }
+            a.fold.push(Event::Advance(f));
         }
     }
 }
@@ -314,10 +286,12 @@ impl<'o> Pipeline<'o> {
     /// report and returned as the error; damage after the header is not an
     /// error (see [`CaptureReport::damage`]).
     ///
-    /// Two threads: this one tracks connections and runs the detectors
-    /// while a second reads and decodes the file, handing segments over in
-    /// batches in capture order. Decoding is about a third of the work, and
-    /// the benchmark (benches/run.sh) shows the split pays on two cores.
+    /// Three threads: this one tracks connections and runs the detectors
+    /// that look at segments while a second reads and decodes the file,
+    /// handing segments over in batches in capture order, and a third
+    /// folds the retired records ([`fold`]). Tracking bounds the wall
+    /// time; taking decoding and folding off its thread pays even on two
+    /// cores.
     pub fn feed<R: Read + Send>(&mut self, path: &str, input: R) -> Result<(), CaptureError> {
         let index = self.captures.len() as u32;
         self.tracker.set_capture(index);
@@ -465,9 +439,26 @@ impl<'o> Pipeline<'o> {
         let (tally, hosts, mut findings, mut connections, cuts) = match self.retire {
             Retire::Analyze(a) => {
                 let mut a = *a;
-                let hosts = a.hosts.finish();
-                let findings = detect::finish_all(&mut a.detectors, &ctx, &self.options.findings);
-                (a.tally, hosts, findings, a.kept, a.kept_cuts)
+                let mut findings =
+                    detect::finish_all(&mut a.detectors, &ctx, &self.options.findings);
+                let folded = a.fold.finish(fold::End {
+                    capture_start,
+                    capture_end,
+                    selection: self.options.findings.clone(),
+                });
+                // Each side's findings come sorted as `finish_all` sorts
+                // them, and every kind comes from one detector: the stable
+                // sort of both gives the order of one `finish_all` over
+                // every detector.
+                findings.extend(folded.findings);
+                findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.kind.cmp(&b.kind)));
+                (
+                    folded.tally,
+                    folded.hosts,
+                    findings,
+                    folded.kept,
+                    folded.kept_cuts,
+                )
             }
             // A streaming pipeline has counted connections only.
             Retire::Stream { .. } => (
@@ -543,8 +534,8 @@ fn feed_segment(
         && !obs.notes.ignored
         && let Retire::Analyze(a) = retire
     {
-        for &i in &a.segment_detectors {
-            a.detectors[i].on_segment(seg, &obs, conn);
+        for d in &mut a.detectors {
+            d.on_segment(seg, &obs, conn);
         }
     }
     observer.on_segment(capture, seg, &obs);
@@ -605,6 +596,49 @@ mod tests {
         assert_eq!(one.connections.len(), 1);
         assert_eq!(json(&one.connections[0]), json(&all.connections[2]));
         assert_eq!(json(&one.findings), json(&all.findings));
+    }
+
+    /// `p` with its folding side in line, on the calling thread.
+    fn folding_inline(mut p: Pipeline<'_>, keep: Keep) -> Pipeline<'_> {
+        let Retire::Analyze(a) = &mut p.retire else {
+            panic!("an analyzing pipeline");
+        };
+        assert!(matches!(a.fold, Folder::Thread { .. }), "folds on a thread");
+        a.fold = Folder::inline(p.options.detect(), keep);
+        p
+    }
+
+    #[test]
+    fn folding_on_a_thread_of_its_own_gives_what_folding_in_line_gives() {
+        // Captures with many records (more than a batch of events), cuts
+        // of records written early (compacting at once), paws and
+        // fin-retransmit-rst claims read by later detectors.
+        for name in [
+            "refused-many.pcap",
+            "tw-seq-reject.pcap",
+            "churn-redis.pcap",
+            "ports-tw-reuse.pcap",
+            "finrst-tw-gone.pcap",
+            "nat-paws-fail.pcap",
+        ] {
+            let path = format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+            for compact in [false, true] {
+                let analyze = |inline: bool| {
+                    let mut p = Pipeline::new(Options::default(), Retain::All);
+                    if compact {
+                        p = p.compact_above(0, 0.0);
+                    }
+                    if inline {
+                        p = folding_inline(p, Keep::All);
+                    }
+                    p.feed(name, std::fs::File::open(&path).unwrap()).unwrap();
+                    p.finish()
+                };
+                let (threaded, inline) = (analyze(false), analyze(true));
+                assert!(!threaded.connections.is_empty(), "{name}");
+                assert_eq!(json(&threaded), json(&inline), "{name} compact {compact}");
+            }
+        }
     }
 
     #[test]
