@@ -20,8 +20,8 @@ use crate::track::{ConnId, ConnectionRecord, HostRecord, HostTally, TimeWaitCut}
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
-/// Events handed over at once: the hand-over then costs nothing per record,
-/// and a batch (about 256 KB of records) stays in cache.
+/// Records handed over at once: the hand-over then costs nothing per
+/// record, and a batch (about 300 KB of records) stays in cache.
 const BATCH: usize = 512;
 
 /// Full batches waiting for the folding thread; bounds the records between
@@ -32,14 +32,10 @@ const BATCHES_IN_FLIGHT: usize = 4;
 type ClaimBits = u16;
 const _: () = assert!(FindingKind::ALL.len() <= ClaimBits::BITS as usize);
 
-/// What the tracking thread hands on, in the order it happened. Records
-/// are nearly every event, so they go by value: a box each would be a
-/// malloc and a free per connection.
-#[allow(clippy::large_enum_variant)]
-pub(super) enum Event {
-    /// A retired record and the claims the tracking thread's detectors
-    /// made on it.
-    Record(ConnectionRecord, ClaimBits),
+/// What the tracking thread hands on, in the order it happened.
+enum Event {
+    /// The next this many records of the batch.
+    Records(usize),
     /// A new incarnation cut the TIME_WAIT of a record written early.
     Cut(TimeWaitCut),
     /// The tracker's TIME_WAIT floor moved here.
@@ -117,35 +113,49 @@ impl Fold {
         }
     }
 
-    fn apply(&mut self, event: Event) {
-        match event {
-            Event::Record(record, claimed) => {
-                self.tally.add(&record);
-                self.hosts.add(&record);
-                for (i, kind) in FindingKind::ALL.iter().enumerate() {
-                    if claimed & 1 << i != 0 {
-                        self.claims.claim(*kind, record.id);
+    fn record(&mut self, record: ConnectionRecord, claimed: ClaimBits) {
+        self.tally.add(&record);
+        self.hosts.add(&record);
+        for (i, kind) in FindingKind::ALL.iter().enumerate() {
+            if claimed & 1 << i != 0 {
+                self.claims.claim(*kind, record.id);
+            }
+        }
+        detect::connection_end_all(&mut self.detectors, &record, &mut self.claims);
+        if self.keep.wants(record.id) {
+            self.kept.push(record);
+        }
+    }
+
+    fn cut(&mut self, cut: TimeWaitCut) {
+        self.hosts.cut(&cut);
+        for d in &mut self.detectors {
+            d.on_time_wait_cut(&cut);
+        }
+        if self.keep.wants(cut.id) {
+            self.kept_cuts.push(cut);
+        }
+    }
+
+    fn advance(&mut self, floor: Timestamp) {
+        self.hosts.advance(floor);
+        for d in &mut self.detectors {
+            d.advance(floor);
+        }
+    }
+
+    /// Everything in `batch`, in order; leaves it empty.
+    fn apply(&mut self, batch: &mut Batch) {
+        let mut records = batch.records.drain(..).zip(batch.claims.drain(..));
+        for event in batch.events.drain(..) {
+            match event {
+                Event::Records(n) => {
+                    for (record, claimed) in records.by_ref().take(n) {
+                        self.record(record, claimed);
                     }
                 }
-                detect::connection_end_all(&mut self.detectors, &record, &mut self.claims);
-                if self.keep.wants(record.id) {
-                    self.kept.push(record);
-                }
-            }
-            Event::Cut(cut) => {
-                self.hosts.cut(&cut);
-                for d in &mut self.detectors {
-                    d.on_time_wait_cut(&cut);
-                }
-                if self.keep.wants(cut.id) {
-                    self.kept_cuts.push(cut);
-                }
-            }
-            Event::Advance(floor) => {
-                self.hosts.advance(floor);
-                for d in &mut self.detectors {
-                    d.advance(floor);
-                }
+                Event::Cut(cut) => self.cut(cut),
+                Event::Advance(floor) => self.advance(floor),
             }
         }
     }
@@ -174,9 +184,64 @@ pub(super) struct End {
     pub(super) selection: Selection,
 }
 
+/// Records, cuts and floor advances in the order the tracker made them:
+/// the records in a vector of their own, which takes them from the
+/// tracker in one move each, and events that say where they go.
+#[derive(Default)]
+pub(super) struct Batch {
+    records: Vec<ConnectionRecord>,
+    /// The claims on each record, by its index in `records`.
+    claims: Vec<ClaimBits>,
+    events: Vec<Event>,
+}
+
+impl Batch {
+    fn with_capacity() -> Batch {
+        Batch {
+            records: Vec::with_capacity(BATCH),
+            claims: Vec::with_capacity(BATCH),
+            events: Vec::new(),
+        }
+    }
+
+    /// Takes every record of `retired` and has `detectors` see each (the
+    /// ones whose record work stays on this thread); their claims go with
+    /// the record.
+    fn take(
+        &mut self,
+        retired: impl Iterator<Item = ConnectionRecord>,
+        detectors: &mut [Box<dyn Detector>],
+        claims: &mut Claims,
+    ) {
+        let start = self.records.len();
+        self.records.extend(retired);
+        for record in &self.records[start..] {
+            for d in detectors.iter_mut() {
+                d.on_connection_end(record, claims);
+            }
+            self.claims.push(claim_bits(claims, record.id));
+            claims.clear();
+        }
+        let n = self.records.len() - start;
+        match self.events.last_mut() {
+            _ if n == 0 => {}
+            Some(Event::Records(m)) => *m += n,
+            _ => self.events.push(Event::Records(n)),
+        }
+    }
+
+    fn full(&self) -> bool {
+        self.records.len() >= BATCH || self.events.len() >= BATCH
+    }
+
+    fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+}
+
 /// To the folding thread.
 pub(super) enum Message {
-    Events(Vec<Event>),
+    Batch(Batch),
     Finish(End),
 }
 
@@ -184,15 +249,15 @@ pub(super) enum Message {
 pub(super) enum Folder {
     /// On a thread of its own (see the module's comment).
     Thread {
-        batch: Vec<Event>,
+        batch: Batch,
         full: mpsc::SyncSender<Message>,
         /// Emptied batches, back for reuse.
-        empty: mpsc::Receiver<Vec<Event>>,
+        empty: mpsc::Receiver<Batch>,
         thread: Option<JoinHandle<Option<Folded>>>,
     },
     /// In line, on the caller's thread (when no thread could be made, and
     /// for the test that holds the two to the same results).
-    Inline(Box<Fold>),
+    Inline { batch: Batch, fold: Box<Fold> },
 }
 
 impl Folder {
@@ -200,19 +265,17 @@ impl Folder {
     /// be made.
     pub(super) fn new(config: DetectConfig, keep: Keep) -> Folder {
         let (full_tx, full_rx) = mpsc::sync_channel::<Message>(BATCHES_IN_FLIGHT);
-        let (empty_tx, empty_rx) = mpsc::channel::<Vec<Event>>();
+        let (empty_tx, empty_rx) = mpsc::channel::<Batch>();
         let spawned = std::thread::Builder::new()
             .name("timewait-fold".into())
             .spawn(move || {
                 let mut fold = Fold::new(config, keep);
                 for message in full_rx {
                     match message {
-                        Message::Events(mut events) => {
-                            for event in events.drain(..) {
-                                fold.apply(event);
-                            }
+                        Message::Batch(mut batch) => {
+                            fold.apply(&mut batch);
                             // The pipeline may be gone; then the batch goes.
-                            let _ = empty_tx.send(events);
+                            let _ = empty_tx.send(batch);
                         }
                         Message::Finish(end) => return Some(fold.finish(end)),
                     }
@@ -222,7 +285,7 @@ impl Folder {
             });
         match spawned {
             Ok(thread) => Folder::Thread {
-                batch: Vec::with_capacity(BATCH),
+                batch: Batch::with_capacity(),
                 full: full_tx,
                 empty: empty_rx,
                 thread: Some(thread),
@@ -233,20 +296,53 @@ impl Folder {
 
     /// A folding side on the caller's thread.
     pub(super) fn inline(config: DetectConfig, keep: Keep) -> Folder {
-        Folder::Inline(Box::new(Fold::new(config, keep)))
+        Folder::Inline {
+            batch: Batch::default(),
+            fold: Box::new(Fold::new(config, keep)),
+        }
     }
 
-    pub(super) fn push(&mut self, event: Event) {
+    /// Records the tracker retired, after `detectors` (those of the
+    /// tracking thread) saw each.
+    pub(super) fn records(
+        &mut self,
+        retired: impl Iterator<Item = ConnectionRecord>,
+        detectors: &mut [Box<dyn Detector>],
+        claims: &mut Claims,
+    ) {
+        self.batch().take(retired, detectors, claims);
+        self.hand_on();
+    }
+
+    /// A new incarnation cut the TIME_WAIT of a record written early.
+    pub(super) fn cut(&mut self, cut: TimeWaitCut) {
+        self.batch().events.push(Event::Cut(cut));
+        self.hand_on();
+    }
+
+    /// The tracker's TIME_WAIT floor moved to `floor`.
+    pub(super) fn advance(&mut self, floor: Timestamp) {
+        self.batch().events.push(Event::Advance(floor));
+        self.hand_on();
+    }
+
+    fn batch(&mut self) -> &mut Batch {
         match self {
-            Folder::Inline(fold) => fold.apply(event),
+            Folder::Thread { batch, .. } | Folder::Inline { batch, .. } => batch,
+        }
+    }
+
+    /// Folds the batch in line, or hands it to the thread when full.
+    fn hand_on(&mut self) {
+        match self {
+            Folder::Inline { batch, fold } => fold.apply(batch),
             Folder::Thread {
                 batch,
                 full,
                 empty,
                 thread,
             } => {
-                batch.push(event);
-                if batch.len() == BATCH {
+                if batch.full() {
                     send_batch(batch, full, empty, thread);
                 }
             }
@@ -256,7 +352,7 @@ impl Folder {
     /// Folds what is left and returns what was folded.
     pub(super) fn finish(self, end: End) -> Folded {
         match self {
-            Folder::Inline(fold) => fold.finish(end),
+            Folder::Inline { fold, .. } => fold.finish(end),
             Folder::Thread {
                 mut batch,
                 full,
@@ -282,16 +378,14 @@ impl Folder {
 /// Hands `batch` on; if the folding thread is gone (it panicked), raises
 /// its panic here.
 fn send_batch(
-    batch: &mut Vec<Event>,
+    batch: &mut Batch,
     full: &mpsc::SyncSender<Message>,
-    empty: &mpsc::Receiver<Vec<Event>>,
+    empty: &mpsc::Receiver<Batch>,
     thread: &mut Option<JoinHandle<Option<Folded>>>,
 ) {
-    let next = empty
-        .try_recv()
-        .unwrap_or_else(|_| Vec::with_capacity(BATCH));
-    let events = std::mem::replace(batch, next);
-    if full.send(Message::Events(events)).is_err() {
+    let next = empty.try_recv().unwrap_or_else(|_| Batch::with_capacity());
+    let batch = std::mem::replace(batch, next);
+    if full.send(Message::Batch(batch)).is_err() {
         match thread.take().map(JoinHandle::join) {
             Some(Err(panic)) => std::panic::resume_unwind(panic),
             _ => panic!("the folding thread ended early"),

@@ -11,7 +11,7 @@ mod model;
 mod reader;
 mod summary;
 
-use fold::{Event, Folder, Keep};
+use fold::{Folder, Keep};
 pub use model::*;
 use reader::{BATCHES_IN_FLIGHT, Handover, read_and_decode};
 use summary::{Tally, summarize};
@@ -160,21 +160,18 @@ impl Retire<'_> {
         matches!(self, Retire::Stream { stopped: true, .. })
     }
 
-    fn take(&mut self, record: ConnectionRecord) {
+    /// Records the tracker retired, in retirement order.
+    fn take(&mut self, retired: impl Iterator<Item = ConnectionRecord>) {
         match self {
             Retire::Stream { sink, stopped, .. } => {
-                if !*stopped {
+                for record in retired {
+                    if *stopped {
+                        break;
+                    }
                     *stopped = sink(record).is_break();
                 }
             }
-            Retire::Analyze(a) => {
-                for d in &mut a.detectors {
-                    d.on_connection_end(&record, &mut a.claims);
-                }
-                let claimed = fold::claim_bits(&a.claims, record.id);
-                a.claims.clear();
-                a.fold.push(Event::Record(record, claimed));
-            }
+            Retire::Analyze(a) => a.fold.records(retired, &mut a.detectors, &mut a.claims),
         }
     }
 
@@ -191,7 +188,7 @@ impl Retire<'_> {
         for d in &mut a.detectors {
             d.on_time_wait_cut(&cut);
         }
-        a.fold.push(Event::Cut(cut));
+        a.fold.cut(cut);
     }
 
     /// Hands the tracker's TIME_WAIT floor on when it moved, after the
@@ -209,7 +206,7 @@ impl Retire<'_> {
             for d in &mut a.detectors {
                 d.advance(f);
             }
-            a.fold.push(Event::Advance(f));
+            a.fold.advance(f);
         }
     }
 }
@@ -420,12 +417,7 @@ impl<'o> Pipeline<'o> {
             .filter_map(|c| c.last)
             .chain(self.segment_span.map(|s| s.1))
             .max();
-        for record in self.tracker.finish(capture_end) {
-            if self.retire.stopped() {
-                break;
-            }
-            self.retire.take(record);
-        }
+        self.retire.take(self.tracker.finish(capture_end));
         let config = self.options.detect();
         let ctx = detect::Context {
             config: &config,
@@ -540,9 +532,7 @@ fn feed_segment(
     }
     observer.on_segment(capture, seg, &obs);
     if tracker.has_retired() {
-        for record in tracker.drain_retired() {
-            retire.take(record);
-        }
+        retire.take(tracker.drain_retired());
     }
     if tracker.has_cuts() {
         for cut in tracker.drain_cuts() {

@@ -56,6 +56,10 @@ pub(super) fn read_and_decode<R: Read>(
     // Frames not yet added to the progress counts.
     let mut unreported: u64 = 0;
     let mut links: BTreeMap<LinkType, u64> = BTreeMap::new();
+    // Frames of the link type of the latest frame not yet in `links`: a
+    // file rarely changes link type (pcapng interfaces may), and a tree
+    // entry per frame was a twentieth of the reading thread.
+    let mut link_run: Option<(LinkType, u64)> = None;
     let mut batch = Vec::with_capacity(BATCH);
     // Per file: IP fragment queues do not span files.
     let mut decoder = decode::Decoder::new();
@@ -69,7 +73,14 @@ pub(super) fn read_and_decode<R: Read>(
     // The last step that was not a jump.
     let mut last_step = 0.0;
     let result = capture::read_capture_until(input, |record| {
-        *links.entry(record.link).or_default() += 1;
+        match &mut link_run {
+            Some((link, frames)) if *link == record.link => *frames += 1,
+            run => {
+                if let Some((link, frames)) = run.replace((record.link, 1)) {
+                    *links.entry(link).or_default() += frames;
+                }
+            }
+        }
         unreported += 1;
         if let Some(p) = previous {
             let step = record.ts.secs_since(p);
@@ -140,6 +151,9 @@ pub(super) fn read_and_decode<R: Read>(
     }
     if let Some(p) = &progress {
         p.packets.fetch_add(unreported, Ordering::Relaxed);
+    }
+    if let Some((link, frames)) = link_run {
+        *links.entry(link).or_default() += frames;
     }
     report.link_types = links
         .into_iter()
