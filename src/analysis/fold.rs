@@ -113,18 +113,17 @@ impl Fold {
         }
     }
 
-    fn record(&mut self, record: ConnectionRecord, claimed: ClaimBits) {
-        self.tally.add(&record);
-        self.hosts.add(&record);
+    /// Folds a record; true when it is to be kept.
+    fn record(&mut self, record: &ConnectionRecord, claimed: ClaimBits) -> bool {
+        self.tally.add(record);
+        self.hosts.add(record);
         for (i, kind) in FindingKind::ALL.iter().enumerate() {
             if claimed & 1 << i != 0 {
                 self.claims.claim(*kind, record.id);
             }
         }
-        detect::connection_end_all(&mut self.detectors, &record, &mut self.claims);
-        if self.keep.wants(record.id) {
-            self.kept.push(record);
-        }
+        detect::connection_end_all(&mut self.detectors, record, &mut self.claims);
+        self.keep.wants(record.id)
     }
 
     fn cut(&mut self, cut: TimeWaitCut) {
@@ -144,20 +143,36 @@ impl Fold {
         }
     }
 
-    /// Everything in `batch`, in order; leaves it empty.
+    /// Everything in `batch`, in order; leaves it empty. Records are read
+    /// where they lie and moved only when kept.
     fn apply(&mut self, batch: &mut Batch) {
-        let mut records = batch.records.drain(..).zip(batch.claims.drain(..));
+        let mut next = 0;
+        let mut kept = Vec::new();
         for event in batch.events.drain(..) {
             match event {
                 Event::Records(n) => {
-                    for (record, claimed) in records.by_ref().take(n) {
-                        self.record(record, claimed);
+                    for i in next..next + n {
+                        if self.record(&batch.records[i], batch.claims[i]) {
+                            kept.push(i);
+                        }
                     }
+                    next += n;
                 }
                 Event::Cut(cut) => self.cut(cut),
                 Event::Advance(floor) => self.advance(floor),
             }
         }
+        if kept.is_empty() {
+            batch.records.clear();
+        } else {
+            let mut kept = kept.into_iter().peekable();
+            for (i, record) in batch.records.drain(..).enumerate() {
+                if kept.next_if_eq(&i).is_some() {
+                    self.kept.push(record);
+                }
+            }
+        }
+        batch.claims.clear();
     }
 
     fn finish(mut self, end: End) -> Folded {
