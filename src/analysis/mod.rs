@@ -13,12 +13,13 @@ mod summary;
 
 use fold::{Folder, Keep};
 pub use model::*;
-use reader::{BATCHES_IN_FLIGHT, Handover, read_and_decode};
+use reader::{BATCHES_IN_FLIGHT, Batch, Handover, read_and_decode};
 use summary::{Tally, summarize};
 
 use crate::capture::{self, CaptureError, CaptureFacts};
 use crate::decode::Segment;
 use crate::detect::{self, Claims, Detector};
+use crate::flow::FlowKey;
 use crate::time::Timestamp;
 use crate::track::{ConnId, ConnectionRecord, Observation, TimeWaitCut, Tracker};
 use std::io::Read;
@@ -295,8 +296,8 @@ impl<'o> Pipeline<'o> {
         let tracker = &mut self.tracker;
         let observer = &mut self.observer;
         let retire = &mut self.retire;
-        let (full_tx, full_rx) = mpsc::sync_channel::<Vec<Segment>>(BATCHES_IN_FLIGHT);
-        let (empty_tx, empty_rx) = mpsc::channel::<Vec<Segment>>();
+        let (full_tx, full_rx) = mpsc::sync_channel::<Batch>(BATCHES_IN_FLIGHT);
+        let (empty_tx, empty_rx) = mpsc::channel::<Batch>();
         let progress = self.progress.clone();
         let reader_progress = progress.clone();
         let interrupt = self.interrupt.clone();
@@ -321,12 +322,12 @@ impl<'o> Pipeline<'o> {
                 }
                 if index > 0 {
                     // Frames name their file from here on (crate::frame).
-                    for seg in &mut batch {
+                    for seg in &mut batch.segments {
                         seg.frame = crate::frame::frame_id(index, seg.frame);
                     }
                 }
-                for seg in &batch {
-                    feed_segment(tracker, retire, seg, &mut **observer, index);
+                for (seg, key) in batch.segments.iter().zip(&batch.keys) {
+                    feed_segment(tracker, retire, seg, *key, &mut **observer, index);
                 }
                 if let Some(p) = &progress {
                     let seen = u64::from(tracker.connections_seen());
@@ -393,6 +394,7 @@ impl<'o> Pipeline<'o> {
             &mut self.tracker,
             &mut self.retire,
             seg,
+            FlowKey::new(seg.src, seg.dst),
             &mut *self.observer,
             0,
         );
@@ -514,10 +516,11 @@ fn feed_segment(
     tracker: &mut Tracker,
     retire: &mut Retire<'_>,
     seg: &Segment,
+    key: FlowKey,
     observer: &mut dyn SegmentObserver,
     capture: u32,
 ) {
-    let (obs, conn) = tracker.on_segment_conn(seg);
+    let (obs, conn) = tracker.on_segment_keyed(seg, key);
     // A capture copy, or a segment the receiver's kernel drops unseen, is
     // no event for any detector; the observer (the ladder) still shows it.
     // Nor is a segment of a connection whose record was written already.
