@@ -520,7 +520,10 @@ fn feed_segment(
     observer: &mut dyn SegmentObserver,
     capture: u32,
 ) {
-    let (obs, conn) = tracker.on_segment_keyed(seg, key);
+    // Read where it lies: moving the observation out (168 bytes) was a
+    // memcpy call per segment.
+    let fed = tracker.on_segment_keyed(seg, key);
+    let (obs, conn) = (&fed.0, fed.1);
     // A capture copy, or a segment the receiver's kernel drops unseen, is
     // no event for any detector; the observer (the ladder) still shows it.
     // Nor is a segment of a connection whose record was written already.
@@ -530,10 +533,10 @@ fn feed_segment(
         && let Retire::Analyze(a) = retire
     {
         for d in &mut a.detectors {
-            d.on_segment(seg, &obs, conn);
+            d.on_segment(seg, obs, conn);
         }
     }
-    observer.on_segment(capture, seg, &obs);
+    observer.on_segment(capture, seg, obs);
     if tracker.has_retired() {
         retire.take(tracker.drain_retired());
     }
