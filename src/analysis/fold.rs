@@ -60,13 +60,24 @@ impl Keep {
     }
 }
 
-/// The claims `claims` holds on `id`, as bits.
-pub(super) fn claim_bits(claims: &Claims, id: ConnId) -> ClaimBits {
+/// The claims `claims` holds on `id`, as bits. Detectors claim only the
+/// record being retired, so these are all its claims.
+fn claim_bits(claims: &Claims, id: ConnId) -> ClaimBits {
     FindingKind::ALL
         .iter()
         .enumerate()
         .filter(|(_, k)| claims.is_claimed(**k, id))
         .fold(0, |bits, (i, _)| bits | 1 << i)
+}
+
+/// Makes the claims `bits` says on `id` in `claims` (the inverse of
+/// [`claim_bits`]).
+fn claim_from_bits(bits: ClaimBits, id: ConnId, claims: &mut Claims) {
+    for (i, kind) in FindingKind::ALL.iter().enumerate() {
+        if bits & 1 << i != 0 {
+            claims.claim(*kind, id);
+        }
+    }
 }
 
 /// What the folding side made of the records, at the end.
@@ -117,11 +128,7 @@ impl Fold {
     fn record(&mut self, record: &ConnectionRecord, claimed: ClaimBits) -> bool {
         self.tally.add(record);
         self.hosts.add(record);
-        for (i, kind) in FindingKind::ALL.iter().enumerate() {
-            if claimed & 1 << i != 0 {
-                self.claims.claim(*kind, record.id);
-            }
-        }
+        claim_from_bits(claimed, record.id, &mut self.claims);
         detect::connection_end_all(&mut self.detectors, record, &mut self.claims);
         self.keep.wants(record.id)
     }
@@ -405,5 +412,30 @@ fn send_batch(
             Some(Err(panic)) => std::panic::resume_unwind(panic),
             _ => panic!("the folding thread ended early"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claims_cross_to_the_folding_side_as_they_were_made() {
+        let mut made = Claims::default();
+        made.claim(FindingKind::PawsSynDrop, 7);
+        made.claim(FindingKind::FinRetransmitRst, 7);
+        let bits = claim_bits(&made, 7);
+        assert_eq!(bits.count_ones(), 2);
+        let mut seen = Claims::default();
+        claim_from_bits(bits, 7, &mut seen);
+        for kind in FindingKind::ALL {
+            assert_eq!(
+                seen.is_claimed(*kind, 7),
+                made.is_claimed(*kind, 7),
+                "{kind}"
+            );
+        }
+        assert!(!seen.is_claimed(FindingKind::PawsSynDrop, 8), "only on 7");
+        assert_eq!(claim_bits(&Claims::default(), 7), 0);
     }
 }
