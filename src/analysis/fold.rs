@@ -371,10 +371,11 @@ impl Folder {
         }
     }
 
-    /// Folds what is left and returns what was folded.
-    pub(super) fn finish(self, end: End) -> Folded {
+    /// Folds what is left and returns what was folded, with what
+    /// `meanwhile` returns: it runs while the folding thread finishes.
+    pub(super) fn finish<T>(self, end: End, meanwhile: impl FnOnce() -> T) -> (Folded, T) {
         match self {
-            Folder::Inline { fold, .. } => fold.finish(end),
+            Folder::Inline { fold, .. } => (fold.finish(end), meanwhile()),
             Folder::Thread {
                 mut batch,
                 full,
@@ -387,8 +388,9 @@ impl Folder {
                 // A failed send means the thread panicked: join says why.
                 let _ = full.send(Message::Finish(end));
                 drop(full);
+                let also = meanwhile();
                 match thread.take().map(JoinHandle::join) {
-                    Some(Ok(Some(folded))) => folded,
+                    Some(Ok(Some(folded))) => (folded, also),
                     Some(Err(panic)) => std::panic::resume_unwind(panic),
                     _ => panic!("the folding thread ended before the pipeline finished"),
                 }

@@ -433,12 +433,14 @@ impl<'o> Pipeline<'o> {
         let (tally, hosts, mut findings, mut connections, cuts) = match self.retire {
             Retire::Analyze(a) => {
                 let mut a = *a;
-                let mut findings =
-                    detect::finish_all(&mut a.detectors, &ctx, &self.options.findings);
-                let folded = a.fold.finish(fold::End {
+                let end = fold::End {
                     capture_start,
                     capture_end,
                     selection: self.options.findings.clone(),
+                };
+                // This side's detectors finish while the folding side does.
+                let (folded, mut findings) = a.fold.finish(end, || {
+                    detect::finish_all(&mut a.detectors, &ctx, &self.options.findings)
                 });
                 // Each side's findings come sorted as `finish_all` sorts
                 // them, and every kind comes from one detector: the stable
