@@ -23,10 +23,12 @@
 //! `abortive-close` (data after close), not a missing TIME_WAIT socket.
 
 use super::{
-    Claims, Context, Detector, Evidence, EvidenceSet, Finding, FindingKind, KindSpec, Severity,
-    ip_filter, plural,
+    Claims, Context, Detector, EvidenceSet, Finding, FindingKind, KindSpec, Severity, ip_filter,
+    plural,
 };
 use crate::decode::Segment;
+use crate::flow::Side;
+use crate::time::Timestamp;
 use crate::track::{ConnId, Connection, ConnectionRecord, Observation};
 use rustc_hash::FxHashMap as HashMap;
 use std::collections::BTreeMap;
@@ -49,9 +51,19 @@ pub const SPEC: KindSpec = KindSpec {
     doc: include_str!("../../docs/findings/fin-retransmit-rst.md"),
 };
 
+/// A case on a connection still open: what its evidence row needs, the
+/// note unformatted. Cases wait here until the connection ends (past its
+/// TIME_WAIT), so a formatted note per case would cost about a hundred
+/// bytes for every lossy close in the last minute; it is formatted only
+/// when the finding's evidence keeps the row.
 struct Case {
-    closer: IpAddr,
-    evidence: Evidence,
+    closer_ip: IpAddr,
+    /// The side that sent the first FIN and then the RST.
+    closer: Side,
+    /// How often the passive closer sent its FIN.
+    fin_count: u32,
+    at: Timestamp,
+    frames: Box<[u64]>,
 }
 
 #[derive(Default)]
@@ -106,19 +118,11 @@ impl Detector for FinRetransmitRst {
         self.cases.insert(
             obs.conn,
             Case {
-                closer: seg.src.ip(),
-                evidence: Evidence {
-                    connection: obs.conn,
-                    frames,
-                    at,
-                    note: format!(
-                        "the {} sent its FIN {} times; the {} answered with RST, not the ACK a \
-                         TIME_WAIT socket sends",
-                        closer.peer(),
-                        passive.fin_count,
-                        closer
-                    ),
-                },
+                closer_ip: seg.src.ip(),
+                closer,
+                fin_count: passive.fin_count,
+                at,
+                frames: frames.into_boxed_slice(),
             },
         );
     }
@@ -129,10 +133,23 @@ impl Detector for FinRetransmitRst {
         }
         if let Some(case) = self.cases.remove(&c.id) {
             claims.claim(FindingKind::FinRetransmitRst, c.id);
+            let Case {
+                closer_ip,
+                closer,
+                fin_count,
+                at,
+                frames,
+            } = case;
             self.by_closer
-                .entry(case.closer)
+                .entry(closer_ip)
                 .or_default()
-                .push(case.evidence);
+                .add(c.id, at, &frames, || {
+                    format!(
+                        "the {} sent its FIN {fin_count} times; the {closer} answered with RST, \
+                         not the ACK a TIME_WAIT socket sends",
+                        closer.peer(),
+                    )
+                });
         }
     }
 
