@@ -67,10 +67,11 @@ pub struct ConnectionChurn {
 #[derive(Default)]
 struct Pair {
     n: u64,
-    /// First and last connection start.
-    first: Option<Timestamp>,
-    last: Option<Timestamp>,
-    end: Option<Timestamp>,
+    /// First and last connection start, and the last end (set by the
+    /// pair's first connection: a pair exists once it has one).
+    first: Timestamp,
+    last: Timestamp,
+    end: Timestamp,
     tw_client: u64,
     tw_server: u64,
     overhead: u64,
@@ -133,10 +134,13 @@ struct Bounded {
 }
 
 impl Bounded {
-    fn add(&mut self, s: Sample) {
+    /// One connection; `may_be_row` false when it is known not to be
+    /// among the earliest (its start was not kept).
+    fn add(&mut self, s: Sample, may_be_row: bool) {
         self.medians.0.add(s.duration_s);
         self.medians.1.add(s.bytes as f64);
-        if self.rows.len() < MAX_EVIDENCE {
+        if !may_be_row {
+        } else if self.rows.len() < MAX_EVIDENCE {
             self.rows.push(s);
         } else if self.rows.peek().is_some_and(|latest| s < *latest) {
             self.rows.pop();
@@ -160,13 +164,13 @@ impl Conns {
                     listed: packed::Smallest::default(),
                 };
                 // In arrival order, as if they had been added one by one.
-                for x in v.to_vec() {
-                    b.add(x);
+                for (x, may_be_row) in v.to_vec() {
+                    b.add(x, may_be_row);
                 }
-                b.add(s);
+                b.add(s, true);
                 *self = Conns::Bounded(Box::new(b));
             }
-            Conns::Bounded(b) => b.add(s),
+            Conns::Bounded(b) => b.add(s, true),
         }
     }
 
@@ -178,7 +182,7 @@ impl Conns {
     fn finish(self) -> ((f64, f64, bool), Vec<Sample>, Vec<(ConnId, u64)>) {
         match self {
             Conns::Every(v) => {
-                let all = v.to_vec();
+                let (all, may_be_row): (Vec<Sample>, Vec<bool>) = v.to_vec().into_iter().unzip();
                 let medians = (
                     median(all.iter().map(|s| s.duration_s).collect()),
                     median(all.iter().map(|s| s.bytes as f64).collect()),
@@ -188,7 +192,11 @@ impl Conns {
                     all.iter().map(|s| (s.id, s.first_frame)).collect();
                 listed.sort_unstable();
                 listed.truncate(MAX_LISTED);
-                let mut rows = all;
+                let mut rows: Vec<Sample> = all
+                    .into_iter()
+                    .zip(may_be_row)
+                    .filter_map(|(s, r)| r.then_some(s))
+                    .collect();
                 rows.sort_unstable();
                 rows.truncate(MAX_EVIDENCE);
                 (medians, rows, listed)
@@ -214,7 +222,7 @@ impl Conns {
 /// differences from the previous entry. Connections of a pair come close
 /// together in id, frame and time, so an entry takes a few bytes.
 mod packed {
-    use super::{ConnId, MAX_LISTED, Sample};
+    use super::{ConnId, MAX_EVIDENCE, MAX_LISTED, Sample};
     use crate::time::Timestamp;
 
     fn put(buf: &mut Vec<u8>, mut v: u64) {
@@ -239,17 +247,23 @@ mod packed {
         }
     }
 
+    /// Small magnitudes of either sign to small numbers.
+    fn zigzag(d: i64) -> u64 {
+        ((d << 1) ^ (d >> 63)) as u64
+    }
+
+    fn unzigzag(z: u64) -> i64 {
+        ((z >> 1) as i64) ^ -((z & 1) as i64)
+    }
+
     /// `to - from` as a varint, whatever the sign (wrapping, so exact for
     /// any two u64).
     fn put_delta(buf: &mut Vec<u8>, from: u64, to: u64) {
-        let d = to.wrapping_sub(from) as i64;
-        put(buf, ((d << 1) ^ (d >> 63)) as u64);
+        put(buf, zigzag(to.wrapping_sub(from) as i64));
     }
 
     fn get_delta(buf: &[u8], at: &mut usize, from: u64) -> u64 {
-        let z = get(buf, at);
-        let d = ((z >> 1) as i64) ^ -((z & 1) as i64);
-        from.wrapping_add(d as u64)
+        from.wrapping_add(unzigzag(get(buf, at)) as u64)
     }
 
     /// Grows by an eighth rather than doubling: these buffers live long
@@ -260,19 +274,33 @@ mod packed {
         }
     }
 
-    /// Samples in the order pushed.
+    /// Samples in the order pushed. Each is a flags byte and varints:
+    /// start (difference from the last start kept, in microseconds when
+    /// exact), id and frame (differences from the last sample), duration
+    /// (nanoseconds, in microseconds when exact, or the f64's bits) and
+    /// payload. A sample later than each of the first [`MAX_EVIDENCE`]
+    /// (by start, then id) cannot be one of the earliest, the evidence
+    /// rows: its start is not kept. Connections of a pair mostly end in
+    /// the order they started, so past the first rows most are such.
     #[derive(Default)]
     pub struct Samples {
         buf: Vec<u8>,
-        n: usize,
-        /// The last sample's start, id and frame, which the next one is
-        /// encoded against.
+        n: u32,
+        /// The last start kept, and the last sample's id and frame, which
+        /// the next one is encoded against.
         prev: (u64, u64, u64),
+        /// The latest (start, id) of the first MAX_EVIDENCE samples.
+        first_rows: (Timestamp, ConnId),
     }
+
+    const START: u8 = 1;
+    const START_US: u8 = 2;
+    const DURATION_BITS: u8 = 4;
+    const DURATION_US: u8 = 8;
 
     impl Samples {
         pub fn len(&self) -> usize {
-            self.n
+            self.n as usize
         }
 
         /// Bytes the packed samples take.
@@ -283,53 +311,98 @@ mod packed {
 
         pub fn push(&mut self, s: &Sample) {
             reserve(&mut self.buf, 40);
+            let key = (s.start, s.id);
+            let may_be_row = (self.n as usize) < MAX_EVIDENCE || key < self.first_rows;
+            if (self.n as usize) < MAX_EVIDENCE {
+                self.first_rows = self.first_rows.max(key);
+            }
+            let flags_at = self.buf.len();
+            self.buf.push(0);
+            let mut flags = 0;
             let (start, id, frame) = (s.start.0 as u64, u64::from(s.id), s.first_frame);
-            put_delta(&mut self.buf, self.prev.0, start);
+            if may_be_row {
+                flags |= START;
+                let d = start.wrapping_sub(self.prev.0) as i64;
+                if d % 1000 == 0 {
+                    flags |= START_US;
+                    put(&mut self.buf, zigzag(d / 1000));
+                } else {
+                    put(&mut self.buf, zigzag(d));
+                }
+                self.prev.0 = start;
+            }
             put_delta(&mut self.buf, self.prev.1, id);
             put_delta(&mut self.buf, self.prev.2, frame);
             // A duration is nanoseconds over 1e9 (Timestamp::secs_since):
-            // those nanoseconds (even), when they give back exactly this
-            // f64; otherwise its bits (after a 1).
+            // those nanoseconds, when they give back exactly this f64;
+            // otherwise its bits.
             let ns = (s.duration_s * 1e9).round();
             if (0.0..4e18).contains(&ns)
                 && ((ns as u64) as f64 / 1e9).to_bits() == s.duration_s.to_bits()
             {
-                put(&mut self.buf, (ns as u64) << 1);
+                let ns = ns as u64;
+                if ns % 1000 == 0 {
+                    flags |= DURATION_US;
+                    put(&mut self.buf, ns / 1000);
+                } else {
+                    put(&mut self.buf, ns);
+                }
             } else {
-                put(&mut self.buf, 1);
+                flags |= DURATION_BITS;
                 self.buf
                     .extend_from_slice(&s.duration_s.to_bits().to_le_bytes());
             }
             put(&mut self.buf, s.bytes);
-            self.prev = (start, id, frame);
+            self.buf[flags_at] = flags;
+            self.prev.1 = id;
+            self.prev.2 = frame;
             self.n += 1;
         }
 
-        pub fn to_vec(&self) -> Vec<Sample> {
-            let mut out = Vec::with_capacity(self.n);
+        /// The samples in the order pushed, each with whether it may be
+        /// one of the earliest (else its start is not known and is 0).
+        pub fn to_vec(&self) -> Vec<(Sample, bool)> {
+            let mut out = Vec::with_capacity(self.len());
             let (mut at, mut prev) = (0, (0u64, 0u64, 0u64));
             while at < self.buf.len() {
-                let start = get_delta(&self.buf, &mut at, prev.0);
+                let flags = self.buf[at];
+                at += 1;
+                let mut start = 0;
+                if flags & START != 0 {
+                    let mut d = unzigzag(get(&self.buf, &mut at));
+                    if flags & START_US != 0 {
+                        d *= 1000;
+                    }
+                    start = prev.0.wrapping_add(d as u64);
+                    prev.0 = start;
+                }
                 let id = get_delta(&self.buf, &mut at, prev.1);
                 let frame = get_delta(&self.buf, &mut at, prev.2);
-                let d = get(&self.buf, &mut at);
-                let duration_s = if d & 1 == 0 {
-                    (d >> 1) as f64 / 1e9
-                } else {
+                let duration_s = if flags & DURATION_BITS != 0 {
                     let mut b = [0u8; 8];
                     b.copy_from_slice(&self.buf[at..at + 8]);
                     at += 8;
                     f64::from_bits(u64::from_le_bytes(b))
+                } else {
+                    let mut ns = get(&self.buf, &mut at);
+                    if flags & DURATION_US != 0 {
+                        ns *= 1000;
+                    }
+                    ns as f64 / 1e9
                 };
                 let bytes = get(&self.buf, &mut at);
-                out.push(Sample {
-                    start: Timestamp(start as i64),
-                    id: id as ConnId,
-                    first_frame: frame,
-                    duration_s,
-                    bytes,
-                });
-                prev = (start, id, frame);
+                out.push((
+                    Sample {
+                        start: Timestamp(start as i64),
+                        id: id as ConnId,
+                        first_frame: frame,
+                        duration_s,
+                        bytes,
+                    },
+                    flags & START != 0,
+                ));
+                prev.1 = id;
+                prev.2 = frame;
             }
             out
         }
@@ -428,8 +501,11 @@ impl Detector for ConnectionChurn {
         let p = self.pairs.entry((c.client.ip(), c.server)).or_default();
         let bytes = c.client_to_server.bytes + c.server_to_client.bytes;
         p.n += 1;
-        p.first = Some(p.first.map_or(c.start, |f| f.min(c.start)));
-        p.last = Some(p.last.map_or(c.start, |l| l.max(c.start)));
+        if p.n == 1 {
+            (p.first, p.last, p.end) = (c.start, c.start, c.end);
+        }
+        p.first = p.first.min(c.start);
+        p.last = p.last.max(c.start);
         p.conns.add(Sample {
             start: c.start,
             id: c.id,
@@ -437,7 +513,7 @@ impl Detector for ConnectionChurn {
             duration_s: c.duration_s,
             bytes,
         });
-        p.end = Some(p.end.map_or(c.end, |e| e.max(c.end)));
+        p.end = p.end.max(c.end);
         if matches!(c.time_wait.holder, Closer::Client | Closer::Both) {
             p.tw_client += 1;
         }
@@ -465,7 +541,7 @@ impl Detector for ConnectionChurn {
                     format!("{:.3} s, {} bytes", s.duration_s, s.bytes)
                 });
             }
-            let start = p.first.unwrap_or_default();
+            let start = p.first;
             let mut cases = rows.len() as u64;
             for (id, frame) in &listed {
                 if !rows.iter().any(|s| s.id == *id) {
@@ -474,8 +550,8 @@ impl Detector for ConnectionChurn {
                     cases += 1;
                 }
             }
-            evidence.add_unlisted(n - cases, start, p.last.unwrap_or_default());
-            let end = p.end.unwrap_or_default();
+            evidence.add_unlisted(n - cases, start, p.last);
+            let end = p.end;
             let span = end.secs_since(start);
             let rate = if span > 0.0 {
                 n as f64 / span
@@ -787,23 +863,21 @@ mod packed_tests {
             assert_eq!(p.len(), want.len());
             let got = p.to_vec();
             assert_eq!(got.len(), want.len());
-            for (g, w) in got.iter().zip(&want) {
+            // The MAX_EVIDENCE earliest (by start, then id) must keep
+            // their start; the others may drop it.
+            let mut keys: Vec<(Timestamp, ConnId)> = want.iter().map(|s| (s.start, s.id)).collect();
+            keys.sort_unstable();
+            keys.truncate(MAX_EVIDENCE);
+            for ((g, may_be_row), w) in got.iter().zip(&want) {
                 assert_eq!(
-                    (
-                        g.start,
-                        g.id,
-                        g.first_frame,
-                        g.duration_s.to_bits(),
-                        g.bytes
-                    ),
-                    (
-                        w.start,
-                        w.id,
-                        w.first_frame,
-                        w.duration_s.to_bits(),
-                        w.bytes
-                    )
+                    (g.id, g.first_frame, g.duration_s.to_bits(), g.bytes),
+                    (w.id, w.first_frame, w.duration_s.to_bits(), w.bytes)
                 );
+                if *may_be_row {
+                    assert_eq!(g.start, w.start);
+                } else {
+                    assert!(!keys.contains(&(w.start, w.id)));
+                }
             }
         }
         // Ordinary connections take a few bytes each, not 40.
