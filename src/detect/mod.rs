@@ -30,6 +30,7 @@ use crate::flow::Endpoint;
 use crate::time::Timestamp;
 use crate::track::{ConnId, Connection, ConnectionRecord, Observation};
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::BinaryHeap;
 use std::fmt;
 use std::net::IpAddr;
@@ -486,10 +487,12 @@ pub struct Finding {
     pub severity: Severity,
     /// One line, with numbers.
     pub summary: String,
-    /// Why it happens, in the kernel's terms.
-    pub explanation: String,
-    /// What to change.
-    pub advice: String,
+    /// Why it happens, in the kernel's terms. The kind's text unless a
+    /// finding has its own: thousands of findings of one kind would
+    /// otherwise each hold a copy (a kilobyte with the advice).
+    pub explanation: Cow<'static, str>,
+    /// What to change (as `explanation`).
+    pub advice: Cow<'static, str>,
     /// The host or host pair the finding is about.
     pub host: Option<String>,
     /// How many connections (or events) show it.
@@ -556,8 +559,8 @@ impl Finding {
             kind,
             severity,
             summary,
-            explanation: explanation.to_string(),
-            advice: advice.to_string(),
+            explanation: Cow::Borrowed(explanation),
+            advice: Cow::Borrowed(advice),
             host,
             count: evidence.count,
             connections,
@@ -610,7 +613,7 @@ impl Finding {
 
     /// Replaces the generic advice with one that weighs this capture.
     pub fn with_advice(mut self, advice: String) -> Finding {
-        self.advice = advice;
+        self.advice = Cow::Owned(advice);
         self
     }
 
