@@ -341,7 +341,7 @@ mod packed {
                 && ((ns as u64) as f64 / 1e9).to_bits() == s.duration_s.to_bits()
             {
                 let ns = ns as u64;
-                if ns % 1000 == 0 {
+                if ns.is_multiple_of(1000) {
                     flags |= DURATION_US;
                     put(&mut self.buf, ns / 1000);
                 } else {
@@ -819,7 +819,7 @@ mod packed_tests {
         let mut v = Vec::new();
         for i in 0..n {
             let x = r.next();
-            let odd = x % 17 == 0;
+            let odd = x.is_multiple_of(17);
             let duration_s = match x % 23 {
                 0 => f64::NAN,
                 1 => -0.0,
@@ -846,7 +846,11 @@ mod packed_tests {
                     i as u64 * 40_000 + x % 80_000
                 },
                 duration_s,
-                bytes: if x % 31 == 0 { u64::MAX } else { x % 20_000 },
+                bytes: if x.is_multiple_of(31) {
+                    u64::MAX
+                } else {
+                    x % 20_000
+                },
             });
         }
         v
@@ -932,7 +936,7 @@ mod packed_tests {
                 .map(|&id| {
                     (
                         id,
-                        if r.next() % 9 == 0 {
+                        if r.next().is_multiple_of(9) {
                             r.next()
                         } else {
                             u64::from(id) * 7
