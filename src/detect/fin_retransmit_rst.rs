@@ -86,7 +86,10 @@ impl Detector for FinRetransmitRst {
         if !seg.flags.rst() || self.cases.contains_key(&obs.conn) {
             return;
         }
-        let Some(closer) = conn.first_fin_by else {
+        let Some(closing) = conn.closing() else {
+            return;
+        };
+        let Some(closer) = closing.first_fin_by else {
             return;
         };
         if obs.sender != closer {
@@ -94,27 +97,23 @@ impl Detector for FinRetransmitRst {
         }
         // Only the closer's first RST can tell: after an earlier one
         // (an abort) the socket is gone for a reason of its own.
-        if conn
-            .side(closer)
-            .rst
-            .is_some_and(|r| r.frame() != seg.frame)
-        {
+        if conn.rst_of(closer).is_some_and(|r| r.frame() != seg.frame) {
             return;
         }
-        let passive = conn.side(closer.peer());
+        let passive = closing.side(closer.peer());
         if passive.fin_count < 2 {
             return;
         }
-        let mut frames: Vec<u64> = conn
+        let mut frames: Vec<u64> = closing
             .side(closer)
             .fin_first
             .map(|f| f.frame())
             .into_iter()
-            .chain(passive.fin_frames.iter().copied())
+            .chain(passive.fin_frames.iter())
             .collect();
         frames.push(seg.frame);
         frames.sort_unstable();
-        let at = conn.side(closer).fin_first.map_or(seg.ts, |f| f.at());
+        let at = closing.side(closer).fin_first.map_or(seg.ts, |f| f.at());
         self.cases.insert(
             obs.conn,
             Case {

@@ -770,7 +770,7 @@ fn choose_filter(
     let by_frames =
         || (frames.1 && !frames.0.is_empty()).then(|| set_filter("frame.number", frames.0));
     let conn_ids: Vec<u64> = connections
-        .map(|(c, _)| c.iter().map(|c| u64::from(*c)).collect())
+        .map(|(c, _)| c.iter().map(|c| u64::from(c.0)).collect())
         .unwrap_or_default();
     let by_streams = || {
         connections
@@ -1078,11 +1078,14 @@ pub(crate) mod tests {
         // 3,000 cases in a scrambled order, each id twice: 1,500 distinct.
         for i in 0..3000u32 {
             let id = (i * 7919) % 1500;
-            set.add(id, t, &[u64::from(id) + 1], String::new);
+            set.add(ConnId(id), t, &[u64::from(id) + 1], String::new);
         }
         let f = finding_of(set);
         assert_eq!(f.count, 3000);
-        assert_eq!(f.connections, (0..MAX_LISTED as u32).collect::<Vec<_>>());
+        assert_eq!(
+            f.connections,
+            (0..MAX_LISTED as u32).map(ConnId).collect::<Vec<_>>()
+        );
         assert_eq!(f.frames, (1..=MAX_LISTED as u64).collect::<Vec<_>>());
         assert_eq!(f.evidence.len(), MAX_EVIDENCE);
         // More than MAX_LISTED frames and ids: neither list is complete,
@@ -1107,14 +1110,14 @@ pub(crate) mod tests {
         let mut set = EvidenceSet::new();
         for id in [5u32, 3, 5, 9] {
             set.add(
-                id,
+                ConnId(id),
                 t,
                 &[u64::from(id) * 10, u64::from(id) * 10 + 1],
                 String::new,
             );
         }
         let f = finding_of(set);
-        assert_eq!(f.connections, vec![3, 5, 9]);
+        assert_eq!(f.connections, vec![ConnId(3), ConnId(5), ConnId(9)]);
         assert_eq!(f.frames, vec![30, 31, 50, 51, 90, 91]);
         assert_eq!(f.display_filter, "frame.number in {30, 31, 50, 51, 90, 91}");
         assert_eq!(f.display_filter_selects, FilterScope::Frames);
@@ -1132,8 +1135,8 @@ pub(crate) mod tests {
         for i in 0..300u32 {
             let at = t(f64::from((i * 37) % 300));
             let frames = [u64::from(i) * 2 + 1, u64::from(i) * 2 + 2];
-            one.add(i, at, &frames, || format!("case {i}"));
-            parts[i as usize % 3].add(i, at, &frames, || format!("case {i}"));
+            one.add(ConnId(i), at, &frames, || format!("case {i}"));
+            parts[i as usize % 3].add(ConnId(i), at, &frames, || format!("case {i}"));
         }
         let mut merged = EvidenceSet::new();
         for p in parts {
@@ -1218,7 +1221,7 @@ pub(crate) mod tests {
     #[test]
     fn a_filter_lists_frames_then_connections_then_the_first_ones() {
         let many: Vec<u64> = (1..=400).map(|i| i * 3).collect();
-        let conns: Vec<ConnId> = (0..400).collect();
+        let conns: Vec<ConnId> = (0..400).map(ConnId).collect();
         // Few frames: exactly them.
         let (f, scope, note) = choose_filter(false, (&many[..5], true), Some((&conns, true)));
         assert_eq!(f, "frame.number in {3, 6, 9, 12, 15}");
@@ -1274,19 +1277,19 @@ pub(crate) mod tests {
         let t = Timestamp::from_parts(1000, 0);
         let mut set = EvidenceSet::new();
         set.add(
-            4,
+            ConnId(4),
             t,
             &[frame_id(0, 19), frame_id(0, 20), frame_id(0, 21)],
             String::new,
         );
         // A connection that runs on into the second file.
         set.add(
-            5,
+            ConnId(5),
             t.add_secs(1.0),
             &[frame_id(0, 30), frame_id(1, 2)],
             String::new,
         );
-        set.add(6, t.add_secs(2.0), &[frame_id(1, 7)], String::new);
+        set.add(ConnId(6), t.add_secs(2.0), &[frame_id(1, 7)], String::new);
         let mut f = finding_of(set);
         f.localize(2);
         assert_eq!(f.frames, vec![19, 20, 21, 30, 2, 7]);
@@ -1319,7 +1322,7 @@ pub(crate) mod tests {
     fn one_file_keeps_the_json_as_it_was() {
         let t = Timestamp::from_parts(1000, 0);
         let mut set = EvidenceSet::new();
-        set.add(1, t, &[5, 6], String::new);
+        set.add(ConnId(1), t, &[5, 6], String::new);
         let mut f = finding_of(set);
         f.localize(1);
         let json = serde_json::to_value(&f).unwrap();

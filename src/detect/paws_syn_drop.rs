@@ -530,7 +530,7 @@ impl PawsSynDrop {
             frame: s.since_frame,
         };
         self.stamps
-            .entry((conn.client.ip(), conn.server.ip()))
+            .entry((conn.client().ip(), conn.server().ip()))
             .and_modify(|s| {
                 if !v.before(s.tsval) || since.secs_since(s.at) >= PAWS_MSL_S {
                     *s = stamp;
@@ -927,7 +927,7 @@ impl Detector for PawsSynDrop {
             r.dropped = Some(dropped);
             let rejected = r.rejected;
             self.recycle
-                .entry((conn.client.ip(), conn.server.ip()))
+                .entry((conn.client().ip(), conn.server().ip()))
                 .or_default()
                 .tally(rejected, dropped);
             if !(rejected && dropped) {

@@ -355,7 +355,7 @@ mod tests {
             seg(5, s, c, F::FIN | F::ACK, 501, 102),
             seg(6, c, s, F::ACK, 102, 502),
         ];
-        let mut conn = Connection::new(0, 0, &segs[0]);
+        let mut conn = Connection::new(ConnId(0), 0, &segs[0]);
         for x in &segs {
             conn.update(x);
         }
@@ -390,7 +390,7 @@ mod tests {
         let mut claims = Claims::default();
         for (i, &frame) in frames.iter().enumerate() {
             let mut r = base.clone();
-            r.id = i as ConnId;
+            r.id = ConnId(i as u32);
             r.client = Endpoint(format!("10.0.0.1:{}", 40000 + i).parse().unwrap());
             r.time_wait.from = Some(from.add_secs(i as f64));
             r.time_wait.until = Some(from.add_secs(60.0 + i as f64));
@@ -417,7 +417,7 @@ mod tests {
         let want_rows: Vec<(ConnId, Vec<u64>)> = frames
             .iter()
             .enumerate()
-            .map(|(i, &fr)| (i as ConnId, vec![fr]))
+            .map(|(i, &fr)| (ConnId(i as u32), vec![fr]))
             .collect();
         assert_eq!(rows, want_rows);
     }

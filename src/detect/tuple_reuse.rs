@@ -84,8 +84,8 @@ impl Detector for TupleReuse {
             gap: seg.ts.secs_since(from),
             previous: reuse.previous,
             holder: reuse.holder,
-            client: conn.client.ip(),
-            server: conn.server,
+            client: conn.client().ip(),
+            server: conn.server(),
         });
     }
 

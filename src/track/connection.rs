@@ -12,14 +12,39 @@ use crate::decode::Segment;
 use crate::flow::{Endpoint, Side};
 use crate::seq::{SeqNum, TsVal};
 use crate::time::Timestamp;
-use arrayvec::ArrayString;
+use arrayvec::{ArrayString, ArrayVec};
 use serde::Serialize;
 use smallvec::SmallVec;
+use std::net::IpAddr;
 use std::num::NonZeroU64;
 
 /// Connection id: 0-based in order of first packet, equal to Wireshark's
-/// `tcp.stream` on our fixtures.
-pub type ConnId = u32;
+/// `tcp.stream` on our fixtures. A type of its own so that an id and a
+/// frame number (or a count) cannot be passed for each other; serialized
+/// as the bare number.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(transparent)]
+pub struct ConnId(pub u32);
+
+impl ConnId {
+    /// The id after this one.
+    pub fn next(self) -> ConnId {
+        ConnId(self.0 + 1)
+    }
+}
+
+impl std::fmt::Display for ConnId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::str::FromStr for ConnId {
+    type Err = std::num::ParseIntError;
+    fn from_str(s: &str) -> Result<ConnId, Self::Err> {
+        s.parse().map(ConnId)
+    }
+}
 
 /// At most this many frame numbers are kept per list (SYNs, FINs), so a
 /// SYN flood on one tuple cannot grow memory; counters keep counting.
@@ -29,6 +54,86 @@ pub const MAX_FRAMES_KEPT: usize = 8;
 /// that a connection costs no allocation for them (the tracker's hot path
 /// allocated five times per connection before).
 pub type Frames = SmallVec<[u64; 2]>;
+
+/// Frame numbers of SYNs or of one side's FINs: nearly always one, kept
+/// inline in 16 bytes (a [`Frames`] takes 24); those sent again, up to
+/// [`MAX_FRAMES_KEPT`] in all, in a box.
+#[derive(Debug, Clone, Default)]
+pub struct FrameList {
+    first: Option<FrameNo>,
+    more: Option<Box<ArrayVec<u64, { MAX_FRAMES_KEPT - 1 }>>>,
+}
+
+impl FrameList {
+    pub fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.more.as_ref().map_or(0, |m| m.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+
+    /// Adds `frame` unless [`MAX_FRAMES_KEPT`] are kept already.
+    pub fn push_kept(&mut self, frame: u64) {
+        if self.first.is_none() {
+            self.first = Some(FrameNo::new(frame));
+        } else {
+            // A full list drops it (try_push), as the counters keep counting.
+            let _ = self.more.get_or_insert_default().try_push(frame);
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
+        self.first
+            .map(FrameNo::frame)
+            .into_iter()
+            .chain(self.more.iter().flat_map(|m| m.iter().copied()))
+    }
+
+    /// The frames, in the order pushed, as a record keeps them.
+    pub fn to_frames(&self) -> Frames {
+        self.iter().collect()
+    }
+}
+
+/// A connection's [`History`] while it grows: its letters (ASCII, never 0)
+/// zero-padded in [`HISTORY_MAX`] bytes, 4 bytes less than an
+/// `ArrayString` with its `u32` length.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HistoryBuf([u8; HISTORY_MAX]);
+
+impl HistoryBuf {
+    pub fn len(&self) -> usize {
+        self.0.iter().position(|&b| b == 0).unwrap_or(HISTORY_MAX)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0[0] == 0
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.0[HISTORY_MAX - 1] != 0
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only ASCII letters are pushed: always UTF-8.
+        std::str::from_utf8(&self.0[..self.len()]).unwrap_or_default()
+    }
+
+    /// Appends `c` (an ASCII letter) unless full.
+    fn push(&mut self, c: char) {
+        debug_assert!(c.is_ascii_alphabetic());
+        if !self.is_full() {
+            let len = self.len();
+            self.0[len] = c as u8;
+        }
+    }
+
+    /// The finished history, for the record.
+    pub fn to_history(&self) -> History {
+        History::from(self.as_str()).unwrap_or_default()
+    }
+}
 
 /// The Zeek-style history string, at most [`HISTORY_MAX`] letters, inline.
 pub type History = ArrayString<HISTORY_MAX>;
@@ -62,14 +167,15 @@ pub const DUPLICATE_WINDOW_SAME_ID_S: f64 = 1e-3;
 const RECENT_KEPT: usize = 2;
 
 /// A frame's identity for [`DUPLICATE_WINDOW_S`]: a hash of every header
-/// field a copy repeats, and its time. 16 bytes, so remembering the last
-/// two frames each way costs a connection 64 bytes.
+/// field a copy repeats, and its time. 16 bytes, and its `Option` too (the
+/// hash is kept as a `NonZeroU64`), so remembering the last two frames each
+/// way costs a connection 64 bytes. Whether the frame carried an IPv4 id is
+/// not kept: the id is in the hash, so a copy has the same one as the frame
+/// that is being checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Recent {
-    print: u64,
+    print: NonZeroU64,
     ts: Timestamp,
-    /// The frame carries a non-zero IPv4 id.
-    has_id: bool,
 }
 
 impl Recent {
@@ -87,16 +193,16 @@ impl Recent {
         )
             .hash(&mut h);
         Recent {
-            print: h.finish(),
+            // A hash of 0 shares 1's print: as rare as any other collision.
+            print: NonZeroU64::new(h.finish()).unwrap_or(NonZeroU64::MIN),
             ts: seg.ts,
-            has_id: seg.ip_id.is_some_and(|id| id != 0),
         }
     }
 
-    /// `self` is a later copy of `earlier`.
-    fn copies(&self, earlier: &Recent) -> bool {
+    /// `self`, made of `seg`, is a later copy of `earlier`.
+    fn copies(&self, seg: &Segment, earlier: &Recent) -> bool {
         let dt = self.ts.secs_since(earlier.ts);
-        let window = if self.has_id {
+        let window = if seg.ip_id.is_some_and(|id| id != 0) {
             DUPLICATE_WINDOW_SAME_ID_S
         } else {
             DUPLICATE_WINDOW_S
@@ -221,33 +327,56 @@ impl From<Side> for Closer {
     }
 }
 
+/// A frame id in 8 bytes whose `Option` is 8 bytes too (an `Option<u64>`
+/// is 16): the frame is kept plus one in a `NonZeroU64`, so `None` has a
+/// bit pattern of its own. For the events of which only the frame is read
+/// back (a side's last data, its RST, the ACK of its FIN). The one frame
+/// id it cannot hold, `u64::MAX` (it would read back one less), no capture
+/// reaches: it is frame 2^40 − 1 of the 16,777,216th file
+/// ([`crate::frame`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct FrameNo(NonZeroU64);
+
+impl FrameNo {
+    pub fn new(frame: u64) -> FrameNo {
+        FrameNo(NonZeroU64::new(frame.wrapping_add(1)).unwrap_or(NonZeroU64::MAX))
+    }
+
+    /// The frame id.
+    pub fn frame(self) -> u64 {
+        self.0.get() - 1
+    }
+}
+
+impl std::fmt::Debug for FrameNo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FrameNo({})", self.frame())
+    }
+}
+
 /// A frame and the time it was captured: when one event of the connection
-/// happened (a side's first FIN, the ACK of it, its first RST ...).
+/// happened (a side's first FIN, the ACK of it, the SYN-ACK ...).
 ///
 /// 16 bytes, and `Option<FrameAt>` 16 too (a `(u64, Timestamp)` pair is
-/// 16, its `Option` 24): the frame is kept plus one in a `NonZeroU64`, so
-/// `None` has a bit pattern of its own. A connection keeps twelve of these
-/// (five per side, two for the handshake), so the niche saves it 96 bytes.
-/// The one frame id it cannot hold, `u64::MAX` (it would read back one
-/// less), no capture reaches: it is frame 2^40 − 1 of the 16,777,216th
-/// file ([`crate::frame`]).
+/// 16, its `Option` 24): the frame is a [`FrameNo`], whose niche gives
+/// `None` a bit pattern of its own.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct FrameAt {
-    frame_plus_one: NonZeroU64,
+    frame: FrameNo,
     at: Timestamp,
 }
 
 impl FrameAt {
     pub fn new(frame: u64, at: Timestamp) -> FrameAt {
         FrameAt {
-            frame_plus_one: NonZeroU64::new(frame.wrapping_add(1)).unwrap_or(NonZeroU64::MAX),
+            frame: FrameNo::new(frame),
             at,
         }
     }
 
     /// The segment's frame id.
     pub fn frame(self) -> u64 {
-        self.frame_plus_one.get() - 1
+        self.frame.frame()
     }
 
     /// When the segment was captured.
@@ -285,80 +414,230 @@ pub struct AttemptRst {
     pub by: Side,
 }
 
-/// What one side sent, and its reconstructed state.
+/// What one side sent, and its reconstructed state. What its FIN adds is
+/// in [`Closing`], allocated only once a FIN is seen; its first RST in
+/// `Rare` ([`Connection::rst_of`]).
 #[derive(Debug, Clone, Default)]
 pub struct SideTrack {
     pub state: Option<TcpState>,
-    /// Sequence number of this side's SYN.
-    pub isn: Option<SeqNum>,
-    /// First sequence number seen from this side (Wireshark's base_seq).
-    pub base_seq: Option<SeqNum>,
-    /// One past the highest sequence number this side has sent.
-    pub next_seq: Option<SeqNum>,
-    /// Sequence number of this side's FIN.
-    pub fin_seq: Option<SeqNum>,
-    pub fin_first: Option<FrameAt>,
-    pub fin_frames: Frames,
-    pub fin_count: u32,
-    /// When the peer acknowledged this side's FIN.
-    pub fin_acked: Option<FrameAt>,
-    /// When this side first acknowledged the peer's FIN.
-    pub acked_peer_fin: Option<FrameAt>,
+    /// The sequence numbers read through the methods of the same name
+    /// (`known_seqs!`), valid when their bit in `seqs_set` is.
+    isn: SeqNum,
+    base_seq: SeqNum,
+    next_seq: SeqNum,
+    max_ack: SeqNum,
+    seqs_set: u8,
     pub packets: u64,
     pub bytes: u64,
-    pub last_data: Option<FrameAt>,
-    pub first_tsval: Option<TsVal>,
+    /// This side's last segment with payload (its time, when this side
+    /// sent the connection's last data, is [`Connection::last_data`]).
+    pub last_data: Option<FrameNo>,
+    /// TSval of this side's first segment with timestamps: set with
+    /// `last_tsval` (a plain value, 4 bytes less than an `Option`; read it
+    /// through [`SideTrack::first_tsval`]).
+    first_tsval: TsVal,
+    /// TSval of this side's last segment with timestamps.
     pub last_tsval: Option<TsVal>,
-    pub rst: Option<FrameAt>,
     /// The last frames this side sent (not copies), newest first.
     recent: [Option<Recent>; RECENT_KEPT],
     /// Frames from this side that were copies of one just before.
     pub duplicates: u32,
     /// The largest window this side advertised (unscaled).
     pub window_max: u16,
-    /// The highest acknowledgment number this side sent: its RCV.NXT.
-    pub max_ack: Option<SeqNum>,
     /// This side's SYN or SYN-ACK was seen, with this window scale.
     pub syn_seen: bool,
     pub wscale: Option<u8>,
+}
+
+/// The sequence numbers a side is known by, each set once seen: kept as
+/// plain numbers and one byte of bits saying which are set, 17 bytes where
+/// four `Option<SeqNum>` take 32. Each has a getter returning the
+/// `Option` and a setter.
+macro_rules! known_seqs {
+    ($($(#[$doc:meta])* $field:ident, $set:ident, $bit:literal;)*) => {
+        impl SideTrack {
+            $(
+                $(#[$doc])*
+                pub fn $field(&self) -> Option<SeqNum> {
+                    (self.seqs_set & (1 << $bit) != 0).then_some(self.$field)
+                }
+
+                fn $set(&mut self, seq: SeqNum) {
+                    self.$field = seq;
+                    self.seqs_set |= 1 << $bit;
+                }
+            )*
+        }
+    };
+}
+
+known_seqs! {
+    /// Sequence number of this side's SYN.
+    isn, set_isn, 0;
+    /// First sequence number seen from this side (Wireshark's base_seq).
+    base_seq, set_base_seq, 1;
+    /// One past the highest sequence number this side has sent.
+    next_seq, set_next_seq, 2;
+    /// The highest acknowledgment number this side sent: its RCV.NXT.
+    max_ack, set_max_ack, 3;
 }
 
 impl SideTrack {
     pub fn state(&self) -> TcpState {
         self.state.unwrap_or(TcpState::Closed)
     }
+
+    /// Sets the ISN unless a SYN set it before.
+    fn set_isn_once(&mut self, seq: SeqNum) {
+        if self.isn().is_none() {
+            self.set_isn(seq);
+        }
+    }
+
+    /// TSval of this side's first segment with timestamps.
+    pub fn first_tsval(&self) -> Option<TsVal> {
+        self.last_tsval.map(|_| self.first_tsval)
+    }
 }
 
 /// The handshake as seen.
+///
+/// The SYN times are plain [`Timestamp`]s, not `Option`s (8 bytes each
+/// instead of 16): `syn_count` says which are set, see
+/// [`Handshake::first_syn`].
 #[derive(Debug, Clone, Default)]
 pub struct Handshake {
-    pub syn_frames: Frames,
+    pub syn_frames: FrameList,
     pub syn_count: u32,
-    pub first_syn: Option<Timestamp>,
-    pub last_syn: Option<Timestamp>,
-    /// The SYN before the last one: their gap is the sender's own
-    /// retransmission interval.
-    pub previous_syn: Option<Timestamp>,
+    first_syn: Timestamp,
+    last_syn: Timestamp,
     pub synack: Option<FrameAt>,
     pub synack_count: u32,
     pub ack: Option<FrameAt>,
-    pub refused: Option<u64>,
-    pub challenge_ack: Option<u64>,
+}
+
+impl Handshake {
+    /// The first SYN's time (set by the first SYN, as `syn_count`).
+    pub fn first_syn(&self) -> Option<Timestamp> {
+        (self.syn_count > 0).then_some(self.first_syn)
+    }
+
+    /// The last SYN's time.
+    pub fn last_syn(&self) -> Option<Timestamp> {
+        (self.syn_count > 0).then_some(self.last_syn)
+    }
+
+    /// Counts a SYN; returns the time of the SYN before it, if any.
+    fn add_syn(&mut self, frame: u64, at: Timestamp) -> Option<Timestamp> {
+        let previous = self.last_syn();
+        self.syn_count += 1;
+        self.syn_frames.push_kept(frame);
+        if self.syn_count == 1 {
+            self.first_syn = at;
+        }
+        self.last_syn = at;
+        previous
+    }
+}
+
+/// What one side's FIN adds to its [`SideTrack`], and its ACKs of the
+/// peer's FIN.
+#[derive(Debug, Clone, Default)]
+pub struct FinTrack {
+    /// Sequence number of this side's FIN.
+    pub fin_seq: Option<SeqNum>,
+    pub fin_first: Option<FrameAt>,
+    pub fin_frames: FrameList,
+    pub fin_count: u32,
+    /// The peer's ACK of this side's FIN.
+    pub fin_acked: Option<FrameNo>,
+    /// When this side first acknowledged the peer's FIN.
+    pub acked_peer_fin: Option<FrameAt>,
+}
+
+/// The close as seen: made at the connection's first FIN. Boxed in the
+/// [`Connection`] because most of the connections the tracker holds at
+/// once are still open (a connection spends most of its life before its
+/// FINs, and a closed one leaves the table), so the open ones do not
+/// carry its 184 bytes.
+#[derive(Debug, Clone, Default)]
+pub struct Closing {
+    /// Indexed by [`Side::index`].
+    pub sides: [FinTrack; 2],
+    /// Side whose FIN was seen first.
+    pub first_fin_by: Option<Side>,
+    /// The second FIN did not acknowledge the first: both were in flight.
+    pub simultaneous: bool,
+    /// Seconds from the last data to the first FIN (0 when the FIN carries
+    /// data): how long the closer let the connection sit idle.
+    pub idle_before_first_fin: Option<f64>,
+    /// What it keeps of the TIME_WAIT sockets it leaves (see
+    /// [`Connection::time_wait_socket`]): only a connection closed with
+    /// FINs has any.
+    pub(super) time_wait_kept: TimeWaitKept,
+}
+
+impl Closing {
+    pub fn side(&self, s: Side) -> &FinTrack {
+        &self.sides[s.index()]
+    }
+}
+
+/// What only some connections have: answers to a SYN other than a
+/// SYN-ACK, RSTs, segments the receiver ignores. Boxed in the
+/// [`Connection`], made the first time one is set, so that the common
+/// connection does not carry its 128 bytes.
+#[derive(Debug, Clone, Default)]
+struct Rare {
+    /// The RST that refused the SYN.
+    refused: Option<FrameNo>,
+    /// A bare ACK that answered the SYN (challenge ACK).
+    challenge_ack: Option<FrameNo>,
     /// An RST that ended an earlier attempt of this handshake (before the
     /// SYN-ACK that opened the connection), and who sent it.
-    pub attempt_rst: Option<AttemptRst>,
+    attempt_rst: Option<AttemptRst>,
     /// The client acknowledged a SYN-ACK the capture does not hold (a
     /// capture of one direction only, or a lost frame).
-    pub synack_unseen: bool,
+    synack_unseen: bool,
+    /// The SYN before the last one (from a client that sent it again):
+    /// their gap is the sender's own retransmission interval.
+    previous_syn: Option<Timestamp>,
+    first_rst: Option<FirstRst>,
+    /// Each side's first RST ([`Connection::rst_of`]), indexed by
+    /// [`Side::index`]: any RST makes `first_rst` too.
+    rst: [Option<FrameNo>; 2],
+    /// Both sides' states just before `first_rst`, to undo it when the
+    /// connection outlives it.
+    before_rst: [Option<TcpState>; 2],
+    /// See [`Connection::data_after_close`].
+    data_after_close: Option<FrameNo>,
+    /// Segments the receiver's kernel discards (see
+    /// [`Connection::kernel_discards`]): counted, but no event.
+    ignored: u32,
+    ignored_frames: Frames,
 }
 
 /// The live state of one connection.
+///
+/// The tracker holds one per connection open (or in its TIME_WAIT window),
+/// tens of thousands at once on a busy capture, so it is kept small
+/// (`a_connection_stays_small`): what only a closing or an unusual
+/// connection needs is boxed ([`Closing`], `Rare`), frames read back
+/// without their time are [`FrameNo`]s, and times whose presence another
+/// field tells are plain [`Timestamp`]s.
 #[derive(Debug, Clone)]
 pub struct Connection {
     pub id: ConnId,
     pub capture: u32,
-    pub client: Endpoint,
-    pub server: Endpoint,
+    /// The client's and the server's address and port, read through
+    /// [`Connection::client`] and [`Connection::server`]: kept apart they
+    /// take 38 bytes where two [`Endpoint`]s take 64 (a `SocketAddr` has
+    /// room for an IPv6 flow label and scope id, which no endpoint of a
+    /// capture carries: decode makes them with [`Endpoint::new`]).
+    client_ip: IpAddr,
+    server_ip: IpAddr,
+    client_port: u16,
+    server_port: u16,
     pub roles: RoleSource,
     pub first_frame: u64,
     pub last_frame: u64,
@@ -368,33 +647,13 @@ pub struct Connection {
     pub sides: [SideTrack; 2],
     pub handshake: Handshake,
     /// Zeek-style history: upper case for the client, lower for the server.
-    pub history: History,
-    /// Side whose FIN was seen first.
-    pub first_fin_by: Option<Side>,
-    /// The second FIN did not acknowledge the first: both were in flight.
-    pub simultaneous: bool,
-    pub first_rst: Option<FirstRst>,
-    /// Both sides' states just before `first_rst`, to undo it when the
-    /// connection outlives it.
-    before_rst: [Option<TcpState>; 2],
-    /// Time of the last segment with payload, either direction.
-    pub last_data: Option<Timestamp>,
-    /// Seconds from the last data to the first FIN (0 when the FIN carries
-    /// data): how long the closer let the connection sit idle.
-    pub idle_before_first_fin: Option<f64>,
-    /// The active closer's first RST came after data the peer sent behind
-    /// the closer's FIN: the frame of that data. Linux resets a socket the
-    /// application closed when data arrives after its FIN
-    /// (tcp_rcv_state_process, FIN_WAIT1/FIN_WAIT2 with RCV_SHUTDOWN,
-    /// TcpExtTCPAbortOnData): an abort, not a missing TIME_WAIT socket.
-    pub data_after_close: Option<u64>,
-    /// Segments the receiver's kernel discards (see
-    /// [`Connection::kernel_discards`]): counted, but no event.
-    pub ignored: u32,
-    pub ignored_frames: Frames,
-    /// What it keeps of the TIME_WAIT sockets it leaves (see
-    /// [`Connection::time_wait_socket`]).
-    pub(super) time_wait_kept: TimeWaitKept,
+    pub history: HistoryBuf,
+    /// Time of the last segment with payload, either direction; set once
+    /// a side has `last_data` ([`Connection::last_data`]).
+    last_data_at: Timestamp,
+    /// Made at the first FIN.
+    closing: Option<Box<Closing>>,
+    rare: Option<Box<Rare>>,
 }
 
 /// What one segment was, for detectors and the ladder diagram.
@@ -426,11 +685,19 @@ impl Connection {
         } else {
             (seg.dst, seg.src, RoleSource::Ports)
         };
+        debug_assert!(
+            [client, server]
+                .iter()
+                .all(|e| Endpoint::new(e.ip(), e.port()) == *e),
+            "an endpoint with an IPv6 flow label or scope id"
+        );
         Connection {
             id,
             capture,
-            client,
-            server,
+            client_ip: client.ip(),
+            server_ip: server.ip(),
+            client_port: client.port(),
+            server_port: server.port(),
             roles,
             first_frame: seg.frame,
             last_frame: seg.frame,
@@ -438,22 +705,130 @@ impl Connection {
             last_ts: seg.ts,
             sides: [SideTrack::default(), SideTrack::default()],
             handshake: Handshake::default(),
-            history: History::new(),
-            first_fin_by: None,
-            simultaneous: false,
-            first_rst: None,
-            before_rst: [None, None],
-            last_data: None,
-            idle_before_first_fin: None,
-            data_after_close: None,
-            ignored: 0,
-            ignored_frames: Frames::new(),
-            time_wait_kept: TimeWaitKept::default(),
+            history: HistoryBuf::default(),
+            last_data_at: Timestamp::default(),
+            closing: None,
+            rare: None,
         }
     }
 
+    /// The close so far: `None` before the first FIN.
+    pub fn closing(&self) -> Option<&Closing> {
+        self.closing.as_deref()
+    }
+
+    pub(super) fn closing_mut(&mut self) -> &mut Closing {
+        self.closing.get_or_insert_with(Box::default)
+    }
+
+    /// What `s`'s FIN added, if the close began.
+    pub fn fin_of(&self, s: Side) -> Option<&FinTrack> {
+        self.closing().map(|c| c.side(s))
+    }
+
+    /// Side whose FIN was seen first.
+    pub fn first_fin_by(&self) -> Option<Side> {
+        self.closing().and_then(|c| c.first_fin_by)
+    }
+
+    /// The second FIN did not acknowledge the first: both were in flight.
+    pub fn simultaneous(&self) -> bool {
+        self.closing().is_some_and(|c| c.simultaneous)
+    }
+
+    /// Seconds from the last data to the first FIN ([`Closing`]).
+    pub fn idle_before_first_fin(&self) -> Option<f64> {
+        self.closing().and_then(|c| c.idle_before_first_fin)
+    }
+
+    fn rare(&self) -> Option<&Rare> {
+        self.rare.as_deref()
+    }
+
+    fn rare_mut(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
+    /// The connection's first RST, unless it outlived it.
+    pub fn first_rst(&self) -> Option<FirstRst> {
+        self.rare().and_then(|r| r.first_rst)
+    }
+
+    /// `s`'s first RST (unless the connection outlived it).
+    pub fn rst_of(&self, s: Side) -> Option<FrameNo> {
+        self.rare().and_then(|r| r.rst[s.index()])
+    }
+
+    /// The RST that refused the SYN.
+    pub fn refused(&self) -> Option<u64> {
+        self.rare().and_then(|r| r.refused).map(FrameNo::frame)
+    }
+
+    /// A bare ACK that answered the SYN instead of a SYN-ACK.
+    pub fn challenge_ack(&self) -> Option<u64> {
+        self.rare()
+            .and_then(|r| r.challenge_ack)
+            .map(FrameNo::frame)
+    }
+
+    /// An RST that ended an earlier attempt of the handshake.
+    pub fn attempt_rst(&self) -> Option<AttemptRst> {
+        self.rare().and_then(|r| r.attempt_rst)
+    }
+
+    /// The client acknowledged a SYN-ACK the capture does not hold.
+    pub fn synack_unseen(&self) -> bool {
+        self.rare().is_some_and(|r| r.synack_unseen)
+    }
+
+    /// The active closer's first RST came after data the peer sent behind
+    /// the closer's FIN: the frame of that data. Linux resets a socket the
+    /// application closed when data arrives after its FIN
+    /// (tcp_rcv_state_process, FIN_WAIT1/FIN_WAIT2 with RCV_SHUTDOWN,
+    /// TcpExtTCPAbortOnData): an abort, not a missing TIME_WAIT socket.
+    pub fn data_after_close(&self) -> Option<u64> {
+        self.rare()
+            .and_then(|r| r.data_after_close)
+            .map(FrameNo::frame)
+    }
+
+    /// Segments the receiver's kernel discards (see
+    /// [`Connection::kernel_discards`]): counted, but no event.
+    pub fn ignored(&self) -> u32 {
+        self.rare().map_or(0, |r| r.ignored)
+    }
+
+    /// The first [`MAX_FRAMES_KEPT`] of the [`Connection::ignored`] ones.
+    pub fn ignored_frames(&self) -> &[u64] {
+        self.rare().map_or(&[], |r| &r.ignored_frames)
+    }
+
+    /// Moves the ignored frames out, for the record.
+    pub(super) fn take_ignored_frames(&mut self) -> Frames {
+        self.rare
+            .as_deref_mut()
+            .map(|r| std::mem::take(&mut r.ignored_frames))
+            .unwrap_or_default()
+    }
+
+    /// Time of the last segment with payload, either direction.
+    pub fn last_data(&self) -> Option<Timestamp> {
+        self.sides
+            .iter()
+            .any(|s| s.last_data.is_some())
+            .then_some(self.last_data_at)
+    }
+
+    pub fn client(&self) -> Endpoint {
+        Endpoint::new(self.client_ip, self.client_port)
+    }
+
+    pub fn server(&self) -> Endpoint {
+        Endpoint::new(self.server_ip, self.server_port)
+    }
+
     pub fn side_of(&self, sender: Endpoint) -> Side {
-        if sender == self.client {
+        if sender.port() == self.client_port && sender.ip() == self.client_ip {
             Side::Client
         } else {
             Side::Server
@@ -476,7 +851,7 @@ impl Connection {
             return false;
         }
         let sender = self.side(self.side_of(seg.src));
-        match sender.base_seq {
+        match sender.base_seq() {
             Some(base) => base != seg.seq,
             None => false,
         }
@@ -496,7 +871,7 @@ impl Connection {
         {
             let recent = Recent::of(seg);
             let s = &mut self.sides[from.index()];
-            if s.recent.iter().flatten().any(|r| recent.copies(r)) {
+            if s.recent.iter().flatten().any(|r| recent.copies(seg, r)) {
                 s.duplicates += 1;
                 notes.duplicate = true;
                 return notes;
@@ -507,9 +882,10 @@ impl Connection {
 
         if self.kernel_discards(seg, from) {
             self.sides[from.index()].packets += 1;
-            self.ignored += 1;
-            if self.ignored_frames.len() < MAX_FRAMES_KEPT {
-                self.ignored_frames.push(seg.frame);
+            let rare = self.rare_mut();
+            rare.ignored += 1;
+            if rare.ignored_frames.len() < MAX_FRAMES_KEPT {
+                rare.ignored_frames.push(seg.frame);
             }
             notes.ignored = true;
             return notes;
@@ -519,14 +895,14 @@ impl Connection {
         // New data or a FIN from the side that sent the RST: its socket
         // was not gone, so the RST ended nothing (the receiver took it for
         // a challenge, RFC 5961 §3.2, or dropped it).
-        if let Some(FirstRst { frame, by, .. }) = self.first_rst
+        if let Some(FirstRst { frame, by, .. }) = self.first_rst()
             && by == from
             && !f.rst()
             && !f.syn()
             && seg.seq_len() > 0
             && self
                 .side(from)
-                .next_seq
+                .next_seq()
                 .is_some_and(|n| seg.seq.plus(seg.seq_len()).after(n))
         {
             self.outlive_rst(frame);
@@ -535,7 +911,7 @@ impl Connection {
         // The segment starts beyond what this side was seen to send: data
         // before it is not in the capture (reordered after it, or lost).
         let unseen_before = self.sides[from.index()]
-            .next_seq
+            .next_seq()
             .is_some_and(|n| seg.seq.after(n));
 
         // Per-side bookkeeping of what was sent.
@@ -549,29 +925,31 @@ impl Connection {
             // challenge ACK, an RST) belonged to another incarnation. An
             // RST occupies no sequence space and its numbers may echo
             // another one's (RFC 9293 §3.10.7.1), so it moves neither.
-            if f.ack() && !f.rst() && (f.syn() || s.max_ack.is_none_or(|a| seg.ack.after(a))) {
-                s.max_ack = Some(seg.ack);
+            if f.ack() && !f.rst() && (f.syn() || s.max_ack().is_none_or(|a| seg.ack.after(a))) {
+                s.set_max_ack(seg.ack);
             }
             if f.syn() {
                 s.syn_seen = true;
                 s.wscale = seg.wscale;
             }
-            if s.base_seq.is_none() {
-                s.base_seq = Some(if f.syn() {
+            if s.base_seq().is_none() {
+                s.set_base_seq(if f.syn() {
                     seg.seq
                 } else {
                     seg.seq.plus(u32::MAX)
                 });
             }
             let end = seg.seq.plus(seg.seq_len());
-            if f.syn() || (!f.rst() && s.next_seq.is_none_or(|n| end.after(n))) {
-                s.next_seq = Some(end);
+            if f.syn() || (!f.rst() && s.next_seq().is_none_or(|n| end.after(n))) {
+                s.set_next_seq(end);
             }
             if seg.payload_len > 0 {
-                s.last_data = Some(FrameAt::new(seg.frame, seg.ts));
+                s.last_data = Some(FrameNo::new(seg.frame));
             }
             if let Some(t) = seg.tsopt {
-                s.first_tsval.get_or_insert(t.tsval);
+                if s.last_tsval.is_none() {
+                    s.first_tsval = t.tsval;
+                }
                 s.last_tsval = Some(t.tsval);
             }
         }
@@ -588,18 +966,19 @@ impl Connection {
             // A first FIN after data the capture has not shown: how long
             // the closer sat idle is not known.
             if unseen_before
-                && self.first_fin_by == Some(from)
+                && self.first_fin_by() == Some(from)
                 && self
-                    .side(from)
-                    .fin_first
+                    .fin_of(from)
+                    .and_then(|f| f.fin_first)
                     .is_some_and(|fin| fin.frame() == seg.frame)
             {
-                self.idle_before_first_fin = None;
+                self.closing_mut().idle_before_first_fin = None;
             }
         }
         self.record_history(seg, from, &notes);
         if seg.payload_len > 0 {
-            self.last_data = Some(seg.ts);
+            // With the side's `last_data` set above: `last_data()` is this.
+            self.last_data_at = seg.ts;
         }
         self.keep_time_wait(time_wait_before);
         notes
@@ -627,7 +1006,7 @@ impl Connection {
         if f.syn() && f.fin() {
             return true;
         }
-        if !f.ack() && !f.rst() && !f.syn() && self.side(from).max_ack.is_none() {
+        if !f.ack() && !f.rst() && !f.syn() && self.side(from).max_ack().is_none() {
             return true;
         }
         if f.rst() {
@@ -669,7 +1048,7 @@ impl Connection {
         let rx = self.side(from.peer());
         if rx.state() == TcpState::SynSent {
             return seg.flags.ack()
-                && match (rx.isn, rx.next_seq) {
+                && match (rx.isn(), rx.next_seq()) {
                     (Some(isn), Some(nxt)) => seg.ack.after(isn) && !seg.ack.after(nxt),
                     _ => true,
                 };
@@ -692,13 +1071,13 @@ impl Connection {
         let rx = self.side(receiver);
         let tx = self.side(receiver.peer());
         if rx.packets == 0
-            || self.first_rst.is_some()
+            || self.first_rst().is_some()
             || matches!(rx.state(), TcpState::Listen | TcpState::SynSent)
         {
             return None;
         }
-        let sent = tx.next_seq?;
-        let (lo, hi) = match rx.max_ack {
+        let sent = tx.next_seq()?;
+        let (lo, hi) = match rx.max_ack() {
             Some(a) if a.after(sent) => (sent, a),
             Some(a) => (a, sent),
             None => (sent, sent),
@@ -732,16 +1111,11 @@ impl Connection {
 
     fn on_syn(&mut self, seg: &Segment, from: Side, notes: &mut SegmentNotes) {
         if !seg.flags.ack() {
-            let h = &mut self.handshake;
-            h.syn_count += 1;
-            if h.syn_frames.len() < MAX_FRAMES_KEPT {
-                h.syn_frames.push(seg.frame);
+            if let Some(previous) = self.handshake.add_syn(seg.frame, seg.ts) {
+                self.rare_mut().previous_syn = Some(previous);
             }
-            h.first_syn.get_or_insert(seg.ts);
-            h.previous_syn = h.last_syn;
-            h.last_syn = Some(seg.ts);
-            notes.syn_retransmit = h.syn_count > 1;
-            self.sides[from.index()].isn.get_or_insert(seg.seq);
+            notes.syn_retransmit = self.handshake.syn_count > 1;
+            self.sides[from.index()].set_isn_once(seg.seq);
             self.set_state(from, Event::SendSyn);
             if self.sides[from.peer().index()].state.is_none() {
                 self.sides[from.peer().index()].state = Some(TcpState::Listen);
@@ -751,19 +1125,16 @@ impl Connection {
             // client's answer to a challenge ACK, say): the connection goes
             // on, so that RST is not how it ends.
             if self.handshake.synack.is_none()
-                && let Some(FirstRst { frame, by, .. }) = self.first_rst.take()
+                && let Some(rare) = self.rare.as_deref_mut()
+                && let Some(FirstRst { frame, by, .. }) = rare.first_rst.take()
             {
-                self.handshake
-                    .attempt_rst
-                    .get_or_insert(AttemptRst { frame, by });
-                for side in &mut self.sides {
-                    side.rst = None;
-                }
+                rare.attempt_rst.get_or_insert(AttemptRst { frame, by });
+                rare.rst = [None, None];
             }
             let h = &mut self.handshake;
             h.synack_count += 1;
             h.synack.get_or_insert(FrameAt::new(seg.frame, seg.ts));
-            self.sides[from.index()].isn.get_or_insert(seg.seq);
+            self.sides[from.index()].set_isn_once(seg.seq);
             self.set_state(from, Event::SendSynAck);
             self.set_state(from.peer(), Event::RecvSynAck);
         }
@@ -771,7 +1142,7 @@ impl Connection {
 
     fn on_ack(&mut self, seg: &Segment, from: Side, notes: &mut SegmentNotes) {
         let peer = from.peer();
-        let peer_isn = self.side(peer).isn;
+        let peer_isn = self.side(peer).isn();
         let h = &self.handshake;
         // The client's ACK of the SYN-ACK completes the handshake.
         if from == Side::Client
@@ -792,7 +1163,7 @@ impl Connection {
             && self.handshake.syn_count > 0
             && self.side(from).state() == TcpState::SynSent
         {
-            self.handshake.synack_unseen = true;
+            self.rare_mut().synack_unseen = true;
             self.handshake.ack = Some(FrameAt::new(seg.frame, seg.ts));
             self.sides[from.index()].state = Some(TcpState::Established);
             self.sides[peer.index()].state = Some(TcpState::Established);
@@ -823,22 +1194,25 @@ impl Connection {
             && !seg.flags.fin()
         {
             notes.challenge_ack = true;
-            self.handshake.challenge_ack.get_or_insert(seg.frame);
+            self.rare_mut()
+                .challenge_ack
+                .get_or_insert(FrameNo::new(seg.frame));
         }
         // ACK of the peer's FIN: exactly one past it. Nothing follows a
         // FIN, and Linux drops an ACK of data never sent (tcp_ack: "ACK of
         // unsent data", after(ack, snd_nxt)), so a larger ack (fuzzed,
         // corrupt) acknowledges nothing.
-        if let Some(peer_fin) = self.side(peer).fin_seq
+        if let Some(closing) = self.closing.as_deref_mut()
+            && let Some(peer_fin) = closing.sides[peer.index()].fin_seq
             && seg.ack == peer_fin.plus(1)
         {
-            let s = &mut self.sides[from.index()];
+            let s = &mut closing.sides[from.index()];
             if s.acked_peer_fin.is_none() {
                 s.acked_peer_fin = Some(FrameAt::new(seg.frame, seg.ts));
             }
-            let p = &mut self.sides[peer.index()];
+            let p = &mut closing.sides[peer.index()];
             if p.fin_acked.is_none() {
-                p.fin_acked = Some(FrameAt::new(seg.frame, seg.ts));
+                p.fin_acked = Some(FrameNo::new(seg.frame));
                 self.set_state(peer, Event::RecvFinAck);
             }
         }
@@ -846,11 +1220,9 @@ impl Connection {
 
     fn on_fin(&mut self, seg: &Segment, from: Side, to: Side, notes: &mut SegmentNotes) {
         let fin_seq = seg.fin_seq();
-        let s = &mut self.sides[from.index()];
+        let s = &mut self.closing_mut().sides[from.index()];
         s.fin_count += 1;
-        if s.fin_frames.len() < MAX_FRAMES_KEPT {
-            s.fin_frames.push(seg.frame);
-        }
+        s.fin_frames.push_kept(seg.frame);
         match s.fin_seq {
             Some(prev) if prev == fin_seq => notes.fin_retransmit = true,
             Some(_) => {}
@@ -863,30 +1235,32 @@ impl Connection {
             return;
         }
         // Does this FIN acknowledge the peer's FIN?
-        let peer_fin = self.side(to).fin_seq;
+        let peer_fin = self.fin_of(to).and_then(|f| f.fin_seq);
         let acks_peer = match peer_fin {
             Some(pf) => seg.flags.ack() && !seg.ack.before(pf.plus(1)),
             None => false,
         };
-        match self.first_fin_by {
+        match self.first_fin_by() {
             None => {
-                self.first_fin_by = Some(from);
                 // Idle since the last data; with none seen, since the
                 // handshake; with neither (the capture began after them,
                 // perhaps at this FIN) it is not known: the capture cannot
                 // say what came before its first frame.
                 let h = &self.handshake;
-                let opened = h.ack.or(h.synack).map(FrameAt::at).or(h.first_syn);
-                self.idle_before_first_fin = if seg.payload_len > 0 {
+                let opened = h.ack.or(h.synack).map(FrameAt::at).or(h.first_syn());
+                let idle = if seg.payload_len > 0 {
                     Some(0.0)
                 } else {
-                    self.last_data.or(opened).map(|d| seg.ts.secs_since(d))
+                    self.last_data().or(opened).map(|d| seg.ts.secs_since(d))
                 };
+                let closing = self.closing_mut();
+                closing.first_fin_by = Some(from);
+                closing.idle_before_first_fin = idle;
             }
             Some(first) if first != from && !acks_peer => {
                 // This side sent its FIN before the peer's had reached it:
                 // both FINs are in flight, each side goes through CLOSING.
-                self.simultaneous = true;
+                self.closing_mut().simultaneous = true;
                 self.sides[from.index()].state = Some(TcpState::Closing);
                 self.set_state(to, Event::RecvFin { acks_ours: false });
                 return;
@@ -904,25 +1278,25 @@ impl Connection {
 
     fn on_rst(&mut self, seg: &Segment, from: Side, notes: &mut SegmentNotes) {
         let sender_state = self.side(from).state();
-        if self.first_fin_by == Some(from)
-            && self.side(from).rst.is_none()
-            && let Some(fin) = self.side(from).fin_first
+        if self.first_fin_by() == Some(from)
+            && self.rst_of(from).is_none()
+            && let Some(fin) = self.fin_of(from).and_then(|f| f.fin_first)
             && let Some(data) = self.side(from.peer()).last_data
             && data.frame() > fin.frame()
         {
-            self.data_after_close = Some(data.frame());
+            self.rare_mut().data_after_close = Some(data);
         }
-        self.sides[from.index()]
-            .rst
-            .get_or_insert(FrameAt::new(seg.frame, seg.ts));
-        if self.first_rst.is_none() {
-            self.first_rst = Some(FirstRst {
+        self.rare_mut().rst[from.index()].get_or_insert(FrameNo::new(seg.frame));
+        if self.first_rst().is_none() {
+            let before_rst = [self.sides[0].state, self.sides[1].state];
+            let rare = self.rare_mut();
+            rare.first_rst = Some(FirstRst {
                 frame: seg.frame,
                 at: seg.ts,
                 by: from,
                 sender_state,
             });
-            self.before_rst = [self.sides[0].state, self.sides[1].state];
+            rare.before_rst = before_rst;
         }
         // An RST answering a SYN before any SYN-ACK: refused.
         if from == Side::Server
@@ -931,7 +1305,9 @@ impl Connection {
             && self.side(Side::Client).state() == TcpState::SynSent
         {
             notes.refused = true;
-            self.handshake.refused.get_or_insert(seg.frame);
+            self.rare_mut()
+                .refused
+                .get_or_insert(FrameNo::new(seg.frame));
         }
         self.set_state(from, Event::Reset);
         self.set_state(from.peer(), Event::Reset);
@@ -940,19 +1316,21 @@ impl Connection {
     /// The connection went on after the RST in `frame`: it is counted with
     /// the ignored segments, and the states before it come back.
     fn outlive_rst(&mut self, frame: u64) {
-        self.first_rst = None;
-        self.data_after_close = None;
-        if self.handshake.refused == Some(frame) {
-            self.handshake.refused = None;
+        let rare = self.rare_mut();
+        rare.first_rst = None;
+        rare.data_after_close = None;
+        if rare.refused.is_some_and(|r| r.frame() == frame) {
+            rare.refused = None;
         }
-        for (side, state) in self.sides.iter_mut().zip(self.before_rst) {
+        rare.ignored += 1;
+        if rare.ignored_frames.len() < MAX_FRAMES_KEPT {
+            rare.ignored_frames.push(frame);
+            rare.ignored_frames.sort_unstable();
+        }
+        rare.rst = [None, None];
+        let before_rst = rare.before_rst;
+        for (side, state) in self.sides.iter_mut().zip(before_rst) {
             side.state = state;
-            side.rst = None;
-        }
-        self.ignored += 1;
-        if self.ignored_frames.len() < MAX_FRAMES_KEPT {
-            self.ignored_frames.push(frame);
-            self.ignored_frames.sort_unstable();
         }
     }
 
@@ -984,8 +1362,9 @@ impl Connection {
         };
         // Each letter once per direction, as Zeek does, so the string stays
         // short; retransmissions and data repeat only after something else.
-        let repeat = self.history.ends_with(c)
-            || (matches!(c, 'a' | 'A' | 'd' | 'D') && self.history.contains(c));
+        let history = self.history.as_str();
+        let repeat =
+            history.ends_with(c) || (matches!(c, 'a' | 'A' | 'd' | 'D') && history.contains(c));
         if !repeat && !self.history.is_full() {
             self.history.push(c);
         }
@@ -1002,14 +1381,17 @@ impl Connection {
     /// looking cut a second later.
     pub fn cut_by_capture_end(&self, end: Timestamp) -> bool {
         let h = &self.handshake;
-        let Some(last_syn) = h.last_syn else {
+        let Some(last_syn) = h.last_syn() else {
             return false;
         };
-        if h.synack.is_some() || h.synack_unseen || h.refused.is_some() || h.challenge_ack.is_some()
+        if h.synack.is_some()
+            || self.synack_unseen()
+            || self.refused().is_some()
+            || self.challenge_ack().is_some()
         {
             return false;
         }
-        let rto = match h.previous_syn {
+        let rto = match self.rare().and_then(|r| r.previous_syn) {
             Some(prev) => (2.0 * last_syn.secs_since(prev)).min(RTO_MAX_S),
             None => SYN_RTO_INIT_S,
         };
@@ -1019,11 +1401,12 @@ impl Connection {
     /// Whether the connection can no longer change: both FINs acknowledged,
     /// or reset.
     pub fn is_closed(&self) -> bool {
-        self.first_rst.is_some()
-            || self
-                .sides
-                .iter()
-                .all(|s| s.fin_seq.is_some() && s.fin_acked.is_some())
+        self.first_rst().is_some()
+            || self.closing().is_some_and(|c| {
+                c.sides
+                    .iter()
+                    .all(|s| s.fin_seq.is_some() && s.fin_acked.is_some())
+            })
     }
 
     /// The earliest its TIME_WAIT (`finish`'s `from`) can start, once both
@@ -1032,7 +1415,7 @@ impl Connection {
     /// whose time runs forward. None before both FINs: then any TIME_WAIT
     /// starts at a packet still to come.
     pub fn time_wait_lower_bound(&self) -> Option<Timestamp> {
-        let [a, b] = &self.sides;
+        let [a, b] = &self.closing()?.sides;
         match (a.fin_first, b.fin_first) {
             (Some(x), Some(y)) => Some(x.at().min(y.at())),
             _ => None,
@@ -1114,7 +1497,7 @@ pub(crate) mod tests {
     }
 
     fn run(segs: &[Segment]) -> Connection {
-        let mut c = Connection::new(0, 0, &segs[0]);
+        let mut c = Connection::new(ConnId(0), 0, &segs[0]);
         for s in segs {
             c.update(s);
         }
@@ -1215,7 +1598,7 @@ pub(crate) mod tests {
             seg(8, S, C, F::FIN | F::ACK, 521, 112, 0),
             seg(9, C, S, F::RST, 112, 0, 0),
         ]);
-        let mut c = Connection::new(0, 0, &segs[0]);
+        let mut c = Connection::new(ConnId(0), 0, &segs[0]);
         let notes: Vec<SegmentNotes> = segs.iter().map(|s| c.update(s)).collect();
         assert!(notes[7].fin_retransmit);
         let r = c.finish(60.0);
@@ -1353,7 +1736,9 @@ pub(crate) mod tests {
     /// event times were `(u64, Timestamp)` pairs (24 bytes in an `Option`),
     /// 888 with [`FrameAt`]'s niche, 904 with the TIME_WAIT sockets'
     /// [`TimeWaitKept`] (16 bytes; was a 144-byte map entry in
-    /// paws-syn-drop per closed connection). It must not grow unnoticed.
+    /// paws-syn-drop per closed connection), 392 with the close (and
+    /// `TimeWaitKept` in it) and the rare fields boxed and the rest
+    /// narrowed (issue 12). It must not grow unnoticed.
     #[test]
     fn a_connection_stays_small() {
         use std::mem::size_of;
@@ -1361,11 +1746,18 @@ pub(crate) mod tests {
         assert_eq!(size_of::<Option<FrameAt>>(), 16);
         assert_eq!(size_of::<Option<FirstRst>>(), 24);
         assert_eq!(size_of::<Option<AttemptRst>>(), 16);
+        assert_eq!(size_of::<Option<FrameNo>>(), 8);
+        assert_eq!(size_of::<Option<Recent>>(), 16);
+        assert_eq!(size_of::<FrameList>(), 16);
+        // Connections open at once are held whole (issue 12): 888 bytes
+        // before the close and the rare fields were boxed.
         assert!(
-            size_of::<Connection>() <= 904,
+            size_of::<Connection>() <= 392,
             "Connection is {} bytes",
             size_of::<Connection>()
         );
+        // The boxed parts, on the heap of the connections that have them.
+        assert!(size_of::<Closing>() <= 184 && size_of::<Rare>() <= 128);
     }
 
     #[test]
@@ -1377,6 +1769,95 @@ pub(crate) mod tests {
             assert!(Some(x).is_some());
         }
         assert_ne!(FrameAt::new(1, t), FrameAt::new(2, t));
+        for frame in [0, 1, crate::frame::frame_id(3, 19), u64::MAX - 1] {
+            assert_eq!(FrameNo::new(frame).frame(), frame);
+        }
+    }
+
+    #[test]
+    fn syn_times_are_set_by_the_syns_that_count() {
+        let h = run(&handshake()[1..]).handshake;
+        assert_eq!((h.first_syn(), h.last_syn()), (None, None));
+        assert!(h.syn_frames.is_empty());
+        let at = |frame: u64| Timestamp::from_parts(1000, frame as i64 * 1_000_000);
+        let one = run(&[seg(1, C, S, F::SYN, 100, 0, 0)]);
+        let h = &one.handshake;
+        assert_eq!((h.first_syn(), h.last_syn()), (Some(at(1)), Some(at(1))));
+        assert_eq!(h.syn_frames.to_frames().as_slice(), [1]);
+        assert!(one.rare.is_none(), "no previous SYN");
+        let three = run(&[
+            seg(1, C, S, F::SYN, 100, 0, 0),
+            seg(4, C, S, F::SYN, 100, 0, 0),
+            seg(9, C, S, F::SYN, 100, 0, 0),
+        ]);
+        let h = &three.handshake;
+        assert_eq!(h.first_syn(), Some(at(1)));
+        assert_eq!(h.last_syn(), Some(at(9)));
+        assert_eq!(three.rare.as_ref().unwrap().previous_syn, Some(at(4)));
+        assert_eq!(h.syn_frames.iter().collect::<Vec<_>>(), [1, 4, 9]);
+    }
+
+    #[test]
+    fn a_history_buffer_keeps_its_letters_up_to_the_maximum() {
+        let mut h = HistoryBuf::default();
+        assert!(h.is_empty() && h.as_str().is_empty());
+        h.push('S');
+        h.push('h');
+        assert_eq!((h.as_str(), h.len()), ("Sh", 2));
+        for _ in 0..HISTORY_MAX {
+            h.push('d');
+        }
+        assert!(h.is_full());
+        assert_eq!(h.len(), HISTORY_MAX);
+        assert_eq!(h.to_history().as_str(), format!("Sh{}", "d".repeat(22)));
+    }
+
+    #[test]
+    fn a_connection_gives_back_its_endpoints() {
+        for (c, s) in [(C, S), ("[2001:db8::1]:40000", "[2001:db8::2]:443")] {
+            let conn = Connection::new(ConnId(0), 0, &seg(1, c, s, F::SYN, 100, 0, 0));
+            assert_eq!(conn.client(), Endpoint(c.parse().unwrap()));
+            assert_eq!(conn.server(), Endpoint(s.parse().unwrap()));
+            assert_eq!(conn.side_of(conn.client()), Side::Client);
+            assert_eq!(conn.side_of(conn.server()), Side::Server);
+        }
+    }
+
+    #[test]
+    fn a_frame_list_keeps_the_first_frames_in_order() {
+        let mut l = FrameList::default();
+        assert_eq!((l.len(), l.is_empty()), (0, true));
+        for f in 10..30 {
+            l.push_kept(f);
+        }
+        assert_eq!(l.len(), MAX_FRAMES_KEPT);
+        assert_eq!(l.to_frames().as_slice(), [10, 11, 12, 13, 14, 15, 16, 17]);
+    }
+
+    /// The boxed parts are made only when needed: an open connection holds
+    /// neither, an orderly close only [`Closing`].
+    #[test]
+    fn an_ordinary_connection_allocates_only_its_close() {
+        let mut segs = handshake();
+        let open = run(&segs);
+        assert!(open.closing.is_none() && open.rare.is_none());
+        assert_eq!(open.last_data(), Some(segs[4].ts));
+        segs.extend([
+            seg(6, C, S, F::FIN | F::ACK, 111, 521, 0),
+            seg(7, S, C, F::FIN | F::ACK, 521, 112, 0),
+            seg(8, C, S, F::ACK, 112, 522, 0),
+        ]);
+        let closed = run(&segs);
+        assert!(closed.closing.is_some() && closed.rare.is_none());
+        assert!(closed.is_closed());
+        let no_data = run(&handshake()[..3]);
+        assert_eq!(no_data.last_data(), None);
+        let reset = run(&[
+            seg(1, C, S, F::SYN, 100, 0, 0),
+            seg(2, S, C, F::RST | F::ACK, 0, 101, 0),
+        ]);
+        assert!(reset.rare.is_some() && reset.closing.is_none());
+        assert_eq!(reset.refused(), Some(2));
     }
 
     /// `segment` again, `us` microseconds later (a capture copy if close).
@@ -1404,7 +1885,7 @@ pub(crate) mod tests {
             seg(8, S, C, F::FIN | F::ACK, 521, 112, 0),
             seg(9, C, S, F::ACK, 112, 522, 0),
         ]);
-        let mut c = Connection::new(0, 0, &segs[0]);
+        let mut c = Connection::new(ConnId(0), 0, &segs[0]);
         let notes: Vec<SegmentNotes> = segs.iter().map(|s| c.update(s)).collect();
         assert!(notes[1].duplicate && !notes[1].syn_retransmit);
         assert!(notes[7].duplicate && !notes[7].fin_retransmit);
@@ -1427,7 +1908,7 @@ pub(crate) mod tests {
         let data = seg(6, C, S, F::ACK | F::PSH, 111, 521, 5);
         let fin = seg(7, C, S, F::FIN | F::ACK, 116, 521, 0);
         segs.extend([data, fin, again(&data, 8, 3), again(&fin, 9, 3)]);
-        let mut c = Connection::new(0, 0, &segs[0]);
+        let mut c = Connection::new(ConnId(0), 0, &segs[0]);
         let notes: Vec<SegmentNotes> = segs.iter().map(|s| c.update(s)).collect();
         assert!(notes[7].duplicate && notes[8].duplicate);
         assert_eq!(c.finish(60.0).close.fin_retransmits, 0);
@@ -1443,7 +1924,7 @@ pub(crate) mod tests {
         for (us, copy) in [(1000, true), (1001, false)] {
             let mut segs = handshake();
             segs.extend([fin, again(&fin, 7, us)]);
-            let mut c = Connection::new(0, 0, &segs[0]);
+            let mut c = Connection::new(ConnId(0), 0, &segs[0]);
             let notes: Vec<SegmentNotes> = segs.iter().map(|s| c.update(s)).collect();
             assert_eq!(notes[6].duplicate, copy, "{us} µs");
         }
@@ -1451,7 +1932,7 @@ pub(crate) mod tests {
         let v6 = Segment { ip_id: None, ..fin };
         let mut segs = handshake();
         segs.extend([v6, again(&v6, 7, 101)]);
-        let mut c = Connection::new(0, 0, &segs[0]);
+        let mut c = Connection::new(ConnId(0), 0, &segs[0]);
         let notes: Vec<SegmentNotes> = segs.iter().map(|s| c.update(s)).collect();
         assert!(!notes[6].duplicate && notes[6].fin_retransmit);
         // 1 µs later, but with the next IP id: the kernel sent it again.
@@ -1461,7 +1942,7 @@ pub(crate) mod tests {
             ..again(&fin, 7, 1)
         };
         segs.extend([fin, resent]);
-        let mut c = Connection::new(0, 0, &segs[0]);
+        let mut c = Connection::new(ConnId(0), 0, &segs[0]);
         let notes: Vec<SegmentNotes> = segs.iter().map(|s| c.update(s)).collect();
         assert!(!notes[6].duplicate && notes[6].fin_retransmit);
         // The same frame from the other direction is no copy either.
@@ -1524,7 +2005,7 @@ pub(crate) mod tests {
             seg(9, S, C, F::FIN | F::ACK, 521, 112, 0),
             seg(10, C, S, F::ACK, 112, 522, 0),
         ]);
-        let mut c = Connection::new(0, 0, &segs[0]);
+        let mut c = Connection::new(ConnId(0), 0, &segs[0]);
         let notes: Vec<SegmentNotes> = segs.iter().map(|s| c.update(s)).collect();
         assert!(notes[5].ignored && notes[6].ignored);
         let r = c.finish(60.0);
@@ -1573,7 +2054,7 @@ pub(crate) mod tests {
             ),
             seg(8, C, S, F::RST | F::ACK, 111, 521, 0),
         ]);
-        let mut c = Connection::new(0, 0, &segs[0]);
+        let mut c = Connection::new(ConnId(0), 0, &segs[0]);
         let notes: Vec<SegmentNotes> = segs.iter().map(|s| c.update(s)).collect();
         assert!(notes[5].ignored && notes[6].ignored && !notes[7].ignored);
         let r = c.finish(60.0);
@@ -1595,7 +2076,7 @@ pub(crate) mod tests {
             seg(6, C, S, F::ACK, 111, 200_521, 0),
             seg(7, S, C, F::ACK | F::PSH, 200_521, 111, 100),
         ]);
-        let mut c = Connection::new(0, 0, &segs[0]);
+        let mut c = Connection::new(ConnId(0), 0, &segs[0]);
         let notes: Vec<SegmentNotes> = segs.iter().map(|s| c.update(s)).collect();
         assert!(!notes[6].ignored);
     }

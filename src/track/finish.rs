@@ -19,9 +19,10 @@ use smallvec::SmallVec;
 const CAPTURE_SIDE_MIN_GAP_S: f64 = 0.001;
 
 impl Connection {
-    /// Freezes the connection into its record. The frame lists and history
-    /// move into the record (the connection is retired after this), so
-    /// retiring allocates as little as possible.
+    /// Freezes the connection into its record. The ignored frames move
+    /// into the record (the connection is retired after this), the other
+    /// frame lists are copied into inline [`Frames`] and the history into
+    /// an inline [`History`], so retiring allocates as little as possible.
     pub fn finish(&mut self, time_wait_secs: f64) -> ConnectionRecord {
         let handshake = self.handshake_record();
         let close = self.close_record();
@@ -30,14 +31,14 @@ impl Connection {
         let server = self.side(Side::Server);
         let one_way = match (client.packets, server.packets) {
             (0, n) => n > 0,
-            (n, 0) => n > 0 && client.max_ack.is_some(),
+            (n, 0) => n > 0 && client.max_ack().is_some(),
             _ => false,
         };
         ConnectionRecord {
             id: self.id,
             capture: self.capture,
-            client: self.client,
-            server: self.server,
+            client: self.client(),
+            server: self.server(),
             role_inferred: self.roles == RoleSource::Ports,
             roles_from: self.roles,
             first_frame: self.first_frame,
@@ -50,10 +51,10 @@ impl Connection {
             time_wait,
             client_to_server: DirectionRecord::from(client),
             server_to_client: DirectionRecord::from(server),
-            history: std::mem::take(&mut self.history),
+            history: self.history.to_history(),
             one_way,
-            ignored: self.ignored,
-            ignored_frames: std::mem::take(&mut self.ignored_frames),
+            ignored: self.ignored(),
+            ignored_frames: self.take_ignored_frames(),
         }
     }
 
@@ -65,25 +66,25 @@ impl Connection {
     /// `tcp_v4_rcv`), else challenged by a bare ACK (a socket holds the
     /// tuple: RFC 5961 §4, or PAWS on a TIME_WAIT socket), else SYNs
     /// without answer. Its timing
-    /// (RTT, connect time, capture point) is measured here too. Moves the
-    /// SYN frame list out.
-    pub(super) fn handshake_record(&mut self) -> HandshakeRecord {
-        let syn_frames = std::mem::take(&mut self.handshake.syn_frames);
+    /// (RTT, connect time, capture point) is measured here too.
+    pub(super) fn handshake_record(&self) -> HandshakeRecord {
+        let syn_frames = self.handshake.syn_frames.to_frames();
         let h = &self.handshake;
-        let state = if (h.synack.is_some() || h.synack_unseen) && h.ack.is_some() {
+        let synack_unseen = self.synack_unseen();
+        let state = if (h.synack.is_some() || synack_unseen) && h.ack.is_some() {
             HandshakeState::Complete
         } else if h.synack.is_some() {
             HandshakeState::SynAckOnly
-        } else if h.refused.is_some() {
+        } else if self.refused().is_some() {
             HandshakeState::Refused
-        } else if h.challenge_ack.is_some() {
+        } else if self.challenge_ack().is_some() {
             HandshakeState::Challenged
         } else if h.syn_count > 0 {
             HandshakeState::SynOnly
         } else {
             HandshakeState::NotCaptured
         };
-        let rtt_ms = match (h.first_syn, h.ack) {
+        let rtt_ms = match (h.first_syn(), h.ack) {
             (Some(syn), Some(ack)) => Some(ack.at().secs_since(syn) * 1000.0),
             _ => None,
         };
@@ -93,16 +94,16 @@ impl Connection {
             syn_retransmits: h.syn_count.saturating_sub(1),
             synack_frame: h.synack.map(FrameAt::frame),
             ack_frame: h.ack.map(FrameAt::frame),
-            challenge_ack_frame: h.challenge_ack,
-            rst_frame: h.refused,
-            attempt_rst_frame: h.attempt_rst.map(|a| a.frame),
+            challenge_ack_frame: self.challenge_ack(),
+            rst_frame: self.refused(),
+            attempt_rst_frame: self.attempt_rst().map(|a| a.frame),
             rtt_ms,
-            connect_s: match (h.first_syn, h.synack) {
+            connect_s: match (h.first_syn(), h.synack) {
                 (Some(syn), Some(sa)) => Some(sa.at().secs_since(syn)),
                 _ => None,
             },
             capture_near: self.capture_near(),
-            synack_unseen: h.synack_unseen,
+            synack_unseen,
             cut_by_capture_end: false,
         }
     }
@@ -113,7 +114,7 @@ impl Connection {
     /// other kernel's time to answer.
     fn capture_near(&self) -> Option<Side> {
         let h = &self.handshake;
-        match (h.last_syn, h.synack, h.ack) {
+        match (h.last_syn(), h.synack, h.ack) {
             // Only a clear difference says something: on a LAN both legs
             // are tens of microseconds and the kernels' own processing time
             // decides which is shorter.
@@ -144,13 +145,18 @@ impl Connection {
     pub(super) fn close_record(&self) -> CloseRecord {
         let client = self.side(Side::Client);
         let server = self.side(Side::Server);
-        let both_fins = client.fin_seq.is_some() && server.fin_seq.is_some();
-        let rst = self.first_rst;
+        // Before any FIN, as an empty close (that allocates nothing).
+        let not_closing = Closing::default();
+        let closing = self.closing().unwrap_or(&not_closing);
+        let client_fin = closing.side(Side::Client);
+        let server_fin = closing.side(Side::Server);
+        let both_fins = client_fin.fin_seq.is_some() && server_fin.fin_seq.is_some();
+        let rst = self.first_rst();
         // An RST counts as the end only if it came before the second FIN.
         let rst_before_fins = match rst {
             Some(FirstRst { frame, .. }) => {
                 !both_fins
-                    || [client, server]
+                    || [client_fin, server_fin]
                         .iter()
                         .any(|s| s.fin_first.is_some_and(|f| f.frame() > frame))
             }
@@ -158,45 +164,46 @@ impl Connection {
         };
         let kind = if rst_before_fins {
             CloseKind::Rst
-        } else if both_fins && self.simultaneous {
+        } else if both_fins && closing.simultaneous {
             CloseKind::Simultaneous
         } else if both_fins {
             CloseKind::Fin
         } else {
             CloseKind::Open
         };
-        let active_closer = match (kind, self.first_fin_by) {
+        let active_closer = match (kind, closing.first_fin_by) {
             (CloseKind::Simultaneous, _) => Closer::Both,
             (_, Some(side)) => side.into(),
             (_, None) => Closer::None,
         };
-        let mut fin_frames: Frames = client
+        let mut fin_frames: Frames = client_fin
             .fin_frames
             .iter()
-            .chain(server.fin_frames.iter())
-            .copied()
+            .chain(server_fin.fin_frames.iter())
             .collect();
         fin_frames.sort_unstable();
-        let first_fin = self.first_fin_by.and_then(|s| self.side(s).fin_first);
+        let first_fin = closing.first_fin_by.and_then(|s| closing.side(s).fin_first);
         CloseRecord {
             kind,
             active_closer,
             first_fin_frame: first_fin.map(FrameAt::frame),
             first_fin_at: first_fin.map(FrameAt::at),
             fin_frames,
-            fin_retransmits: client.fin_count.saturating_sub(1)
-                + server.fin_count.saturating_sub(1),
+            fin_retransmits: client_fin.fin_count.saturating_sub(1)
+                + server_fin.fin_count.saturating_sub(1),
             rst_frame: rst.map(|r| r.frame),
             rst_by: rst.map(|r| r.by),
             rst_sender_state: rst.map(|r| r.sender_state),
-            idle_before_fin_s: self.idle_before_first_fin,
+            idle_before_fin_s: closing.idle_before_first_fin,
             client_state: client.state(),
             server_state: server.state(),
-            data_after_close: self.data_after_close,
-            closer_acked_peer_fin: self.first_fin_by.is_some_and(|s| {
-                let side = self.side(s);
-                side.acked_peer_fin
-                    .is_some_and(|a| side.rst.is_none_or(|r| a.frame() < r.frame()))
+            data_after_close: self.data_after_close(),
+            closer_acked_peer_fin: closing.first_fin_by.is_some_and(|s| {
+                let rst = self.rst_of(s);
+                closing
+                    .side(s)
+                    .acked_peer_fin
+                    .is_some_and(|a| rst.is_none_or(|r| a.frame() < r.frame()))
             }),
         }
     }
@@ -210,17 +217,21 @@ impl Connection {
     /// and a side in CLOSING reset by its peer never got there. The socket
     /// lives `time_wait_secs` (TCP_TIMEWAIT_LEN, 60 s on Linux).
     pub(super) fn time_wait_record(&self, kind: CloseKind, time_wait_secs: f64) -> TimeWaitRecord {
+        // Without a FIN no close of either kind.
+        let Some(closing) = self.closing() else {
+            return TimeWaitRecord::none();
+        };
         // TIME_WAIT: the active closer (both, in a simultaneous close), unless
         // that side later sent an RST: its socket was gone (or never made).
         let holders: SmallVec<[Side; 2]> = match kind {
-            CloseKind::Fin => self.first_fin_by.into_iter().collect(),
+            CloseKind::Fin => closing.first_fin_by.into_iter().collect(),
             CloseKind::Simultaneous => SmallVec::from_buf([Side::Client, Side::Server]),
             _ => SmallVec::new(),
         }
         .into_iter()
         .filter(|s| {
-            let t = self.side(*s);
-            let no_rst_after_own_fin = match (t.rst, t.fin_first) {
+            let t = closing.side(*s);
+            let no_rst_after_own_fin = match (self.rst_of(*s), t.fin_first) {
                 (Some(rst), Some(fin)) => rst.frame() < fin.frame(),
                 _ => true,
             };
@@ -230,8 +241,7 @@ impl Connection {
             // → tcp_reset): no TIME_WAIT.
             let reset_in_closing = kind == CloseKind::Simultaneous
                 && self
-                    .side(s.peer())
-                    .rst
+                    .rst_of(s.peer())
                     .is_some_and(|pr| t.fin_acked.is_none_or(|acked| pr.frame() < acked.frame()));
             no_rst_after_own_fin && !reset_in_closing
         })
@@ -245,9 +255,10 @@ impl Connection {
                 let from = sides
                     .iter()
                     .filter_map(|s| {
-                        let t = self.side(*s);
-                        t.acked_peer_fin
-                            .or(self.side(s.peer()).fin_first)
+                        closing
+                            .side(*s)
+                            .acked_peer_fin
+                            .or(closing.side(s.peer()).fin_first)
                             .map(FrameAt::at)
                     })
                     .max()

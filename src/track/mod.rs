@@ -83,11 +83,12 @@ pub const IDLE_S: f64 = 3.0 * 3600.0;
 /// Above this many closed connections whose whole state is still held, the
 /// tracker writes the records of those silent for [`SETTLE_S`] early and
 /// keeps a [`tomb::Tomb`] for the rest of their TIME_WAIT window (as the
-/// kernel keeps an `inet_timewait_sock`): about 16 MB of full connections,
+/// kernel keeps an `inet_timewait_sock`): about 4 MB of full connections,
 /// so a proxy closing 15,000 connections a second needs a tenth of what
-/// keeping each for its 60 s window did. Below it nothing changes: every
-/// record is written when its connection can no longer change.
-pub const COMPACT_ABOVE: usize = 16_384;
+/// keeping each for its 60 s window did. Below it (fewer than about 70
+/// connections closed a second) nothing changes: every record is written
+/// when its connection can no longer change.
+pub const COMPACT_ABOVE: usize = 4_096;
 
 /// The fast, non-cryptographic hasher of the connection table: keys come
 /// from a capture, not from an attacker who sees our hash seeds. The table
@@ -105,8 +106,8 @@ type Table = HashMap<FlowKey, Slot, rustc_hash::FxBuildHasher>;
 #[derive(Debug)]
 struct Slot {
     last_ts: Timestamp,
-    /// Seconds of silence after which the connection is retired.
-    idle_limit: f64,
+    /// Which silence retires the connection ([`Idle::limit`]).
+    idle: Idle,
     closed: bool,
     /// The connection's record was written early: `conn` is its key in
     /// [`Tracker::tombs`], not in [`Tracker::conns`].
@@ -117,26 +118,57 @@ struct Slot {
     /// live connection).
     tw_floor: Timestamp,
     /// Key of the connection in [`Tracker::conns`] (or of its tombstone in
-    /// [`Tracker::tombs`]).
-    conn: usize,
+    /// [`Tracker::tombs`]): 32 bits, so that a slot is 24 bytes and a table
+    /// entry with its key 64.
+    conn: u32,
+}
+
+/// How long a connection may stay silent before it is retired.
+#[derive(Debug, Clone, Copy)]
+enum Idle {
+    /// Closed: the TIME_WAIT interval ends at most `tw` after the last
+    /// packet; after it a SYN on the tuple is no reuse.
+    TimeWait,
+    /// Still in its handshake ([`HANDSHAKE_IDLE_S`]).
+    Handshake,
+    /// Anything else ([`IDLE_S`]).
+    Open,
+}
+
+impl Idle {
+    fn limit(self, time_wait_secs: f64) -> f64 {
+        match self {
+            Idle::TimeWait => time_wait_secs,
+            Idle::Handshake => HANDSHAKE_IDLE_S.max(time_wait_secs),
+            Idle::Open => IDLE_S.max(time_wait_secs),
+        }
+    }
 }
 
 impl Slot {
     /// Copies the sweep's facts from the connection after each update.
-    fn refresh(&mut self, c: &Connection, time_wait_secs: f64) {
+    fn refresh(&mut self, c: &Connection) {
         self.last_ts = c.last_ts;
         self.closed = c.is_closed();
         self.tw_floor = c.time_wait_lower_bound().unwrap_or(Timestamp(i64::MAX));
-        self.idle_limit = if self.closed {
-            // The TIME_WAIT interval ends at most `tw` after the last
-            // packet; after it a SYN on the tuple is no reuse.
-            time_wait_secs
+        self.idle = if self.closed {
+            Idle::TimeWait
         } else if c.handshake.synack.is_none() {
-            HANDSHAKE_IDLE_S.max(time_wait_secs)
+            Idle::Handshake
         } else {
-            IDLE_S.max(time_wait_secs)
+            Idle::Open
         };
     }
+
+    /// The connection's (or tombstone's) key in its slab.
+    fn key(&self) -> usize {
+        self.conn as usize
+    }
+}
+
+/// A slab key as a slot keeps it.
+fn slab_key(key: usize) -> u32 {
+    u32::try_from(key).expect("fewer than 2^32 connections held at once")
 }
 
 /// The connection table.
@@ -198,7 +230,7 @@ impl Tracker {
             compacted: 0,
             late_segments: 0,
             cuts: Vec::new(),
-            next_id: 0,
+            next_id: ConnId(0),
             time_wait_secs,
             capture: 0,
             retired: Vec::new(),
@@ -246,7 +278,7 @@ impl Tracker {
             Entry::Occupied(e) => {
                 let slot = e.into_mut();
                 if slot.tomb {
-                    let tomb = &self.tombs[slot.conn];
+                    let tomb = &self.tombs[slot.key()];
                     if !tomb.is_new_incarnation(seg) {
                         self.late_segments += 1;
                         slot.last_ts = seg.ts;
@@ -259,9 +291,9 @@ impl Tracker {
                         };
                         return (obs, None);
                     }
-                    let tomb = self.tombs.remove(slot.conn);
+                    let tomb = self.tombs.remove(slot.key());
                     let id = self.next_id;
-                    self.next_id += 1;
+                    self.next_id = id.next();
                     let r = tomb.reuse(&key);
                     if let (Some(from), Some(until)) = (r.time_wait_from, r.time_wait_until)
                         && until > seg.ts
@@ -281,16 +313,16 @@ impl Tracker {
                     reuse = Some(r);
                     slot.tomb = false;
                     slot.closed = false;
-                    slot.conn = conns.insert(Connection::new(id, self.capture, seg));
-                } else if conns[slot.conn].is_new_incarnation(seg) {
+                    slot.conn = slab_key(conns.insert(Connection::new(id, self.capture, seg)));
+                } else if conns[slot.key()].is_new_incarnation(seg) {
                     if slot.closed {
                         self.closed_full -= 1;
                         slot.closed = false;
                     }
                     let id = self.next_id;
-                    self.next_id += 1;
+                    self.next_id = id.next();
                     let mut old = std::mem::replace(
-                        &mut conns[slot.conn],
+                        &mut conns[slot.key()],
                         Connection::new(id, self.capture, seg),
                     );
                     let mut record = old.finish(self.time_wait_secs);
@@ -301,7 +333,7 @@ impl Tracker {
                         time_wait_until: tw.until,
                         time_wait_from: tw.from,
                         sockets: old.time_wait_sockets(),
-                        previous_client: old.client,
+                        previous_client: old.client(),
                     });
                     // The new incarnation takes the 4-tuple over: the
                     // TIME_WAIT socket is gone from this moment (tcp_tw_reuse,
@@ -316,23 +348,23 @@ impl Tracker {
             }
             Entry::Vacant(e) => {
                 let id = self.next_id;
-                self.next_id += 1;
+                self.next_id = id.next();
                 // The sweep's facts are filled in after the update below.
                 e.insert(Slot {
                     last_ts: seg.ts,
-                    idle_limit: 0.0,
+                    idle: Idle::Open,
                     closed: false,
                     tomb: false,
                     tw_floor: Timestamp(i64::MAX),
-                    conn: conns.insert(Connection::new(id, self.capture, seg)),
+                    conn: slab_key(conns.insert(Connection::new(id, self.capture, seg))),
                 })
             }
         };
-        let conn = &mut conns[slot.conn];
+        let conn = &mut conns[slot.key()];
         let notes = conn.update(seg);
         self.duplicates += u64::from(notes.duplicate);
         let was_closed = slot.closed;
-        slot.refresh(conn, self.time_wait_secs);
+        slot.refresh(conn);
         if slot.closed != was_closed {
             if slot.closed {
                 self.closed_full += 1;
@@ -355,6 +387,19 @@ impl Tracker {
         (obs, Some(conn))
     }
 
+    /// Drops the stale entries of [`Tracker::closing`] (retired, reused,
+    /// reopened or compacted since) when they outnumber the current ones
+    /// and 1,024: each time it doubled, so O(1) a close.
+    fn prune_closing(&mut self) {
+        if self.closing.len() > 2 * self.closed_full + 1024 {
+            let (live, conns) = (&self.live, &self.conns);
+            self.closing.retain(|(key, id)| {
+                live.get(key)
+                    .is_some_and(|s| !s.tomb && s.closed && conns[s.key()].id == *id)
+            });
+        }
+    }
+
     /// Writes the records of the longest-closed connections silent for
     /// [`SETTLE_S`] and keeps a tombstone of each (see [`tomb`]) until at
     /// most `compact_above` closed connections are held whole.
@@ -364,7 +409,7 @@ impl Tracker {
                 break;
             };
             let slot = match self.live.get_mut(&key) {
-                Some(s) if !s.tomb && s.closed && self.conns[s.conn].id == id => s,
+                Some(s) if !s.tomb && s.closed && self.conns[s.key()].id == id => s,
                 _ => {
                     // Retired, reused, reopened or compacted since.
                     self.closing.pop_front();
@@ -375,12 +420,11 @@ impl Tracker {
                 break;
             }
             self.closing.pop_front();
-            let mut c = self.conns.remove(slot.conn);
+            let mut c = self.conns.remove(slot.key());
             let record = c.finish(self.time_wait_secs);
             let tw = &record.time_wait;
-            slot.conn = self
-                .tombs
-                .insert(Tomb::of(&c, tw.holder, tw.from, tw.until));
+            let tomb = Tomb::of(&c, tw.holder, tw.from, tw.until);
+            slot.conn = slab_key(self.tombs.insert(tomb));
             slot.tomb = true;
             slot.tw_floor = Timestamp(i64::MAX);
             self.retired.push(record);
@@ -389,13 +433,7 @@ impl Tracker {
         }
         // Stale entries are dropped from the front above; when they pile up
         // behind current ones, drop them all (each doubling: O(1) a close).
-        if self.closing.len() > 2 * self.closed_full + 1024 {
-            let (live, conns) = (&self.live, &self.conns);
-            self.closing.retain(|(key, id)| {
-                live.get(key)
-                    .is_some_and(|s| !s.tomb && s.closed && conns[s.conn].id == *id)
-            });
-        }
+        self.prune_closing();
     }
 
     /// Retires the connections that can no longer change, at most once per
@@ -428,13 +466,13 @@ impl Tracker {
         // packet (at or after `now`, in a capture whose time runs forward).
         let mut floor = now;
         self.live.retain(|_, slot| {
-            if now.secs_since(slot.last_ts) <= slot.idle_limit {
+            if now.secs_since(slot.last_ts) <= slot.idle.limit(tw) {
                 floor = floor.min(slot.tw_floor);
                 return true;
             }
             if slot.tomb {
                 // Its record was written when it was compacted.
-                tombs.remove(slot.conn);
+                tombs.remove(slot.key());
                 return false;
             }
             if slot.closed {
@@ -442,16 +480,10 @@ impl Tracker {
             } else {
                 *idle_retired += 1;
             }
-            retired.push(conns.remove(slot.conn).finish(tw));
+            retired.push(conns.remove(slot.key()).finish(tw));
             false
         });
-        if self.closing.len() > 2 * self.closed_full + 1024 {
-            let (live, conns) = (&self.live, &self.conns);
-            self.closing.retain(|(key, id)| {
-                live.get(key)
-                    .is_some_and(|s| !s.tomb && s.closed && conns[s.conn].id == *id)
-            });
-        }
+        self.prune_closing();
         self.live_after_sweep = self.live.len();
         self.time_wait_floor = Some(floor);
     }
@@ -464,7 +496,7 @@ impl Tracker {
         let mut pending: Vec<(Timestamp, FlowKey)> = self
             .live
             .iter()
-            .filter(|(_, s)| !s.closed && self.conns[s.conn].handshake.synack.is_none())
+            .filter(|(_, s)| !s.closed && self.conns[s.key()].handshake.synack.is_none())
             .map(|(k, s)| (s.last_ts, *k))
             .collect();
         let keep = MAX_HANDSHAKES - MAX_HANDSHAKES / 10;
@@ -473,7 +505,7 @@ impl Tracker {
             pending.select_nth_unstable_by_key(excess - 1, |(ts, _)| *ts);
             for (_, key) in &pending[..excess] {
                 if let Some(s) = self.live.remove(key) {
-                    let mut c = self.conns.remove(s.conn);
+                    let mut c = self.conns.remove(s.key());
                     self.retired.push(c.finish(self.time_wait_secs));
                     self.idle_retired += 1;
                 }
@@ -487,12 +519,12 @@ impl Tracker {
         self.live
             .get(&FlowKey::new(seg.src, seg.dst))
             .filter(|s| !s.tomb)
-            .map(|s| &self.conns[s.conn])
+            .map(|s| &self.conns[s.key()])
     }
 
     /// Number of connections opened so far.
     pub fn connections_seen(&self) -> u32 {
-        self.next_id
+        self.next_id.0
     }
 
     /// Connections currently open (not retired).
@@ -660,6 +692,7 @@ mod tests {
             .collect()
     }
 
+    /// `connection::tests::seg` at `ms` milliseconds past 1000 s.
     #[allow(clippy::too_many_arguments)]
     fn at(
         frame: u64,
@@ -671,21 +704,10 @@ mod tests {
         ack: u32,
         len: u32,
     ) -> Segment {
-        Segment {
-            frame,
-            ts: Timestamp::from_parts(1000, ms * 1_000_000),
-            fragmentation: Default::default(),
-            src,
-            dst,
-            seq: SeqNum(seq),
-            ack: SeqNum(ack),
-            flags: TcpFlags(flags),
-            window: 1000,
-            payload_len: len,
-            tsopt: None,
-            ip_id: None,
-            wscale: None,
-        }
+        let (src, dst) = (src.to_string(), dst.to_string());
+        let mut s = connection::tests::seg(frame, &src, &dst, flags, seq, ack, len);
+        s.ts = Timestamp::from_parts(1000, ms * 1_000_000);
+        s
     }
 
     fn records(t: Tracker) -> Vec<String> {
@@ -733,7 +755,7 @@ mod tests {
             let (obs, conn) = early.on_segment_conn(s);
             if s.frame == late_fin.frame {
                 assert!(conn.is_none(), "the late FIN has no connection left");
-                assert_eq!(obs.conn, 7, "but it is named by its connection");
+                assert_eq!(obs.conn, ConnId(7), "but it is named by its connection");
             }
             if let Some(r) = obs.reuse {
                 reused = Some(r);
@@ -748,11 +770,11 @@ mod tests {
         );
         assert_eq!(early.late_segments(), 1);
         let r = reused.expect("the SYN on connection 3's tuple is a reuse");
-        assert_eq!(r.previous, 3);
+        assert_eq!(r.previous, ConnId(3));
         assert_eq!(r.holder, Closer::Client);
         assert_eq!(cuts.len(), 1);
         let cut = cuts[0];
-        assert_eq!((cut.id, cut.reused_by), (3, 40));
+        assert_eq!((cut.id, cut.reused_by), (ConnId(3), ConnId(40)));
         assert_eq!(cut.at, Timestamp::from_parts(1000, 5_000 * 1_000_000));
         assert_eq!(cut.client.port(), 40003);
         assert_eq!(Some(cut.until), r.time_wait_until);
@@ -781,6 +803,11 @@ mod tests {
                 assert_eq!(e, w, "connection {i}");
             }
         }
+    }
+
+    #[test]
+    fn a_table_entry_is_64_bytes() {
+        assert_eq!(std::mem::size_of::<(FlowKey, Slot)>(), 64);
     }
 
     #[test]

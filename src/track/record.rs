@@ -137,8 +137,8 @@ impl From<&SideTrack> for DirectionRecord {
         DirectionRecord {
             packets: s.packets,
             bytes: s.bytes,
-            timestamps: s.first_tsval.is_some(),
-            first_tsval: s.first_tsval,
+            timestamps: s.first_tsval().is_some(),
+            first_tsval: s.first_tsval(),
             last_tsval: s.last_tsval,
             duplicates: s.duplicates,
         }

@@ -116,12 +116,12 @@ impl Connection {
     /// `bury` condition): closed with FINs, and no RST (that the
     /// connection did not outlive).
     fn time_wait_updated(&self) -> bool {
-        self.first_rst.is_none() && self.first_fin_by.is_some() && self.is_closed()
+        self.first_rst().is_none() && self.first_fin_by().is_some() && self.is_closed()
     }
 
     /// The sides that closed first: both after a simultaneous close.
     fn time_wait_holders(&self) -> &'static [Side] {
-        match (self.simultaneous, self.first_fin_by) {
+        match (self.simultaneous(), self.first_fin_by()) {
             (true, _) => &[Side::Client, Side::Server],
             (false, Some(Side::Client)) => &[Side::Client],
             (false, Some(Side::Server)) => &[Side::Server],
@@ -136,18 +136,18 @@ impl Connection {
         let h = self.side(holder);
         let p = self.side(holder.peer());
         // A holder that sent RST has no TIME_WAIT socket.
-        if h.rst.is_some() {
+        if self.rst_of(holder).is_some() {
             return None;
         }
         Some(PeerView {
             // tcp_time_wait copies ts_recent only when both sides use
             // timestamps (tw_ts_recent_stamp, rx_opt.ts_recent_stamp).
-            ts_recent: match (h.first_tsval, p.last_tsval) {
+            ts_recent: match (h.first_tsval(), p.last_tsval) {
                 (Some(_), Some(v)) => Some(v),
                 _ => None,
             },
-            rcv_nxt: p.next_seq?,
-            snd_nxt: h.next_seq?,
+            rcv_nxt: p.next_seq()?,
+            snd_nxt: h.next_seq()?,
         })
     }
 
@@ -175,11 +175,16 @@ impl Connection {
     /// updates, not the socket: what it held before the RST is kept.
     /// `before` is [`Connection::time_wait_before`] of the same segment.
     pub(super) fn keep_time_wait(&mut self, before: Option<[Option<PeerView>; 2]>) {
-        self.time_wait_kept.opened = 0;
+        // Before the first FIN nothing is kept (`before` is None then too):
+        // the kept state lives in the connection's `Closing`.
+        if self.closing().is_none() {
+            return;
+        }
+        self.closing_mut().time_wait_kept.opened = 0;
         if let Some(views) = before
-            && self.first_rst.is_some()
+            && self.first_rst().is_some()
         {
-            self.time_wait_kept.frozen = Some(Box::new(views));
+            self.closing_mut().time_wait_kept.frozen = Some(Box::new(views));
             return;
         }
         if !self.time_wait_updated() {
@@ -187,13 +192,15 @@ impl Connection {
         }
         for &holder in self.time_wait_holders() {
             let bit = 1 << holder.index();
-            if self.time_wait_kept.made & bit == 0 && self.peer_view(holder).is_some() {
+            if self.closing_mut().time_wait_kept.made & bit == 0 && self.peer_view(holder).is_some()
+            {
                 // Closed with both FINs acknowledged: the holder
                 // acknowledged the peer's FIN, so the start of its
                 // TIME_WAIT is known and set for good.
-                debug_assert!(self.side(holder).acked_peer_fin.is_some());
-                self.time_wait_kept.made |= bit;
-                self.time_wait_kept.opened |= bit;
+                debug_assert!(self.fin_of(holder).and_then(|f| f.acked_peer_fin).is_some());
+                let kept = &mut self.closing_mut().time_wait_kept;
+                kept.made |= bit;
+                kept.opened |= bit;
             }
         }
     }
@@ -201,7 +208,7 @@ impl Connection {
     /// The TIME_WAIT socket `holder` keeps after the last segment, if any.
     pub fn time_wait_socket(&self, holder: Side) -> Option<TimeWaitSocket> {
         let bit = 1 << holder.index();
-        let kept = &self.time_wait_kept;
+        let kept = &self.closing()?.time_wait_kept;
         if kept.made & bit == 0 {
             return None;
         }
@@ -213,9 +220,9 @@ impl Connection {
         // The holder entered TIME_WAIT with its ACK of the peer's FIN (else
         // at that FIN, else, never the case, at the last segment).
         let (since_frame, since) = self
-            .side(holder)
-            .acked_peer_fin
-            .or(self.side(holder.peer()).fin_first)
+            .fin_of(holder)
+            .and_then(|f| f.acked_peer_fin)
+            .or(self.fin_of(holder.peer()).and_then(|f| f.fin_first))
             .map_or((self.last_frame, self.last_ts), |f| (f.frame(), f.at()));
         Some(TimeWaitSocket {
             holder,
@@ -243,7 +250,7 @@ mod tests {
     use super::*;
     use crate::decode::{TcpFlags as F, TcpTimestamps};
     use crate::flow::Endpoint;
-    use crate::track::Tracker;
+    use crate::track::{ConnId, Tracker};
 
     /// `seg` with TSval `tsval` (TSecr 0).
     fn ts(mut s: Segment, tsval: u32) -> Segment {
@@ -269,7 +276,7 @@ mod tests {
     }
 
     fn run(segs: &[Segment]) -> Connection {
-        let mut c = Connection::new(0, 0, &segs[0]);
+        let mut c = Connection::new(ConnId(0), 0, &segs[0]);
         for s in segs {
             c.update(s);
         }
@@ -320,7 +327,7 @@ mod tests {
         let mut segs = server_closes();
         segs.push(ts(seg(8, C, S, F::RST, 102, 0, 0), 1020));
         let c = run(&segs);
-        assert!(c.first_rst.is_some());
+        assert!(c.first_rst().is_some());
         let s = c.time_wait_socket(Side::Server).unwrap();
         assert_eq!(
             s.ts_recent,
@@ -336,7 +343,7 @@ mod tests {
         segs.push(ts(seg(8, S, C, F::RST, 502, 0, 0), 5010));
         segs.push(ts(seg(9, C, S, F::ACK, 102, 502, 0), 1030));
         let c = run(&segs);
-        assert!(c.side(Side::Server).rst.is_some());
+        assert!(c.rst_of(Side::Server).is_some());
         let s = c.time_wait_socket(Side::Server).unwrap();
         assert_eq!(
             (s.since_frame, s.ts_recent, s.rcv_nxt, s.snd_nxt, s.opened),
@@ -351,9 +358,9 @@ mod tests {
         // More from the RST's sender: its socket was not gone.
         segs.push(ts(seg(9, C, S, F::ACK | F::PSH, 102, 502, 10), 1030));
         let mut c = run(&segs[..8]);
-        assert!(c.first_rst.is_some());
+        assert!(c.first_rst().is_some());
         c.update(&segs[8]);
-        assert!(c.first_rst.is_none(), "the RST was outlived");
+        assert!(c.first_rst().is_none(), "the RST was outlived");
         let s = c.time_wait_socket(Side::Server).unwrap();
         assert_eq!(
             (s.since_frame, s.ts_recent, s.rcv_nxt, s.opened),
@@ -387,7 +394,7 @@ mod tests {
             seg(7, S, C, F::ACK, 502, 102, 0),
         ];
         let c = run(&segs);
-        assert!(c.simultaneous);
+        assert!(c.simultaneous());
         let client = c.time_wait_socket(Side::Client).unwrap();
         let server = c.time_wait_socket(Side::Server).unwrap();
         assert_eq!(
@@ -412,7 +419,7 @@ mod tests {
             .on_segment(&syn)
             .reuse
             .expect("a new ISN reopens the tuple");
-        assert_eq!(r.previous, 0);
+        assert_eq!(r.previous, ConnId(0));
         assert_eq!(r.previous_client, Endpoint(C.parse().unwrap()));
         let s = r.sockets.get(Side::Server).unwrap();
         assert_eq!((s.since_frame, s.ts_recent), (7, Some(TsVal(1003))));

@@ -74,10 +74,13 @@ impl Tomb {
         let mut sockets = all.iter().copied();
         Tomb {
             id: c.id,
-            client_is_lower: c.client <= c.server,
+            client_is_lower: c.client() <= c.server(),
             holder,
             states: [c.side(Side::Client).state(), c.side(Side::Server).state()],
-            base_seq: [c.side(Side::Client).base_seq, c.side(Side::Server).base_seq],
+            base_seq: [
+                c.side(Side::Client).base_seq(),
+                c.side(Side::Server).base_seq(),
+            ],
             time_wait: from.zip(until),
             socket: sockets.next(),
             second: sockets.next().map(Box::new),
