@@ -165,12 +165,17 @@ impl FromStr for FindingKind {
 #[derive(Debug, Clone, Serialize)]
 pub struct Evidence {
     pub connection: ConnId,
-    pub frames: Vec<u64>,
+    /// Nearly always one or two: inline, so that a row costs no allocation
+    /// for them (thousands of findings keep up to MAX_EVIDENCE rows each).
+    pub frames: EvidenceFrames,
     /// Time of the first of those frames.
     pub at: Timestamp,
     /// What the frames show, in a few words.
     pub note: String,
 }
+
+/// The frames of an evidence row (a sequence in the JSON, as a Vec).
+pub type EvidenceFrames = smallvec::SmallVec<[u64; 2]>;
 
 /// An evidence row as reported: the evidence, and with several files the
 /// file of its frames (`frames` are then Wireshark's numbers in that file).
@@ -346,7 +351,7 @@ impl EvidenceSet {
                 key,
                 evidence: Evidence {
                     connection,
-                    frames: frames.to_vec(),
+                    frames: EvidenceFrames::from_slice(frames),
                     at,
                     note: note(),
                 },

@@ -412,7 +412,7 @@ mod tests {
         let rows: Vec<(ConnId, Vec<u64>)> = f[0]
             .evidence
             .iter()
-            .map(|e| (e.connection, e.frames.clone()))
+            .map(|e| (e.connection, e.frames.to_vec()))
             .collect();
         let want_rows: Vec<(ConnId, Vec<u64>)> = frames
             .iter()
