@@ -19,7 +19,7 @@ impl FindingKey {
         FindingKey {
             kind: f.kind.as_str().to_string(),
             host: f.host.clone(),
-            connections: f.connections.iter().map(|c| u64::from(*c)).collect(),
+            connections: f.connections.iter().map(|c| u64::from(c.0)).collect(),
         }
     }
 

@@ -590,7 +590,7 @@ mod tests {
         assert_eq!(json(&nothing.findings), json(&all.findings));
         assert_eq!(json(&nothing.hosts), json(&all.hosts));
         assert_eq!(json(&nothing.summary), json(&all.summary));
-        let one = run(Pipeline::new(Options::default(), Retain::Only(2)));
+        let one = run(Pipeline::new(Options::default(), Retain::Only(ConnId(2))));
         assert_eq!(one.connections.len(), 1);
         assert_eq!(json(&one.connections[0]), json(&all.connections[2]));
         assert_eq!(json(&one.findings), json(&all.findings));

@@ -106,7 +106,7 @@ pub struct ShowArgs {
     pub input: InputArgs,
     /// The connection id (`tcp.stream`) to draw.
     #[arg(long, value_name = "ID")]
-    pub conn: u32,
+    pub conn: timewait::track::ConnId,
     /// text, or markdown (a fenced block for a ticket, within 30,000
     /// characters: later segments are counted, not drawn).
     #[arg(long, value_enum, default_value_t = ShowFormat::Text)]

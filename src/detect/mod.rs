@@ -30,6 +30,7 @@ use crate::flow::Endpoint;
 use crate::time::Timestamp;
 use crate::track::{ConnId, Connection, ConnectionRecord, Observation};
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::BinaryHeap;
 use std::fmt;
 use std::net::IpAddr;
@@ -164,12 +165,17 @@ impl FromStr for FindingKind {
 #[derive(Debug, Clone, Serialize)]
 pub struct Evidence {
     pub connection: ConnId,
-    pub frames: Vec<u64>,
+    /// Nearly always one or two: inline, so that a row costs no allocation
+    /// for them (thousands of findings keep up to MAX_EVIDENCE rows each).
+    pub frames: EvidenceFrames,
     /// Time of the first of those frames.
     pub at: Timestamp,
     /// What the frames show, in a few words.
     pub note: String,
 }
+
+/// The frames of an evidence row (a sequence in the JSON, as a Vec).
+pub type EvidenceFrames = smallvec::SmallVec<[u64; 2]>;
 
 /// An evidence row as reported: the evidence, and with several files the
 /// file of its frames (`frames` are then Wireshark's numbers in that file).
@@ -345,7 +351,7 @@ impl EvidenceSet {
                 key,
                 evidence: Evidence {
                     connection,
-                    frames: frames.to_vec(),
+                    frames: EvidenceFrames::from_slice(frames),
                     at,
                     note: note(),
                 },
@@ -486,10 +492,12 @@ pub struct Finding {
     pub severity: Severity,
     /// One line, with numbers.
     pub summary: String,
-    /// Why it happens, in the kernel's terms.
-    pub explanation: String,
-    /// What to change.
-    pub advice: String,
+    /// Why it happens, in the kernel's terms. The kind's text unless a
+    /// finding has its own: thousands of findings of one kind would
+    /// otherwise each hold a copy (a kilobyte with the advice).
+    pub explanation: Cow<'static, str>,
+    /// What to change (as `explanation`).
+    pub advice: Cow<'static, str>,
     /// The host or host pair the finding is about.
     pub host: Option<String>,
     /// How many connections (or events) show it.
@@ -556,8 +564,8 @@ impl Finding {
             kind,
             severity,
             summary,
-            explanation: explanation.to_string(),
-            advice: advice.to_string(),
+            explanation: Cow::Borrowed(explanation),
+            advice: Cow::Borrowed(advice),
             host,
             count: evidence.count,
             connections,
@@ -610,7 +618,7 @@ impl Finding {
 
     /// Replaces the generic advice with one that weighs this capture.
     pub fn with_advice(mut self, advice: String) -> Finding {
-        self.advice = advice;
+        self.advice = Cow::Owned(advice);
         self
     }
 
@@ -767,7 +775,7 @@ fn choose_filter(
     let by_frames =
         || (frames.1 && !frames.0.is_empty()).then(|| set_filter("frame.number", frames.0));
     let conn_ids: Vec<u64> = connections
-        .map(|(c, _)| c.iter().map(|c| u64::from(*c)).collect())
+        .map(|(c, _)| c.iter().map(|c| u64::from(c.0)).collect())
         .unwrap_or_default();
     let by_streams = || {
         connections
@@ -1075,11 +1083,14 @@ pub(crate) mod tests {
         // 3,000 cases in a scrambled order, each id twice: 1,500 distinct.
         for i in 0..3000u32 {
             let id = (i * 7919) % 1500;
-            set.add(id, t, &[u64::from(id) + 1], String::new);
+            set.add(ConnId(id), t, &[u64::from(id) + 1], String::new);
         }
         let f = finding_of(set);
         assert_eq!(f.count, 3000);
-        assert_eq!(f.connections, (0..MAX_LISTED as u32).collect::<Vec<_>>());
+        assert_eq!(
+            f.connections,
+            (0..MAX_LISTED as u32).map(ConnId).collect::<Vec<_>>()
+        );
         assert_eq!(f.frames, (1..=MAX_LISTED as u64).collect::<Vec<_>>());
         assert_eq!(f.evidence.len(), MAX_EVIDENCE);
         // More than MAX_LISTED frames and ids: neither list is complete,
@@ -1104,14 +1115,14 @@ pub(crate) mod tests {
         let mut set = EvidenceSet::new();
         for id in [5u32, 3, 5, 9] {
             set.add(
-                id,
+                ConnId(id),
                 t,
                 &[u64::from(id) * 10, u64::from(id) * 10 + 1],
                 String::new,
             );
         }
         let f = finding_of(set);
-        assert_eq!(f.connections, vec![3, 5, 9]);
+        assert_eq!(f.connections, vec![ConnId(3), ConnId(5), ConnId(9)]);
         assert_eq!(f.frames, vec![30, 31, 50, 51, 90, 91]);
         assert_eq!(f.display_filter, "frame.number in {30, 31, 50, 51, 90, 91}");
         assert_eq!(f.display_filter_selects, FilterScope::Frames);
@@ -1129,8 +1140,8 @@ pub(crate) mod tests {
         for i in 0..300u32 {
             let at = t(f64::from((i * 37) % 300));
             let frames = [u64::from(i) * 2 + 1, u64::from(i) * 2 + 2];
-            one.add(i, at, &frames, || format!("case {i}"));
-            parts[i as usize % 3].add(i, at, &frames, || format!("case {i}"));
+            one.add(ConnId(i), at, &frames, || format!("case {i}"));
+            parts[i as usize % 3].add(ConnId(i), at, &frames, || format!("case {i}"));
         }
         let mut merged = EvidenceSet::new();
         for p in parts {
@@ -1215,7 +1226,7 @@ pub(crate) mod tests {
     #[test]
     fn a_filter_lists_frames_then_connections_then_the_first_ones() {
         let many: Vec<u64> = (1..=400).map(|i| i * 3).collect();
-        let conns: Vec<ConnId> = (0..400).collect();
+        let conns: Vec<ConnId> = (0..400).map(ConnId).collect();
         // Few frames: exactly them.
         let (f, scope, note) = choose_filter(false, (&many[..5], true), Some((&conns, true)));
         assert_eq!(f, "frame.number in {3, 6, 9, 12, 15}");
@@ -1271,19 +1282,19 @@ pub(crate) mod tests {
         let t = Timestamp::from_parts(1000, 0);
         let mut set = EvidenceSet::new();
         set.add(
-            4,
+            ConnId(4),
             t,
             &[frame_id(0, 19), frame_id(0, 20), frame_id(0, 21)],
             String::new,
         );
         // A connection that runs on into the second file.
         set.add(
-            5,
+            ConnId(5),
             t.add_secs(1.0),
             &[frame_id(0, 30), frame_id(1, 2)],
             String::new,
         );
-        set.add(6, t.add_secs(2.0), &[frame_id(1, 7)], String::new);
+        set.add(ConnId(6), t.add_secs(2.0), &[frame_id(1, 7)], String::new);
         let mut f = finding_of(set);
         f.localize(2);
         assert_eq!(f.frames, vec![19, 20, 21, 30, 2, 7]);
@@ -1316,7 +1327,7 @@ pub(crate) mod tests {
     fn one_file_keeps_the_json_as_it_was() {
         let t = Timestamp::from_parts(1000, 0);
         let mut set = EvidenceSet::new();
-        set.add(1, t, &[5, 6], String::new);
+        set.add(ConnId(1), t, &[5, 6], String::new);
         let mut f = finding_of(set);
         f.localize(1);
         let json = serde_json::to_value(&f).unwrap();

@@ -8,6 +8,7 @@ use crate::detect::{FindingKind, Severity};
 use crate::flow::Endpoint;
 use crate::seq::{SeqNum, TsVal};
 use crate::time::Timestamp;
+use crate::track::ConnId;
 
 const S: u8 = TcpFlags::SYN;
 const A: u8 = TcpFlags::ACK;
@@ -149,7 +150,7 @@ fn one_silent_drop_after_a_regression_proves_no_paws() {
         "{k:?}"
     );
     let failure = the(&a, FindingKind::HandshakeFailure);
-    assert_eq!(failure.connections, vec![1]);
+    assert_eq!(failure.connections, vec![ConnId(1)]);
     assert_eq!(failure.frames, vec![9, 10, 11, 12]);
 }
 
@@ -824,8 +825,8 @@ fn syn_flood_keeps_bounded_evidence_and_no_records() {
     assert_eq!(f.connections.len(), crate::detect::MAX_LISTED);
     assert_eq!(f.frames.len(), crate::detect::MAX_LISTED);
     // The first rows and the smallest ids and frames, as with all rows kept.
-    assert_eq!(f.evidence[0].connection, 0);
-    assert_eq!(f.connections[..3], [0, 1, 2]);
+    assert_eq!(f.evidence[0].connection, ConnId(0));
+    assert_eq!(f.connections[..3], [ConnId(0), ConnId(1), ConnId(2)]);
     assert_eq!(f.frames[..3], [1, 2, 3]);
     assert!(f.evidence.windows(2).all(|w| w[0].at <= w[1].at));
     assert_eq!(
@@ -989,7 +990,7 @@ fn silent_drops_only_after_regressions_are_paws_with_the_forward_baseline() {
     let paws = the(&a, FindingKind::PawsSynDrop);
     assert_eq!(paws.severity, Severity::Error);
     assert_eq!(paws.count, 3);
-    assert_eq!(paws.connections, vec![3, 7, 11]);
+    assert_eq!(paws.connections, vec![ConnId(3), ConnId(7), ConnId(11)]);
     // The first connection has nothing to be compared with: 8 ahead of
     // the remembered TSval, all answered; 3 behind, all dropped; the
     // chance of that is 1 / C(11, 3).
@@ -1320,7 +1321,7 @@ fn the_time_wait_rule_is_per_4_tuple_not_per_address() {
     let a = w.analyze();
     let f = paws_findings(&a);
     assert_eq!(f.len(), 1, "{:?}", kinds(&a));
-    assert_eq!(f[0].connections, vec![2]);
+    assert_eq!(f[0].connections, vec![ConnId(2)]);
     assert_eq!(f[0].count, 1);
     assert_eq!(f[0].severity, Severity::Warning);
     assert_eq!(f[0].frames, vec![8, 17, 18, 19, 20, 21]);

@@ -19,8 +19,32 @@ use std::net::IpAddr;
 use std::num::NonZeroU64;
 
 /// Connection id: 0-based in order of first packet, equal to Wireshark's
-/// `tcp.stream` on our fixtures.
-pub type ConnId = u32;
+/// `tcp.stream` on our fixtures. A type of its own so that an id and a
+/// frame number (or a count) cannot be passed for each other; serialized
+/// as the bare number.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(transparent)]
+pub struct ConnId(pub u32);
+
+impl ConnId {
+    /// The id after this one.
+    pub fn next(self) -> ConnId {
+        ConnId(self.0 + 1)
+    }
+}
+
+impl std::fmt::Display for ConnId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::str::FromStr for ConnId {
+    type Err = std::num::ParseIntError;
+    fn from_str(s: &str) -> Result<ConnId, Self::Err> {
+        s.parse().map(ConnId)
+    }
+}
 
 /// At most this many frame numbers are kept per list (SYNs, FINs), so a
 /// SYN flood on one tuple cannot grow memory; counters keep counting.
@@ -1473,7 +1497,7 @@ pub(crate) mod tests {
     }
 
     fn run(segs: &[Segment]) -> Connection {
-        let mut c = Connection::new(0, 0, &segs[0]);
+        let mut c = Connection::new(ConnId(0), 0, &segs[0]);
         for s in segs {
             c.update(s);
         }
@@ -1574,7 +1598,7 @@ pub(crate) mod tests {
             seg(8, S, C, F::FIN | F::ACK, 521, 112, 0),
             seg(9, C, S, F::RST, 112, 0, 0),
         ]);
-        let mut c = Connection::new(0, 0, &segs[0]);
+        let mut c = Connection::new(ConnId(0), 0, &segs[0]);
         let notes: Vec<SegmentNotes> = segs.iter().map(|s| c.update(s)).collect();
         assert!(notes[7].fin_retransmit);
         let r = c.finish(60.0);
@@ -1791,7 +1815,7 @@ pub(crate) mod tests {
     #[test]
     fn a_connection_gives_back_its_endpoints() {
         for (c, s) in [(C, S), ("[2001:db8::1]:40000", "[2001:db8::2]:443")] {
-            let conn = Connection::new(0, 0, &seg(1, c, s, F::SYN, 100, 0, 0));
+            let conn = Connection::new(ConnId(0), 0, &seg(1, c, s, F::SYN, 100, 0, 0));
             assert_eq!(conn.client(), Endpoint(c.parse().unwrap()));
             assert_eq!(conn.server(), Endpoint(s.parse().unwrap()));
             assert_eq!(conn.side_of(conn.client()), Side::Client);
@@ -1861,7 +1885,7 @@ pub(crate) mod tests {
             seg(8, S, C, F::FIN | F::ACK, 521, 112, 0),
             seg(9, C, S, F::ACK, 112, 522, 0),
         ]);
-        let mut c = Connection::new(0, 0, &segs[0]);
+        let mut c = Connection::new(ConnId(0), 0, &segs[0]);
         let notes: Vec<SegmentNotes> = segs.iter().map(|s| c.update(s)).collect();
         assert!(notes[1].duplicate && !notes[1].syn_retransmit);
         assert!(notes[7].duplicate && !notes[7].fin_retransmit);
@@ -1884,7 +1908,7 @@ pub(crate) mod tests {
         let data = seg(6, C, S, F::ACK | F::PSH, 111, 521, 5);
         let fin = seg(7, C, S, F::FIN | F::ACK, 116, 521, 0);
         segs.extend([data, fin, again(&data, 8, 3), again(&fin, 9, 3)]);
-        let mut c = Connection::new(0, 0, &segs[0]);
+        let mut c = Connection::new(ConnId(0), 0, &segs[0]);
         let notes: Vec<SegmentNotes> = segs.iter().map(|s| c.update(s)).collect();
         assert!(notes[7].duplicate && notes[8].duplicate);
         assert_eq!(c.finish(60.0).close.fin_retransmits, 0);
@@ -1900,7 +1924,7 @@ pub(crate) mod tests {
         for (us, copy) in [(1000, true), (1001, false)] {
             let mut segs = handshake();
             segs.extend([fin, again(&fin, 7, us)]);
-            let mut c = Connection::new(0, 0, &segs[0]);
+            let mut c = Connection::new(ConnId(0), 0, &segs[0]);
             let notes: Vec<SegmentNotes> = segs.iter().map(|s| c.update(s)).collect();
             assert_eq!(notes[6].duplicate, copy, "{us} µs");
         }
@@ -1908,7 +1932,7 @@ pub(crate) mod tests {
         let v6 = Segment { ip_id: None, ..fin };
         let mut segs = handshake();
         segs.extend([v6, again(&v6, 7, 101)]);
-        let mut c = Connection::new(0, 0, &segs[0]);
+        let mut c = Connection::new(ConnId(0), 0, &segs[0]);
         let notes: Vec<SegmentNotes> = segs.iter().map(|s| c.update(s)).collect();
         assert!(!notes[6].duplicate && notes[6].fin_retransmit);
         // 1 µs later, but with the next IP id: the kernel sent it again.
@@ -1918,7 +1942,7 @@ pub(crate) mod tests {
             ..again(&fin, 7, 1)
         };
         segs.extend([fin, resent]);
-        let mut c = Connection::new(0, 0, &segs[0]);
+        let mut c = Connection::new(ConnId(0), 0, &segs[0]);
         let notes: Vec<SegmentNotes> = segs.iter().map(|s| c.update(s)).collect();
         assert!(!notes[6].duplicate && notes[6].fin_retransmit);
         // The same frame from the other direction is no copy either.
@@ -1981,7 +2005,7 @@ pub(crate) mod tests {
             seg(9, S, C, F::FIN | F::ACK, 521, 112, 0),
             seg(10, C, S, F::ACK, 112, 522, 0),
         ]);
-        let mut c = Connection::new(0, 0, &segs[0]);
+        let mut c = Connection::new(ConnId(0), 0, &segs[0]);
         let notes: Vec<SegmentNotes> = segs.iter().map(|s| c.update(s)).collect();
         assert!(notes[5].ignored && notes[6].ignored);
         let r = c.finish(60.0);
@@ -2030,7 +2054,7 @@ pub(crate) mod tests {
             ),
             seg(8, C, S, F::RST | F::ACK, 111, 521, 0),
         ]);
-        let mut c = Connection::new(0, 0, &segs[0]);
+        let mut c = Connection::new(ConnId(0), 0, &segs[0]);
         let notes: Vec<SegmentNotes> = segs.iter().map(|s| c.update(s)).collect();
         assert!(notes[5].ignored && notes[6].ignored && !notes[7].ignored);
         let r = c.finish(60.0);
@@ -2052,7 +2076,7 @@ pub(crate) mod tests {
             seg(6, C, S, F::ACK, 111, 200_521, 0),
             seg(7, S, C, F::ACK | F::PSH, 200_521, 111, 100),
         ]);
-        let mut c = Connection::new(0, 0, &segs[0]);
+        let mut c = Connection::new(ConnId(0), 0, &segs[0]);
         let notes: Vec<SegmentNotes> = segs.iter().map(|s| c.update(s)).collect();
         assert!(!notes[6].ignored);
     }

@@ -259,8 +259,8 @@ mod tests {
     use super::*;
     use crate::decode::TcpFlags as F;
     use crate::flow::Endpoint;
-    use crate::track::connection::Connection;
     use crate::track::connection::tests::seg;
+    use crate::track::connection::{ConnId, Connection};
     use proptest::prelude::*;
 
     /// A finished client-closed connection to use as a template.
@@ -274,7 +274,7 @@ mod tests {
             seg(5, s, c, F::FIN | F::ACK, 501, 102, 0),
             seg(6, c, s, F::ACK, 102, 502, 0),
         ];
-        let mut conn = Connection::new(0, 0, &segs[0]);
+        let mut conn = Connection::new(ConnId(0), 0, &segs[0]);
         for x in &segs {
             conn.update(x);
         }

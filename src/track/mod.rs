@@ -230,7 +230,7 @@ impl Tracker {
             compacted: 0,
             late_segments: 0,
             cuts: Vec::new(),
-            next_id: 0,
+            next_id: ConnId(0),
             time_wait_secs,
             capture: 0,
             retired: Vec::new(),
@@ -304,7 +304,7 @@ impl Tracker {
                     }
                     let tomb = self.tombs.remove(slot.key());
                     let id = self.next_id;
-                    self.next_id += 1;
+                    self.next_id = id.next();
                     let r = tomb.reuse(&key);
                     if let (Some(from), Some(until)) = (r.time_wait_from, r.time_wait_until)
                         && until > seg.ts
@@ -331,7 +331,7 @@ impl Tracker {
                         slot.closed = false;
                     }
                     let id = self.next_id;
-                    self.next_id += 1;
+                    self.next_id = id.next();
                     let mut old = std::mem::replace(
                         &mut conns[slot.key()],
                         Connection::new(id, self.capture, seg),
@@ -359,7 +359,7 @@ impl Tracker {
             }
             Entry::Vacant(e) => {
                 let id = self.next_id;
-                self.next_id += 1;
+                self.next_id = id.next();
                 // The sweep's facts are filled in after the update below.
                 e.insert(Slot {
                     last_ts: seg.ts,
@@ -398,6 +398,19 @@ impl Tracker {
         (obs, Some(conn))
     }
 
+    /// Drops the stale entries of [`Tracker::closing`] (retired, reused,
+    /// reopened or compacted since) when they outnumber the current ones
+    /// and 1,024: each time it doubled, so O(1) a close.
+    fn prune_closing(&mut self) {
+        if self.closing.len() > 2 * self.closed_full + 1024 {
+            let (live, conns) = (&self.live, &self.conns);
+            self.closing.retain(|(key, id)| {
+                live.get(key)
+                    .is_some_and(|s| !s.tomb && s.closed && conns[s.key()].id == *id)
+            });
+        }
+    }
+
     /// Writes the records of the longest-closed connections silent for
     /// [`SETTLE_S`] and keeps a tombstone of each (see [`tomb`]) until at
     /// most `compact_above` closed connections are held whole.
@@ -431,13 +444,7 @@ impl Tracker {
         }
         // Stale entries are dropped from the front above; when they pile up
         // behind current ones, drop them all (each doubling: O(1) a close).
-        if self.closing.len() > 2 * self.closed_full + 1024 {
-            let (live, conns) = (&self.live, &self.conns);
-            self.closing.retain(|(key, id)| {
-                live.get(key)
-                    .is_some_and(|s| !s.tomb && s.closed && conns[s.key()].id == *id)
-            });
-        }
+        self.prune_closing();
     }
 
     /// Retires the connections that can no longer change, at most once per
@@ -487,13 +494,7 @@ impl Tracker {
             retired.push(conns.remove(slot.key()).finish(tw));
             false
         });
-        if self.closing.len() > 2 * self.closed_full + 1024 {
-            let (live, conns) = (&self.live, &self.conns);
-            self.closing.retain(|(key, id)| {
-                live.get(key)
-                    .is_some_and(|s| !s.tomb && s.closed && conns[s.key()].id == *id)
-            });
-        }
+        self.prune_closing();
         self.live_after_sweep = self.live.len();
         self.time_wait_floor = Some(floor);
     }
@@ -534,7 +535,7 @@ impl Tracker {
 
     /// Number of connections opened so far.
     pub fn connections_seen(&self) -> u32 {
-        self.next_id
+        self.next_id.0
     }
 
     /// Connections currently open (not retired).
@@ -702,6 +703,7 @@ mod tests {
             .collect()
     }
 
+    /// `connection::tests::seg` at `ms` milliseconds past 1000 s.
     #[allow(clippy::too_many_arguments)]
     fn at(
         frame: u64,
@@ -713,21 +715,10 @@ mod tests {
         ack: u32,
         len: u32,
     ) -> Segment {
-        Segment {
-            frame,
-            ts: Timestamp::from_parts(1000, ms * 1_000_000),
-            fragmentation: Default::default(),
-            src,
-            dst,
-            seq: SeqNum(seq),
-            ack: SeqNum(ack),
-            flags: TcpFlags(flags),
-            window: 1000,
-            payload_len: len,
-            tsopt: None,
-            ip_id: None,
-            wscale: None,
-        }
+        let (src, dst) = (src.to_string(), dst.to_string());
+        let mut s = connection::tests::seg(frame, &src, &dst, flags, seq, ack, len);
+        s.ts = Timestamp::from_parts(1000, ms * 1_000_000);
+        s
     }
 
     fn records(t: Tracker) -> Vec<String> {
@@ -775,7 +766,7 @@ mod tests {
             let (obs, conn) = early.on_segment_conn(s);
             if s.frame == late_fin.frame {
                 assert!(conn.is_none(), "the late FIN has no connection left");
-                assert_eq!(obs.conn, 7, "but it is named by its connection");
+                assert_eq!(obs.conn, ConnId(7), "but it is named by its connection");
             }
             if let Some(r) = obs.reuse {
                 reused = Some(r);
@@ -790,11 +781,11 @@ mod tests {
         );
         assert_eq!(early.late_segments(), 1);
         let r = reused.expect("the SYN on connection 3's tuple is a reuse");
-        assert_eq!(r.previous, 3);
+        assert_eq!(r.previous, ConnId(3));
         assert_eq!(r.holder, Closer::Client);
         assert_eq!(cuts.len(), 1);
         let cut = cuts[0];
-        assert_eq!((cut.id, cut.reused_by), (3, 40));
+        assert_eq!((cut.id, cut.reused_by), (ConnId(3), ConnId(40)));
         assert_eq!(cut.at, Timestamp::from_parts(1000, 5_000 * 1_000_000));
         assert_eq!(cut.client.port(), 40003);
         assert_eq!(Some(cut.until), r.time_wait_until);

@@ -250,7 +250,7 @@ mod tests {
     use super::*;
     use crate::decode::{TcpFlags as F, TcpTimestamps};
     use crate::flow::Endpoint;
-    use crate::track::Tracker;
+    use crate::track::{ConnId, Tracker};
 
     /// `seg` with TSval `tsval` (TSecr 0).
     fn ts(mut s: Segment, tsval: u32) -> Segment {
@@ -276,7 +276,7 @@ mod tests {
     }
 
     fn run(segs: &[Segment]) -> Connection {
-        let mut c = Connection::new(0, 0, &segs[0]);
+        let mut c = Connection::new(ConnId(0), 0, &segs[0]);
         for s in segs {
             c.update(s);
         }
@@ -419,7 +419,7 @@ mod tests {
             .on_segment(&syn)
             .reuse
             .expect("a new ISN reopens the tuple");
-        assert_eq!(r.previous, 0);
+        assert_eq!(r.previous, ConnId(0));
         assert_eq!(r.previous_client, Endpoint(C.parse().unwrap()));
         let s = r.sockets.get(Side::Server).unwrap();
         assert_eq!((s.since_frame, s.ts_recent), (7, Some(TsVal(1003))));

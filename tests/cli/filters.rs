@@ -100,7 +100,7 @@ fn check_selection(
     let of_connections: BTreeSet<u64> = f
         .connections
         .iter()
-        .flat_map(|c| frames_of_stream.get(c).into_iter().flatten().copied())
+        .flat_map(|c| frames_of_stream.get(&c.0).into_iter().flatten().copied())
         .collect();
     let what = format!("{stem}: {} `{}`", f.kind, f.display_filter);
     match f.display_filter_selects {

@@ -5,6 +5,7 @@
 use crate::support::*;
 use timewait::analysis::{Analysis, Options, analyze};
 use timewait::detect::{Finding, FindingKind, Severity};
+use timewait::track::ConnId;
 
 fn run(stem: &str, options: Options) -> Analysis {
     let path = fixture(&format!("{stem}.pcap"));
@@ -26,7 +27,7 @@ fn fin_retransmitted_into_rst_is_found_and_near_misses_are_not() {
     assert_eq!(f.len(), 1);
     assert_eq!(f[0].severity, Severity::Warning);
     // Streams 0, 2, 4: FIN, FIN, FIN retransmitted, RST (documented in the script).
-    assert_eq!(f[0].connections, vec![0, 2, 4]);
+    assert_eq!(f[0].connections, ids(&[0, 2, 4]));
     assert_eq!(
         f[0].frames,
         vec![8, 9, 10, 11, 29, 30, 31, 32, 51, 52, 53, 54]
@@ -36,13 +37,17 @@ fn fin_retransmitted_into_rst_is_found_and_near_misses_are_not() {
     assert!(counter("finrst-tw-gone", "client", "TcpExtTCPTimeWaitOverflow") >= 3);
     assert_eq!(counter("finrst-tw-gone", "server", "TcpRetransSegs"), 3);
     // Stream 3 (RST answers the first FIN) and 5 (abort) are abortive closes.
-    let abort: Vec<u32> = findings(&a, FindingKind::AbortiveClose)
+    let abort: Vec<ConnId> = findings(&a, FindingKind::AbortiveClose)
         .iter()
         .flat_map(|f| f.connections.clone())
         .collect();
-    assert_eq!(abort, vec![3, 5]);
+    assert_eq!(abort, ids(&[3, 5]));
     // The clean close (stream 1) is in neither.
-    assert!(a.findings.iter().all(|f| !f.connections.contains(&1)));
+    assert!(
+        a.findings
+            .iter()
+            .all(|f| !f.connections.contains(&ConnId(1)))
+    );
 }
 
 /// The closer's kernel resets because data came after its FIN: an abort
@@ -54,7 +59,7 @@ fn data_after_close_is_an_abort_counted_by_the_kernel() {
     assert!(findings(&a, FindingKind::FinRetransmitRst).is_empty());
     let f = findings(&a, FindingKind::AbortiveClose);
     assert_eq!(f.len(), 1, "{:?}", a.findings);
-    assert_eq!(f[0].connections, vec![0, 1]);
+    assert_eq!(f[0].connections, ids(&[0, 1]));
     // FIN, the response behind it, the RST (documented in the script).
     assert_eq!(f[0].frames, vec![6, 7, 8, 14, 15, 16]);
     assert!(
@@ -80,7 +85,7 @@ fn paws_rejected_syn_behind_nat_is_a_warning_with_the_delay() {
     let f = findings(&a, FindingKind::PawsSynDrop);
     assert_eq!(f.len(), 1, "{:#?}", a.findings);
     assert_eq!(f[0].severity, Severity::Warning, "it connected in the end");
-    assert_eq!(f[0].connections, vec![1]);
+    assert_eq!(f[0].connections, ids(&[1]));
     // SYN 11, challenge ACK 12, client RST 13, SYN again 14, SYN-ACK 15.
     for frame in [11, 12, 13, 14, 15] {
         assert!(f[0].frames.contains(&frame), "{frame} in {:?}", f[0].frames);
@@ -119,13 +124,13 @@ fn accepted_reuse_of_a_server_time_wait_is_tuple_reuse_not_paws() {
     assert!(findings(&a, FindingKind::PawsSynDrop).is_empty());
     let f = findings(&a, FindingKind::TupleReuse);
     assert_eq!(f.len(), 1);
-    assert_eq!(f[0].connections, vec![1]);
+    assert_eq!(f[0].connections, ids(&[1]));
     assert_eq!(f[0].frames, vec![11]);
     assert!(f[0].summary.contains("server held"), "{}", f[0].summary);
     assert_eq!(counter(stem, "server", "TcpExtPAWSTimewait"), 0);
     // The old connection's TIME_WAIT ended when the tuple was taken over.
     let old = &a.connections[0];
-    assert_eq!(old.time_wait.reused_by, Some(1));
+    assert_eq!(old.time_wait.reused_by, Some(ConnId(1)));
     assert_eq!(old.time_wait.until, Some(a.connections[1].start));
 }
 
@@ -328,7 +333,7 @@ fn time_wait_paws_rejects_are_counted_syn_by_syn_like_the_kernel() {
     let f = findings(&a, FindingKind::PawsSynDrop);
     assert_eq!(f.len(), 1);
     assert_eq!(f[0].severity, Severity::Error);
-    assert_eq!(f[0].connections, vec![1]);
+    assert_eq!(f[0].connections, ids(&[1]));
     assert_eq!(f[0].frames, (10..=29).collect::<Vec<u64>>());
     assert_eq!(f[0].count, 7);
     assert_eq!(
@@ -370,7 +375,7 @@ fn time_wait_reject_by_sequence_is_reported_as_not_paws() {
     let f = findings(&a, FindingKind::PawsSynDrop);
     assert_eq!(f.len(), 1, "{:#?}", a.findings);
     assert_eq!(f[0].severity, Severity::Warning, "it connected in the end");
-    assert_eq!(f[0].connections, vec![1]);
+    assert_eq!(f[0].connections, ids(&[1]));
     assert_eq!(f[0].count, 1);
     assert!(f[0].summary.contains("by sequence"), "{}", f[0].summary);
     assert!(
@@ -420,7 +425,7 @@ fn a_firewall_drop_is_a_handshake_failure_not_paws() {
     let f = findings(&a, FindingKind::HandshakeFailure);
     assert_eq!(f.len(), 1);
     assert_eq!(f[0].severity, Severity::Warning);
-    assert_eq!(f[0].connections, vec![3, 4]);
+    assert_eq!(f[0].connections, ids(&[3, 4]));
     let dropped: Vec<u64> = tshark_truth(stem)
         .iter()
         .filter(|r| r.syn() && !r.ack_flag() && r.dst.ends_with(":8081"))
@@ -514,7 +519,7 @@ fn random_nat_reuses_get_the_kernels_verdict_each_time() {
         if kernel > 0 {
             assert_eq!(paws.len(), 1, "{stem}");
             assert_eq!(paws[0].severity, Severity::Warning, "{stem}");
-            assert_eq!(paws[0].connections, vec![1], "{stem}");
+            assert_eq!(paws[0].connections, ids(&[1]), "{stem}");
             assert!(reuse.is_empty(), "{stem}");
         } else {
             assert!(paws.is_empty(), "{stem}");

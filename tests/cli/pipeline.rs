@@ -149,7 +149,10 @@ fn ndjson_into_a_closed_pipe_ends_cleanly() {
 fn keeping_one_connection_keeps_that_one_and_changes_nothing_else() {
     let pcap = many_connections(300);
     let all = analyze("x.pcap", &pcap[..], &Options::default()).unwrap();
-    let mut p = Pipeline::new(Options::default(), Retain::Only(123));
+    let mut p = Pipeline::new(
+        Options::default(),
+        Retain::Only(timewait::track::ConnId(123)),
+    );
     p.feed("x.pcap", &pcap[..]).unwrap();
     let one = p.finish();
     assert_eq!(one.connections.len(), 1);

@@ -462,7 +462,7 @@ fn busy_analysis() -> timewait::analysis::Analysis {
             f.evidence = (0..50)
                 .map(|n| {
                     let mut e = row.clone();
-                    e.connection = n;
+                    e.connection = timewait::track::ConnId(n);
                     e.note = format!("{} (case {n} of host {i})", row.note);
                     e
                 })
@@ -701,17 +701,17 @@ fn timeline_text_draws_the_largest_holders_and_counts_the_rest() {
 #[test]
 fn ladder_in_markdown_keeps_the_first_segments_within_the_budget() {
     let path = fixture("finrst-tw-gone.pcap");
-    let mut collector = report::LadderCollector::new(0, 500);
+    let mut collector = report::LadderCollector::new(timewait::track::ConnId(0), 500);
     let mut pipeline = timewait::analysis::Pipeline::with_observer(
         Options::default(),
-        timewait::analysis::Retain::Only(0),
+        timewait::analysis::Retain::Only(timewait::track::ConnId(0)),
         Box::new(&mut collector),
     );
     pipeline
         .feed("finrst-tw-gone.pcap", std::fs::File::open(&path).unwrap())
         .unwrap();
     let a = pipeline.finish();
-    let conn = a.connections.iter().find(|c| c.id == 0).unwrap();
+    let conn = a.connections.iter().find(|c| c.id.0 == 0).unwrap();
     let render = |max: Option<usize>| {
         let mut out = Vec::new();
         report::render_ladder_limited(

@@ -277,3 +277,9 @@ pub fn assert_valid_gfm(md: &str, what: &str) {
     assert!(!html.contains("<p>|"), "{what}: a table row in a paragraph");
     assert!(html.starts_with("<h3>timewait: "), "{what}");
 }
+
+/// Connection ids from their numbers (`tcp.stream`), to compare with a
+/// finding's list.
+pub fn ids(v: &[u32]) -> Vec<timewait::track::ConnId> {
+    v.iter().copied().map(timewait::track::ConnId).collect()
+}

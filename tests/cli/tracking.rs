@@ -418,7 +418,7 @@ fn overlapping_captures_are_read_as_one_timeline() {
             .iter()
             .map(|c| {
                 (
-                    c.id,
+                    c.id.0,
                     c.handshake.syn_retransmits as u64 + u64::from(c.close.fin_retransmits),
                 )
             })

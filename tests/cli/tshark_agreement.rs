@@ -26,7 +26,7 @@ fn connection_ids_and_frames_match_tcp_stream_on_every_fixture() {
         );
         for (id, frames) in &streams {
             let c = &a.connections[*id as usize];
-            assert_eq!(c.id, *id, "{stem}");
+            assert_eq!(c.id.0, *id, "{stem}");
             assert_eq!(
                 c.first_frame, frames[0].frame,
                 "{stem} stream {id}: first frame"
