@@ -423,21 +423,25 @@ mod tests {
 
     #[test]
     fn claims_cross_to_the_folding_side_as_they_were_made() {
+        let (seven, eight) = (ConnId(7), ConnId(8));
         let mut made = Claims::default();
-        made.claim(FindingKind::PawsSynDrop, 7);
-        made.claim(FindingKind::FinRetransmitRst, 7);
-        let bits = claim_bits(&made, 7);
+        made.claim(FindingKind::PawsSynDrop, seven);
+        made.claim(FindingKind::FinRetransmitRst, seven);
+        let bits = claim_bits(&made, seven);
         assert_eq!(bits.count_ones(), 2);
         let mut seen = Claims::default();
-        claim_from_bits(bits, 7, &mut seen);
+        claim_from_bits(bits, seven, &mut seen);
         for kind in FindingKind::ALL {
             assert_eq!(
-                seen.is_claimed(*kind, 7),
-                made.is_claimed(*kind, 7),
+                seen.is_claimed(*kind, seven),
+                made.is_claimed(*kind, seven),
                 "{kind}"
             );
         }
-        assert!(!seen.is_claimed(FindingKind::PawsSynDrop, 8), "only on 7");
-        assert_eq!(claim_bits(&Claims::default(), 7), 0);
+        assert!(
+            !seen.is_claimed(FindingKind::PawsSynDrop, eight),
+            "only on 7"
+        );
+        assert_eq!(claim_bits(&Claims::default(), seven), 0);
     }
 }
