@@ -4,21 +4,24 @@
 //!
 //! Split by job: [`model`] (the report model, the JSON contract), this
 //! file (the pipeline), [`reader`] (the reading thread and the hand-over),
-//! [`summary`] (the counts of the summary).
+//! [`fold`] (the folding thread), [`summary`] (the counts of the summary).
 
+mod fold;
 mod model;
 mod reader;
 mod summary;
 
+use fold::{Folder, Keep};
 pub use model::*;
-use reader::{BATCHES_IN_FLIGHT, Handover, read_and_decode};
+use reader::{BATCHES_IN_FLIGHT, Batch, Handover, read_and_decode};
 use summary::{Tally, summarize};
 
 use crate::capture::{self, CaptureError, CaptureFacts};
 use crate::decode::Segment;
 use crate::detect::{self, Claims, Detector};
+use crate::flow::FlowKey;
 use crate::time::Timestamp;
-use crate::track::{ConnId, ConnectionRecord, HostTally, Observation, TimeWaitCut, Tracker};
+use crate::track::{ConnId, ConnectionRecord, Observation, TimeWaitCut, Tracker};
 use std::io::Read;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -100,8 +103,9 @@ pub struct Pipeline<'o> {
 
 /// Where each connection record goes as the tracker retires it.
 enum Retire<'o> {
-    /// Into the summary counts, the host tally and every detector, in the
-    /// order of [`detect::all`]; kept as [`Retain`] said.
+    /// Into the detectors that look at segments here, then with their
+    /// claims to the folding side ([`fold`]): the summary counts, the host
+    /// tally and the other detectors; kept as [`Retain`] said.
     Analyze(Box<Analyzer>),
     /// To the sink ([`Retain::Stream`]).
     Stream {
@@ -114,27 +118,14 @@ enum Retire<'o> {
     },
 }
 
-/// Which records an analyzing pipeline keeps.
-#[derive(Clone, Copy)]
-enum Keep {
-    Nothing,
-    All,
-    Only(ConnId),
-}
-
-/// The state of an analyzing pipeline: what the detectors, the summary
-/// and the hosts fold, and the records kept.
+/// The tracking thread's part of an analyzing pipeline.
 struct Analyzer {
+    /// The detectors that look at segments, in the order of
+    /// [`detect::all`]: their record work stays on this thread ([`fold`]).
     detectors: Vec<Box<dyn Detector>>,
-    /// Indexes of the detectors that look at segments.
-    segment_detectors: Vec<usize>,
     claims: Claims,
-    tally: Tally,
-    hosts: HostTally,
-    keep: Keep,
-    kept: Vec<ConnectionRecord>,
-    /// Cuts of kept records' TIME_WAIT, applied when they are sorted.
-    kept_cuts: Vec<TimeWaitCut>,
+    /// The summary, the hosts, the other detectors and the records kept.
+    fold: Folder,
     /// The tracker's TIME_WAIT floor last handed on.
     floor: Option<crate::time::Timestamp>,
 }
@@ -153,19 +144,14 @@ impl Retire<'_> {
             Retain::All => Keep::All,
             Retain::Only(id) => Keep::Only(id),
         };
-        let detectors = detect::all(&options.detect());
-        let segment_detectors = (0..detectors.len())
-            .filter(|i| detectors[*i].wants_segments())
+        let detectors = detect::all(&options.detect())
+            .into_iter()
+            .filter(|d| d.wants_segments())
             .collect();
         Retire::Analyze(Box::new(Analyzer {
             detectors,
-            segment_detectors,
             claims: Claims::default(),
-            tally: Tally::default(),
-            hosts: HostTally::default(),
-            keep,
-            kept: Vec::new(),
-            kept_cuts: Vec::new(),
+            fold: Folder::new(options.detect(), keep),
             floor: None,
         }))
     }
@@ -175,26 +161,18 @@ impl Retire<'_> {
         matches!(self, Retire::Stream { stopped: true, .. })
     }
 
-    fn take(&mut self, record: ConnectionRecord) {
+    /// Records the tracker retired, in retirement order.
+    fn take(&mut self, retired: impl Iterator<Item = ConnectionRecord>) {
         match self {
             Retire::Stream { sink, stopped, .. } => {
-                if !*stopped {
+                for record in retired {
+                    if *stopped {
+                        break;
+                    }
                     *stopped = sink(record).is_break();
                 }
             }
-            Retire::Analyze(a) => {
-                a.tally.add(&record);
-                a.hosts.add(&record);
-                detect::connection_end_all(&mut a.detectors, &record, &mut a.claims);
-                let kept = match a.keep {
-                    Keep::Nothing => false,
-                    Keep::All => true,
-                    Keep::Only(id) => id == record.id,
-                };
-                if kept {
-                    a.kept.push(record);
-                }
-            }
+            Retire::Analyze(a) => a.fold.records(retired, &mut a.detectors, &mut a.claims),
         }
     }
 
@@ -208,18 +186,10 @@ impl Retire<'_> {
                 return;
             }
         };
-        a.hosts.cut(&cut);
         for d in &mut a.detectors {
             d.on_time_wait_cut(&cut);
         }
-        let kept = match a.keep {
-            Keep::Nothing => false,
-            Keep::All => true,
-            Keep::Only(id) => id == cut.id,
-        };
-        if kept {
-            a.kept_cuts.push(cut);
-        }
+        a.fold.cut(cut);
     }
 
     /// Hands the tracker's TIME_WAIT floor on when it moved, after the
@@ -234,10 +204,10 @@ impl Retire<'_> {
         }
         a.floor = floor;
         if let Some(f) = floor {
-            a.hosts.advance(f);
             for d in &mut a.detectors {
                 d.advance(f);
             }
+            a.fold.advance(f);
         }
     }
 }
@@ -314,18 +284,20 @@ impl<'o> Pipeline<'o> {
     /// report and returned as the error; damage after the header is not an
     /// error (see [`CaptureReport::damage`]).
     ///
-    /// Two threads: this one tracks connections and runs the detectors
-    /// while a second reads and decodes the file, handing segments over in
-    /// batches in capture order. Decoding is about a third of the work, and
-    /// the benchmark (benches/run.sh) shows the split pays on two cores.
+    /// Three threads: this one tracks connections and runs the detectors
+    /// that look at segments while a second reads and decodes the file,
+    /// handing segments over in batches in capture order, and a third
+    /// folds the retired records ([`fold`]). Tracking bounds the wall
+    /// time; taking decoding and folding off its thread pays even on two
+    /// cores.
     pub fn feed<R: Read + Send>(&mut self, path: &str, input: R) -> Result<(), CaptureError> {
         let index = self.captures.len() as u32;
         self.tracker.set_capture(index);
         let tracker = &mut self.tracker;
         let observer = &mut self.observer;
         let retire = &mut self.retire;
-        let (full_tx, full_rx) = mpsc::sync_channel::<Vec<Segment>>(BATCHES_IN_FLIGHT);
-        let (empty_tx, empty_rx) = mpsc::channel::<Vec<Segment>>();
+        let (full_tx, full_rx) = mpsc::sync_channel::<Batch>(BATCHES_IN_FLIGHT);
+        let (empty_tx, empty_rx) = mpsc::channel::<Batch>();
         let progress = self.progress.clone();
         let reader_progress = progress.clone();
         let interrupt = self.interrupt.clone();
@@ -350,12 +322,12 @@ impl<'o> Pipeline<'o> {
                 }
                 if index > 0 {
                     // Frames name their file from here on (crate::frame).
-                    for seg in &mut batch {
+                    for seg in &mut batch.segments {
                         seg.frame = crate::frame::FrameId::new(index, seg.frame.0);
                     }
                 }
-                for seg in &batch {
-                    feed_segment(tracker, retire, seg, &mut **observer, index);
+                for (seg, key) in batch.segments.iter().zip(&batch.keys) {
+                    feed_segment(tracker, retire, seg, *key, &mut **observer, index);
                 }
                 if let Some(p) = &progress {
                     let seen = u64::from(tracker.connections_seen());
@@ -422,6 +394,7 @@ impl<'o> Pipeline<'o> {
             &mut self.tracker,
             &mut self.retire,
             seg,
+            FlowKey::new(seg.src, seg.dst),
             &mut *self.observer,
             0,
         );
@@ -446,12 +419,7 @@ impl<'o> Pipeline<'o> {
             .filter_map(|c| c.last)
             .chain(self.segment_span.map(|s| s.1))
             .max();
-        for record in self.tracker.finish(capture_end) {
-            if self.retire.stopped() {
-                break;
-            }
-            self.retire.take(record);
-        }
+        self.retire.take(self.tracker.finish(capture_end));
         let config = self.options.detect();
         let ctx = detect::Context {
             config: &config,
@@ -465,9 +433,28 @@ impl<'o> Pipeline<'o> {
         let (tally, hosts, mut findings, mut connections, cuts) = match self.retire {
             Retire::Analyze(a) => {
                 let mut a = *a;
-                let hosts = a.hosts.finish();
-                let findings = detect::finish_all(&mut a.detectors, &ctx, &self.options.findings);
-                (a.tally, hosts, findings, a.kept, a.kept_cuts)
+                let end = fold::End {
+                    capture_start,
+                    capture_end,
+                    selection: self.options.findings.clone(),
+                };
+                // This side's detectors finish while the folding side does.
+                let (folded, mut findings) = a.fold.finish(end, || {
+                    detect::finish_all(&mut a.detectors, &ctx, &self.options.findings)
+                });
+                // Each side's findings come sorted as `finish_all` sorts
+                // them, and every kind comes from one detector: the stable
+                // sort of both gives the order of one `finish_all` over
+                // every detector.
+                findings.extend(folded.findings);
+                findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.kind.cmp(&b.kind)));
+                (
+                    folded.tally,
+                    folded.hosts,
+                    findings,
+                    folded.kept,
+                    folded.kept_cuts,
+                )
             }
             // A streaming pipeline has counted connections only.
             Retire::Stream { .. } => (
@@ -531,10 +518,14 @@ fn feed_segment(
     tracker: &mut Tracker,
     retire: &mut Retire<'_>,
     seg: &Segment,
+    key: FlowKey,
     observer: &mut dyn SegmentObserver,
     capture: u32,
 ) {
-    let (obs, conn) = tracker.on_segment_conn(seg);
+    // Read where it lies: moving the observation out (168 bytes) was a
+    // memcpy call per segment.
+    let fed = tracker.on_segment_keyed(seg, key);
+    let (obs, conn) = (&fed.0, fed.1);
     // A capture copy, or a segment the receiver's kernel drops unseen, is
     // no event for any detector; the observer (the ladder) still shows it.
     // Nor is a segment of a connection whose record was written already.
@@ -543,15 +534,13 @@ fn feed_segment(
         && !obs.notes.ignored
         && let Retire::Analyze(a) = retire
     {
-        for &i in &a.segment_detectors {
-            a.detectors[i].on_segment(seg, &obs, conn);
+        for d in &mut a.detectors {
+            d.on_segment(seg, obs, conn);
         }
     }
-    observer.on_segment(capture, seg, &obs);
+    observer.on_segment(capture, seg, obs);
     if tracker.has_retired() {
-        for record in tracker.drain_retired() {
-            retire.take(record);
-        }
+        retire.take(tracker.drain_retired());
     }
     if tracker.has_cuts() {
         for cut in tracker.drain_cuts() {
@@ -605,6 +594,49 @@ mod tests {
         assert_eq!(one.connections.len(), 1);
         assert_eq!(json(&one.connections[0]), json(&all.connections[2]));
         assert_eq!(json(&one.findings), json(&all.findings));
+    }
+
+    /// `p` with its folding side in line, on the calling thread.
+    fn folding_inline(mut p: Pipeline<'_>, keep: Keep) -> Pipeline<'_> {
+        let Retire::Analyze(a) = &mut p.retire else {
+            panic!("an analyzing pipeline");
+        };
+        assert!(matches!(a.fold, Folder::Thread { .. }), "folds on a thread");
+        a.fold = Folder::inline(p.options.detect(), keep);
+        p
+    }
+
+    #[test]
+    fn folding_on_a_thread_of_its_own_gives_what_folding_in_line_gives() {
+        // Captures with many records (more than a batch of events), cuts
+        // of records written early (compacting at once), paws and
+        // fin-retransmit-rst claims read by later detectors.
+        for name in [
+            "refused-many.pcap",
+            "tw-seq-reject.pcap",
+            "churn-redis.pcap",
+            "ports-tw-reuse.pcap",
+            "finrst-tw-gone.pcap",
+            "nat-paws-fail.pcap",
+        ] {
+            let path = format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+            for compact in [false, true] {
+                let analyze = |inline: bool| {
+                    let mut p = Pipeline::new(Options::default(), Retain::All);
+                    if compact {
+                        p = p.compact_above(0, 0.0);
+                    }
+                    if inline {
+                        p = folding_inline(p, Keep::All);
+                    }
+                    p.feed(name, std::fs::File::open(&path).unwrap()).unwrap();
+                    p.finish()
+                };
+                let (threaded, inline) = (analyze(false), analyze(true));
+                assert!(!threaded.connections.is_empty(), "{name}");
+                assert_eq!(json(&threaded), json(&inline), "{name} compact {compact}");
+            }
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use super::*;
 use crate::capture::{self, CaptureError, CaptureFacts, LinkType};
 use crate::decode::{self, Segment};
+use crate::flow::FlowKey;
 use crate::time::Timestamp;
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -20,12 +21,49 @@ pub(super) const BATCH: usize = 1024;
 /// threads when the reader is faster.
 pub(super) const BATCHES_IN_FLIGHT: usize = 4;
 
+/// Segments in capture order, each with its [`FlowKey`]: made here, on the
+/// reading thread, which has time to spare, rather than on the tracking
+/// thread, which bounds the run's wall time.
+#[derive(Default)]
+pub(super) struct Batch {
+    pub(super) segments: Vec<Segment>,
+    /// `FlowKey::new(seg.src, seg.dst)` of each segment, by index.
+    pub(super) keys: Vec<FlowKey>,
+}
+
+impl Batch {
+    fn with_capacity() -> Batch {
+        Batch {
+            segments: Vec::with_capacity(BATCH),
+            keys: Vec::with_capacity(BATCH),
+        }
+    }
+
+    fn push(&mut self, seg: Segment) {
+        self.keys.push(FlowKey::new(seg.src, seg.dst));
+        self.segments.push(seg);
+    }
+
+    fn len(&self) -> usize {
+        self.segments.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.segments.is_empty()
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.segments.clear();
+        self.keys.clear();
+    }
+}
+
 /// What the reading thread shares with the rest of the pipeline.
 pub(super) struct Handover<'a> {
     /// Full batches, to the tracker.
-    pub(super) full: &'a mpsc::SyncSender<Vec<Segment>>,
+    pub(super) full: &'a mpsc::SyncSender<Batch>,
     /// Emptied batches, back for reuse.
-    pub(super) empty: &'a mpsc::Receiver<Vec<Segment>>,
+    pub(super) empty: &'a mpsc::Receiver<Batch>,
     pub(super) progress: Option<Arc<ProgressCounts>>,
     pub(super) interrupt: Option<Arc<AtomicBool>>,
     /// Records at or before this time belong to time an earlier input
@@ -56,7 +94,11 @@ pub(super) fn read_and_decode<R: Read>(
     // Frames not yet added to the progress counts.
     let mut unreported: u64 = 0;
     let mut links: BTreeMap<LinkType, u64> = BTreeMap::new();
-    let mut batch = Vec::with_capacity(BATCH);
+    // Frames of the link type of the latest frame not yet in `links`: a
+    // file rarely changes link type (pcapng interfaces may), and a tree
+    // entry per frame was a twentieth of the reading thread.
+    let mut link_run: Option<(LinkType, u64)> = None;
+    let mut batch = Batch::with_capacity();
     // Per file: IP fragment queues do not span files.
     let mut decoder = decode::Decoder::new();
     // The tracker stops taking batches when the streaming sink wants no
@@ -69,7 +111,14 @@ pub(super) fn read_and_decode<R: Read>(
     // The last step that was not a jump.
     let mut last_step = 0.0;
     let result = capture::read_capture_until(input, |record| {
-        *links.entry(record.link).or_default() += 1;
+        match &mut link_run {
+            Some((link, frames)) if *link == record.link => *frames += 1,
+            run => {
+                if let Some((link, frames)) = run.replace((record.link, 1)) {
+                    *links.entry(link).or_default() += frames;
+                }
+            }
+        }
         unreported += 1;
         if let Some(p) = previous {
             let step = record.ts.secs_since(p);
@@ -111,9 +160,7 @@ pub(super) fn read_and_decode<R: Read>(
                     p.packets.fetch_add(unreported, Ordering::Relaxed);
                     unreported = 0;
                 }
-                let next = empty
-                    .try_recv()
-                    .unwrap_or_else(|_| Vec::with_capacity(BATCH));
+                let next = empty.try_recv().unwrap_or_else(|_| Batch::with_capacity());
                 tracker_gone = full.send(std::mem::replace(&mut batch, next)).is_err();
             }
         }
@@ -140,6 +187,9 @@ pub(super) fn read_and_decode<R: Read>(
     }
     if let Some(p) = &progress {
         p.packets.fetch_add(unreported, Ordering::Relaxed);
+    }
+    if let Some((link, frames)) = link_run {
+        *links.entry(link).or_default() += frames;
     }
     report.link_types = links
         .into_iter()

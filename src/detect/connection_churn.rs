@@ -53,11 +53,13 @@ pub const WARN_RATE: f64 = 10.0;
 const MAX_MEDIAN_BYTES: u64 = 16 * 1024;
 
 /// Per client IP and server ip:port, over connections with a complete
-/// handshake: counts, the medians' inputs ([`Medians`]), the earliest
-/// [`MAX_EVIDENCE`] connections (the evidence rows, if the pair turns out
-/// to churn) and the [`MAX_LISTED`] smallest ids with their first frames
-/// (the evidence lists). Memory per pair is bounded, whatever the length
-/// of the capture; rows are formatted only for the pairs that fire.
+/// handshake: counts, and what the finding prints of the connections
+/// ([`Conns`]): up to [`EXACT_MEDIANS`] of them every one, packed; past
+/// that the medians' sketches, the earliest [`MAX_EVIDENCE`] connections
+/// (the evidence rows, if the pair turns out to churn) and the
+/// [`MAX_LISTED`] smallest ids with their first frames (the evidence
+/// lists), packed. Memory per pair is bounded, whatever the length of the
+/// capture; rows are formatted only for the pairs that fire.
 #[derive(Default)]
 pub struct ConnectionChurn {
     pairs: Groups<(IpAddr, Endpoint), Pair>,
@@ -66,25 +68,19 @@ pub struct ConnectionChurn {
 #[derive(Default)]
 struct Pair {
     n: u64,
-    /// First and last connection start.
-    first: Option<Timestamp>,
-    last: Option<Timestamp>,
-    end: Option<Timestamp>,
+    /// First and last connection start, and the last end (set by the
+    /// pair's first connection: a pair exists once it has one).
+    first: Timestamp,
+    last: Timestamp,
+    end: Timestamp,
     tw_client: u64,
     tw_server: u64,
     overhead: u64,
-    medians: Medians,
-    /// A max-heap of the earliest connections by (start, id).
-    rows: BinaryHeap<Sample>,
-    /// The smallest ids with their first frame, cut back to
-    /// [`MAX_LISTED`] when twice that many wait.
-    listed: Vec<(ConnId, FrameId)>,
-    /// The largest id in `listed`.
-    listed_max: ConnId,
+    conns: Conns,
 }
 
-/// One connection of a pair, kept while it is among the earliest.
-#[derive(PartialEq)]
+/// One connection of a pair, as the evidence and the medians need it.
+#[derive(PartialEq, Debug, Clone, Copy)]
 struct Sample {
     start: Timestamp,
     id: ConnId,
@@ -107,57 +103,375 @@ impl Ord for Sample {
 }
 
 /// Exact values are kept for the medians up to this many connections per
-/// pair (16 bytes each); past it, a DDSketch of each (relative error
-/// 1 %), and the report says "about".
+/// pair; past it, a DDSketch of each (relative error 1 %), and the report
+/// says "about".
 pub const EXACT_MEDIANS: usize = 128;
 
-/// The median duration and payload of a pair's connections.
-enum Medians {
-    Exact(Vec<(f64, u64)>),
-    Sketch(Box<(DDSketch, DDSketch)>),
+/// What a pair keeps of its connections.
+enum Conns {
+    /// Every connection so far (at most [`EXACT_MEDIANS`]), in arrival
+    /// order, packed (about 15 bytes each instead of the 70 that a row,
+    /// a list entry and a median value took): the rows, the lists and the
+    /// exact medians all come out of it.
+    Every(packed::Samples),
+    /// Past [`EXACT_MEDIANS`]: only what the finding prints.
+    Bounded(Box<Bounded>),
 }
 
-impl Default for Medians {
-    fn default() -> Medians {
-        Medians::Exact(Vec::new())
+impl Default for Conns {
+    fn default() -> Conns {
+        Conns::Every(packed::Samples::default())
     }
 }
 
-impl Medians {
-    fn add(&mut self, duration_s: f64, bytes: u64) {
+/// A pair's connections past [`EXACT_MEDIANS`].
+struct Bounded {
+    /// Sketches of the durations and payloads.
+    medians: (DDSketch, DDSketch),
+    /// A max-heap of the earliest connections by (start, id).
+    rows: BinaryHeap<Sample>,
+    /// The [`MAX_LISTED`] smallest ids with their first frames.
+    listed: packed::Smallest,
+}
+
+impl Bounded {
+    /// One connection; `may_be_row` false when it is known not to be
+    /// among the earliest (its start was not kept).
+    fn add(&mut self, s: Sample, may_be_row: bool) {
+        self.medians.0.add(s.duration_s);
+        self.medians.1.add(s.bytes as f64);
+        if !may_be_row {
+        } else if self.rows.len() < MAX_EVIDENCE {
+            self.rows.push(s);
+        } else if self.rows.peek().is_some_and(|latest| s < *latest) {
+            self.rows.pop();
+            self.rows.push(s);
+        }
+        self.listed.push(s.id, s.first_frame);
+    }
+}
+
+impl Conns {
+    fn add(&mut self, s: Sample) {
         match self {
-            Medians::Exact(v) if v.len() < EXACT_MEDIANS => v.push((duration_s, bytes)),
-            Medians::Exact(v) => {
-                let mut d = DDSketch::new(Config::defaults());
-                let mut b = DDSketch::new(Config::defaults());
-                for (x, y) in v.drain(..) {
-                    d.add(x);
-                    b.add(y as f64);
+            Conns::Every(v) if v.len() < EXACT_MEDIANS => v.push(&s),
+            Conns::Every(v) => {
+                let mut b = Bounded {
+                    medians: (
+                        DDSketch::new(Config::defaults()),
+                        DDSketch::new(Config::defaults()),
+                    ),
+                    rows: BinaryHeap::with_capacity(MAX_EVIDENCE),
+                    listed: packed::Smallest::default(),
+                };
+                // In arrival order, as if they had been added one by one.
+                for (x, may_be_row) in v.to_vec() {
+                    b.add(x, may_be_row);
                 }
-                d.add(duration_s);
-                b.add(bytes as f64);
-                *self = Medians::Sketch(Box::new((d, b)));
+                b.add(s, true);
+                *self = Conns::Bounded(Box::new(b));
             }
-            Medians::Sketch(s) => {
-                s.0.add(duration_s);
-                s.1.add(bytes as f64);
-            }
+            Conns::Bounded(b) => b.add(s, true),
         }
     }
 
-    /// Median duration and payload (the upper middle value when exact),
-    /// and whether they are estimates.
-    fn get(&self) -> (f64, f64, bool) {
+    /// The median duration and payload (the upper middle value when
+    /// exact) and whether they are estimates; the earliest
+    /// [`MAX_EVIDENCE`] connections by (start, id); the [`MAX_LISTED`]
+    /// smallest ids with their first frames, ascending.
+    #[allow(clippy::type_complexity)]
+    fn finish(self) -> ((f64, f64, bool), Vec<Sample>, Vec<(ConnId, FrameId)>) {
         match self {
-            Medians::Exact(v) => (
-                median(v.iter().map(|s| s.0).collect()),
-                median(v.iter().map(|s| s.1 as f64).collect()),
-                false,
-            ),
-            Medians::Sketch(s) => {
-                let q = |k: &DDSketch| k.quantile(0.5).ok().flatten().unwrap_or(0.0);
-                (q(&s.0), q(&s.1), true)
+            Conns::Every(v) => {
+                let (all, may_be_row): (Vec<Sample>, Vec<bool>) = v.to_vec().into_iter().unzip();
+                let medians = (
+                    median(all.iter().map(|s| s.duration_s).collect()),
+                    median(all.iter().map(|s| s.bytes as f64).collect()),
+                    false,
+                );
+                let mut listed: Vec<(ConnId, FrameId)> =
+                    all.iter().map(|s| (s.id, s.first_frame)).collect();
+                listed.sort_unstable();
+                listed.truncate(MAX_LISTED);
+                let mut rows: Vec<Sample> = all
+                    .into_iter()
+                    .zip(may_be_row)
+                    .filter_map(|(s, r)| r.then_some(s))
+                    .collect();
+                rows.sort_unstable();
+                rows.truncate(MAX_EVIDENCE);
+                (medians, rows, listed)
             }
+            Conns::Bounded(b) => {
+                let Bounded {
+                    medians,
+                    rows,
+                    listed,
+                } = *b;
+                let q = |k: &DDSketch| k.quantile(0.5).ok().flatten().unwrap_or(0.0);
+                (
+                    (q(&medians.0), q(&medians.1), true),
+                    rows.into_sorted_vec(),
+                    listed.into_sorted(),
+                )
+            }
+        }
+    }
+}
+
+/// Byte-packed lists of a pair's connections: LEB128 varints of zigzagged
+/// differences from the previous entry. Connections of a pair come close
+/// together in id, frame and time, so an entry takes a few bytes.
+mod packed {
+    use super::{ConnId, MAX_EVIDENCE, MAX_LISTED, Sample};
+    use crate::frame::FrameId;
+    use crate::time::Timestamp;
+
+    fn put(buf: &mut Vec<u8>, mut v: u64) {
+        while v >= 0x80 {
+            buf.push(v as u8 | 0x80);
+            v >>= 7;
+        }
+        buf.push(v as u8);
+    }
+
+    fn get(buf: &[u8], at: &mut usize) -> u64 {
+        let mut v = 0u64;
+        let mut shift = 0;
+        loop {
+            let b = buf[*at];
+            *at += 1;
+            v |= u64::from(b & 0x7f) << shift;
+            if b < 0x80 {
+                return v;
+            }
+            shift += 7;
+        }
+    }
+
+    /// Small magnitudes of either sign to small numbers.
+    fn zigzag(d: i64) -> u64 {
+        ((d << 1) ^ (d >> 63)) as u64
+    }
+
+    fn unzigzag(z: u64) -> i64 {
+        ((z >> 1) as i64) ^ -((z & 1) as i64)
+    }
+
+    /// `to - from` as a varint, whatever the sign (wrapping, so exact for
+    /// any two u64).
+    fn put_delta(buf: &mut Vec<u8>, from: u64, to: u64) {
+        put(buf, zigzag(to.wrapping_sub(from) as i64));
+    }
+
+    fn get_delta(buf: &[u8], at: &mut usize, from: u64) -> u64 {
+        from.wrapping_add(unzigzag(get(buf, at)) as u64)
+    }
+
+    /// Grows by an eighth rather than doubling: these buffers live long
+    /// and there are thousands of them.
+    fn reserve(buf: &mut Vec<u8>, more: usize) {
+        if buf.capacity() - buf.len() < more {
+            buf.reserve_exact(more.max(buf.capacity() / 8).max(16));
+        }
+    }
+
+    /// Samples in the order pushed. Each is a flags byte and varints:
+    /// start (difference from the last start kept, in microseconds when
+    /// exact), id and frame (differences from the last sample), duration
+    /// (nanoseconds, in microseconds when exact, or the f64's bits) and
+    /// payload. A sample later than each of the first [`MAX_EVIDENCE`]
+    /// (by start, then id) cannot be one of the earliest, the evidence
+    /// rows: its start is not kept. Connections of a pair mostly end in
+    /// the order they started, so past the first rows most are such.
+    #[derive(Default)]
+    pub struct Samples {
+        buf: Vec<u8>,
+        n: u32,
+        /// The last start kept, and the last sample's id and frame, which
+        /// the next one is encoded against.
+        prev: (u64, u64, u64),
+        /// The latest (start, id) of the first MAX_EVIDENCE samples.
+        first_rows: (Timestamp, ConnId),
+    }
+
+    const START: u8 = 1;
+    const START_US: u8 = 2;
+    const DURATION_BITS: u8 = 4;
+    const DURATION_US: u8 = 8;
+
+    impl Samples {
+        pub fn len(&self) -> usize {
+            self.n as usize
+        }
+
+        /// Bytes the packed samples take.
+        #[cfg(test)]
+        pub fn bytes(&self) -> usize {
+            self.buf.len()
+        }
+
+        pub fn push(&mut self, s: &Sample) {
+            reserve(&mut self.buf, 40);
+            let key = (s.start, s.id);
+            let may_be_row = (self.n as usize) < MAX_EVIDENCE || key < self.first_rows;
+            if (self.n as usize) < MAX_EVIDENCE {
+                self.first_rows = self.first_rows.max(key);
+            }
+            let flags_at = self.buf.len();
+            self.buf.push(0);
+            let mut flags = 0;
+            let (start, id, frame) = (s.start.0 as u64, u64::from(s.id.0), s.first_frame.0);
+            if may_be_row {
+                flags |= START;
+                let d = start.wrapping_sub(self.prev.0) as i64;
+                if d % 1000 == 0 {
+                    flags |= START_US;
+                    put(&mut self.buf, zigzag(d / 1000));
+                } else {
+                    put(&mut self.buf, zigzag(d));
+                }
+                self.prev.0 = start;
+            }
+            put_delta(&mut self.buf, self.prev.1, id);
+            put_delta(&mut self.buf, self.prev.2, frame);
+            // A duration is nanoseconds over 1e9 (Timestamp::secs_since):
+            // those nanoseconds, when they give back exactly this f64;
+            // otherwise its bits.
+            let ns = (s.duration_s * 1e9).round();
+            if (0.0..4e18).contains(&ns)
+                && ((ns as u64) as f64 / 1e9).to_bits() == s.duration_s.to_bits()
+            {
+                let ns = ns as u64;
+                if ns.is_multiple_of(1000) {
+                    flags |= DURATION_US;
+                    put(&mut self.buf, ns / 1000);
+                } else {
+                    put(&mut self.buf, ns);
+                }
+            } else {
+                flags |= DURATION_BITS;
+                self.buf
+                    .extend_from_slice(&s.duration_s.to_bits().to_le_bytes());
+            }
+            put(&mut self.buf, s.bytes);
+            self.buf[flags_at] = flags;
+            self.prev.1 = id;
+            self.prev.2 = frame;
+            self.n += 1;
+        }
+
+        /// The samples in the order pushed, each with whether it may be
+        /// one of the earliest (else its start is not known and is 0).
+        pub fn to_vec(&self) -> Vec<(Sample, bool)> {
+            let mut out = Vec::with_capacity(self.len());
+            let (mut at, mut prev) = (0, (0u64, 0u64, 0u64));
+            while at < self.buf.len() {
+                let flags = self.buf[at];
+                at += 1;
+                let mut start = 0;
+                if flags & START != 0 {
+                    let mut d = unzigzag(get(&self.buf, &mut at));
+                    if flags & START_US != 0 {
+                        d *= 1000;
+                    }
+                    start = prev.0.wrapping_add(d as u64);
+                    prev.0 = start;
+                }
+                let id = get_delta(&self.buf, &mut at, prev.1);
+                let frame = get_delta(&self.buf, &mut at, prev.2);
+                let duration_s = if flags & DURATION_BITS != 0 {
+                    let mut b = [0u8; 8];
+                    b.copy_from_slice(&self.buf[at..at + 8]);
+                    at += 8;
+                    f64::from_bits(u64::from_le_bytes(b))
+                } else {
+                    let mut ns = get(&self.buf, &mut at);
+                    if flags & DURATION_US != 0 {
+                        ns *= 1000;
+                    }
+                    ns as f64 / 1e9
+                };
+                let bytes = get(&self.buf, &mut at);
+                out.push((
+                    Sample {
+                        start: Timestamp(start as i64),
+                        id: ConnId(id as u32),
+                        first_frame: FrameId(frame),
+                        duration_s,
+                        bytes,
+                    },
+                    flags & START != 0,
+                ));
+                prev.1 = id;
+                prev.2 = frame;
+            }
+            out
+        }
+    }
+
+    /// The [`MAX_LISTED`] smallest ids pushed, each with its frame: the
+    /// kept ones packed in id order, the newest few unsorted beside them
+    /// until there are [`TAIL`].
+    #[derive(Default)]
+    pub struct Smallest {
+        packed: Vec<u8>,
+        n: usize,
+        /// The largest id kept (packed or in `tail`).
+        max: ConnId,
+        tail: Vec<(ConnId, FrameId)>,
+    }
+
+    const TAIL: usize = 32;
+
+    impl Smallest {
+        /// Ids are distinct. Ids come nearly in order, so past the first
+        /// MAX_LISTED nearly every one is larger than all those kept and
+        /// is not kept.
+        pub fn push(&mut self, id: ConnId, frame: FrameId) {
+            if self.n + self.tail.len() < MAX_LISTED || id < self.max {
+                self.tail.push((id, frame));
+                self.max = self.max.max(id);
+                if self.tail.len() >= TAIL {
+                    let all = self.sorted();
+                    self.tail = Vec::new();
+                    self.pack(&all);
+                }
+            }
+        }
+
+        /// Every kept entry, ascending, cut to MAX_LISTED.
+        fn sorted(&self) -> Vec<(ConnId, FrameId)> {
+            let mut all = Vec::with_capacity(self.n + self.tail.len());
+            let (mut at, mut prev) = (0, (0u64, 0u64));
+            while at < self.packed.len() {
+                let id = get_delta(&self.packed, &mut at, prev.0);
+                let frame = get_delta(&self.packed, &mut at, prev.1);
+                all.push((ConnId(id as u32), FrameId(frame)));
+                prev = (id, frame);
+            }
+            all.extend_from_slice(&self.tail);
+            all.sort_unstable();
+            all.truncate(MAX_LISTED);
+            all
+        }
+
+        fn pack(&mut self, all: &[(ConnId, FrameId)]) {
+            let mut buf = Vec::with_capacity(self.packed.len() + 8 * TAIL);
+            let mut prev = (0u64, 0u64);
+            for &(id, FrameId(frame)) in all {
+                put_delta(&mut buf, prev.0, u64::from(id.0));
+                put_delta(&mut buf, prev.1, frame);
+                prev = (u64::from(id.0), frame);
+            }
+            buf.shrink_to_fit();
+            self.packed = buf;
+            self.n = all.len();
+            self.max = all.last().map_or(ConnId(0), |l| l.0);
+        }
+
+        pub fn into_sorted(self) -> Vec<(ConnId, FrameId)> {
+            self.sorted()
         }
     }
 }
@@ -189,34 +503,19 @@ impl Detector for ConnectionChurn {
         let p = self.pairs.entry((c.client.ip(), c.server)).or_default();
         let bytes = c.client_to_server.bytes + c.server_to_client.bytes;
         p.n += 1;
-        p.first = Some(p.first.map_or(c.start, |f| f.min(c.start)));
-        p.last = Some(p.last.map_or(c.start, |l| l.max(c.start)));
-        p.medians.add(c.duration_s, bytes);
-        let sample = Sample {
+        if p.n == 1 {
+            (p.first, p.last, p.end) = (c.start, c.start, c.end);
+        }
+        p.first = p.first.min(c.start);
+        p.last = p.last.max(c.start);
+        p.conns.add(Sample {
             start: c.start,
             id: c.id,
             first_frame: c.first_frame,
             duration_s: c.duration_s,
             bytes,
-        };
-        if p.rows.len() < MAX_EVIDENCE {
-            p.rows.push(sample);
-        } else if p.rows.peek().is_some_and(|latest| sample < *latest) {
-            p.rows.pop();
-            p.rows.push(sample);
-        }
-        // Ids come nearly in order, so past the first MAX_LISTED nearly
-        // every one is larger than all those kept and is not pushed.
-        if p.listed.len() < MAX_LISTED || c.id < p.listed_max {
-            p.listed.push((c.id, c.first_frame));
-            p.listed_max = p.listed_max.max(c.id);
-            if p.listed.len() >= 2 * MAX_LISTED {
-                p.listed.sort_unstable();
-                p.listed.truncate(MAX_LISTED);
-                p.listed_max = p.listed.last().map_or(ConnId(0), |l| l.0);
-            }
-        }
-        p.end = Some(p.end.map_or(c.end, |e| e.max(c.end)));
+        });
+        p.end = p.end.max(c.end);
         if matches!(c.time_wait.holder, Closer::Client | Closer::Both) {
             p.tw_client += 1;
         }
@@ -229,35 +528,32 @@ impl Detector for ConnectionChurn {
 
     fn finish(&mut self, ctx: &Context<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
-        for ((client, server), mut p) in sorted(std::mem::take(&mut self.pairs))
+        for ((client, server), p) in sorted(std::mem::take(&mut self.pairs))
             .into_iter()
             .filter(|(_, p)| p.n >= MIN_CONNECTIONS as u64)
         {
             let n = p.n;
-            let (med_dur, med_bytes, about) = p.medians.get();
+            let ((med_dur, med_bytes, about), rows, listed) = p.conns.finish();
             if med_dur > MAX_MEDIAN_DURATION_S || med_bytes > MAX_MEDIAN_BYTES as f64 {
                 continue;
             }
             let mut evidence = EvidenceSet::new();
-            let rows = std::mem::take(&mut p.rows).into_sorted_vec();
             for s in &rows {
                 evidence.add(s.id, s.start, &[s.first_frame], || {
                     format!("{:.3} s, {} bytes", s.duration_s, s.bytes)
                 });
             }
-            p.listed.sort_unstable();
-            p.listed.truncate(MAX_LISTED);
-            let start = p.first.unwrap_or_default();
+            let start = p.first;
             let mut cases = rows.len() as u64;
-            for (id, frame) in &p.listed {
+            for (id, frame) in &listed {
                 if !rows.iter().any(|s| s.id == *id) {
                     // Its start is within [first, last], given below.
                     evidence.add_unkept(*id, start, &[*frame]);
                     cases += 1;
                 }
             }
-            evidence.add_unlisted(n - cases, start, p.last.unwrap_or_default());
-            let end = p.end.unwrap_or_default();
+            evidence.add_unlisted(n - cases, start, p.last);
+            let end = p.end;
             let span = end.secs_since(start);
             let rate = if span > 0.0 {
                 n as f64 / span
@@ -498,5 +794,231 @@ mod tests {
             (bytes - exact_bytes).abs() <= 0.011 * exact_bytes + 1.0,
             "{s} vs {exact_bytes}"
         );
+    }
+}
+
+#[cfg(test)]
+mod packed_tests {
+    use super::*;
+
+    /// A small deterministic generator (no dependency for tests).
+    struct Lcg(u64);
+    impl Lcg {
+        fn next(&mut self) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            self.0 >> 11
+        }
+    }
+
+    /// Connections as a capture gives them (ids, frames and starts near
+    /// one another, ending out of order) mixed with extreme values: every
+    /// field must come back bit for bit.
+    fn samples(seed: u64, n: usize) -> Vec<Sample> {
+        let mut r = Lcg(seed);
+        let mut v = Vec::new();
+        for i in 0..n {
+            let x = r.next();
+            let odd = x.is_multiple_of(17);
+            let duration_s = match x % 23 {
+                0 => f64::NAN,
+                1 => -0.0,
+                2 => -1.5,
+                3 => 1e300,
+                4 => 0.1 + 0.2,
+                _ => (r.next() % 5_000_000_000) as f64 / 1e9,
+            };
+            v.push(Sample {
+                start: Timestamp(if odd {
+                    r.next() as i64 * if x & 1 == 0 { -1 } else { 1 }
+                } else {
+                    1_700_000_000_000_000_000 + i as i64 * 2_700_000_000
+                        - (x % 5_000_000_000) as i64
+                }),
+                id: if odd {
+                    ConnId(r.next() as u32)
+                } else {
+                    ConnId(i as u32 * 4000 + (x % 9000) as u32)
+                },
+                first_frame: FrameId(if odd {
+                    u64::MAX - x
+                } else {
+                    i as u64 * 40_000 + x % 80_000
+                }),
+                duration_s,
+                bytes: if x.is_multiple_of(31) {
+                    u64::MAX
+                } else {
+                    x % 20_000
+                },
+            });
+        }
+        v
+    }
+
+    #[test]
+    fn packed_samples_give_back_exactly_what_was_pushed() {
+        for seed in 1..40 {
+            let want = samples(seed, (seed as usize * 7) % 200);
+            let mut p = packed::Samples::default();
+            for s in &want {
+                p.push(s);
+            }
+            assert_eq!(p.len(), want.len());
+            let got = p.to_vec();
+            assert_eq!(got.len(), want.len());
+            // The MAX_EVIDENCE earliest (by start, then id) must keep
+            // their start; the others may drop it.
+            let mut keys: Vec<(Timestamp, ConnId)> = want.iter().map(|s| (s.start, s.id)).collect();
+            keys.sort_unstable();
+            keys.truncate(MAX_EVIDENCE);
+            for ((g, may_be_row), w) in got.iter().zip(&want) {
+                assert_eq!(
+                    (g.id, g.first_frame, g.duration_s.to_bits(), g.bytes),
+                    (w.id, w.first_frame, w.duration_s.to_bits(), w.bytes)
+                );
+                if *may_be_row {
+                    assert_eq!(g.start, w.start);
+                } else {
+                    assert!(!keys.contains(&(w.start, w.id)));
+                }
+            }
+        }
+        // Ordinary connections take a few bytes each, not 40.
+        let mut p = packed::Samples::default();
+        for s in samples(99, 100_000)
+            .iter()
+            .filter(|s| s.duration_s.is_finite())
+        {
+            if s.first_frame.0 < u64::MAX / 2 && s.duration_s >= 0.0 && s.duration_s < 5.0 {
+                p.push(s);
+            }
+        }
+        assert!(
+            p.bytes() < 20 * p.len(),
+            "{} bytes for {}",
+            p.bytes(),
+            p.len()
+        );
+        // Connections that end in the order they start, 2.7 s apart,
+        // timed in microseconds (as most captures are): past the first
+        // rows no start is kept, and a sample takes about 10 bytes.
+        let mut p = packed::Samples::default();
+        for i in 0..EXACT_MEDIANS as i64 {
+            p.push(&Sample {
+                start: Timestamp(1_700_000_000_000_000_000 + i * 2_700_123_000),
+                id: ConnId(1000 + i as u32 * 3999),
+                first_frame: FrameId(5000 + i as u64 * 41_234),
+                duration_s: 0.012_345,
+                bytes: 1234,
+            });
+        }
+        let got = p.to_vec();
+        assert_eq!(got.iter().filter(|(_, r)| *r).count(), MAX_EVIDENCE);
+        assert!(p.bytes() <= 12 * EXACT_MEDIANS, "{} bytes", p.bytes());
+    }
+
+    /// What the pair kept before: every (id, frame) in a Vec, sorted and
+    /// cut to the MAX_LISTED smallest.
+    fn smallest_reference(v: &[(ConnId, FrameId)]) -> Vec<(ConnId, FrameId)> {
+        let mut v = v.to_vec();
+        v.sort_unstable();
+        v.truncate(MAX_LISTED);
+        v
+    }
+
+    #[test]
+    fn packed_smallest_equals_sorting_every_id() {
+        for seed in 1..30u64 {
+            let mut r = Lcg(seed);
+            let n = [0, 1, 31, 32, 999, 1000, 1001, 2500, 5000][seed as usize % 9];
+            // Distinct ids, nearly ascending (ids retire out of order) or
+            // shuffled outright.
+            let mut ids: Vec<ConnId> = (0..n as u32)
+                .map(|i| ConnId(i * 3 + (seed as u32 % 3)))
+                .collect();
+            if seed % 2 == 0 {
+                for i in 0..ids.len() {
+                    let j = (i + (r.next() % 40) as usize).min(ids.len() - 1);
+                    ids.swap(i, j);
+                }
+            } else {
+                for i in (1..ids.len()).rev() {
+                    ids.swap(i, (r.next() % (i as u64 + 1)) as usize);
+                }
+            }
+            let all: Vec<(ConnId, FrameId)> = ids
+                .iter()
+                .map(|&id| {
+                    (
+                        id,
+                        FrameId(if r.next().is_multiple_of(9) {
+                            r.next()
+                        } else {
+                            u64::from(id.0) * 7
+                        }),
+                    )
+                })
+                .collect();
+            let mut p = packed::Smallest::default();
+            for &(id, frame) in &all {
+                p.push(id, frame);
+            }
+            assert_eq!(p.into_sorted(), smallest_reference(&all), "seed {seed}");
+        }
+    }
+
+    /// Around EXACT_MEDIANS, where the packed connections give way to
+    /// sketches, heap and packed list: the same rows, lists and medians
+    /// as keeping each of them apart from the start (the code before).
+    #[test]
+    fn conns_equal_the_separate_lists_on_both_sides_of_exact_medians() {
+        for n in [1, 50, 51, EXACT_MEDIANS, EXACT_MEDIANS + 1, 1500] {
+            let want = samples(n as u64, n);
+            let mut c = Conns::default();
+            for s in &want {
+                c.add(*s);
+            }
+            let ((dur, bytes, about), rows, listed) = c.finish();
+            let mut sorted = want.clone();
+            sorted.sort_unstable();
+            sorted.truncate(MAX_EVIDENCE);
+            assert_eq!(rows.len(), sorted.len());
+            for (g, w) in rows.iter().zip(&sorted) {
+                assert_eq!(
+                    (g.start, g.id, g.first_frame),
+                    (w.start, w.id, w.first_frame)
+                );
+                assert_eq!(
+                    (g.duration_s.to_bits(), g.bytes),
+                    (w.duration_s.to_bits(), w.bytes)
+                );
+            }
+            let ids: Vec<(ConnId, FrameId)> = want.iter().map(|s| (s.id, s.first_frame)).collect();
+            assert_eq!(listed, smallest_reference(&ids));
+            assert_eq!(about, n > EXACT_MEDIANS);
+            let (wd, wb) = if n > EXACT_MEDIANS {
+                let mut d = DDSketch::new(Config::defaults());
+                let mut b = DDSketch::new(Config::defaults());
+                for s in &want {
+                    d.add(s.duration_s);
+                    b.add(s.bytes as f64);
+                }
+                let q = |k: &DDSketch| k.quantile(0.5).ok().flatten().unwrap_or(0.0);
+                (q(&d), q(&b))
+            } else {
+                (
+                    median(want.iter().map(|s| s.duration_s).collect()),
+                    median(want.iter().map(|s| s.bytes as f64).collect()),
+                )
+            };
+            assert_eq!(
+                (dur.to_bits(), bytes.to_bits()),
+                (wd.to_bits(), wb.to_bits()),
+                "n {n}"
+            );
+        }
     }
 }

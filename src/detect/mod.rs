@@ -31,6 +31,7 @@ use crate::frame::FrameId;
 use crate::time::Timestamp;
 use crate::track::{ConnId, Connection, ConnectionRecord, Observation};
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::BinaryHeap;
 use std::fmt;
 use std::net::IpAddr;
@@ -165,15 +166,20 @@ impl FromStr for FindingKind {
 #[derive(Debug, Clone, Serialize)]
 pub struct Evidence {
     pub connection: ConnId,
-    /// Frame ids; the JSON has Wireshark's numbers in their file (the
+    /// Frame ids, nearly always one or two: inline, so that a row costs no
+    /// allocation for them (thousands of findings keep up to MAX_EVIDENCE
+    /// rows each). The JSON has Wireshark's numbers in their file (the
     /// row's `capture`, `frame_captures`).
     #[serde(serialize_with = "crate::frame::serialize_local_list")]
-    pub frames: Vec<FrameId>,
+    pub frames: EvidenceFrames,
     /// Time of the first of those frames.
     pub at: Timestamp,
     /// What the frames show, in a few words.
     pub note: String,
 }
+
+/// The frames of an evidence row (a sequence in the JSON, as a Vec).
+pub type EvidenceFrames = smallvec::SmallVec<[FrameId; 2]>;
 
 /// An evidence row as reported: the evidence, and with several files the
 /// file of its frames (`frames` are then Wireshark's numbers in that file).
@@ -349,7 +355,7 @@ impl EvidenceSet {
                 key,
                 evidence: Evidence {
                     connection,
-                    frames: frames.to_vec(),
+                    frames: EvidenceFrames::from_slice(frames),
                     at,
                     note: note(),
                 },
@@ -490,10 +496,12 @@ pub struct Finding {
     pub severity: Severity,
     /// One line, with numbers.
     pub summary: String,
-    /// Why it happens, in the kernel's terms.
-    pub explanation: String,
-    /// What to change.
-    pub advice: String,
+    /// Why it happens, in the kernel's terms. The kind's text unless a
+    /// finding has its own: thousands of findings of one kind would
+    /// otherwise each hold a copy (a kilobyte with the advice).
+    pub explanation: Cow<'static, str>,
+    /// What to change (as `explanation`).
+    pub advice: Cow<'static, str>,
     /// The host or host pair the finding is about.
     pub host: Option<String>,
     /// How many connections (or events) show it.
@@ -561,8 +569,8 @@ impl Finding {
             kind,
             severity,
             summary,
-            explanation: explanation.to_string(),
-            advice: advice.to_string(),
+            explanation: Cow::Borrowed(explanation),
+            advice: Cow::Borrowed(advice),
             host,
             count: evidence.count,
             connections,
@@ -616,7 +624,7 @@ impl Finding {
 
     /// Replaces the generic advice with one that weighs this capture.
     pub fn with_advice(mut self, advice: String) -> Finding {
-        self.advice = advice;
+        self.advice = Cow::Owned(advice);
         self
     }
 

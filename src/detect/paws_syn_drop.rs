@@ -926,10 +926,18 @@ impl Detector for PawsSynDrop {
             // A SYN-ACK answered the first SYN, or the SYN went again.
             let dropped = !f.ack();
             r.dropped = Some(dropped);
+            let rejected = r.rejected;
             self.recycle
                 .entry((conn.client().ip(), conn.server().ip()))
                 .or_default()
-                .tally(r.rejected, dropped);
+                .tally(rejected, dropped);
+            if !(rejected && dropped) {
+                // Tallied, and only a rejected SYN that was dropped is
+                // evidence when its connection ends (`end_recycle`): the
+                // others need not wait here through the connection and
+                // its TIME_WAIT.
+                self.recycle_syns.remove(&obs.conn);
+            }
         }
         self.remember_stamp(seg.ts, conn);
     }

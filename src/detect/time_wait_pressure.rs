@@ -25,6 +25,7 @@ use crate::frame::FrameId;
 use crate::peak::PeakSweep;
 use crate::time::Timestamp;
 use crate::track::{Closer, ConnId, ConnectionRecord};
+use rustc_hash::FxHashMap;
 use std::net::IpAddr;
 
 pub const SPEC: KindSpec = KindSpec {
@@ -53,6 +54,8 @@ pub struct TimeWaitPressure {
     pairs: Groups<(IpAddr, Endpoint), Pair>,
     /// Pairs with intervals waiting for the floor.
     waiting: Vec<(IpAddr, Endpoint)>,
+    /// The FIN frames that do not fit [`Held::frame`], by connection.
+    big_frames: FxHashMap<ConnId, FrameId>,
 }
 
 impl TimeWaitPressure {
@@ -61,6 +64,7 @@ impl TimeWaitPressure {
             config: *config,
             pairs: Groups::default(),
             waiting: Vec::new(),
+            big_frames: FxHashMap::default(),
         }
     }
 }
@@ -146,12 +150,19 @@ impl Projection {
 }
 
 /// What the evidence needs of one TIME_WAIT interval held by a client
-/// toward a server.
+/// toward a server, in 8 bytes so that an interval takes 24 (a u64 frame
+/// made it 32): every interval open at once, waiting for the floor, or
+/// open at a pair's peak is held, tens of thousands of them.
 #[derive(Clone, Copy)]
 struct Held {
     conn: ConnId,
-    frame: FrameId,
+    /// The frame of the client's FIN; [`BIG_FRAME`] when it does not fit
+    /// (a capture past 2^32 - 1 frames), and then in
+    /// [`TimeWaitPressure::big_frames`].
+    frame: u32,
 }
+
+const BIG_FRAME: u32 = u32::MAX;
 
 /// One interval per connection: the id names it (a cut knows no frame).
 impl PartialEq for Held {
@@ -185,12 +196,17 @@ impl Detector for TimeWaitPressure {
             if !p.held.waiting() {
                 self.waiting.push((c.client.ip(), c.server));
             }
+            let frame = c.close.first_fin_frame.unwrap_or(c.last_frame);
+            let small = u32::try_from(frame.0).ok().filter(|&f| f != BIG_FRAME);
+            if small.is_none() {
+                self.big_frames.insert(c.id, frame);
+            }
             p.held.add(
                 from,
                 until,
                 Held {
                     conn: c.id,
-                    frame: c.close.first_fin_frame.unwrap_or(c.last_frame),
+                    frame: small.unwrap_or(BIG_FRAME),
                 },
             );
             p.count += 1;
@@ -206,7 +222,7 @@ impl Detector for TimeWaitPressure {
         if let Some(p) = self.pairs.get_mut(&(cut.client.ip(), cut.server)) {
             let held = Held {
                 conn: cut.id,
-                frame: FrameId(0),
+                frame: 0,
             };
             p.held.cut(cut.from, cut.until, cut.at, held);
         }
@@ -258,7 +274,11 @@ impl Detector for TimeWaitPressure {
             }
             let mut evidence = EvidenceSet::new();
             for h in open_at_peak {
-                evidence.add(h.item.conn, h.from, &[h.item.frame], || {
+                let frame = match h.item.frame {
+                    BIG_FRAME => self.big_frames[&h.item.conn],
+                    f => FrameId(u64::from(f)),
+                };
+                evidence.add(h.item.conn, h.from, &[frame], || {
                     format!(
                         "port held in TIME_WAIT from +{:.3} s to +{:.3} s",
                         ctx.rel(h.from),
@@ -294,5 +314,112 @@ impl Detector for TimeWaitPressure {
             );
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{Segment, TcpFlags};
+    use crate::peak::Interval;
+    use crate::seq::SeqNum;
+    use crate::track::Connection;
+
+    /// A finished client-closed connection from 10.0.0.1:40000 to
+    /// 10.0.0.2:80, to copy and adjust.
+    fn template() -> ConnectionRecord {
+        let (c, s) = (
+            Endpoint("10.0.0.1:40000".parse().unwrap()),
+            Endpoint("10.0.0.2:80".parse().unwrap()),
+        );
+        let seg = |frame: u64, src, dst, flags: u8, seq: u32, ack: u32| Segment {
+            frame: FrameId(frame),
+            ts: Timestamp::from_parts(1000, frame as i64 * 1_000_000),
+            fragmentation: Default::default(),
+            src,
+            dst,
+            seq: SeqNum(seq),
+            ack: SeqNum(ack),
+            flags: TcpFlags(flags),
+            window: 1000,
+            payload_len: 0,
+            tsopt: None,
+            ip_id: None,
+            wscale: None,
+        };
+        use TcpFlags as F;
+        let segs = [
+            seg(1, c, s, F::SYN, 100, 0),
+            seg(2, s, c, F::SYN | F::ACK, 500, 101),
+            seg(3, c, s, F::ACK, 101, 501),
+            seg(4, c, s, F::FIN | F::ACK, 101, 501),
+            seg(5, s, c, F::FIN | F::ACK, 501, 102),
+            seg(6, c, s, F::ACK, 102, 502),
+        ];
+        let mut conn = Connection::new(ConnId(0), 0, &segs[0]);
+        for x in &segs {
+            conn.update(x);
+        }
+        conn.finish(60.0)
+    }
+
+    #[test]
+    fn an_interval_takes_24_bytes() {
+        assert_eq!(std::mem::size_of::<Interval<Held>>(), 24);
+    }
+
+    /// FIN frames past u32::MAX (a capture of more than 2^32 frames) come
+    /// back exact in the evidence, beside ordinary ones.
+    #[test]
+    fn frames_too_large_for_the_compact_interval_are_exact() {
+        let config = DetectConfig {
+            time_wait_s: 60.0,
+            port_range: (40000, 40009),
+        };
+        let mut d = TimeWaitPressure::new(&config);
+        let base = template();
+        assert_eq!(base.time_wait.holder, Closer::Client);
+        let from = base.time_wait.from.unwrap();
+        let frames: Vec<u64> = vec![
+            7,
+            u64::from(u32::MAX) - 1,
+            u64::from(u32::MAX),
+            u64::from(u32::MAX) + 1,
+            1 << 40,
+            u64::MAX,
+        ];
+        let mut claims = Claims::default();
+        for (i, &frame) in frames.iter().enumerate() {
+            let mut r = base.clone();
+            r.id = ConnId(i as u32);
+            r.client = Endpoint(format!("10.0.0.1:{}", 40000 + i).parse().unwrap());
+            r.time_wait.from = Some(from.add_secs(i as f64));
+            r.time_wait.until = Some(from.add_secs(60.0 + i as f64));
+            r.close.first_fin_frame = Some(FrameId(frame));
+            d.on_connection_end(&r, &mut claims);
+        }
+        let ctx = Context {
+            config: &config,
+            capture_start: None,
+            capture_end: None,
+        };
+        let f = d.finish(&ctx);
+        assert_eq!(f.len(), 1);
+        // All six open at once: 6 of 10 ports.
+        assert_eq!(f[0].count, 6);
+        let mut want: Vec<FrameId> = frames.iter().copied().map(FrameId).collect();
+        want.sort_unstable();
+        assert_eq!(f[0].frames, want);
+        let rows: Vec<(ConnId, Vec<u64>)> = f[0]
+            .evidence
+            .iter()
+            .map(|e| (e.connection, e.frames.iter().map(|f| f.0).collect()))
+            .collect();
+        let want_rows: Vec<(ConnId, Vec<u64>)> = frames
+            .iter()
+            .enumerate()
+            .map(|(i, &fr)| (ConnId(i as u32), vec![fr]))
+            .collect();
+        assert_eq!(rows, want_rows);
     }
 }

@@ -246,7 +246,8 @@ fn notes_and_advice(
                         "Set net.ipv4.tcp_tw_recycle=0 on {}: it is 1 there, and with it clients \
                          behind NAT lose SYNs. {}",
                         ctx.label, f.advice
-                    );
+                    )
+                    .into();
                 }
             }
         }
@@ -288,7 +289,8 @@ fn notes_and_advice(
                             "Raise net.ipv4.tcp_max_tw_buckets on {} (now {b}): the kernel \
                              freed TIME_WAIT sockets because the buckets were full. {}",
                             ctx.label, f.advice
-                        );
+                        )
+                        .into();
                     }
                 }
                 if check.verdict == Verdict::Contradicted {
@@ -322,7 +324,7 @@ fn notes_and_advice(
                         reuse.unwrap_or(0)
                     ));
                 }
-                f.advice = format!("On {}: {}. {}", ctx.label, what.join(", or "), f.advice);
+                f.advice = format!("On {}: {}. {}", ctx.label, what.join(", or "), f.advice).into();
             }
             if let Some(ip) = client
                 && let Some(ctx) = contexts.iter().find(|c| c.is_known_as(ip))
@@ -351,7 +353,8 @@ fn notes_and_advice(
                      backlog, capped by net.core.somaxconn (now {somaxconn}; \
                      net.ipv4.tcp_max_syn_backlog {backlog}), or accept faster. {}",
                     ctx.label, f.advice
-                );
+                )
+                .into();
             } else if !check.counters.is_empty() && check.verdict == Verdict::Unchecked {
                 check
                     .notes
@@ -385,8 +388,8 @@ fn setting_finding(
         host,
         EvidenceSet::new(),
     );
-    f.explanation = explanation;
-    f.advice = advice;
+    f.explanation = explanation.into();
+    f.advice = advice.into();
     f.display_filter = filter;
     f
 }

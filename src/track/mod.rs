@@ -267,11 +267,22 @@ impl Tracker {
     /// incarnation whose record was already written (see [`tomb`]): it is
     /// counted in [`Tracker::late_segments`] and changes nothing.
     pub fn on_segment_conn(&mut self, seg: &Segment) -> (Observation, Option<&Connection>) {
+        self.on_segment_keyed(seg, FlowKey::new(seg.src, seg.dst))
+    }
+
+    /// [`Tracker::on_segment_conn`] with the segment's key made already,
+    /// `FlowKey::new(seg.src, seg.dst)`: the pipeline makes it on its
+    /// reading thread, off the tracking thread that bounds its wall time.
+    pub fn on_segment_keyed(
+        &mut self,
+        seg: &Segment,
+        key: FlowKey,
+    ) -> (Observation, Option<&Connection>) {
+        debug_assert!(key == FlowKey::new(seg.src, seg.dst));
         self.maybe_sweep(seg.ts);
         if self.closed_full > self.compact_above {
             self.compact(seg.ts);
         }
-        let key = FlowKey::new(seg.src, seg.dst);
         let mut reuse = None;
         let conns = &mut self.conns;
         let slot = match self.live.entry(key) {

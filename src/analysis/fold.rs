@@ -1,0 +1,447 @@
+//! The folding thread: the summary tally, the host tally and the detectors
+//! that look at records only fold each retired record on a thread of their
+//! own, so the tracking thread (the one that bounds a run's wall time)
+//! only tracks, runs the detectors that look at segments, and hands the
+//! records on.
+//!
+//! A detector that looks at segments keeps its record work on the tracking
+//! thread: its per-segment state and its per-record state are one (the
+//! attempts paws-syn-drop opens on a SYN are closed when the record comes),
+//! so its calls must interleave as they happen. Every other consumer sees
+//! the same calls in the same order as before (records, cuts and floor
+//! advances, each in the order the tracker made them), and the claims the
+//! tracking thread's detectors made on a record travel with it, so the
+//! detectors here read the claims they read before.
+
+use super::summary::Tally;
+use crate::detect::{self, Claims, DetectConfig, Detector, Finding, FindingKind, Selection};
+use crate::time::Timestamp;
+use crate::track::{ConnId, ConnectionRecord, HostRecord, HostTally, TimeWaitCut};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+/// Records handed over at once: the hand-over then costs nothing per
+/// record, and a batch (about 300 KB of records) stays in cache.
+const BATCH: usize = 512;
+
+/// Full batches waiting for the folding thread; bounds the records between
+/// the threads when the folder is slower.
+const BATCHES_IN_FLIGHT: usize = 4;
+
+/// The claims on one record as bits, one per [`FindingKind::ALL`] entry.
+type ClaimBits = u16;
+const _: () = assert!(FindingKind::ALL.len() <= ClaimBits::BITS as usize);
+
+/// What the tracking thread hands on, in the order it happened.
+enum Event {
+    /// The next this many records of the batch.
+    Records(usize),
+    /// A new incarnation cut the TIME_WAIT of a record written early.
+    Cut(TimeWaitCut),
+    /// The tracker's TIME_WAIT floor moved here.
+    Advance(Timestamp),
+}
+
+/// Which records an analyzing pipeline keeps.
+#[derive(Clone, Copy)]
+pub(super) enum Keep {
+    Nothing,
+    All,
+    Only(ConnId),
+}
+
+impl Keep {
+    fn wants(self, id: ConnId) -> bool {
+        match self {
+            Keep::Nothing => false,
+            Keep::All => true,
+            Keep::Only(only) => only == id,
+        }
+    }
+}
+
+/// The claims `claims` holds on `id`, as bits. Detectors claim only the
+/// record being retired, so these are all its claims.
+fn claim_bits(claims: &Claims, id: ConnId) -> ClaimBits {
+    FindingKind::ALL
+        .iter()
+        .enumerate()
+        .filter(|(_, k)| claims.is_claimed(**k, id))
+        .fold(0, |bits, (i, _)| bits | 1 << i)
+}
+
+/// Makes the claims `bits` says on `id` in `claims` (the inverse of
+/// [`claim_bits`]).
+fn claim_from_bits(bits: ClaimBits, id: ConnId, claims: &mut Claims) {
+    for (i, kind) in FindingKind::ALL.iter().enumerate() {
+        if bits & 1 << i != 0 {
+            claims.claim(*kind, id);
+        }
+    }
+}
+
+/// What the folding side made of the records, at the end.
+pub(super) struct Folded {
+    pub(super) tally: Tally,
+    pub(super) hosts: Vec<HostRecord>,
+    /// The findings of the detectors here, selected and sorted as
+    /// [`detect::finish_all`] does.
+    pub(super) findings: Vec<Finding>,
+    pub(super) kept: Vec<ConnectionRecord>,
+    /// Cuts of kept records' TIME_WAIT, applied when they are sorted.
+    pub(super) kept_cuts: Vec<TimeWaitCut>,
+}
+
+/// The folding side's state, wherever it runs.
+pub(super) struct Fold {
+    config: DetectConfig,
+    /// The detectors that do not look at segments, in the order of
+    /// [`detect::all`].
+    detectors: Vec<Box<dyn Detector>>,
+    claims: Claims,
+    tally: Tally,
+    hosts: HostTally,
+    keep: Keep,
+    kept: Vec<ConnectionRecord>,
+    kept_cuts: Vec<TimeWaitCut>,
+}
+
+impl Fold {
+    fn new(config: DetectConfig, keep: Keep) -> Fold {
+        let detectors = detect::all(&config)
+            .into_iter()
+            .filter(|d| !d.wants_segments())
+            .collect();
+        Fold {
+            config,
+            detectors,
+            claims: Claims::default(),
+            tally: Tally::default(),
+            hosts: HostTally::default(),
+            keep,
+            kept: Vec::new(),
+            kept_cuts: Vec::new(),
+        }
+    }
+
+    /// Folds a record; true when it is to be kept.
+    fn record(&mut self, record: &ConnectionRecord, claimed: ClaimBits) -> bool {
+        self.tally.add(record);
+        self.hosts.add(record);
+        claim_from_bits(claimed, record.id, &mut self.claims);
+        detect::connection_end_all(&mut self.detectors, record, &mut self.claims);
+        self.keep.wants(record.id)
+    }
+
+    fn cut(&mut self, cut: TimeWaitCut) {
+        self.hosts.cut(&cut);
+        for d in &mut self.detectors {
+            d.on_time_wait_cut(&cut);
+        }
+        if self.keep.wants(cut.id) {
+            self.kept_cuts.push(cut);
+        }
+    }
+
+    fn advance(&mut self, floor: Timestamp) {
+        self.hosts.advance(floor);
+        for d in &mut self.detectors {
+            d.advance(floor);
+        }
+    }
+
+    /// Everything in `batch`, in order; leaves it empty. Records are read
+    /// where they lie and moved only when kept.
+    fn apply(&mut self, batch: &mut Batch) {
+        let mut next = 0;
+        let mut kept = Vec::new();
+        for event in batch.events.drain(..) {
+            match event {
+                Event::Records(n) => {
+                    for i in next..next + n {
+                        if self.record(&batch.records[i], batch.claims[i]) {
+                            kept.push(i);
+                        }
+                    }
+                    next += n;
+                }
+                Event::Cut(cut) => self.cut(cut),
+                Event::Advance(floor) => self.advance(floor),
+            }
+        }
+        if kept.is_empty() {
+            batch.records.clear();
+        } else {
+            let mut kept = kept.into_iter().peekable();
+            for (i, record) in batch.records.drain(..).enumerate() {
+                if kept.next_if_eq(&i).is_some() {
+                    self.kept.push(record);
+                }
+            }
+        }
+        batch.claims.clear();
+    }
+
+    fn finish(mut self, end: End) -> Folded {
+        let ctx = detect::Context {
+            config: &self.config,
+            capture_start: end.capture_start,
+            capture_end: end.capture_end,
+        };
+        let findings = detect::finish_all(&mut self.detectors, &ctx, &end.selection);
+        Folded {
+            tally: self.tally,
+            hosts: self.hosts.finish(),
+            findings,
+            kept: self.kept,
+            kept_cuts: self.kept_cuts,
+        }
+    }
+}
+
+/// What the folding side needs to finish.
+pub(super) struct End {
+    pub(super) capture_start: Option<Timestamp>,
+    pub(super) capture_end: Option<Timestamp>,
+    pub(super) selection: Selection,
+}
+
+/// Records, cuts and floor advances in the order the tracker made them:
+/// the records in a vector of their own, which takes them from the
+/// tracker in one move each, and events that say where they go.
+#[derive(Default)]
+pub(super) struct Batch {
+    records: Vec<ConnectionRecord>,
+    /// The claims on each record, by its index in `records`.
+    claims: Vec<ClaimBits>,
+    events: Vec<Event>,
+}
+
+impl Batch {
+    fn with_capacity() -> Batch {
+        Batch {
+            records: Vec::with_capacity(BATCH),
+            claims: Vec::with_capacity(BATCH),
+            events: Vec::new(),
+        }
+    }
+
+    /// Takes every record of `retired` and has `detectors` see each (the
+    /// ones whose record work stays on this thread); their claims go with
+    /// the record.
+    fn take(
+        &mut self,
+        retired: impl Iterator<Item = ConnectionRecord>,
+        detectors: &mut [Box<dyn Detector>],
+        claims: &mut Claims,
+    ) {
+        let start = self.records.len();
+        self.records.extend(retired);
+        for record in &self.records[start..] {
+            for d in detectors.iter_mut() {
+                d.on_connection_end(record, claims);
+            }
+            self.claims.push(claim_bits(claims, record.id));
+            claims.clear();
+        }
+        let n = self.records.len() - start;
+        match self.events.last_mut() {
+            _ if n == 0 => {}
+            Some(Event::Records(m)) => *m += n,
+            _ => self.events.push(Event::Records(n)),
+        }
+    }
+
+    fn full(&self) -> bool {
+        self.records.len() >= BATCH || self.events.len() >= BATCH
+    }
+
+    fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+}
+
+/// To the folding thread.
+pub(super) enum Message {
+    Batch(Batch),
+    Finish(End),
+}
+
+/// The tracking thread's end of the folding side.
+pub(super) enum Folder {
+    /// On a thread of its own (see the module's comment).
+    Thread {
+        batch: Batch,
+        full: mpsc::SyncSender<Message>,
+        /// Emptied batches, back for reuse.
+        empty: mpsc::Receiver<Batch>,
+        thread: Option<JoinHandle<Option<Folded>>>,
+    },
+    /// In line, on the caller's thread (when no thread could be made, and
+    /// for the test that holds the two to the same results).
+    Inline { batch: Batch, fold: Box<Fold> },
+}
+
+impl Folder {
+    /// A folding side on a thread of its own, or in line if no thread can
+    /// be made.
+    pub(super) fn new(config: DetectConfig, keep: Keep) -> Folder {
+        let (full_tx, full_rx) = mpsc::sync_channel::<Message>(BATCHES_IN_FLIGHT);
+        let (empty_tx, empty_rx) = mpsc::channel::<Batch>();
+        let spawned = std::thread::Builder::new()
+            .name("timewait-fold".into())
+            .spawn(move || {
+                let mut fold = Fold::new(config, keep);
+                for message in full_rx {
+                    match message {
+                        Message::Batch(mut batch) => {
+                            fold.apply(&mut batch);
+                            // The pipeline may be gone; then the batch goes.
+                            let _ = empty_tx.send(batch);
+                        }
+                        Message::Finish(end) => return Some(fold.finish(end)),
+                    }
+                }
+                // The pipeline was dropped without finishing.
+                None
+            });
+        match spawned {
+            Ok(thread) => Folder::Thread {
+                batch: Batch::with_capacity(),
+                full: full_tx,
+                empty: empty_rx,
+                thread: Some(thread),
+            },
+            Err(_) => Folder::inline(config, keep),
+        }
+    }
+
+    /// A folding side on the caller's thread.
+    pub(super) fn inline(config: DetectConfig, keep: Keep) -> Folder {
+        Folder::Inline {
+            batch: Batch::default(),
+            fold: Box::new(Fold::new(config, keep)),
+        }
+    }
+
+    /// Records the tracker retired, after `detectors` (those of the
+    /// tracking thread) saw each.
+    pub(super) fn records(
+        &mut self,
+        retired: impl Iterator<Item = ConnectionRecord>,
+        detectors: &mut [Box<dyn Detector>],
+        claims: &mut Claims,
+    ) {
+        self.batch().take(retired, detectors, claims);
+        self.hand_on();
+    }
+
+    /// A new incarnation cut the TIME_WAIT of a record written early.
+    pub(super) fn cut(&mut self, cut: TimeWaitCut) {
+        self.batch().events.push(Event::Cut(cut));
+        self.hand_on();
+    }
+
+    /// The tracker's TIME_WAIT floor moved to `floor`.
+    pub(super) fn advance(&mut self, floor: Timestamp) {
+        self.batch().events.push(Event::Advance(floor));
+        self.hand_on();
+    }
+
+    fn batch(&mut self) -> &mut Batch {
+        match self {
+            Folder::Thread { batch, .. } | Folder::Inline { batch, .. } => batch,
+        }
+    }
+
+    /// Folds the batch in line, or hands it to the thread when full.
+    fn hand_on(&mut self) {
+        match self {
+            Folder::Inline { batch, fold } => fold.apply(batch),
+            Folder::Thread {
+                batch,
+                full,
+                empty,
+                thread,
+            } => {
+                if batch.full() {
+                    send_batch(batch, full, empty, thread);
+                }
+            }
+        }
+    }
+
+    /// Folds what is left and returns what was folded, with what
+    /// `meanwhile` returns: it runs while the folding thread finishes.
+    pub(super) fn finish<T>(self, end: End, meanwhile: impl FnOnce() -> T) -> (Folded, T) {
+        match self {
+            Folder::Inline { fold, .. } => (fold.finish(end), meanwhile()),
+            Folder::Thread {
+                mut batch,
+                full,
+                empty,
+                mut thread,
+            } => {
+                if !batch.is_empty() {
+                    send_batch(&mut batch, &full, &empty, &mut thread);
+                }
+                // A failed send means the thread panicked: join says why.
+                let _ = full.send(Message::Finish(end));
+                drop(full);
+                let also = meanwhile();
+                match thread.take().map(JoinHandle::join) {
+                    Some(Ok(Some(folded))) => (folded, also),
+                    Some(Err(panic)) => std::panic::resume_unwind(panic),
+                    _ => panic!("the folding thread ended before the pipeline finished"),
+                }
+            }
+        }
+    }
+}
+
+/// Hands `batch` on; if the folding thread is gone (it panicked), raises
+/// its panic here.
+fn send_batch(
+    batch: &mut Batch,
+    full: &mpsc::SyncSender<Message>,
+    empty: &mpsc::Receiver<Batch>,
+    thread: &mut Option<JoinHandle<Option<Folded>>>,
+) {
+    let next = empty.try_recv().unwrap_or_else(|_| Batch::with_capacity());
+    let batch = std::mem::replace(batch, next);
+    if full.send(Message::Batch(batch)).is_err() {
+        match thread.take().map(JoinHandle::join) {
+            Some(Err(panic)) => std::panic::resume_unwind(panic),
+            _ => panic!("the folding thread ended early"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claims_cross_to_the_folding_side_as_they_were_made() {
+        let (seven, eight) = (ConnId(7), ConnId(8));
+        let mut made = Claims::default();
+        made.claim(FindingKind::PawsSynDrop, seven);
+        made.claim(FindingKind::FinRetransmitRst, seven);
+        let bits = claim_bits(&made, seven);
+        assert_eq!(bits.count_ones(), 2);
+        let mut seen = Claims::default();
+        claim_from_bits(bits, seven, &mut seen);
+        for kind in FindingKind::ALL {
+            assert_eq!(
+                seen.is_claimed(*kind, seven),
+                made.is_claimed(*kind, seven),
+                "{kind}"
+            );
+        }
+        assert!(
+            !seen.is_claimed(FindingKind::PawsSynDrop, eight),
+            "only on 7"
+        );
+        assert_eq!(claim_bits(&Claims::default(), seven), 0);
+    }
+}
