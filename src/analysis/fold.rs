@@ -332,8 +332,15 @@ impl Folder {
         detectors: &mut [Box<dyn Detector>],
         claims: &mut Claims,
     ) {
-        self.batch().take(retired, detectors, claims);
-        self.hand_on();
+        // A sweep can retire tens of thousands at once: hand them on a
+        // batch at a time, so that no batch holds them all.
+        let mut retired = retired.peekable();
+        while retired.peek().is_some() {
+            let room = BATCH.saturating_sub(self.batch().records.len()).max(1);
+            self.batch()
+                .take(retired.by_ref().take(room), detectors, claims);
+            self.hand_on();
+        }
     }
 
     /// A new incarnation cut the TIME_WAIT of a record written early.

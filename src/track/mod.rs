@@ -26,10 +26,10 @@ use tomb::Tomb;
 pub use tomb::{SETTLE_S, TimeWaitCut};
 
 use crate::decode::Segment;
-use crate::flow::{FlowKey, Side};
+use crate::flow::{FlowKey, FlowKey4, Side};
 use crate::time::Timestamp;
 use slab::Slab;
-use std::collections::hash_map::Entry;
+use std::collections::hash_map::{Entry, VacantEntry};
 use std::collections::{HashMap, VecDeque};
 
 /// What the tracker tells its caller about one segment.
@@ -99,7 +99,87 @@ pub const COMPACT_ABOVE: usize = 4_096;
 /// kept: records are sorted by id when the tracker finishes. (Sixteen
 /// maps chosen by hash bits, so that growth moves a sixteenth at a time,
 /// were tried: no lower peak on the benchmark captures.)
-type Table = HashMap<FlowKey, Slot, rustc_hash::FxBuildHasher>;
+///
+/// Flows between two IPv4 endpoints are kept under a 12-byte key
+/// ([`FlowKey4`]): an entry with its 24-byte slot is then 40 bytes, not the
+/// 64 a 40-byte key makes (the table of a busy proxy holds every
+/// connection inside its TIME_WAIT window, and a growing map briefly holds
+/// its old and new arrays). IPv6 flows keep the whole key.
+#[derive(Debug, Default)]
+struct Table {
+    v4: HashMap<FlowKey4, Slot, rustc_hash::FxBuildHasher>,
+    v6: HashMap<FlowKey, Slot, rustc_hash::FxBuildHasher>,
+}
+
+/// [`Table::entry`]: the slot, or the place for one.
+enum TableEntry<'a> {
+    Occupied(&'a mut Slot),
+    Vacant(VacantSlot<'a>),
+}
+
+enum VacantSlot<'a> {
+    V4(VacantEntry<'a, FlowKey4, Slot>),
+    V6(VacantEntry<'a, FlowKey, Slot>),
+}
+
+impl<'a> VacantSlot<'a> {
+    fn insert(self, slot: Slot) -> &'a mut Slot {
+        match self {
+            VacantSlot::V4(e) => e.insert(slot),
+            VacantSlot::V6(e) => e.insert(slot),
+        }
+    }
+}
+
+impl Table {
+    fn entry(&mut self, key: FlowKey) -> TableEntry<'_> {
+        match key.v4() {
+            Some(k) => match self.v4.entry(k) {
+                Entry::Occupied(e) => TableEntry::Occupied(e.into_mut()),
+                Entry::Vacant(e) => TableEntry::Vacant(VacantSlot::V4(e)),
+            },
+            None => match self.v6.entry(key) {
+                Entry::Occupied(e) => TableEntry::Occupied(e.into_mut()),
+                Entry::Vacant(e) => TableEntry::Vacant(VacantSlot::V6(e)),
+            },
+        }
+    }
+
+    fn get(&self, key: &FlowKey) -> Option<&Slot> {
+        match key.v4() {
+            Some(k) => self.v4.get(&k),
+            None => self.v6.get(key),
+        }
+    }
+
+    fn get_mut(&mut self, key: &FlowKey) -> Option<&mut Slot> {
+        match key.v4() {
+            Some(k) => self.v4.get_mut(&k),
+            None => self.v6.get_mut(key),
+        }
+    }
+
+    fn remove(&mut self, key: &FlowKey) -> Option<Slot> {
+        match key.v4() {
+            Some(k) => self.v4.remove(&k),
+            None => self.v6.remove(key),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.v4.len() + self.v6.len()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (FlowKey, &Slot)> {
+        let v4 = self.v4.iter().map(|(k, s)| (FlowKey::from(*k), s));
+        v4.chain(self.v6.iter().map(|(k, s)| (*k, s)))
+    }
+
+    fn retain(&mut self, mut keep: impl FnMut(&mut Slot) -> bool) {
+        self.v4.retain(|_, s| keep(s));
+        self.v6.retain(|_, s| keep(s));
+    }
+}
 
 /// A live connection's place in the slab and what the sweep needs to know
 /// of it, kept in the table itself: the sweep reads every live connection,
@@ -298,8 +378,7 @@ impl Tracker {
         let mut reuse = None;
         let conns = &mut self.conns;
         let slot = match self.live.entry(key) {
-            Entry::Occupied(e) => {
-                let slot = e.into_mut();
+            TableEntry::Occupied(slot) => {
                 if slot.tomb {
                     let tomb = &self.tombs[slot.key()];
                     if !tomb.is_new_incarnation(seg) {
@@ -369,7 +448,7 @@ impl Tracker {
                 }
                 slot
             }
-            Entry::Vacant(e) => {
+            TableEntry::Vacant(e) => {
                 let id = self.next_id;
                 self.next_id = id.next();
                 // The sweep's facts are filled in after the update below.
@@ -497,7 +576,7 @@ impl Tracker {
         // Connections without both FINs start any TIME_WAIT at a later
         // packet (at or after `now`, in a capture whose time runs forward).
         let mut floor = now;
-        self.live.retain(|_, slot| {
+        self.live.retain(|slot| {
             if now.secs_since(slot.last_ts) <= slot.idle.limit(tw) {
                 floor = floor.min(slot.tw_floor);
                 return true;
@@ -529,7 +608,7 @@ impl Tracker {
             .live
             .iter()
             .filter(|(_, s)| !s.closed && self.conns[s.key()].handshake.synack.is_none())
-            .map(|(k, s)| (s.last_ts, *k))
+            .map(|(k, s)| (s.last_ts, k))
             .collect();
         let keep = MAX_HANDSHAKES - MAX_HANDSHAKES / 10;
         if pending.len() > keep {
@@ -839,7 +918,8 @@ mod tests {
     }
 
     #[test]
-    fn a_table_entry_is_64_bytes() {
+    fn a_table_entry_is_40_bytes_for_ipv4_and_64_for_ipv6() {
+        assert_eq!(std::mem::size_of::<(FlowKey4, Slot)>(), 40);
         assert_eq!(std::mem::size_of::<(FlowKey, Slot)>(), 64);
     }
 
