@@ -627,47 +627,12 @@ impl Detector for ConnectionChurn {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::{Segment, TcpFlags};
     use crate::detect::DetectConfig;
-    use crate::seq::SeqNum;
-    use crate::track::Connection;
 
     /// A finished connection with a complete handshake from 10.0.0.1 to
     /// 10.0.0.2:80, to copy and adjust.
     fn template() -> ConnectionRecord {
-        let (c, s) = (
-            Endpoint("10.0.0.1:40000".parse().unwrap()),
-            Endpoint("10.0.0.2:80".parse().unwrap()),
-        );
-        let seg = |frame: u64, src, dst, flags: u8, seq: u32, ack: u32| Segment {
-            frame: FrameId(frame),
-            ts: Timestamp::from_parts(1000, frame as i64 * 1_000_000),
-            fragmentation: Default::default(),
-            src,
-            dst,
-            seq: SeqNum(seq),
-            ack: SeqNum(ack),
-            flags: TcpFlags(flags),
-            window: 1000,
-            payload_len: 0,
-            tsopt: None,
-            ip_id: None,
-            wscale: None,
-        };
-        use TcpFlags as F;
-        let segs = [
-            seg(1, c, s, F::SYN, 100, 0),
-            seg(2, s, c, F::SYN | F::ACK, 500, 101),
-            seg(3, c, s, F::ACK, 101, 501),
-            seg(4, c, s, F::FIN | F::ACK, 101, 501),
-            seg(5, s, c, F::FIN | F::ACK, 501, 102),
-            seg(6, c, s, F::ACK, 102, 502),
-        ];
-        let mut conn = Connection::new(ConnId(0), 0, &segs[0]);
-        for x in &segs {
-            conn.update(x);
-        }
-        conn.finish(60.0)
+        crate::track::connection_tests::client_closed_record()
     }
 
     /// `n` connections of one pair, retired out of order, some starting

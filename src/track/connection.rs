@@ -1498,6 +1498,22 @@ pub(crate) mod tests {
         }
     }
 
+    /// The record of a connection from [`C`] to [`S`] that the client
+    /// closes first (handshake, FIN, FIN, last ACK, 1 ms apart): a template
+    /// for detectors' tests to copy and adjust.
+    pub fn client_closed_record() -> crate::track::ConnectionRecord {
+        use TcpFlags as F;
+        let segs = [
+            seg(1, C, S, F::SYN, 100, 0, 0),
+            seg(2, S, C, F::SYN | F::ACK, 500, 101, 0),
+            seg(3, C, S, F::ACK, 101, 501, 0),
+            seg(4, C, S, F::FIN | F::ACK, 101, 501, 0),
+            seg(5, S, C, F::FIN | F::ACK, 501, 102, 0),
+            seg(6, C, S, F::ACK, 102, 502, 0),
+        ];
+        run(&segs).finish(60.0)
+    }
+
     fn run(segs: &[Segment]) -> Connection {
         let mut c = Connection::new(ConnId(0), 0, &segs[0]);
         for s in segs {

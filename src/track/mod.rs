@@ -14,6 +14,8 @@ mod state;
 mod time_wait;
 mod tomb;
 
+#[cfg(test)]
+pub(crate) use connection::tests as connection_tests;
 pub use connection::{
     CloseKind, Closer, ConnId, Connection, DUPLICATE_WINDOW_S, HandshakeState, RoleSource,
     SegmentNotes,
