@@ -277,3 +277,41 @@ fn writing_records_early_changes_nothing_on_any_fixture() {
     }
     assert!(early_total >= 500, "{early_total} records written early");
 }
+
+/// A record streamed early cannot be cut when a SYN takes its 4-tuple over
+/// later: the streaming pipeline counts each such record
+/// (`summary.streamed_uncut`) where an analyzing one cuts it.
+#[test]
+fn a_streamed_record_a_later_takeover_cannot_cut_is_counted() {
+    use std::ops::ControlFlow;
+    use timewait::analysis::Retain;
+    let bytes = std::fs::read(crate::support::fixture("ports-tw-reuse.pcap")).unwrap();
+    let mut streamed = Vec::new();
+    let sink = Box::new(|r: timewait::track::ConnectionRecord| {
+        streamed.push(r);
+        ControlFlow::Continue(())
+    });
+    let mut p = Pipeline::new(Options::default(), Retain::Stream(sink)).compact_above(0, 0.0);
+    p.feed("ports-tw-reuse", &bytes[..]).unwrap();
+    let stream = p.finish();
+    let mut p = Pipeline::new(Options::default(), Retain::All).compact_above(0, 0.0);
+    p.feed("ports-tw-reuse", &bytes[..]).unwrap();
+    let kept = p.finish();
+    let cut = kept
+        .connections
+        .iter()
+        .filter(|c| c.time_wait.reused_by.is_some())
+        .count() as u64;
+    assert!(cut > 0);
+    assert_eq!(stream.summary.streamed_uncut, cut);
+    assert_eq!(kept.summary.streamed_uncut, 0);
+    let uncut = streamed
+        .iter()
+        .filter(|c| c.time_wait.reused_by.is_none())
+        .count();
+    assert_eq!(
+        uncut,
+        streamed.len(),
+        "no streamed record names its successor"
+    );
+}
