@@ -98,10 +98,9 @@ fn stream(args: &ConnsArgs, out: &mut Out) -> Result<Outcome> {
     let s = &analysis.summary;
     if s.streamed_uncut > 0 || s.late_segments > 0 {
         eprintln!(
-            "note: {} of the records were written while their TIME_WAIT ran (more than {},{:03} closed connections at once); {} of them had their 4-tuple taken over later (their time_wait.until is the full window and reused_by null: `conns --format json` cuts them) and {} segments came after their record (in no record); see docs/json.md",
+            "note: {} of the records were written while their TIME_WAIT ran (more than {} closed connections at once); {} of them had their 4-tuple taken over later (their time_wait.until is the full window and reused_by null: `conns --format json` cuts them) and {} segments came after their record (in no record); see docs/json.md",
             s.early_records,
-            timewait::track::COMPACT_ABOVE / 1000,
-            timewait::track::COMPACT_ABOVE % 1000,
+            timewait::report::group_thousands(timewait::track::COMPACT_ABOVE),
             s.streamed_uncut,
             s.late_segments,
         );

@@ -282,7 +282,7 @@ fn left_out(
 }
 
 /// 30000 → "30,000".
-pub(crate) fn group_thousands(n: usize) -> String {
+pub fn group_thousands(n: usize) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {

@@ -12,7 +12,9 @@ pub use json::{render_connections_json, render_connections_ndjson, render_json};
 pub use ladder::{
     COMPACT_COLUMNS, LadderCollector, LadderFormat, LadderRow, render_ladder, render_ladder_limited,
 };
-pub use markdown::{DEFAULT_MAX_CHARS, MIN_MAX_CHARS, render_markdown, render_markdown_limited};
+pub use markdown::{
+    DEFAULT_MAX_CHARS, MIN_MAX_CHARS, group_thousands, render_markdown, render_markdown_limited,
+};
 pub use text::{TextStyle, facts_line, render_connections_text, render_text, term_width};
 pub use timeline::{render_timeline_svg, render_timeline_text};
 

@@ -154,25 +154,22 @@ pub fn facts_line(a: &Analysis) -> String {
     }
     if s.late_segments > 0 {
         line.push_str(&format!(
-            "; {} segment{} came for connections whose record was already written (above {},{:03} closed connections at once, a record is written {:.0} s after its connection went silent; these segments are in no record)",
+            "; {} segment{} came for connections whose record was already written (above {} closed connections at once, a record is written {:.0} s after its connection went silent; these segments are in no record)",
             s.late_segments,
             if s.late_segments == 1 { "" } else { "s" },
-            crate::track::COMPACT_ABOVE / 1000,
-            crate::track::COMPACT_ABOVE % 1000,
+            super::group_thousands(crate::track::COMPACT_ABOVE),
             crate::track::SETTLE_S,
         ));
     }
     if s.idle_retired > 0 {
         // The tracker's own limits, said as people say them.
-        let handshakes = crate::track::MAX_HANDSHAKES;
         line.push_str(&format!(
-            "; {} idle connection{} retired early (silent {:.0} s in the handshake or {:.0} h after, or past {},{:03} open handshakes; a later packet on the 4-tuple starts a new connection)",
+            "; {} idle connection{} retired early (silent {:.0} s in the handshake or {:.0} h after, or past {} open handshakes; a later packet on the 4-tuple starts a new connection)",
             s.idle_retired,
             if s.idle_retired == 1 { "" } else { "s" },
             crate::track::HANDSHAKE_IDLE_S,
             crate::track::IDLE_S / 3600.0,
-            handshakes / 1000,
-            handshakes % 1000
+            super::group_thousands(crate::track::MAX_HANDSHAKES),
         ));
     }
     line
