@@ -11,7 +11,7 @@
 
 use crate::time::Timestamp;
 use std::cmp::{Ordering, Reverse};
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
 
 /// One interval [from, until) and what the caller wants back of it.
 #[derive(Debug, Clone, Copy)]
@@ -56,10 +56,15 @@ pub struct PeakSweep<T> {
     keep_at_peak: bool,
     /// Intervals open at `peak_at` that have ended since.
     ended_at_peak: Vec<Interval<T>>,
-    /// Open intervals cut short (see [`PeakSweep::cut`]) whose original is
-    /// still in `open`, by (from, original end): that original is skipped
-    /// when it comes out, and `open` counts one too many until then.
-    dead: Vec<Interval<T>>,
+    /// Cuts of waiting intervals (see [`PeakSweep::cut`]), by (from,
+    /// original end): the new end, applied when the interval is.
+    waiting_cuts: HashMap<(Timestamp, Timestamp), Vec<(T, Timestamp)>>,
+    /// Open intervals cut short whose original is still in `open`, by
+    /// (from, original end): that original is skipped when it comes out,
+    /// and `open` counts one too many until then.
+    dead: HashMap<(Timestamp, Timestamp), Vec<T>>,
+    /// Entries in `dead`.
+    dead_count: usize,
 }
 
 impl<T: Copy + PartialEq> PeakSweep<T> {
@@ -72,36 +77,32 @@ impl<T: Copy + PartialEq> PeakSweep<T> {
             peak_at: None,
             keep_at_peak,
             ended_at_peak: Vec::new(),
-            dead: Vec::new(),
+            waiting_cuts: HashMap::new(),
+            dead: HashMap::new(),
+            dead_count: 0,
         }
     }
 
     /// The interval [from, until) that holds `item` ends at `at` instead
     /// (a 4-tuple taken over by a new incarnation after the interval was
-    /// added). Waiting intervals change in place; one already applied gets
-    /// a shortened copy, and the original is skipped when its end comes.
-    pub fn cut(&mut self, from: Timestamp, until: Timestamp, at: Timestamp, item: T)
-    where
-        T: PartialEq,
-    {
-        if at >= until {
-            return;
-        }
-        let same = |i: &Interval<T>| i.from == from && i.until == until && i.item == item;
-        if let Some(k) = self.pending.iter().position(same) {
-            if at > from {
-                self.pending[k].until = at;
-            } else {
-                self.pending.swap_remove(k);
-            }
+    /// added; the caller cuts only intervals it added). A waiting interval
+    /// takes its new end when it is applied; one already applied gets a
+    /// shortened copy, and the original is skipped when its end comes. Both
+    /// are found by (from, until): no scan.
+    pub fn cut(&mut self, from: Timestamp, until: Timestamp, at: Timestamp, item: T) {
+        if at >= until || until <= from {
+            // Not shorter, or an empty interval, which was never added.
             return;
         }
         if self.applied.is_none_or(|a| from >= a) {
-            // Never added (an empty interval) or not ours.
+            self.waiting_cuts
+                .entry((from, until))
+                .or_default()
+                .push((item, at));
             return;
         }
-        let original = Interval { from, until, item };
-        self.dead.push(original);
+        self.dead.entry((from, until)).or_default().push(item);
+        self.dead_count += 1;
         self.open.push(Reverse(Interval {
             from,
             until: at.max(from),
@@ -109,9 +110,28 @@ impl<T: Copy + PartialEq> PeakSweep<T> {
         }));
     }
 
+    /// Whether `i` is the original of a cut interval (and forgets it).
+    fn take_dead(&mut self, i: &Interval<T>) -> bool {
+        if self.dead_count == 0 {
+            return false;
+        }
+        let Some(items) = self.dead.get_mut(&(i.from, i.until)) else {
+            return false;
+        };
+        let Some(k) = items.iter().position(|d| *d == i.item) else {
+            return false;
+        };
+        items.swap_remove(k);
+        if items.is_empty() {
+            self.dead.remove(&(i.from, i.until));
+        }
+        self.dead_count -= 1;
+        true
+    }
+
     /// Intervals open now: what `open` holds less the cut originals.
     fn open_count(&self) -> u64 {
-        (self.open.len() - self.dead.len()) as u64
+        (self.open.len() - self.dead_count) as u64
     }
 
     /// An interval; an empty one (a 4-tuple reused the instant its
@@ -136,12 +156,31 @@ impl<T: Copy + PartialEq> PeakSweep<T> {
             self.apply(i);
         }
         self.pending = pending;
+        // A cut of an interval that was never added (or was added empty)
+        // waits for nothing once its start is behind the floor.
+        if !self.waiting_cuts.is_empty() {
+            self.waiting_cuts.retain(|(from, _), _| *from >= floor);
+        }
         // Every start still to come is at or after the floor, and would
         // end these first.
         self.end_until(floor);
     }
 
-    fn apply(&mut self, i: Interval<T>) {
+    fn apply(&mut self, mut i: Interval<T>) {
+        if !self.waiting_cuts.is_empty()
+            && let Some(cuts) = self.waiting_cuts.get_mut(&(i.from, i.until))
+            && let Some(k) = cuts.iter().position(|(item, _)| *item == i.item)
+        {
+            let (_, at) = cuts.swap_remove(k);
+            if cuts.is_empty() {
+                self.waiting_cuts.remove(&(i.from, i.until));
+            }
+            if at <= i.from {
+                // Taken over the instant it began: never open.
+                return;
+            }
+            i.until = at;
+        }
         self.end_until(i.from);
         self.open.push(Reverse(i));
         let open = self.open_count();
@@ -159,13 +198,8 @@ impl<T: Copy + PartialEq> PeakSweep<T> {
                 break;
             }
             let Reverse(ended) = self.open.pop().expect("peeked");
-            if !self.dead.is_empty()
-                && let Some(k) = self.dead.iter().position(|d| {
-                    d.from == ended.from && d.until == ended.until && d.item == ended.item
-                })
-            {
+            if self.take_dead(&ended) {
                 // The original of a cut interval: its copy ended already.
-                self.dead.swap_remove(k);
                 continue;
             }
             if self.keep_at_peak
@@ -185,19 +219,10 @@ impl<T: Copy + PartialEq> PeakSweep<T> {
         for i in std::mem::take(&mut self.pending) {
             self.apply(i);
         }
-        let mut at_peak = self.ended_at_peak;
+        let mut at_peak = std::mem::take(&mut self.ended_at_peak);
         if let (true, Some(p)) = (self.keep_at_peak, self.peak_at) {
-            let mut dead = self.dead;
-            for Reverse(i) in self.open.into_sorted_vec().into_iter().rev() {
-                // Originals of cut intervals come after their shorter copy.
-                if let Some(k) = dead
-                    .iter()
-                    .position(|d| d.from == i.from && d.until == i.until && d.item == i.item)
-                {
-                    dead.swap_remove(k);
-                    continue;
-                }
-                if i.from <= p && i.until > p {
+            for Reverse(i) in std::mem::take(&mut self.open) {
+                if !self.take_dead(&i) && i.from <= p && i.until > p {
                     at_peak.push(i);
                 }
             }
@@ -212,7 +237,7 @@ impl<T: Copy + PartialEq> PeakSweep<T> {
 
     /// Intervals held in memory (open or waiting for the floor).
     pub fn held(&self) -> usize {
-        self.pending.len() + self.open.len() + self.ended_at_peak.len() + self.dead.len()
+        self.pending.len() + self.open.len() + self.ended_at_peak.len() + self.dead_count
     }
 }
 
