@@ -171,13 +171,22 @@ impl PartialEq for Held {
     }
 }
 
+/// Whether a TIME_WAIT socket held by `holder` on a connection from client
+/// port `port` takes a port of the client's ephemeral range `(lo, hi)`:
+/// ports outside the range are not ephemeral (or the range given is not
+/// this client's) and cannot exhaust it.
+fn holds_ephemeral((lo, hi): (u16, u16), port: u16, holder: Closer) -> bool {
+    (lo..=hi).contains(&port) && matches!(holder, Closer::Client | Closer::Both)
+}
+
 impl Detector for TimeWaitPressure {
     fn kinds(&self) -> &'static [FindingKind] {
         &[FindingKind::TimeWaitPressure]
     }
 
     fn on_connection_end(&mut self, c: &ConnectionRecord, _claims: &mut Claims) {
-        let (lo, hi) = self.config.port_range;
+        let ephemeral =
+            holds_ephemeral(self.config.port_range, c.client.port(), c.time_wait.holder);
         let p = self.pairs.entry((c.client.ip(), c.server)).or_insert(Pair {
             held: PeakSweep::new(true),
             count: 0,
@@ -186,13 +195,7 @@ impl Detector for TimeWaitPressure {
             timestamps: true,
         });
         p.timestamps &= c.client_to_server.timestamps && c.server_to_client.timestamps;
-        // Ports outside the range are not ephemeral (or the range given is
-        // not this client's): they cannot exhaust it.
-        let port = c.client.port();
-        if (lo..=hi).contains(&port)
-            && matches!(c.time_wait.holder, Closer::Client | Closer::Both)
-            && let (Some(from), Some(until)) = (c.time_wait.from, c.time_wait.until)
-        {
+        if ephemeral && let (Some(from), Some(until)) = (c.time_wait.from, c.time_wait.until) {
             if !p.held.waiting() {
                 self.waiting.push((c.client.ip(), c.server));
             }
@@ -216,7 +219,8 @@ impl Detector for TimeWaitPressure {
     }
 
     fn on_time_wait_cut(&mut self, cut: &crate::track::TimeWaitCut) {
-        if !matches!(cut.holder, Closer::Client | Closer::Both) {
+        // Only intervals this detector added can be cut.
+        if !holds_ephemeral(self.config.port_range, cut.client.port(), cut.holder) {
             return;
         }
         if let Some(p) = self.pairs.get_mut(&(cut.client.ip(), cut.server)) {
@@ -386,5 +390,61 @@ mod tests {
             .map(|(i, &fr)| (ConnId(i as u32), vec![fr]))
             .collect();
         assert_eq!(rows, want_rows);
+    }
+
+    /// A takeover cuts only what the detector holds: a port outside the
+    /// ephemeral range was never added, and its cut must not count as one
+    /// of the intervals open (it did once, leaving the count one short).
+    #[test]
+    fn a_cut_of_a_port_outside_the_range_changes_nothing() {
+        let config = DetectConfig {
+            time_wait_s: 60.0,
+            port_range: (40000, 40009),
+        };
+        let base = template();
+        let from = base.time_wait.from.unwrap();
+        let run = |cut: bool| {
+            let mut d = TimeWaitPressure::new(&config);
+            let mut claims = Claims::default();
+            let record = |i: u32, port: u32| {
+                let mut r = base.clone();
+                r.id = ConnId(i);
+                r.client = Endpoint(format!("10.0.0.1:{port}").parse().unwrap());
+                r.time_wait.from = Some(from.add_secs(f64::from(i)));
+                r.time_wait.until = Some(from.add_secs(60.0 + f64::from(i)));
+                r
+            };
+            let outside = record(0, 50000);
+            d.on_connection_end(&outside, &mut claims);
+            d.on_connection_end(&record(1, 40001), &mut claims);
+            // The pair's sweep has applied everything before 0.5 s.
+            d.advance(from.add_secs(0.5));
+            if cut {
+                d.on_time_wait_cut(&crate::track::TimeWaitCut {
+                    id: outside.id,
+                    client: outside.client,
+                    server: outside.server,
+                    holder: Closer::Client,
+                    from: outside.time_wait.from.unwrap(),
+                    until: outside.time_wait.until.unwrap(),
+                    at: from.add_secs(5.0),
+                    reused_by: ConnId(99),
+                });
+            }
+            for i in 2..8 {
+                d.on_connection_end(&record(i, 40000 + i), &mut claims);
+            }
+            let ctx = Context {
+                config: &config,
+                capture_start: None,
+                capture_end: None,
+            };
+            d.finish(&ctx)
+        };
+        let (whole, cut) = (run(false), run(true));
+        assert_eq!(whole.len(), 1);
+        assert_eq!(whole[0].count, 7);
+        assert_eq!(cut[0].count, whole[0].count);
+        assert_eq!(cut[0].summary, whole[0].summary);
     }
 }
