@@ -92,6 +92,13 @@ pub const IDLE_S: f64 = 3.0 * 3600.0;
 /// when its connection can no longer change.
 pub const COMPACT_ABOVE: usize = 4_096;
 
+/// At most this many records are written early per segment: after a gap
+/// in the capture every connection that closed before it has settled at
+/// once (15,000 on a busy proxy), and writing them all in one step held all
+/// their half-kilobyte records at once. A segment closes at most one
+/// connection, so the backlog still shrinks by 63 a segment.
+const COMPACT_PER_SEGMENT: usize = 64;
+
 /// The fast, non-cryptographic hasher of the connection table: keys come
 /// from a capture, not from an attacker who sees our hash seeds. The table
 /// holds small [`Slot`]s; the connections themselves (about 700 bytes)
@@ -211,7 +218,9 @@ struct Slot {
 /// [`Tracker::compact`].
 #[derive(Debug, Clone, Copy)]
 struct Closing {
-    key: FlowKey,
+    /// Its key in [`Tracker::conns`] (16 bytes an entry, not the 56 a
+    /// [`FlowKey`] made: a busy proxy queues tens of thousands).
+    conn: u32,
     id: ConnId,
     /// Its last packet when it closed (later ones only move it on).
     at: Timestamp,
@@ -297,6 +306,13 @@ pub struct Tracker {
     time_wait_secs: f64,
     capture: u32,
     retired: Vec<ConnectionRecord>,
+    /// Connections a sweep retired, by slab key, still in [`Tracker::conns`]:
+    /// their records are made one at a time as the caller drains them, so a
+    /// sweep that retires tens of thousands at once never holds all their
+    /// half-kilobyte records (4 bytes each instead). They come after the
+    /// first `swept_at` of [`Tracker::retired`] in retirement order.
+    swept: Vec<u32>,
+    swept_at: usize,
     /// Segments since the last sweep for retirable connections.
     since_sweep: usize,
     /// Live connections right after the last sweep.
@@ -328,6 +344,8 @@ impl Tracker {
             time_wait_secs,
             capture: 0,
             retired: Vec::new(),
+            swept: Vec::new(),
+            swept_at: 0,
             since_sweep: 0,
             live_after_sweep: 0,
             last_sweep: None,
@@ -473,7 +491,7 @@ impl Tracker {
             if slot.closed {
                 self.closed_full += 1;
                 self.closing.push_back(Closing {
-                    key,
+                    conn: slot.conn,
                     id: conn.id,
                     at: conn.last_ts,
                 });
@@ -502,18 +520,26 @@ impl Tracker {
         if self.closing.len() > 2 * self.closed_full + 1024 {
             let (live, conns) = (&self.live, &self.conns);
             self.closing.retain(|c| {
-                live.get(&c.key)
-                    .is_some_and(|s| !s.tomb && s.closed && conns[s.key()].id == c.id)
+                conns.get(c.conn as usize).is_some_and(|held| {
+                    held.id == c.id
+                        && live
+                            .get(&FlowKey::new(held.client(), held.server()))
+                            .is_some_and(|s| !s.tomb && s.closed && s.conn == c.conn)
+                })
             });
         }
     }
 
     /// Writes the records of the longest-closed connections silent for
     /// [`SETTLE_S`] and keeps a tombstone of each (see [`tomb`]) until at
-    /// most `compact_above` closed connections are held whole.
+    /// most `compact_above` closed connections are held whole, at most
+    /// [`COMPACT_PER_SEGMENT`] at a time.
     fn compact(&mut self, now: Timestamp) {
-        while self.closed_full > self.compact_above {
-            let Some(&Closing { key, id, at }) = self.closing.front() else {
+        for _ in 0..COMPACT_PER_SEGMENT {
+            if self.closed_full <= self.compact_above {
+                break;
+            }
+            let Some(&Closing { conn, id, at }) = self.closing.front() else {
                 break;
             };
             // Not settled yet, whatever came since (a cheap test: the
@@ -521,8 +547,10 @@ impl Tracker {
             if now.secs_since(at) < self.settle_s {
                 break;
             }
-            let slot = match self.live.get_mut(&key) {
-                Some(s) if !s.tomb && s.closed && self.conns[s.key()].id == id => s,
+            let current = self.conns.get(conn as usize).filter(|c| c.id == id);
+            let key = current.map(|c| FlowKey::new(c.client(), c.server()));
+            let slot = match key.and_then(|k| self.live.get_mut(&k)) {
+                Some(s) if !s.tomb && s.closed && s.conn == conn => s,
                 _ => {
                     // Retired, reused, reopened or compacted since.
                     self.closing.pop_front();
@@ -569,10 +597,10 @@ impl Tracker {
         }
         self.since_sweep = 0;
         self.last_sweep = Some(now);
+        self.start_sweeping();
         let tw = self.time_wait_secs;
-        let retired = &mut self.retired;
+        let swept = &mut self.swept;
         let idle_retired = &mut self.idle_retired;
-        let conns = &mut self.conns;
         let tombs = &mut self.tombs;
         let closed_full = &mut self.closed_full;
         // Connections without both FINs start any TIME_WAIT at a later
@@ -593,7 +621,7 @@ impl Tracker {
             } else {
                 *idle_retired += 1;
             }
-            retired.push(conns.remove(slot.key()).finish(tw));
+            swept.push(slot.conn);
             false
         });
         self.prune_closing();
@@ -616,10 +644,10 @@ impl Tracker {
         if pending.len() > keep {
             let excess = pending.len() - keep;
             pending.select_nth_unstable_by_key(excess - 1, |(ts, _)| *ts);
+            self.start_sweeping();
             for (_, key) in &pending[..excess] {
                 if let Some(s) = self.live.remove(key) {
-                    let mut c = self.conns.remove(s.key());
-                    self.retired.push(c.finish(self.time_wait_secs));
+                    self.swept.push(s.conn);
                     self.idle_retired += 1;
                 }
             }
@@ -689,14 +717,44 @@ impl Tracker {
         self.duplicates
     }
 
-    /// Records retired since the last call, in retirement order.
-    pub fn drain_retired(&mut self) -> std::vec::Drain<'_, ConnectionRecord> {
-        self.retired.drain(..)
+    /// Before a sweep adds to [`Tracker::swept`]: swept connections must
+    /// stay one run in retirement order, so when records were retired after
+    /// the earlier swept ones (a caller that does not drain after every
+    /// segment), those are made into records now.
+    fn start_sweeping(&mut self) {
+        if self.swept.is_empty() {
+            self.swept_at = self.retired.len();
+        } else if self.swept_at != self.retired.len() {
+            let tw = self.time_wait_secs;
+            let conns = &mut self.conns;
+            let made: Vec<ConnectionRecord> = self
+                .swept
+                .drain(..)
+                .map(|k| conns.remove(k as usize).finish(tw))
+                .collect();
+            let at = self.swept_at;
+            self.retired.splice(at..at, made);
+            self.swept_at = self.retired.len();
+        }
+    }
+
+    /// Records retired since the last call, in retirement order. Those a
+    /// sweep retired are made as the iterator reaches them; the ones it
+    /// does not reach are dropped, as [`Vec::drain`] drops them.
+    pub fn drain_retired(&mut self) -> DrainRetired<'_> {
+        let before_swept = std::mem::take(&mut self.swept_at);
+        DrainRetired {
+            before_swept,
+            records: self.retired.drain(..),
+            swept: self.swept.drain(..),
+            conns: &mut self.conns,
+            time_wait_secs: self.time_wait_secs,
+        }
     }
 
     /// Whether records wait in [`Tracker::drain_retired`].
     pub fn has_retired(&self) -> bool {
-        !self.retired.is_empty()
+        !self.retired.is_empty() || !self.swept.is_empty()
     }
 
     /// Retires everything still open: all records not drained yet, in
@@ -708,9 +766,13 @@ impl Tracker {
     /// still waiting for its answer then is marked
     /// [`HandshakeRecord::cut_by_capture_end`] when the answer or the next
     /// retransmission was not due yet.
-    pub fn finish(self, capture_end: Option<Timestamp>) -> impl Iterator<Item = ConnectionRecord> {
+    pub fn finish(
+        mut self,
+        capture_end: Option<Timestamp>,
+    ) -> impl Iterator<Item = ConnectionRecord> {
         let tw = self.time_wait_secs;
-        self.retired
+        let retired: Vec<ConnectionRecord> = self.drain_retired().collect();
+        retired
             .into_iter()
             .chain(self.conns.into_iter().map(move |(_, mut c)| {
                 let cut = capture_end.is_some_and(|end| c.cut_by_capture_end(end));
@@ -718,6 +780,41 @@ impl Tracker {
                 r.handshake.cut_by_capture_end = cut;
                 r
             }))
+    }
+}
+
+/// [`Tracker::drain_retired`]: the records before the swept connections,
+/// the swept ones made one at a time, then the records after them.
+pub struct DrainRetired<'a> {
+    before_swept: usize,
+    records: std::vec::Drain<'a, ConnectionRecord>,
+    swept: std::vec::Drain<'a, u32>,
+    conns: &'a mut Slab<Connection>,
+    time_wait_secs: f64,
+}
+
+impl Iterator for DrainRetired<'_> {
+    type Item = ConnectionRecord;
+
+    fn next(&mut self) -> Option<ConnectionRecord> {
+        if self.before_swept > 0 {
+            self.before_swept -= 1;
+            return self.records.next();
+        }
+        match self.swept.next() {
+            Some(k) => Some(self.conns.remove(k as usize).finish(self.time_wait_secs)),
+            None => self.records.next(),
+        }
+    }
+}
+
+impl Drop for DrainRetired<'_> {
+    /// Swept connections not reached leave the slab (their records are
+    /// dropped, as a drained vector drops what was not taken).
+    fn drop(&mut self) {
+        for k in self.swept.by_ref() {
+            self.conns.remove(k as usize);
+        }
     }
 }
 
