@@ -479,7 +479,7 @@ impl Tracker {
                     let tomb = self.tombs.remove(slot.key());
                     let id = self.next_id;
                     self.next_id = id.next();
-                    let r = tomb.reuse(&key);
+                    let r = tomb.reuse(&key, self.time_wait_secs);
                     if let (Some(from), Some(until)) = (r.time_wait_from, r.time_wait_until)
                         && until > seg.ts
                     {
@@ -627,7 +627,8 @@ impl Tracker {
             let mut c = self.conns.remove(slot.key());
             let record = c.finish(self.time_wait_secs);
             let tw = &record.time_wait;
-            let tomb = Tomb::of(&c, tw.holder, tw.from, tw.until);
+            debug_assert_eq!(tw.until, tw.from.map(|f| f.add_secs(self.time_wait_secs)));
+            let tomb = Tomb::of(&c, tw.holder, tw.from);
             slot.conn = slab_key(self.tombs.insert(tomb));
             slot.tomb = true;
             slot.tw_floor = Timestamp(i64::MAX);
