@@ -183,18 +183,26 @@ pub type EvidenceFrames = smallvec::SmallVec<[FrameId; 2]>;
 
 /// An evidence row as reported: the evidence, and with several files the
 /// file of its frames (`frames` are then Wireshark's numbers in that file).
+/// The files are boxed: a report of thousands of findings holds up to
+/// [`MAX_EVIDENCE`] rows each, and a capture of one file (nearly all) then
+/// spends 8 bytes a row on them, not 32.
 #[derive(Debug, Clone, Serialize)]
 pub struct EvidenceRow {
     #[serde(flatten)]
     pub evidence: Evidence,
-    /// With several files: the file (index into `captures[]`) of the first
-    /// of `frames`.
+    #[serde(flatten)]
+    files: Option<Box<RowFiles>>,
+}
+
+/// [`EvidenceRow`]'s files, with several files.
+#[derive(Debug, Clone, Serialize)]
+struct RowFiles {
+    /// The file (index into `captures[]`) of the first of `frames`.
+    capture: u32,
+    /// When the frames lie in more than one file: the file of each frame,
+    /// in the order of `frames`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub capture: Option<u32>,
-    /// With several files, when the frames lie in more than one: the file
-    /// of each frame, in the order of `frames`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub frame_captures: Option<Vec<u32>>,
+    frame_captures: Option<Vec<u32>>,
 }
 
 impl std::ops::Deref for EvidenceRow {
@@ -211,6 +219,18 @@ impl std::ops::DerefMut for EvidenceRow {
 }
 
 impl EvidenceRow {
+    /// With several files: the file (index into `captures[]`) of the first
+    /// of `frames`.
+    pub fn capture(&self) -> Option<u32> {
+        self.files.as_ref().map(|f| f.capture)
+    }
+
+    /// With several files, when the frames lie in more than one: the file
+    /// of each frame, in the order of `frames`.
+    pub fn frame_captures(&self) -> Option<&[u32]> {
+        self.files.as_ref()?.frame_captures.as_deref()
+    }
+
     /// The frames as people read them: `19` with one file, `1:19` (file
     /// index, frame) with several, as `conns` prints them.
     pub fn frame_labels(&self) -> Vec<String> {
@@ -219,10 +239,9 @@ impl EvidenceRow {
             .enumerate()
             .map(|(i, f)| {
                 let file = self
-                    .frame_captures
-                    .as_ref()
+                    .frame_captures()
                     .and_then(|c| c.get(i).copied())
-                    .or(self.capture);
+                    .or(self.capture());
                 match file {
                     Some(file) => format!("{file}:{}", f.local()),
                     None => f.local().to_string(),
@@ -560,10 +579,20 @@ impl Finding {
         evidence: EvidenceSet,
     ) -> Finding {
         // The filter covers all the evidence, the lists only the first ones.
-        let (connections, more_connections) = evidence.connections.into_sorted();
-        let (frames, more_frames) = evidence.frames.into_sorted();
+        // A report may hold thousands of findings: each keeps no room it
+        // does not use (the lists grew by doubling, and rows collected in
+        // place would keep the heap's larger buffer).
+        let (mut connections, more_connections) = evidence.connections.into_sorted();
+        connections.shrink_to_fit();
+        let (mut frames, more_frames) = evidence.frames.into_sorted();
+        frames.shrink_to_fit();
         let mut rows = evidence.rows.into_sorted_vec();
         rows.truncate(MAX_EVIDENCE);
+        let mut evidence_rows = Vec::with_capacity(rows.len());
+        evidence_rows.extend(rows.into_iter().map(|r| EvidenceRow {
+            evidence: r.evidence,
+            files: None,
+        }));
         let (explanation, advice) = texts(kind);
         let mut f = Finding {
             kind,
@@ -582,14 +611,7 @@ impl Finding {
             display_filter_selects: FilterScope::First,
             display_filter_note: None,
             display_filters: Vec::new(),
-            evidence: rows
-                .into_iter()
-                .map(|r| EvidenceRow {
-                    evidence: r.evidence,
-                    capture: None,
-                    frame_captures: None,
-                })
-                .collect(),
+            evidence: evidence_rows,
             doc: format!("docs/findings/{}.md", kind.as_str()),
             host_check: None,
             frames_complete: !more_frames,
@@ -641,10 +663,13 @@ impl Finding {
             self.frame_captures = self.frames.iter().map(|f| f.split().0).collect();
             for row in &mut self.evidence {
                 let caps: Vec<u32> = row.frames.iter().map(|f| f.split().0).collect();
-                row.capture = caps.first().copied();
-                if caps.iter().any(|c| Some(*c) != row.capture) {
-                    row.frame_captures = Some(caps);
-                }
+                row.files = caps.first().copied().map(|capture| {
+                    let several = caps.iter().any(|&c| c != capture);
+                    Box::new(RowFiles {
+                        capture,
+                        frame_captures: several.then_some(caps),
+                    })
+                });
             }
         }
     }
@@ -1318,10 +1343,10 @@ pub(crate) mod tests {
             ]
         );
         assert_eq!(f.display_filter, "frame.number in {19..21, 30}");
-        assert_eq!(f.evidence[0].capture, Some(0));
-        assert_eq!(f.evidence[0].frame_captures, None);
+        assert_eq!(f.evidence[0].capture(), Some(0));
+        assert_eq!(f.evidence[0].frame_captures(), None);
         assert_eq!(f.evidence[1].frame_labels(), vec!["0:30", "1:2"]);
-        assert_eq!(f.evidence[1].frame_captures, Some(vec![0, 1]));
+        assert_eq!(f.evidence[1].frame_captures(), Some(&[0, 1][..]));
         assert_eq!(f.evidence[2].frame_labels(), vec!["1:7"]);
         let json = serde_json::to_value(&f).unwrap();
         assert_eq!(json["evidence"][2]["capture"], 1);
