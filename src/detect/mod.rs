@@ -30,6 +30,7 @@ use crate::flow::Endpoint;
 use crate::frame::FrameId;
 use crate::time::Timestamp;
 use crate::track::{ConnId, Connection, ConnectionRecord, Observation};
+use compact_str::CompactString;
 use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::BinaryHeap;
@@ -174,8 +175,11 @@ pub struct Evidence {
     pub frames: EvidenceFrames,
     /// Time of the first of those frames.
     pub at: Timestamp,
-    /// What the frames show, in a few words.
-    pub note: String,
+    /// What the frames show, in a few words: up to 24 bytes inline (a
+    /// report of thousands of findings holds up to [`MAX_EVIDENCE`] rows
+    /// each, and short notes such as `connection-churn`'s then cost no
+    /// allocation).
+    pub note: CompactString,
 }
 
 /// The frames of an evidence row (a sequence in the JSON, as a Vec).
@@ -376,7 +380,7 @@ impl EvidenceSet {
                     connection,
                     frames: EvidenceFrames::from_slice(frames),
                     at,
-                    note: note(),
+                    note: CompactString::from(note()),
                 },
             });
         }
@@ -428,7 +432,7 @@ impl EvidenceSet {
             at,
             note,
         } = e;
-        self.add(connection, at, &frames, || note);
+        self.add(connection, at, &frames, || note.into_string());
     }
 
     /// Takes in every case of `other`, as if they had been added here:

@@ -1108,7 +1108,7 @@ mod tests {
         t.set_compact_above(4, SETTLE_S);
         let mut frame = 0;
         let mut segs = short_connection(41000, 0, 0, &mut frame);
-        let fin = segs[5].clone();
+        let fin = segs[5];
         for i in 0..20u16 {
             segs.extend(short_connection(
                 42000 + i,
@@ -1119,7 +1119,7 @@ mod tests {
         }
         // The first connection's server FIN again, every second for 20 s.
         for k in 1..=20i64 {
-            let mut again = fin.clone();
+            let mut again = fin;
             again.ts = fin.ts.add_secs(k as f64);
             segs.push(again);
         }

@@ -463,7 +463,7 @@ fn busy_analysis() -> timewait::analysis::Analysis {
                 .map(|n| {
                     let mut e = row.clone();
                     e.connection = timewait::track::ConnId(n);
-                    e.note = format!("{} (case {n} of host {i})", row.note);
+                    e.note = format!("{} (case {n} of host {i})", row.note).into();
                     e
                 })
                 .collect();
