@@ -4,10 +4,12 @@
 use super::*;
 use crate::capture::{self, CaptureError, CaptureFacts, LinkType};
 use crate::decode::{self, Segment};
-use crate::flow::FlowKey;
+use crate::flow::{Endpoint, FlowKey};
+use crate::seq::SeqNum;
 use crate::time::Timestamp;
 use std::collections::BTreeMap;
 use std::io::Read;
+use std::net::{IpAddr, Ipv4Addr};
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
@@ -24,37 +26,76 @@ pub(super) const BATCHES_IN_FLIGHT: usize = 4;
 /// Segments in capture order, each with its [`FlowKey`]: made here, on the
 /// reading thread, which has time to spare, rather than on the tracking
 /// thread, which bounds the run's wall time.
-#[derive(Default)]
+///
+/// Fixed slots, [`BATCH`] of each, reused from batch to batch: the decoder
+/// writes each segment and key straight into its slot. (Pushing a decoded
+/// segment copied its 136 bytes once more, with a `memcpy` call.)
 pub(super) struct Batch {
-    pub(super) segments: Vec<Segment>,
+    /// `BATCH` slots; the first `len` hold this batch's segments.
+    segments: Vec<Segment>,
     /// `FlowKey::new(seg.src, seg.dst)` of each segment, by index.
-    pub(super) keys: Vec<FlowKey>,
+    keys: Vec<FlowKey>,
+    len: usize,
 }
 
 impl Batch {
     fn with_capacity() -> Batch {
+        let unspecified = Endpoint::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
+        let empty = Segment {
+            frame: crate::frame::FrameId(0),
+            ts: Timestamp(0),
+            fragmentation: decode::Fragmentation::Whole,
+            src: unspecified,
+            dst: unspecified,
+            seq: SeqNum(0),
+            ack: SeqNum(0),
+            flags: decode::TcpFlags(0),
+            window: 0,
+            payload_len: 0,
+            tsopt: None,
+            ip_id: None,
+            wscale: None,
+        };
         Batch {
-            segments: Vec::with_capacity(BATCH),
-            keys: Vec::with_capacity(BATCH),
+            segments: vec![empty; BATCH],
+            keys: vec![FlowKey::new(unspecified, unspecified); BATCH],
+            len: 0,
         }
     }
 
-    fn push(&mut self, seg: Segment) {
-        self.keys.push(FlowKey::new(seg.src, seg.dst));
-        self.segments.push(seg);
+    /// Decodes `record` into the next slot; false when it completes no
+    /// segment. The batch must not be full.
+    fn decode(&mut self, decoder: &mut decode::Decoder, record: &capture::Record<'_>) -> bool {
+        match decoder.decode_into(record, &mut self.segments[self.len]) {
+            Some(key) => {
+                self.keys[self.len] = key;
+                self.len += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The segments, for the tracking thread to number by file.
+    pub(super) fn segments_mut(&mut self) -> &mut [Segment] {
+        &mut self.segments[..self.len]
+    }
+
+    /// Each segment with its key, in capture order.
+    pub(super) fn keyed(&self) -> impl Iterator<Item = (&Segment, &FlowKey)> {
+        self.segments[..self.len].iter().zip(&self.keys[..self.len])
     }
 
     fn len(&self) -> usize {
-        self.segments.len()
+        self.len
     }
 
     fn is_empty(&self) -> bool {
-        self.segments.is_empty()
+        self.len == 0
     }
 
     pub(super) fn clear(&mut self) {
-        self.segments.clear();
-        self.keys.clear();
+        self.len = 0;
     }
 }
 
@@ -152,9 +193,8 @@ pub(super) fn read_and_decode<R: Read>(
         }
         if covered_until.is_some_and(|end| record.ts <= end) {
             report.overlap_skipped += 1;
-        } else if let Some(seg) = decoder.decode(record) {
+        } else if batch.decode(&mut decoder, record) {
             report.tcp_packets += 1;
-            batch.push(seg);
             if batch.len() == BATCH {
                 if let Some(p) = &progress {
                     p.packets.fetch_add(unreported, Ordering::Relaxed);
