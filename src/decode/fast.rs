@@ -25,6 +25,7 @@ pub(super) fn fast_ethernet_ipv4_tcp(record: &Record<'_>, data: &[u8]) -> Option
 /// flow key made from the header's words: the reading thread fills its
 /// batch in place (a returned segment, 136 bytes, was copied into it) and
 /// builds no endpoints for the key.
+#[inline]
 pub(super) fn fast_into(record: &Record<'_>, data: &[u8], slot: &mut Segment) -> Option<FlowKey> {
     fast(record, data, |seg, src, dst| {
         *slot = seg;

@@ -366,6 +366,7 @@ impl Decoder {
     /// frame completes no segment. The reading thread's way: the common
     /// frame is written straight into its batch, and its key made from the
     /// header's words.
+    #[inline]
     pub fn decode_into(&mut self, record: &Record<'_>, slot: &mut Segment) -> Option<FlowKey> {
         if record.link == crate::capture::LinkType::ETHERNET
             && let Some(key) = fast::fast_into(record, record.data, slot)
