@@ -11,7 +11,8 @@ use pcap_parser::{LegacyPcapReader, PcapBlockOwned, PcapError, PcapNGReader};
 use std::io::{Cursor, Read};
 use std::ops::ControlFlow;
 
-/// Buffer for one read; also the largest record we accept. Wireshark's own
+/// The read buffer (the first read fills it, later ones [`READ_BYTES`]);
+/// also the largest record we accept. Wireshark's own
 /// limit for ordinary link types is 256 KiB, so 4 MiB only rejects lengths
 /// that are damage (the corpus has 4 GB "records").
 const BUFFER_BYTES: usize = 4 << 20;
