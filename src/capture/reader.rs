@@ -168,8 +168,12 @@ fn read_up_to<R: Read>(input: &mut R, buf: &mut [u8]) -> std::io::Result<usize> 
 
 /// Bytes asked for by each read after the first: the records of one read
 /// are parsed while still in the core's cache (a whole 4 MiB buffer is
-/// not, and reading it was a fifth of the reading thread).
-const READ_BYTES: usize = 256 << 10;
+/// not, and reading it was a fifth of the reading thread). No less than
+/// [`Input`]'s buffer, so that a plain file's reads skip it (64 KiB reads
+/// went through it, a second copy, and cost more than they saved).
+///
+/// [`Input`]: super::Input
+const READ_BYTES: usize = super::compressed::BUFFER_BYTES;
 
 /// Makes every `read` fill what it asks for unless the input ends.
 /// pcap-parser parses the pcapng section header from its first `read`
