@@ -119,10 +119,13 @@ pub(super) fn options(mut rest: &[u8], syn: bool) -> (Option<TcpTimestamps>, Opt
         }
         match kind {
             8 if tsopt.is_none() => {
-                tsopt = Some(TcpTimestamps {
-                    tsval: TsVal(be32(rest, 2)),
-                    tsecr: TsVal(be32(rest, 6)),
-                });
+                // One length test for the eight bytes (`len` checked it).
+                if let [_, _, v0, v1, v2, v3, e0, e1, e2, e3, ..] = *rest {
+                    tsopt = Some(TcpTimestamps {
+                        tsval: TsVal(u32::from_be_bytes([v0, v1, v2, v3])),
+                        tsecr: TsVal(u32::from_be_bytes([e0, e1, e2, e3])),
+                    });
+                }
             }
             3 if syn && wscale.is_none() => wscale = Some(rest[2]),
             _ => {}
