@@ -163,6 +163,7 @@ struct Reading<'a> {
 }
 
 impl Reading<'_> {
+    #[inline]
     fn interrupted(&self) -> bool {
         self.handover
             .interrupt
