@@ -322,11 +322,11 @@ impl<'o> Pipeline<'o> {
                 }
                 if index > 0 {
                     // Frames name their file from here on (crate::frame).
-                    for seg in &mut batch.segments {
+                    for seg in batch.segments_mut() {
                         seg.frame = crate::frame::FrameId::new(index, seg.frame.0);
                     }
                 }
-                for (seg, key) in batch.segments.iter().zip(&batch.keys) {
+                for (seg, key) in batch.keyed() {
                     feed_segment(tracker, retire, seg, *key, &mut **observer, index);
                 }
                 if let Some(p) = &progress {

@@ -115,6 +115,7 @@ pub const TIME_BACK_JUMP_S: f64 = 60.0;
 /// [`TIME_BACK_JUMP_S`] either way is the way back (a corrupt timestamp
 /// between good ones: suricata-verify's transform-base64-7296 has records
 /// 65,536 s and 2.6 years off).
+#[inline]
 pub fn is_time_jump(step: f64, after_jump: bool) -> bool {
     !(-TIME_BACK_JUMP_S..=TIME_JUMP_S).contains(&step)
         || (after_jump && step.abs() > TIME_BACK_JUMP_S)

@@ -7,6 +7,12 @@ use std::io::{BufRead, BufReader, Read};
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 
+/// The buffer that holds the first bytes for the magic test. Reads of at
+/// least its size from a plain input go straight to the file (std's
+/// `BufReader` skips its buffer for them); the capture reader asks for
+/// that much ([`super::reader`]'s `READ_BYTES`).
+pub(super) const BUFFER_BYTES: usize = 256 << 10;
+
 /// The input, decompressed when it starts with a gzip or zstd magic.
 pub enum Input<R: Read> {
     Plain(BufReader<R>),
@@ -17,7 +23,7 @@ pub enum Input<R: Read> {
 
 impl<R: Read> Input<R> {
     pub fn new(input: R) -> std::io::Result<Input<R>> {
-        let mut buf = BufReader::with_capacity(256 << 10, input);
+        let mut buf = BufReader::with_capacity(BUFFER_BYTES, input);
         // A pipe may deliver fewer bytes than a magic; fill_buf returns what
         // one read gave, which is enough to tell the three apart in practice
         // because all three magics are at least 2 bytes and the first read

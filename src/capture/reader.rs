@@ -7,11 +7,12 @@ use super::{CaptureError, CaptureFacts, CaptureFormat, Damage, DamageKind, LinkT
 use crate::time::Timestamp;
 use pcap_parser::pcapng::Block;
 use pcap_parser::traits::{PcapNGPacketBlock, PcapReaderIterator};
-use pcap_parser::{LegacyPcapReader, PcapBlockOwned, PcapError, PcapNGReader};
+use pcap_parser::{LegacyPcapBlock, LegacyPcapReader, PcapBlockOwned, PcapError, PcapNGReader};
 use std::io::{Cursor, Read};
 use std::ops::ControlFlow;
 
-/// Buffer for one read; also the largest record we accept. Wireshark's own
+/// The read buffer (the first read fills it, later ones [`READ_BYTES`]);
+/// also the largest record we accept. Wireshark's own
 /// limit for ordinary link types is 256 KiB, so 4 MiB only rejects lengths
 /// that are damage (the corpus has 4 GB "records").
 const BUFFER_BYTES: usize = 4 << 20;
@@ -84,9 +85,12 @@ pub fn read_capture_until<R: Read, F: FnMut(&Record<'_>) -> ControlFlow<()>>(
     }
     let head = &prefix[..got];
     let format = sniff(head)?;
-    let chained = FullReads(Cursor::new(head.to_vec()).chain(input));
+    let chained = FullReads {
+        input: Cursor::new(head.to_vec()).chain(input),
+        first: true,
+    };
     match format {
-        Sniffed::Pcap => read_pcap(chained, on_record),
+        Sniffed::Pcap => read_pcap(chained, on_record, true),
         Sniffed::Pcapng => read_pcapng(chained, on_record),
     }
 }
@@ -162,14 +166,35 @@ fn read_up_to<R: Read>(input: &mut R, buf: &mut [u8]) -> std::io::Result<usize> 
     Ok(filled)
 }
 
-/// Makes every `read` fill the buffer unless the input ends. pcap-parser
-/// parses the pcapng section header from its first `read` alone, and pipes
-/// deliver data in short pieces; whole-buffer reads also mean fewer calls.
-struct FullReads<R>(R);
+/// Bytes asked for by each read after the first: the records of one read
+/// are parsed while still in the core's cache (a whole 4 MiB buffer is
+/// not, and reading it was a fifth of the reading thread). No less than
+/// [`Input`]'s buffer, so that a plain file's reads skip it (64 KiB reads
+/// went through it, a second copy, and cost more than they saved).
+///
+/// [`Input`]: super::Input
+const READ_BYTES: usize = super::compressed::BUFFER_BYTES;
+
+/// Makes every `read` fill what it asks for unless the input ends.
+/// pcap-parser parses the pcapng section header from its first `read`
+/// alone, and pipes deliver data in short pieces: the first read fills the
+/// whole buffer. Later ones ask for [`READ_BYTES`] at most: the reader
+/// only refills when the next record is incomplete, so a record larger
+/// than that takes several reads, and the buffer's size stays the largest
+/// record accepted.
+struct FullReads<R> {
+    input: R,
+    first: bool,
+}
 
 impl<R: Read> Read for FullReads<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        read_up_to(&mut self.0, buf)
+        let want = if std::mem::take(&mut self.first) {
+            buf.len()
+        } else {
+            buf.len().min(READ_BYTES)
+        };
+        read_up_to(&mut self.input, &mut buf[..want])
     }
 }
 
@@ -226,7 +251,10 @@ fn advance(
 ) -> ControlFlow<Option<Damage>> {
     match step {
         Step::Consumed(len) => {
-            reader.consume(len);
+            // No shift here: `refill` moves the unread rest (part of one
+            // record) to the front. `consume` moved half the buffer each
+            // time it passed the middle, copying nearly every byte read.
+            reader.consume_noshift(len);
             progress.consumed += len as u64;
             if stop {
                 ControlFlow::Break(None)
@@ -292,9 +320,13 @@ fn u32_at(data: &[u8], at: usize, big_endian: bool) -> Option<u32> {
     })
 }
 
-fn read_pcap<R: Read, F: FnMut(&Record<'_>) -> ControlFlow<()>>(
+/// A pcap file's records. `plain_records`: read those of 16-byte headers
+/// with [`next_plain`] rather than pcap-parser's `next` (false only in the
+/// test that compares the two).
+pub(super) fn read_pcap<R: Read, F: FnMut(&Record<'_>) -> ControlFlow<()>>(
     input: R,
     mut on_record: F,
+    plain_records: bool,
 ) -> Result<CaptureFacts, CaptureError> {
     let mut reader =
         LegacyPcapReader::new(BUFFER_BYTES, input).map_err(|e| CaptureError::BadHeader {
@@ -317,9 +349,20 @@ fn read_pcap<R: Read, F: FnMut(&Record<'_>) -> ControlFlow<()>>(
         consumed: 0,
     };
     let mut stop = false;
+    // Past the header of a file with 16-byte record headers: its byte
+    // order, and the records are read by `next_plain`.
+    let mut plain: Option<bool> = None;
     loop {
-        let step = match reader.next() {
+        let next = match plain {
+            Some(big_endian) => next_plain(&reader, big_endian)
+                .map(|(len, block)| (len, PcapBlockOwned::Legacy(block))),
+            None => reader.next(),
+        };
+        let step = match next {
             Ok((len, PcapBlockOwned::LegacyHeader(header))) => {
+                if plain_records && !header.is_modified_format() {
+                    plain = Some(header.is_bigendian());
+                }
                 facts.big_endian = header.is_bigendian();
                 nanosecond = header.is_nanosecond_precision();
                 facts.format = if header.is_modified_format() {
@@ -361,6 +404,58 @@ fn read_pcap<R: Read, F: FnMut(&Record<'_>) -> ControlFlow<()>>(
     facts.records = progress.frame;
     facts.bytes = progress.consumed;
     Ok(facts)
+}
+
+/// The next record of a pcap file whose record headers are the standard 16
+/// bytes, exactly as pcap-parser's `LegacyPcapReader::next` gives it
+/// (`parse_pcap_frame` or `_be`, then its end-of-file, truncation and
+/// buffer-size rules, in its order), read in place: its `next` took about a
+/// hundred instructions a record in calls (the parser by function pointer,
+/// nom's `take`, the buffer's accessors). Test
+/// `plain_records_read_as_pcap_parser_reads_them`.
+fn next_plain(
+    reader: &impl PcapReaderIterator,
+    big_endian: bool,
+) -> Result<(usize, LegacyPcapBlock<'_>), PcapError<&[u8]>> {
+    let data = reader.data();
+    if data.is_empty() && reader.position() == 0 && reader.reader_exhausted() {
+        return Err(PcapError::Eof);
+    }
+    let needed = if data.len() < 16 {
+        16 - data.len()
+    } else {
+        let word = |at: usize| {
+            let b = [data[at], data[at + 1], data[at + 2], data[at + 3]];
+            if big_endian {
+                u32::from_be_bytes(b)
+            } else {
+                u32::from_le_bytes(b)
+            }
+        };
+        let caplen = word(8);
+        let len = caplen as usize;
+        match data[16..].get(..len) {
+            Some(bytes) => {
+                let block = LegacyPcapBlock {
+                    ts_sec: word(0),
+                    ts_usec: word(4),
+                    caplen,
+                    origlen: word(12),
+                    data: bytes,
+                };
+                return Ok((16 + len, block));
+            }
+            None => len - (data.len() - 16),
+        }
+    };
+    // As `next` treats nom's `Incomplete`.
+    if reader.reader_exhausted() {
+        Err(PcapError::UnexpectedEof)
+    } else if data.len() + needed >= BUFFER_BYTES {
+        Err(PcapError::BufferTooSmall)
+    } else {
+        Err(PcapError::Incomplete(needed))
+    }
 }
 
 /// One interface of the current pcapng section.

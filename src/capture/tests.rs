@@ -216,6 +216,94 @@ proptest! {
     }
 }
 
+/// Gives at most `.1` bytes a read, so that records straddle reads and the
+/// reader refills in the middle of them.
+struct Trickle<'a>(&'a [u8], usize);
+
+impl std::io::Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(self.1).min(self.0.len());
+        buf[..n].copy_from_slice(&self.0[..n]);
+        self.0 = &self.0[n..];
+        Ok(n)
+    }
+}
+
+/// A record's captured length: small ones, and lengths at and past the
+/// 4 MiB limit with no data behind them.
+fn caplen() -> impl Strategy<Value = u32> {
+    prop_oneof![
+        8 => 0u32..200,
+        1 => prop::sample::select(vec![
+            (4 << 20) - 17,
+            (4 << 20) - 16,
+            (4 << 20) - 15,
+            4 << 20,
+            0xffff_fff0,
+            u32::MAX,
+        ]),
+    ]
+}
+
+proptest! {
+    /// `next_plain` reads a classic pcap as pcap-parser's `next` does: the
+    /// same records, and the same end (damage kind, message, frame and
+    /// offset), however the file is cut and however its reads are split.
+    #[test]
+    fn plain_records_read_as_pcap_parser_reads_them(
+        big_endian: bool,
+        nanosecond: bool,
+        modified: bool,
+        records in prop::collection::vec((any::<u32>(), any::<u32>(), caplen()), 0..12),
+        cut in any::<prop::sample::Index>(),
+        chunk in prop_oneof![1usize..40, Just(usize::MAX)],
+    ) {
+        let be = big_endian;
+        let mut file = Vec::new();
+        let magic = match (modified, nanosecond) {
+            (true, _) => 0xa1b2_cd34,
+            (false, true) => 0xa1b2_3c4d,
+            (false, false) => 0xa1b2_c3d4,
+        };
+        put32(&mut file, magic, be);
+        put16(&mut file, 2, be);
+        put16(&mut file, 4, be);
+        file.extend_from_slice(&[0; 8]);
+        put32(&mut file, 65_535, be);
+        put32(&mut file, 1, be);
+        for (i, &(secs, frac, len)) in records.iter().enumerate() {
+            put32(&mut file, secs, be);
+            put32(&mut file, frac, be);
+            put32(&mut file, len, be);
+            put32(&mut file, len.wrapping_add(3), be);
+            if modified {
+                file.extend_from_slice(&[0; 8]);
+            }
+            if len < 200 {
+                file.extend((0..len).map(|b| (i as u32 + b) as u8));
+            }
+        }
+        file.truncate(24 + cut.index(file.len() - 23));
+        let read = |plain: bool| {
+            let mut got = Vec::new();
+            let facts = super::reader::read_pcap(
+                Trickle(&file, chunk),
+                |r| {
+                    got.push((r.frame, r.ts, r.link, r.data.to_vec(), r.orig_len));
+                    std::ops::ControlFlow::Continue(())
+                },
+                plain,
+            )
+            .map(|f| (f.records, f.bytes, f.damage, f.big_endian, f.format));
+            (got, facts.map_err(|e| e.to_string()))
+        };
+        let (got, facts) = read(true);
+        let (expected, expected_facts) = read(false);
+        prop_assert_eq!(got, expected);
+        prop_assert_eq!(facts, expected_facts);
+    }
+}
+
 /// A pcap with one record at `secs` seconds.
 fn pcap_at(secs: u32) -> Vec<u8> {
     let mut out = Vec::new();

@@ -5,21 +5,43 @@
 
 use super::{Fragmentation, Segment, TcpFlags, TcpTimestamps};
 use crate::capture::Record;
-use crate::flow::Endpoint;
+use crate::flow::{Endpoint, FlowKey};
 use crate::seq::{SeqNum, TsVal};
-use etherparse::TcpOptionElement;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// The common frame without etherparse's slicing (and its copying of a
 /// large result struct, the reading thread's largest cost): Ethernet II,
 /// IPv4 that is not a fragment, TCP, the whole datagram captured, every
 /// length consistent. None for anything else, which takes
 /// [`ethernet_sliced`]; where both apply they give the same segment
-/// (test `fast_path_equals_etherparse_on_every_capture`). TCP options are
-/// still read by etherparse's iterator.
+/// (test `fast_path_equals_etherparse_on_every_capture`).
 ///
 /// [`ethernet_sliced`]: super::link::ethernet_sliced
 pub(super) fn fast_ethernet_ipv4_tcp(record: &Record<'_>, data: &[u8]) -> Option<Segment> {
+    fast(record, data, |seg, _, _| seg)
+}
+
+/// [`fast_ethernet_ipv4_tcp`] written into `slot`, returning the segment's
+/// flow key made from the header's words: the reading thread fills its
+/// batch in place (a returned segment, 136 bytes, was copied into it) and
+/// builds no endpoints for the key.
+#[inline]
+pub(super) fn fast_into(record: &Record<'_>, data: &[u8], slot: &mut Segment) -> Option<FlowKey> {
+    fast(record, data, |seg, src, dst| {
+        *slot = seg;
+        FlowKey::of_v4(src, dst)
+    })
+}
+
+/// The checks and the reading of both, handing the segment and its
+/// endpoints (address bits, port) to `put`. Inlined into each, so that
+/// the segment is built where `put` puts it.
+#[inline(always)]
+fn fast<T>(
+    record: &Record<'_>,
+    data: &[u8],
+    put: impl FnOnce(Segment, (u32, u16), (u32, u16)) -> T,
+) -> Option<T> {
     if data.len() < 14 + 20 + 20 || data[12..14] != [0x08, 0x00] {
         return None;
     }
@@ -41,40 +63,84 @@ pub(super) fn fast_ethernet_ipv4_tcp(record: &Record<'_>, data: &[u8]) -> Option
     if header_len < 20 || header_len > tcp.len() {
         return None;
     }
-    let be32 = |at: usize| u32::from_be_bytes([tcp[at], tcp[at + 1], tcp[at + 2], tcp[at + 3]]);
-    let be16 = |b: &[u8], at: usize| u16::from_be_bytes([b[at], b[at + 1]]);
     let flags = tcp[13];
-    let options = || etherparse::TcpOptionsIterator::from_slice(&tcp[20..header_len]);
-    let tsopt = options().find_map(|opt| match opt {
-        Ok(TcpOptionElement::Timestamp(tsval, tsecr)) => Some(TcpTimestamps {
-            tsval: TsVal(tsval),
-            tsecr: TsVal(tsecr),
-        }),
-        _ => None,
-    });
-    let wscale = if flags & TcpFlags::SYN != 0 {
-        options().find_map(|opt| match opt {
-            Ok(TcpOptionElement::WindowScale(shift)) => Some(shift),
-            _ => None,
-        })
-    } else {
-        None
-    };
-    let src = IpAddr::V4(std::net::Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]));
-    let dst = IpAddr::V4(std::net::Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]));
-    Some(Segment {
+    let (tsopt, wscale) = options(&tcp[20..header_len], flags & TcpFlags::SYN != 0);
+    let src = (be32(ip, 12), be16(tcp, 0));
+    let dst = (be32(ip, 16), be16(tcp, 2));
+    let seg = Segment {
         frame: crate::frame::FrameId(record.frame),
         ts: record.ts,
         fragmentation: Fragmentation::Whole,
-        src: Endpoint::new(src, be16(tcp, 0)),
-        dst: Endpoint::new(dst, be16(tcp, 2)),
-        seq: SeqNum(be32(4)),
-        ack: SeqNum(be32(8)),
+        src: Endpoint::new(IpAddr::V4(Ipv4Addr::from_bits(src.0)), src.1),
+        dst: Endpoint::new(IpAddr::V4(Ipv4Addr::from_bits(dst.0)), dst.1),
+        seq: SeqNum(be32(tcp, 4)),
+        ack: SeqNum(be32(tcp, 8)),
         flags: TcpFlags(flags),
         window: be16(tcp, 14),
         payload_len: (tcp.len() - header_len) as u32,
         tsopt,
         ip_id: Some(be16(ip, 4)),
         wscale,
-    })
+    };
+    Some(put(seg, src, dst))
+}
+
+/// The timestamp option and (in a SYN) the window scale option: the first
+/// of each, read as etherparse's `TcpOptionsIterator` reads them (the
+/// general path's reader), in one walk. Like it, the walk stops at the end
+/// option and at the first option it cannot read: a known kind of the
+/// wrong length or cut short, or a kind it does not know (test
+/// `options_equal_etherparse_on_any_bytes`).
+#[inline(always)]
+pub(super) fn options(mut rest: &[u8], syn: bool) -> (Option<TcpTimestamps>, Option<u8>) {
+    let (mut tsopt, mut wscale) = (None, None);
+    while let [kind, ..] = *rest {
+        let len = match kind {
+            // End of options list.
+            0 => break,
+            // No-operation.
+            1 => 1,
+            // MSS, window scale, SACK permitted, timestamps: one length each.
+            2 => 4,
+            3 => 3,
+            4 => 2,
+            8 => 10,
+            // SACK: one to four blocks.
+            5 => match rest.get(1) {
+                Some(&len @ (10 | 18 | 26 | 34)) if rest.len() >= usize::from(len) => {
+                    usize::from(len)
+                }
+                _ => break,
+            },
+            _ => break,
+        };
+        if len > 1 && (rest.len() < len || usize::from(rest[1]) != len) {
+            break;
+        }
+        match kind {
+            8 if tsopt.is_none() => {
+                // One length test for the eight bytes (`len` checked it).
+                if let [_, _, v0, v1, v2, v3, e0, e1, e2, e3, ..] = *rest {
+                    tsopt = Some(TcpTimestamps {
+                        tsval: TsVal(u32::from_be_bytes([v0, v1, v2, v3])),
+                        tsecr: TsVal(u32::from_be_bytes([e0, e1, e2, e3])),
+                    });
+                }
+            }
+            3 if syn && wscale.is_none() => wscale = Some(rest[2]),
+            _ => {}
+        }
+        rest = &rest[len..];
+    }
+    (tsopt, wscale)
+}
+
+#[inline(always)]
+fn be32(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+#[inline(always)]
+fn be16(b: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([b[at], b[at + 1]])
 }

@@ -27,7 +27,7 @@
 //! - `tcp.rs`: the TCP header made into a [`Segment`].
 
 use crate::capture::Record;
-use crate::flow::Endpoint;
+use crate::flow::{Endpoint, FlowKey};
 use crate::seq::{SeqNum, TsVal};
 use crate::time::Timestamp;
 use serde::Serialize;
@@ -358,6 +358,28 @@ impl Decoder {
         {
             return Some(seg);
         }
+        self.decode_general(record)
+    }
+
+    /// [`Decoder::decode`] into `slot`, returning the segment's flow key
+    /// (`FlowKey::new(seg.src, seg.dst)`); `slot` is left alone when the
+    /// frame completes no segment. The reading thread's way: the common
+    /// frame is written straight into its batch, and its key made from the
+    /// header's words.
+    #[inline]
+    pub fn decode_into(&mut self, record: &Record<'_>, slot: &mut Segment) -> Option<FlowKey> {
+        if record.link == crate::capture::LinkType::ETHERNET
+            && let Some(key) = fast::fast_into(record, record.data, slot)
+        {
+            return Some(key);
+        }
+        let seg = self.decode_general(record)?;
+        *slot = seg;
+        Some(FlowKey::new(seg.src, seg.dst))
+    }
+
+    /// Every frame the fast path does not take.
+    fn decode_general(&mut self, record: &Record<'_>) -> Option<Segment> {
         let mut cx = Cx {
             record,
             frag: Some(&mut self.frag),

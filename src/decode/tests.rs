@@ -1,7 +1,7 @@
 //! decode's unit tests: every link layer, tunnel and edge case, from
 //! bytes the tests build.
 
-use super::fast::fast_ethernet_ipv4_tcp;
+use super::fast::{fast_ethernet_ipv4_tcp, fast_into, options};
 use super::link::ethernet_sliced;
 use super::*;
 use crate::capture::LinkType;
@@ -79,6 +79,14 @@ fn fast_path_equals_etherparse_on_every_capture() {
                 path.display(),
                 rec.frame
             );
+            // The reading thread's way: the same segment in its slot, and
+            // the key the tracker would make of it.
+            let mut slot = seg;
+            slot.frame = crate::frame::FrameId(u64::MAX);
+            slot.tsopt = None;
+            let key = fast_into(rec, rec.data, &mut slot);
+            assert_eq!(slot, seg, "{} frame {}", path.display(), rec.frame);
+            assert_eq!(key, Some(crate::flow::FlowKey::new(seg.src, seg.dst)));
         });
     }
     eprintln!(
@@ -90,6 +98,110 @@ fn fast_path_equals_etherparse_on_every_capture() {
         "the fast path took {fast} of {ethernet} frames"
     );
 }
+
+/// The first timestamp and (in a SYN) window scale option as etherparse's
+/// iterator finds them: the general path's reading.
+fn options_by_etherparse(bytes: &[u8], syn: bool) -> (Option<TcpTimestamps>, Option<u8>) {
+    let iter = || etherparse::TcpOptionsIterator::from_slice(bytes);
+    let tsopt = iter().find_map(|opt| match opt {
+        Ok(TcpOptionElement::Timestamp(tsval, tsecr)) => Some(TcpTimestamps {
+            tsval: TsVal(tsval),
+            tsecr: TsVal(tsecr),
+        }),
+        _ => None,
+    });
+    let wscale = iter()
+        .find_map(|opt| match opt {
+            Ok(TcpOptionElement::WindowScale(shift)) => Some(shift),
+            _ => None,
+        })
+        .filter(|_| syn);
+    (tsopt, wscale)
+}
+
+/// Option bytes as they come, or nearly: known kinds with right, wrong and
+/// cut lengths, unknown kinds, ends and no-ops, in any order.
+fn option_bytes() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+    use proptest::prelude::*;
+    let option = prop_oneof![
+        Just(vec![0u8]),
+        Just(vec![1u8]),
+        Just(vec![2u8, 4, 5, 0xb4]),
+        (any::<u8>()).prop_map(|s| vec![3u8, 3, s]),
+        Just(vec![4u8, 2]),
+        (any::<[u8; 8]>()).prop_map(|t| [&[8u8, 10][..], &t].concat()),
+        prop::sample::select(vec![10u8, 18, 26, 34, 9, 12]).prop_map(|len| [
+            vec![5u8, len],
+            vec![7; usize::from(len).saturating_sub(2)]
+        ]
+        .concat()),
+        (any::<u8>(), any::<u8>()).prop_map(|(k, l)| vec![k, l]),
+        // Kinds the walk does not know (MPTCP, Fast Open, ...), whole.
+        (prop::sample::select(vec![6u8, 7, 9, 30, 34, 254]), 2u8..12).prop_map(|(k, l)| [
+            vec![k, l],
+            vec![1; usize::from(l) - 2]
+        ]
+        .concat()),
+        (0u8..10, any::<u8>(), any::<[u8; 8]>())
+            .prop_map(|(k, l, rest)| { [&[k, l][..], &rest].concat() }),
+    ];
+    (prop::collection::vec(option, 0..8), 0usize..48).prop_map(|(opts, cut)| {
+        let mut bytes = opts.concat();
+        // A header's options are at most 40 bytes; cut anywhere.
+        bytes.truncate(cut.min(40));
+        bytes
+    })
+}
+
+proptest::proptest! {
+    /// The fast path's walk of the options finds what etherparse's iterator
+    /// finds, whatever the bytes.
+    #[test]
+    fn options_equal_etherparse_on_any_bytes(bytes in option_bytes(), syn in proptest::bool::ANY) {
+        proptest::prop_assert_eq!(options(&bytes, syn), options_by_etherparse(&bytes, syn));
+    }
+}
+
+#[test]
+fn options_stop_where_etherparse_stops() {
+    let ts = [8u8, 10, 0, 0, 0, 1, 0, 0, 0, 2];
+    let found = (
+        Some(TcpTimestamps {
+            tsval: TsVal(1),
+            tsecr: TsVal(2),
+        }),
+        Some(7),
+    );
+    for (bytes, syn, expected) in [
+        // NOP, NOP, timestamps: the usual ACK.
+        ([&[1u8, 1][..], &ts].concat(), false, (found.0, None)),
+        // A SYN's MSS, SACK permitted, timestamps, NOP, window scale.
+        (
+            [&[2u8, 4, 5, 0xb4, 4, 2][..], &ts, &[1, 3, 3, 7]].concat(),
+            true,
+            found,
+        ),
+        // The window scale counts in a SYN only.
+        ([&[3u8, 3, 7][..], &ts].concat(), false, (found.0, None)),
+        // An unknown kind (34, TCP Fast Open) ends the walk.
+        ([&[34u8, 2][..], &ts].concat(), false, (None, None)),
+        // So does the end option, and a known kind of the wrong length.
+        ([&[0u8, 1][..], &ts].concat(), false, (None, None)),
+        ([&[3u8, 4, 7, 0][..], &ts].concat(), true, (None, None)),
+        // A timestamp option cut short.
+        (ts[..9].to_vec(), false, (None, None)),
+        // A SACK block, then timestamps.
+        (
+            [&[5u8, 10, 0, 0, 0, 1, 0, 0, 0, 2][..], &ts].concat(),
+            false,
+            (found.0, None),
+        ),
+    ] {
+        assert_eq!(options(&bytes, syn), expected, "{bytes:?}");
+        assert_eq!(options_by_etherparse(&bytes, syn), expected, "{bytes:?}");
+    }
+}
+
 use etherparse::PacketBuilder;
 
 fn record(link: LinkType, data: &[u8]) -> Record<'_> {
