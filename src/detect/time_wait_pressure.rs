@@ -253,7 +253,12 @@ impl Detector for TimeWaitPressure {
             let projection = Projection::of(&p, range, self.config.time_wait_s);
             let timestamps = p.timestamps;
             let (peak, peak_at, open_at_peak) = p.held.finish();
-            let peak_at = peak_at.expect("a peak of at least one interval");
+            // Every interval empty: times at the end of what a timestamp
+            // holds (a damaged capture's year 246358), where the TIME_WAIT
+            // end saturates onto its start. No socket was held.
+            let Some(peak_at) = peak_at else {
+                continue;
+            };
             let severity = if peak >= range {
                 Severity::Error
             } else if peak * 2 >= range || projection.is_some_and(|p| p.projected * 2 >= range) {
@@ -395,6 +400,36 @@ mod tests {
     /// A takeover cuts only what the detector holds: a port outside the
     /// ephemeral range was never added, and its cut must not count as one
     /// of the intervals open (it did once, leaving the count one short).
+    /// TIME_WAIT intervals that end where they start (times at the end of
+    /// the timestamp's range, where adding 60 s saturates) hold no socket:
+    /// no finding, and no panic (a pcapng with timestamps in the year
+    /// 246358 made the folding thread panic).
+    #[test]
+    fn empty_intervals_at_the_end_of_time_make_no_finding() {
+        let config = DetectConfig {
+            time_wait_s: 60.0,
+            port_range: (40000, 40001),
+        };
+        let mut d = TimeWaitPressure::new(&config);
+        let mut claims = Claims::default();
+        let end = Timestamp(i64::MAX);
+        for i in 0..4u32 {
+            let mut r = template();
+            r.id = ConnId(i);
+            r.client = Endpoint(format!("10.0.0.1:{}", 40000 + i % 2).parse().unwrap());
+            r.time_wait.from = Some(end);
+            r.time_wait.until = Some(end.add_secs(60.0));
+            d.on_connection_end(&r, &mut claims);
+        }
+        d.advance(end);
+        let ctx = Context {
+            config: &config,
+            capture_start: None,
+            capture_end: None,
+        };
+        assert!(d.finish(&ctx).is_empty());
+    }
+
     #[test]
     fn a_cut_of_a_port_outside_the_range_changes_nothing() {
         let config = DetectConfig {
