@@ -85,12 +85,16 @@ fn fast<T>(
     Some(put(seg, src, dst))
 }
 
-/// The timestamp option and (in a SYN) the window scale option: the first
-/// of each, read as etherparse's `TcpOptionsIterator` reads them (the
-/// general path's reader), in one walk. Like it, the walk stops at the end
-/// option and at the first option it cannot read: a known kind of the
-/// wrong length or cut short, or a kind it does not know (test
-/// `options_equal_etherparse_on_any_bytes`).
+/// The timestamp option and (in a SYN) the window scale option, walked as
+/// the kernel's `tcp_parse_options` walks them (both decode paths use this
+/// walk): the end option stops it and a no-op is one byte; any other option
+/// is skipped by its length byte, whether its kind is known or not (MPTCP,
+/// Fast Open, ...), unless that length is below 2 ("silly options") or runs
+/// past the header ("partial options"), which stop it. A timestamp option
+/// counts only at its length, 10, and a window scale at 3; the last of each
+/// wins, as the kernel overwrites what it saw. (etherparse's iterator, used
+/// before, stopped at the first kind it does not know, and so missed the
+/// timestamps behind one.)
 #[inline(always)]
 pub(super) fn options(mut rest: &[u8], syn: bool) -> (Option<TcpTimestamps>, Option<u8>) {
     let (mut tsopt, mut wscale) = (None, None);
@@ -100,26 +104,13 @@ pub(super) fn options(mut rest: &[u8], syn: bool) -> (Option<TcpTimestamps>, Opt
             0 => break,
             // No-operation.
             1 => 1,
-            // MSS, window scale, SACK permitted, timestamps: one length each.
-            2 => 4,
-            3 => 3,
-            4 => 2,
-            8 => 10,
-            // SACK: one to four blocks.
-            5 => match rest.get(1) {
-                Some(&len @ (10 | 18 | 26 | 34)) if rest.len() >= usize::from(len) => {
-                    usize::from(len)
-                }
+            _ => match rest.get(1) {
+                Some(&len) if len >= 2 && usize::from(len) <= rest.len() => usize::from(len),
                 _ => break,
             },
-            _ => break,
         };
-        if len > 1 && (rest.len() < len || usize::from(rest[1]) != len) {
-            break;
-        }
-        match kind {
-            8 if tsopt.is_none() => {
-                // One length test for the eight bytes (`len` checked it).
+        match (kind, len) {
+            (8, 10) => {
                 if let [_, _, v0, v1, v2, v3, e0, e1, e2, e3, ..] = *rest {
                     tsopt = Some(TcpTimestamps {
                         tsval: TsVal(u32::from_be_bytes([v0, v1, v2, v3])),
@@ -127,7 +118,7 @@ pub(super) fn options(mut rest: &[u8], syn: bool) -> (Option<TcpTimestamps>, Opt
                     });
                 }
             }
-            3 if syn && wscale.is_none() => wscale = Some(rest[2]),
+            (3, 3) if syn => wscale = Some(rest[2]),
             _ => {}
         }
         rest = &rest[len..];

@@ -3,11 +3,11 @@
 //! by the IP header, all copied out so that nothing borrows the capture
 //! buffer. (`fast.rs` reads the same fields by hand for its frames.)
 
-use super::{Fragmentation, Segment, TcpFlags, TcpTimestamps};
+use super::{Fragmentation, Segment, TcpFlags};
 use crate::capture::Record;
 use crate::flow::Endpoint;
-use crate::seq::{SeqNum, TsVal};
-use etherparse::{TcpOptionElement, TcpSlice};
+use crate::seq::SeqNum;
+use etherparse::TcpSlice;
 use std::net::IpAddr;
 
 /// The segment of a TCP header etherparse has sliced. `ip_payload_len`
@@ -38,21 +38,7 @@ pub(super) fn segment(
             flags |= bit;
         }
     }
-    let tsopt = tcp.options_iterator().find_map(|opt| match opt {
-        Ok(TcpOptionElement::Timestamp(tsval, tsecr)) => Some(TcpTimestamps {
-            tsval: TsVal(tsval),
-            tsecr: TsVal(tsecr),
-        }),
-        _ => None,
-    });
-    let wscale = if tcp.syn() {
-        tcp.options_iterator().find_map(|opt| match opt {
-            Ok(TcpOptionElement::WindowScale(shift)) => Some(shift),
-            _ => None,
-        })
-    } else {
-        None
-    };
+    let (tsopt, wscale) = super::fast::options(tcp.options(), tcp.syn());
     Segment {
         frame: crate::frame::FrameId(record.frame),
         ts: record.ts,
