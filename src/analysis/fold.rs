@@ -63,6 +63,9 @@ impl Keep {
 /// The claims `claims` holds on `id`, as bits. Detectors claim only the
 /// record being retired, so these are all its claims.
 fn claim_bits(claims: &Claims, id: ConnId) -> ClaimBits {
+    if claims.is_empty() {
+        return 0;
+    }
     FindingKind::ALL
         .iter()
         .enumerate()

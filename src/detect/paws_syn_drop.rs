@@ -943,13 +943,21 @@ impl Detector for PawsSynDrop {
     }
 
     fn on_connection_end(&mut self, c: &ConnectionRecord, claims: &mut Claims) {
-        if let Some(a) = self.attempts.remove(&c.id) {
+        // Most records are in none of the three maps, which are often
+        // empty: then no lookup (a hash each) is made.
+        if !self.attempts.is_empty()
+            && let Some(a) = self.attempts.remove(&c.id)
+        {
             self.end_attempt(c, a, claims);
         }
-        if let Some(r) = self.recycle_syns.remove(&c.id)
+        if !self.recycle_syns.is_empty()
+            && let Some(r) = self.recycle_syns.remove(&c.id)
             && !claims.is_claimed(FindingKind::PawsSynDrop, c.id)
         {
             self.end_recycle(c, r, claims);
+        }
+        if self.regressions.is_empty() {
+            return;
         }
         let h = &c.handshake;
         let Some(r) = self.regressions.remove(&c.id) else {

@@ -121,12 +121,18 @@ impl HistoryBuf {
         std::str::from_utf8(&self.0[..self.len()]).unwrap_or_default()
     }
 
-    /// Appends `c` (an ASCII letter) unless full.
-    fn push(&mut self, c: char) {
+    /// Appends `c` (an ASCII letter) unless full, or it is the last
+    /// letter, or `once` and it is any letter already. On the bytes, not
+    /// through [`HistoryBuf::as_str`]: this runs for every segment, and
+    /// checking the letters as UTF-8 each time was about 1 % of the
+    /// tracking thread.
+    fn push_new(&mut self, c: u8, once: bool) {
         debug_assert!(c.is_ascii_alphabetic());
-        if !self.is_full() {
-            let len = self.len();
-            self.0[len] = c as u8;
+        let len = self.len();
+        let letters = &self.0[..len];
+        let repeat = letters.last() == Some(&c) || (once && letters.contains(&c));
+        if !repeat && len < HISTORY_MAX {
+            self.0[len] = c;
         }
     }
 
@@ -1363,12 +1369,8 @@ impl Connection {
         };
         // Each letter once per direction, as Zeek does, so the string stays
         // short; retransmissions and data repeat only after something else.
-        let history = self.history.as_str();
-        let repeat =
-            history.ends_with(c) || (matches!(c, 'a' | 'A' | 'd' | 'D') && history.contains(c));
-        if !repeat && !self.history.is_full() {
-            self.history.push(c);
-        }
+        self.history
+            .push_new(c as u8, matches!(c, 'a' | 'A' | 'd' | 'D'));
     }
 
     /// Whether the capture, ending at `end`, cut this handshake short: SYNs
@@ -1819,15 +1821,20 @@ pub(crate) mod tests {
     fn a_history_buffer_keeps_its_letters_up_to_the_maximum() {
         let mut h = HistoryBuf::default();
         assert!(h.is_empty() && h.as_str().is_empty());
-        h.push('S');
-        h.push('h');
-        assert_eq!((h.as_str(), h.len()), ("Sh", 2));
-        for _ in 0..HISTORY_MAX {
-            h.push('d');
+        h.push_new(b'S', false);
+        h.push_new(b'h', false);
+        h.push_new(b'h', false);
+        assert_eq!((h.as_str(), h.len()), ("Sh", 2), "the last letter again");
+        h.push_new(b'S', true);
+        assert_eq!(h.as_str(), "Sh", "once: a letter anywhere already");
+        h.push_new(b'S', false);
+        assert_eq!(h.as_str(), "ShS", "not once: only the last letter counts");
+        for i in 0..HISTORY_MAX {
+            h.push_new(if i % 2 == 0 { b't' } else { b'T' }, false);
         }
         assert!(h.is_full());
         assert_eq!(h.len(), HISTORY_MAX);
-        assert_eq!(h.to_history().as_str(), format!("Sh{}", "d".repeat(22)));
+        assert_eq!(h.to_history().as_str(), format!("ShS{}t", "tT".repeat(10)));
     }
 
     #[test]
