@@ -3,7 +3,7 @@
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 use std::fmt;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 
 /// One side of a TCP flow: an IP address and a port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -93,18 +93,20 @@ impl std::hash::Hash for FlowKey4 {
 
 impl FlowKey {
     /// The key in 12 bytes, when both endpoints are IPv4.
+    ///
+    /// Read off the words, not through [`std::net::Ipv6Addr::to_ipv4_mapped`]: the
+    /// tracker asks for every segment, and that way took about a hundred
+    /// instructions a call.
     pub fn v4(&self) -> Option<FlowKey4> {
+        // An IPv4 endpoint: no IPv6 bit on its port, and its address
+        // ::ffff:a.b.c.d (80 zero bits, 16 one bits, the IPv4 address).
         let v4 = |i: usize| {
-            (self.ports[i] & (1 << 16) == 0)
-                .then(|| {
-                    Ipv6Addr::from_bits(
-                        u128::from(self.ips[i][0]) << 64 | u128::from(self.ips[i][1]),
-                    )
-                })
-                .and_then(|ip| ip.to_ipv4_mapped())
+            let [high, low] = self.ips[i];
+            (self.ports[i] & (1 << 16) == 0 && high == 0 && low >> 32 == 0xffff)
+                .then_some(low as u32)
         };
         Some(FlowKey4 {
-            ips: [v4(0)?.to_bits(), v4(1)?.to_bits()],
+            ips: [v4(0)?, v4(1)?],
             ports: [self.ports[0] as u16, self.ports[1] as u16],
         })
     }
@@ -259,6 +261,8 @@ mod key_tests {
         // IPv4-mapped IPv6 address is no IPv4 endpoint.
         let k = FlowKey::new(b, a);
         assert_eq!(FlowKey::from(k.v4().unwrap()), k);
+        assert_eq!(k.v4().unwrap().ips, [0x0a00_0002, 0x0a00_000a]);
+        assert_eq!(k.v4().unwrap().ports, [80, 40000]);
         assert_eq!(FlowKey::new(c, a).v4(), None);
         assert_eq!(FlowKey::new(d, a).v4(), None);
         assert_ne!(FlowKey::new(a, b).v4(), FlowKey::new(b, b).v4());
