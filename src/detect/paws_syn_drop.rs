@@ -600,10 +600,18 @@ impl PawsSynDrop {
 
     /// Segments of a connection that met a TIME_WAIT socket.
     fn on_attempt_segment(&mut self, seg: &Segment, obs: &Observation) {
+        let f = seg.flags;
+        // Only a SYN-ACK, a bare ACK or an RST tells something (below):
+        // data and FINs, most segments, are not looked up.
+        let telling = (f.syn() && f.ack())
+            || f.rst()
+            || (f.ack() && !f.syn() && !f.fin() && seg.payload_len == 0);
+        if !telling {
+            return;
+        }
         let Some(a) = self.attempts.get_mut(&obs.conn) else {
             return;
         };
-        let f = seg.flags;
         let from_holder = seg.src == a.key.1;
         if from_holder && f.syn() && f.ack() {
             if let Some(p) = a.pending.take() {
