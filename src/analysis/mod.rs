@@ -123,6 +123,8 @@ struct Analyzer {
     /// The detectors that look at segments, in the order of
     /// [`detect::all`]: their record work stays on this thread ([`fold`]).
     detectors: Vec<Box<dyn Detector>>,
+    /// The segments each of `detectors` wants, by index.
+    wanted: Vec<detect::SegmentsWanted>,
     claims: Claims,
     /// The summary, the hosts, the other detectors and the records kept.
     fold: Folder,
@@ -144,11 +146,12 @@ impl Retire<'_> {
             Retain::All => Keep::All,
             Retain::Only(id) => Keep::Only(id),
         };
-        let detectors = detect::all(&options.detect())
+        let detectors: Vec<Box<dyn Detector>> = detect::all(&options.detect())
             .into_iter()
             .filter(|d| d.wants_segments())
             .collect();
         Retire::Analyze(Box::new(Analyzer {
+            wanted: detectors.iter().map(|d| d.segments_wanted()).collect(),
             detectors,
             claims: Claims::default(),
             fold: Folder::new(options.detect(), keep),
@@ -534,8 +537,10 @@ fn feed_segment(
         && !obs.notes.ignored
         && let Retire::Analyze(a) = retire
     {
-        for d in &mut a.detectors {
-            d.on_segment(seg, obs, conn);
+        for (d, wanted) in a.detectors.iter_mut().zip(&a.wanted) {
+            if wanted.wants(seg, obs) {
+                d.on_segment(seg, obs, conn);
+            }
         }
     }
     observer.on_segment(capture, seg, obs);
@@ -636,6 +641,33 @@ mod tests {
                 assert!(!threaded.connections.is_empty(), "{name}");
                 assert_eq!(json(&threaded), json(&inline), "{name} compact {compact}");
             }
+        }
+    }
+
+    #[test]
+    fn detectors_shown_only_the_segments_they_want_find_what_they_find_shown_every_segment() {
+        for name in [
+            "finrst-tw-gone.pcap",
+            "nat-paws-fail.pcap",
+            "tw-seq-reject.pcap",
+            "ports-tw-reuse.pcap",
+        ] {
+            let path = format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+            let analyze = |every: bool| {
+                let mut p = Pipeline::new(Options::default(), Retain::All);
+                let Retire::Analyze(a) = &mut p.retire else {
+                    panic!("an analyzing pipeline");
+                };
+                assert!(a.wanted.contains(&detect::SegmentsWanted::Rst));
+                if every {
+                    a.wanted.fill(detect::SegmentsWanted::All);
+                }
+                p.feed(name, std::fs::File::open(&path).unwrap()).unwrap();
+                p.finish()
+            };
+            let (filtered, every) = (analyze(false), analyze(true));
+            assert!(!every.findings.is_empty(), "{name}");
+            assert_eq!(json(&filtered), json(&every), "{name}");
         }
     }
 
