@@ -100,13 +100,14 @@ impl FlowKey {
     pub fn v4(&self) -> Option<FlowKey4> {
         // An IPv4 endpoint: no IPv6 bit on its port, and its address
         // ::ffff:a.b.c.d (80 zero bits, 16 one bits, the IPv4 address).
-        let v4 = |i: usize| {
-            let [high, low] = self.ips[i];
-            (self.ports[i] & (1 << 16) == 0 && high == 0 && low >> 32 == 0xffff)
-                .then_some(low as u32)
-        };
-        Some(FlowKey4 {
-            ips: [v4(0)?, v4(1)?],
+        // Both endpoints tested at once, without a branch each.
+        let [[high0, low0], [high1, low1]] = self.ips;
+        let v4 = (self.ports[0] | self.ports[1]) & (1 << 16) == 0
+            && high0 | high1 == 0
+            && (low0 >> 32) & (low1 >> 32) == 0xffff
+            && (low0 >> 32) | (low1 >> 32) == 0xffff;
+        v4.then_some(FlowKey4 {
+            ips: [low0 as u32, low1 as u32],
             ports: [self.ports[0] as u16, self.ports[1] as u16],
         })
     }
