@@ -72,7 +72,9 @@ impl Detector for TupleReuse {
     }
 
     fn on_segment(&mut self, seg: &Segment, obs: &Observation, conn: &Connection) {
-        let Some(reuse) = obs.reuse else { return };
+        let Some(reuse) = obs.reuse.as_deref() else {
+            return;
+        };
         let (Some(from), Some(until)) = (reuse.time_wait_from, reuse.time_wait_until) else {
             return;
         };
