@@ -119,7 +119,17 @@ pub struct HistoryBuf([u8; HISTORY_MAX]);
 
 impl HistoryBuf {
     pub fn len(&self) -> usize {
-        self.0.iter().position(|&b| b == 0).unwrap_or(HISTORY_MAX)
+        // Eight letters at a time (this runs for every segment): the
+        // lowest byte that is 0 is the first padding byte, found with the
+        // zero-byte test on a little-endian word.
+        for (i, chunk) in self.0.chunks_exact(8).enumerate() {
+            let w = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+            let zero = w.wrapping_sub(0x0101_0101_0101_0101) & !w & 0x8080_8080_8080_8080;
+            if zero != 0 {
+                return i * 8 + zero.trailing_zeros() as usize / 8;
+            }
+        }
+        HISTORY_MAX
     }
 
     pub fn is_empty(&self) -> bool {
@@ -159,8 +169,9 @@ impl HistoryBuf {
 /// The Zeek-style history string, at most [`HISTORY_MAX`] letters, inline.
 pub type History = ArrayString<HISTORY_MAX>;
 
-/// Letters kept in a history.
+/// Letters kept in a history (a multiple of 8: [`HistoryBuf::len`]).
 pub const HISTORY_MAX: usize = 24;
+const _: () = assert!(HISTORY_MAX % 8 == 0);
 
 /// Two frames this close together (or closer) that are identical in
 /// direction, seq, ack, flags, window, length, IP id and TCP timestamps are
@@ -1849,6 +1860,15 @@ pub(crate) mod tests {
         assert!(h.is_full());
         assert_eq!(h.len(), HISTORY_MAX);
         assert_eq!(h.to_history().as_str(), format!("ShS{}t", "tT".repeat(10)));
+        // Every length, across the words len() reads.
+        for n in 0..=HISTORY_MAX {
+            let mut h = HistoryBuf::default();
+            for i in 0..n {
+                h.push_new(if i % 2 == 0 { b'a' } else { b'Z' }, false);
+            }
+            assert_eq!(h.len(), n);
+            assert_eq!(h.as_str().len(), n);
+        }
     }
 
     #[test]
