@@ -171,7 +171,7 @@ pub type History = ArrayString<HISTORY_MAX>;
 
 /// Letters kept in a history (a multiple of 8: [`HistoryBuf::len`]).
 pub const HISTORY_MAX: usize = 24;
-const _: () = assert!(HISTORY_MAX % 8 == 0);
+const _: () = assert!(HISTORY_MAX.is_multiple_of(8));
 
 /// Two frames this close together (or closer) that are identical in
 /// direction, seq, ack, flags, window, length, IP id and TCP timestamps are
