@@ -89,7 +89,8 @@ pub struct Pipeline<'o> {
     /// First and last time of segments fed directly (no capture file).
     segment_span: Option<(Timestamp, Timestamp)>,
     captures: Vec<CaptureReport>,
-    observer: Box<dyn SegmentObserver + 'o>,
+    /// None without one (`analyze`, `conns`): no call per segment then.
+    observer: Option<Box<dyn SegmentObserver + 'o>>,
     retire: Retire<'o>,
     progress: Option<Arc<ProgressCounts>>,
     /// Set from outside (Ctrl-C) to stop reading and report what was read.
@@ -218,7 +219,7 @@ impl Retire<'_> {
 impl<'o> Pipeline<'o> {
     /// A pipeline that does with each connection record what `retain` says.
     pub fn new(options: Options, retain: Retain<'o>) -> Pipeline<'o> {
-        Pipeline::with_observer(options, retain, Box::new(()))
+        Pipeline::build(options, retain, None)
     }
 
     /// [`Pipeline::new`] with an observer of every segment (`show`'s ladder).
@@ -226,6 +227,14 @@ impl<'o> Pipeline<'o> {
         options: Options,
         retain: Retain<'o>,
         observer: Box<dyn SegmentObserver + 'o>,
+    ) -> Pipeline<'o> {
+        Pipeline::build(options, retain, Some(observer))
+    }
+
+    fn build(
+        options: Options,
+        retain: Retain<'o>,
+        observer: Option<Box<dyn SegmentObserver + 'o>>,
     ) -> Pipeline<'o> {
         Pipeline {
             tracker: Tracker::new(options.time_wait_s),
@@ -330,7 +339,7 @@ impl<'o> Pipeline<'o> {
                     }
                 }
                 for (seg, key) in batch.segments.iter().zip(&batch.keys) {
-                    feed_segment(tracker, retire, seg, *key, &mut **observer, index);
+                    feed_segment(tracker, retire, seg, *key, observer.as_deref_mut(), index);
                 }
                 if let Some(p) = &progress {
                     let seen = u64::from(tracker.connections_seen());
@@ -398,7 +407,7 @@ impl<'o> Pipeline<'o> {
             &mut self.retire,
             seg,
             FlowKey::new(seg.src, seg.dst),
-            &mut *self.observer,
+            self.observer.as_deref_mut(),
             0,
         );
     }
@@ -522,7 +531,7 @@ fn feed_segment(
     retire: &mut Retire<'_>,
     seg: &Segment,
     key: FlowKey,
-    observer: &mut dyn SegmentObserver,
+    observer: Option<&mut (dyn SegmentObserver + '_)>,
     capture: u32,
 ) {
     // Read where it lies: moving the observation out was a memcpy call
@@ -543,7 +552,9 @@ fn feed_segment(
             }
         }
     }
-    observer.on_segment(capture, seg, obs);
+    if let Some(observer) = observer {
+        observer.on_segment(capture, seg, obs);
+    }
     if tracker.has_retired() {
         retire.take(tracker.drain_retired());
     }
