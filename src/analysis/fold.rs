@@ -63,6 +63,9 @@ impl Keep {
 /// The claims `claims` holds on `id`, as bits. Detectors claim only the
 /// record being retired, so these are all its claims.
 fn claim_bits(claims: &Claims, id: ConnId) -> ClaimBits {
+    if claims.is_empty() {
+        return 0;
+    }
     FindingKind::ALL
         .iter()
         .enumerate()
@@ -228,13 +231,13 @@ impl Batch {
 
     /// Takes every record of `retired` and has `detectors` see each (the
     /// ones whose record work stays on this thread); their claims go with
-    /// the record.
+    /// the record. Returns how many it took.
     fn take(
         &mut self,
         retired: impl Iterator<Item = ConnectionRecord>,
         detectors: &mut [Box<dyn Detector>],
         claims: &mut Claims,
-    ) {
+    ) -> usize {
         let start = self.records.len();
         self.records.extend(retired);
         for record in &self.records[start..] {
@@ -250,6 +253,7 @@ impl Batch {
             Some(Event::Records(m)) => *m += n,
             _ => self.events.push(Event::Records(n)),
         }
+        n
     }
 
     fn full(&self) -> bool {
@@ -333,13 +337,22 @@ impl Folder {
         claims: &mut Claims,
     ) {
         // A sweep can retire tens of thousands at once: hand them on a
-        // batch at a time, so that no batch holds them all.
-        let mut retired = retired.peekable();
-        while retired.peek().is_some() {
+        // batch at a time, so that no batch holds them all. (Not through a
+        // `Peekable`: each record moved in and out of its slot, two copies
+        // of half a kilobyte for every record.)
+        let mut retired = retired;
+        loop {
             let room = BATCH.saturating_sub(self.batch().records.len()).max(1);
-            self.batch()
+            let taken = self
+                .batch()
                 .take(retired.by_ref().take(room), detectors, claims);
+            if taken == 0 {
+                break;
+            }
             self.hand_on();
+            if taken < room {
+                break;
+            }
         }
     }
 

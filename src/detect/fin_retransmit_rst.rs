@@ -23,8 +23,8 @@
 //! `abortive-close` (data after close), not a missing TIME_WAIT socket.
 
 use super::{
-    Claims, Context, Detector, EvidenceSet, Finding, FindingKind, KindSpec, MAX_EVIDENCE, Severity,
-    ip_filter, plural,
+    Claims, Context, Detector, EvidenceSet, Finding, FindingKind, KindSpec, MAX_EVIDENCE,
+    SegmentsWanted, Severity, ip_filter, plural,
 };
 use crate::decode::Segment;
 use crate::flow::Side;
@@ -159,8 +159,8 @@ impl Detector for FinRetransmitRst {
         &[FindingKind::FinRetransmitRst]
     }
 
-    fn wants_segments(&self) -> bool {
-        true
+    fn segments_wanted(&self) -> SegmentsWanted {
+        SegmentsWanted::Rst
     }
 
     fn on_segment(&mut self, seg: &Segment, obs: &Observation, conn: &Connection) {

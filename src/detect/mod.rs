@@ -964,6 +964,12 @@ impl Claims {
     pub fn clear(&mut self) {
         self.claims.clear();
     }
+
+    /// No claim at all (most records: the check costs less than asking
+    /// for each kind).
+    pub fn is_empty(&self) -> bool {
+        self.claims.is_empty()
+    }
 }
 
 /// A finding kind's detector. Push model: the pipeline calls `on_segment`
@@ -975,14 +981,18 @@ impl Claims {
 pub trait Detector {
     /// The kinds this detector can emit.
     fn kinds(&self) -> &'static [FindingKind];
-    /// Whether [`Detector::on_segment`] does anything: the pipeline calls
-    /// it only for those that do (an empty call per segment and detector
-    /// was a few percent of the whole run).
+    /// Which segments [`Detector::on_segment`] does anything with: the
+    /// pipeline calls it only for those (an empty call per segment and
+    /// detector was a few percent of the whole run).
+    fn segments_wanted(&self) -> SegmentsWanted {
+        SegmentsWanted::None
+    }
+    /// Whether [`Detector::on_segment`] does anything at all.
     fn wants_segments(&self) -> bool {
-        false
+        self.segments_wanted() != SegmentsWanted::None
     }
     /// Every TCP segment, in capture order, with the connection after it
-    /// (only when [`Detector::wants_segments`]).
+    /// (only those [`Detector::segments_wanted`] names).
     fn on_segment(&mut self, _seg: &Segment, _obs: &Observation, _conn: &Connection) {}
     /// Once per connection, when it can no longer change. Detectors run in
     /// the order of [`all`]; `claims` holds what earlier ones claimed on
@@ -997,6 +1007,32 @@ pub trait Detector {
     fn on_time_wait_cut(&mut self, _cut: &crate::track::TimeWaitCut) {}
     /// Once, after the last connection ended.
     fn finish(&mut self, ctx: &Context<'_>) -> Vec<Finding>;
+}
+
+/// The segments a detector's [`Detector::on_segment`] looks at; the test
+/// is made before the (dynamic) call, which most segments then skip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SegmentsWanted {
+    /// None: the detector looks at records only.
+    None,
+    /// Segments with RST set.
+    Rst,
+    /// Segments that opened a new incarnation of a 4-tuple seen before
+    /// ([`Observation::reuse`]).
+    Reuse,
+    /// Every segment.
+    All,
+}
+
+impl SegmentsWanted {
+    pub fn wants(self, seg: &Segment, obs: &Observation) -> bool {
+        match self {
+            SegmentsWanted::None => false,
+            SegmentsWanted::Rst => seg.flags.rst(),
+            SegmentsWanted::Reuse => obs.reuse.is_some(),
+            SegmentsWanted::All => true,
+        }
+    }
 }
 
 /// Hands one retired record to every detector, in order.

@@ -64,8 +64,8 @@
 //! SYN-ACK; warning when it connected late.
 
 use super::{
-    Claims, Context, DetectConfig, Detector, EvidenceSet, Finding, FindingKind, KindSpec, Severity,
-    pair, plural, syn_filter,
+    Claims, Context, DetectConfig, Detector, EvidenceSet, Finding, FindingKind, KindSpec,
+    SegmentsWanted, Severity, pair, plural, syn_filter,
 };
 use crate::decode::Segment;
 use crate::flow::{Endpoint, Side};
@@ -485,6 +485,7 @@ impl PawsSynDrop {
     /// map follows the 4-tuples new SYNs met, not every closed connection.
     /// A newer incarnation's socket replaces an older one's on the same
     /// 4-tuple and side.
+    #[inline(never)]
     fn take_sockets(&mut self, seg: &Segment, reuse: &Reuse) {
         if reuse.sockets.is_empty() {
             return;
@@ -516,6 +517,7 @@ impl PawsSynDrop {
     /// per-host PAWS would keep of the client (at most one stamp per pair
     /// of addresses, purged once older than `TCP_PAWS_MSL` whenever the map
     /// doubled).
+    #[inline(never)]
     fn remember_stamp(&mut self, now: Timestamp, conn: &Connection) {
         let Some(s) = conn.time_wait_socket(Side::Server) else {
             return;
@@ -546,6 +548,7 @@ impl PawsSynDrop {
 
     /// A SYN without ACK: judged against the TIME_WAIT socket on its
     /// 4-tuple, if any.
+    #[inline(never)]
     fn on_syn(&mut self, seg: &Segment, obs: &Observation, conn: &Connection) {
         let tsval = seg.tsopt.map(|t| t.tsval);
         let p = |verdict| Pending {
@@ -599,6 +602,15 @@ impl PawsSynDrop {
     }
 
     /// Segments of a connection that met a TIME_WAIT socket.
+    /// Only a SYN-ACK, a bare ACK or an RST tells an attempt something
+    /// ([`PawsSynDrop::on_attempt_segment`]): data and FINs, most
+    /// segments, are not looked up.
+    fn tells_an_attempt(seg: &Segment) -> bool {
+        let f = seg.flags;
+        (f.syn() && f.ack()) || f.rst() || (f.ack() && !f.syn() && !f.fin() && seg.payload_len == 0)
+    }
+
+    #[inline(never)]
     fn on_attempt_segment(&mut self, seg: &Segment, obs: &Observation) {
         let Some(a) = self.attempts.get_mut(&obs.conn) else {
             return;
@@ -663,6 +675,7 @@ impl PawsSynDrop {
     /// question is how many clocks the address's connects follow; the
     /// TSvals of a connection the address accepted come from another
     /// socket's offset and say nothing about that.
+    #[inline(never)]
     fn on_syn_timestamp(&mut self, seg: &Segment, obs: &Observation) {
         let Some(ts) = seg.tsopt else { return };
         let this = Newest {
@@ -902,8 +915,8 @@ impl Detector for PawsSynDrop {
         &[FindingKind::PawsSynDrop, FindingKind::TimestampRegression]
     }
 
-    fn wants_segments(&self) -> bool {
-        true
+    fn segments_wanted(&self) -> SegmentsWanted {
+        SegmentsWanted::All
     }
 
     fn on_segment(&mut self, seg: &Segment, obs: &Observation, conn: &Connection) {
@@ -914,7 +927,7 @@ impl Detector for PawsSynDrop {
         if f.syn() && !f.ack() && !f.rst() {
             self.on_syn(seg, obs, conn);
             self.on_syn_timestamp(seg, obs);
-        } else if !self.attempts.is_empty() {
+        } else if !self.attempts.is_empty() && Self::tells_an_attempt(seg) {
             self.on_attempt_segment(seg, obs);
         }
         if !self.recycle_syns.is_empty()
@@ -939,17 +952,29 @@ impl Detector for PawsSynDrop {
                 self.recycle_syns.remove(&obs.conn);
             }
         }
-        self.remember_stamp(seg.ts, conn);
+        // Only the segment that made the server's socket (`opened` in
+        // `remember_stamp`) counts: the others skip building the socket.
+        if conn.time_wait_opened(Side::Server) {
+            self.remember_stamp(seg.ts, conn);
+        }
     }
 
     fn on_connection_end(&mut self, c: &ConnectionRecord, claims: &mut Claims) {
-        if let Some(a) = self.attempts.remove(&c.id) {
+        // Most records are in none of the three maps, which are often
+        // empty: then no lookup (a hash each) is made.
+        if !self.attempts.is_empty()
+            && let Some(a) = self.attempts.remove(&c.id)
+        {
             self.end_attempt(c, a, claims);
         }
-        if let Some(r) = self.recycle_syns.remove(&c.id)
+        if !self.recycle_syns.is_empty()
+            && let Some(r) = self.recycle_syns.remove(&c.id)
             && !claims.is_claimed(FindingKind::PawsSynDrop, c.id)
         {
             self.end_recycle(c, r, claims);
+        }
+        if self.regressions.is_empty() {
+            return;
         }
         let h = &c.handshake;
         let Some(r) = self.regressions.remove(&c.id) else {

@@ -12,8 +12,8 @@
 //! previous incarnation's TIME_WAIT would have ended. Info.
 
 use super::{
-    Claims, Context, Detector, EvidenceSet, Finding, FindingKind, KindSpec, Severity, pair, plural,
-    syn_filter,
+    Claims, Context, Detector, EvidenceSet, Finding, FindingKind, KindSpec, SegmentsWanted,
+    Severity, pair, plural, syn_filter,
 };
 use crate::decode::Segment;
 use crate::flow::Endpoint;
@@ -67,12 +67,14 @@ impl Detector for TupleReuse {
         &[FindingKind::TupleReuse]
     }
 
-    fn wants_segments(&self) -> bool {
-        true
+    fn segments_wanted(&self) -> SegmentsWanted {
+        SegmentsWanted::Reuse
     }
 
     fn on_segment(&mut self, seg: &Segment, obs: &Observation, conn: &Connection) {
-        let Some(reuse) = obs.reuse else { return };
+        let Some(reuse) = obs.reuse.as_deref() else {
+            return;
+        };
         let (Some(from), Some(until)) = (reuse.time_wait_from, reuse.time_wait_until) else {
             return;
         };

@@ -71,7 +71,7 @@ impl SegmentObserver for LadderCollector {
             tsval: seg.tsopt.map(|t| t.tsval),
             states: obs.states,
             notes: obs.notes,
-            reuse: obs.reuse,
+            reuse: obs.reuse.as_deref().copied(),
         });
     }
 }

@@ -176,11 +176,8 @@ impl Connection {
             (_, Some(side)) => side.into(),
             (_, None) => Closer::None,
         };
-        let mut fin_frames: Frames = client_fin
-            .fin_frames
-            .iter()
-            .chain(server_fin.fin_frames.iter())
-            .collect();
+        let mut fin_frames = client_fin.fin_frames.to_frames();
+        server_fin.fin_frames.append_to(&mut fin_frames);
         fin_frames.sort_unstable();
         let first_fin = closing.first_fin_by.and_then(|s| closing.side(s).fin_first);
         CloseRecord {

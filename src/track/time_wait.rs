@@ -206,6 +206,14 @@ impl Connection {
         }
     }
 
+    /// Whether the last segment the connection took in made `holder`'s
+    /// TIME_WAIT socket ([`TimeWaitSocket::opened`]), without building the
+    /// socket: a test per segment, once per connection true.
+    pub fn time_wait_opened(&self, holder: Side) -> bool {
+        self.closing()
+            .is_some_and(|c| c.time_wait_kept.opened & (1 << holder.index()) != 0)
+    }
+
     /// The TIME_WAIT socket `holder` keeps after the last segment, if any.
     pub fn time_wait_socket(&self, holder: Side) -> Option<TimeWaitSocket> {
         let bit = 1 << holder.index();
