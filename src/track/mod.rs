@@ -169,15 +169,23 @@ impl Table4 {
         Some(self.entries.remove(i as usize).1)
     }
 
+    /// Visits the entries in slab order, one pass over memory, not in the
+    /// index's order, which jumped about the slab for every entry (the
+    /// sweep reads every slot once a second); only the entries that go are
+    /// looked up in the index.
     fn retain(&mut self, mut keep: impl FnMut(&mut Slot) -> bool) {
-        let entries = &mut self.entries;
-        self.index.retain(|&mut i| {
-            let kept = keep(&mut entries[i as usize].1);
-            if !kept {
-                entries.remove(i as usize);
+        let mut gone = Vec::new();
+        for (i, (_, slot)) in self.entries.iter_mut() {
+            if !keep(slot) {
+                gone.push(i);
             }
-            kept
-        });
+        }
+        for i in gone {
+            let (key, _) = self.entries.remove(i);
+            if let Ok(found) = self.index.find_entry(hash4(&key), |&j| j as usize == i) {
+                found.remove();
+            }
+        }
     }
 }
 
