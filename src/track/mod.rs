@@ -127,9 +127,8 @@ struct Table {
 /// table (40 bytes a bucket) that step was 16 MB on a 1 GB capture at
 /// 1,500 connections a second; the slab grows by reallocating in place,
 /// and only what it holds is touched. A lookup reads the bucket, then the
-/// entry, which it needs anyway. The hash table's layout, and so the
-/// order in which the sweep visits flows, is what the map of entries had:
-/// same hashes, same inserts and removes.
+/// entry, which it needs anyway; the sweep reads the slab in order
+/// ([`Table4::retain`]).
 #[derive(Debug, Default)]
 struct Table4 {
     index: hashbrown::HashTable<u32>,
