@@ -257,28 +257,12 @@ impl SeriesTally {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::TcpFlags as F;
     use crate::flow::Endpoint;
-    use crate::track::connection::tests::seg;
-    use crate::track::connection::{ConnId, Connection};
     use proptest::prelude::*;
 
     /// A finished client-closed connection to use as a template.
     fn template() -> ConnectionRecord {
-        let (c, s) = ("10.0.0.1:40000", "10.0.0.2:80");
-        let segs = [
-            seg(1, c, s, F::SYN, 100, 0, 0),
-            seg(2, s, c, F::SYN | F::ACK, 500, 101, 0),
-            seg(3, c, s, F::ACK, 101, 501, 0),
-            seg(4, c, s, F::FIN | F::ACK, 101, 501, 0),
-            seg(5, s, c, F::FIN | F::ACK, 501, 102, 0),
-            seg(6, c, s, F::ACK, 102, 502, 0),
-        ];
-        let mut conn = Connection::new(ConnId(0), 0, &segs[0]);
-        for x in &segs {
-            conn.update(x);
-        }
-        conn.finish(60.0)
+        crate::track::connection::tests::client_closed_record()
     }
 
     /// One TIME_WAIT interval: holding host (0..3), holder side, start and
