@@ -23,7 +23,7 @@
 //! `abortive-close` (data after close), not a missing TIME_WAIT socket.
 
 use super::{
-    Claims, Context, Detector, EvidenceSet, Finding, FindingKind, KindSpec, MAX_EVIDENCE,
+    Claims, Context, Detector, EarliestRows, EvidenceSet, Finding, FindingKind, Keyed, KindSpec,
     SegmentsWanted, Severity, ip_filter, plural,
 };
 use crate::decode::Segment;
@@ -32,7 +32,7 @@ use crate::frame::FrameId;
 use crate::time::Timestamp;
 use crate::track::{ConnId, Connection, ConnectionRecord, Observation};
 use rustc_hash::FxHashMap as HashMap;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 pub const SPEC: KindSpec = KindSpec {
@@ -79,31 +79,6 @@ impl Case {
     }
 }
 
-/// A case of a connection that ended, while it may be one of its closer's
-/// first [`MAX_EVIDENCE`] rows: by time, connection, then arrival (the
-/// order of [`EvidenceSet`]'s rows).
-struct Kept {
-    key: (Timestamp, ConnId, u64),
-    case: Case,
-}
-
-impl PartialEq for Kept {
-    fn eq(&self, other: &Kept) -> bool {
-        self.key == other.key
-    }
-}
-impl Eq for Kept {}
-impl PartialOrd for Kept {
-    fn partial_cmp(&self, other: &Kept) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Kept {
-    fn cmp(&self, other: &Kept) -> std::cmp::Ordering {
-        self.key.cmp(&other.key)
-    }
-}
-
 /// One closer's cases: its earliest ones with their notes unformatted
 /// (about 60 bytes a row instead of 250 with the note and the row), and
 /// every other case counted and listed, never a row. The finding's
@@ -111,8 +86,10 @@ impl Ord for Kept {
 /// [`EvidenceSet`].
 #[derive(Default)]
 struct ByCloser {
-    /// A max-heap: the latest kept is the one to give up.
-    kept: BinaryHeap<Kept>,
+    /// Cases of connections that ended, while they may be among the first
+    /// [`MAX_EVIDENCE`](super::MAX_EVIDENCE) rows (ordered as
+    /// [`EvidenceSet`]'s rows).
+    kept: EarliestRows<Case>,
     rest: EvidenceSet,
     added: u64,
 }
@@ -121,25 +98,21 @@ impl ByCloser {
     fn add(&mut self, conn: ConnId, case: Case) {
         let key = (case.at, conn, self.added);
         self.added += 1;
-        let k = Kept { key, case };
-        let out = if self.kept.len() < MAX_EVIDENCE {
-            self.kept.push(k);
-            return;
-        } else if self.kept.peek().is_some_and(|latest| k < *latest) {
-            let latest = self.kept.pop().expect("peeked");
-            self.kept.push(k);
-            latest
+        let out = if self.kept.keeps(&key) {
+            self.kept.push(key, case)
         } else {
-            k
+            Some(Keyed { key, item: case })
         };
-        self.rest
-            .add_unkept(out.key.1, out.case.at, &out.case.frames);
+        if let Some(out) = out {
+            self.rest
+                .add_unkept(out.key.1, out.item.at, &out.item.frames);
+        }
     }
 
     fn evidence(self) -> EvidenceSet {
         let mut evidence = EvidenceSet::new();
-        for k in self.kept.into_sorted_vec() {
-            let c = &k.case;
+        for k in self.kept.into_sorted() {
+            let c = &k.item;
             evidence.add(k.key.1, c.at, &c.frames, || c.note());
         }
         evidence.absorb(self.rest);
@@ -249,6 +222,7 @@ impl Detector for FinRetransmitRst {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::detect::MAX_EVIDENCE;
 
     /// Cases of one closer kept apart (the earliest as compact rows, the
     /// rest counted and listed) give the finding that adding each case to

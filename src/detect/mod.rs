@@ -272,34 +272,72 @@ pub struct EvidenceSet {
     count: u64,
     first: Option<Timestamp>,
     last: Option<Timestamp>,
-    /// A max-heap: the latest kept row is the one to drop.
-    rows: BinaryHeap<Row>,
+    rows: EarliestRows<Evidence>,
     added: u64,
     connections: Smallest<ConnId>,
     frames: Smallest<FrameId>,
 }
 
+/// The order of evidence rows: time, connection, then order of arrival.
+type RowKey = (Timestamp, ConnId, u64);
+
+/// The first [`MAX_EVIDENCE`] items by [`RowKey`] of all those offered: a
+/// max-heap, whose latest item is the one to give up. [`EvidenceSet`]
+/// keeps its rows in one; a detector that holds its cases unformatted
+/// until the end (`fin-retransmit-rst`) picks its rows with one too.
 #[derive(Debug)]
-struct Row {
-    /// Time, connection, then order of arrival.
-    key: (Timestamp, ConnId, u64),
-    evidence: Evidence,
+struct EarliestRows<T>(BinaryHeap<Keyed<T>>);
+
+#[derive(Debug)]
+struct Keyed<T> {
+    key: RowKey,
+    item: T,
 }
 
-impl PartialEq for Row {
-    fn eq(&self, other: &Row) -> bool {
+impl<T> PartialEq for Keyed<T> {
+    fn eq(&self, other: &Keyed<T>) -> bool {
         self.key == other.key
     }
 }
-impl Eq for Row {}
-impl PartialOrd for Row {
-    fn partial_cmp(&self, other: &Row) -> Option<std::cmp::Ordering> {
+impl<T> Eq for Keyed<T> {}
+impl<T> PartialOrd for Keyed<T> {
+    fn partial_cmp(&self, other: &Keyed<T>) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
 }
-impl Ord for Row {
-    fn cmp(&self, other: &Row) -> std::cmp::Ordering {
+impl<T> Ord for Keyed<T> {
+    fn cmp(&self, other: &Keyed<T>) -> std::cmp::Ordering {
         self.key.cmp(&other.key)
+    }
+}
+
+impl<T> Default for EarliestRows<T> {
+    fn default() -> Self {
+        EarliestRows(BinaryHeap::new())
+    }
+}
+
+impl<T> EarliestRows<T> {
+    /// Whether an item under `key` would be kept now.
+    fn keeps(&self, key: &RowKey) -> bool {
+        self.0.len() < MAX_EVIDENCE || self.0.peek().is_some_and(|latest| *key < latest.key)
+    }
+
+    /// Keeps an item [`EarliestRows::keeps`] said yes to; the item it
+    /// gives up for it, when full.
+    fn push(&mut self, key: RowKey, item: T) -> Option<Keyed<T>> {
+        let out = if self.0.len() >= MAX_EVIDENCE {
+            self.0.pop()
+        } else {
+            None
+        };
+        self.0.push(Keyed { key, item });
+        out
+    }
+
+    /// The items kept, first first.
+    fn into_sorted(self) -> Vec<Keyed<T>> {
+        self.0.into_sorted_vec()
     }
 }
 
@@ -368,21 +406,16 @@ impl EvidenceSet {
         }
         let key = (at, connection, self.added);
         self.added += 1;
-        let keep = self.rows.len() < MAX_EVIDENCE
-            || self.rows.peek().is_some_and(|latest| key < latest.key);
-        if keep {
-            if self.rows.len() >= MAX_EVIDENCE {
-                self.rows.pop();
-            }
-            self.rows.push(Row {
+        if self.rows.keeps(&key) {
+            self.rows.push(
                 key,
-                evidence: Evidence {
+                Evidence {
                     connection,
                     frames: EvidenceFrames::from_slice(frames),
                     at,
                     note: CompactString::from(note()),
                 },
-            });
+            );
         }
         self.connections.push(connection);
         for f in frames {
@@ -439,10 +472,10 @@ impl EvidenceSet {
     /// the rows it kept (its first ones, so the merged first rows are
     /// among them), its listed ids and frames, its count and time span.
     pub fn absorb(&mut self, other: EvidenceSet) {
-        let rows = other.rows.into_vec();
+        let rows = other.rows.0.into_vec();
         let kept = rows.len() as u64;
         for row in rows {
-            self.push(row.evidence);
+            self.push(row.item);
         }
         // Cases it counted but did not keep as rows.
         self.count += other.count - kept;
@@ -590,11 +623,11 @@ impl Finding {
         connections.shrink_to_fit();
         let (mut frames, more_frames) = evidence.frames.into_sorted();
         frames.shrink_to_fit();
-        let mut rows = evidence.rows.into_sorted_vec();
+        let mut rows = evidence.rows.into_sorted();
         rows.truncate(MAX_EVIDENCE);
         let mut evidence_rows = Vec::with_capacity(rows.len());
         evidence_rows.extend(rows.into_iter().map(|r| EvidenceRow {
-            evidence: r.evidence,
+            evidence: r.item,
             files: None,
         }));
         let (explanation, advice) = texts(kind);
