@@ -298,6 +298,23 @@ struct Closing {
     at: Timestamp,
 }
 
+impl Closing {
+    /// The table key of the connection it names, while the slab still
+    /// holds that connection (not retired, reused or compacted since).
+    fn key(&self, conns: &Slab<Connection>) -> Option<FlowKey> {
+        conns
+            .get(self.conn as usize)
+            .filter(|c| c.id == self.id)
+            .map(|c| FlowKey::new(c.client(), c.server()))
+    }
+
+    /// Whether `slot`, found under [`Closing::key`], is still this closed
+    /// connection held whole (not reopened or compacted).
+    fn names(&self, slot: &Slot) -> bool {
+        !slot.tomb && slot.closed && slot.conn == self.conn
+    }
+}
+
 /// How long a connection may stay silent before it is retired.
 #[derive(Debug, Clone, Copy)]
 enum Idle {
@@ -592,12 +609,9 @@ impl Tracker {
         if self.closing.len() > 2 * self.closed_full + 1024 {
             let (live, conns) = (&self.live, &self.conns);
             self.closing.retain(|c| {
-                conns.get(c.conn as usize).is_some_and(|held| {
-                    held.id == c.id
-                        && live
-                            .get(&FlowKey::new(held.client(), held.server()))
-                            .is_some_and(|s| !s.tomb && s.closed && s.conn == c.conn)
-                })
+                c.key(conns)
+                    .and_then(|k| live.get(&k))
+                    .is_some_and(|s| c.names(s))
             });
         }
     }
@@ -611,18 +625,17 @@ impl Tracker {
             if self.closed_full <= self.compact_above {
                 break;
             }
-            let Some(&Closing { conn, id, at }) = self.closing.front() else {
+            let Some(&front) = self.closing.front() else {
                 break;
             };
             // Not settled yet, whatever came since (a cheap test: the
             // table's slot is a cache miss).
-            if now.secs_since(at) < self.settle_s {
+            if now.secs_since(front.at) < self.settle_s {
                 break;
             }
-            let current = self.conns.get(conn as usize).filter(|c| c.id == id);
-            let key = current.map(|c| FlowKey::new(c.client(), c.server()));
+            let key = front.key(&self.conns);
             let slot = match key.and_then(|k| self.live.get_mut(&k)) {
-                Some(s) if !s.tomb && s.closed && s.conn == conn => s,
+                Some(s) if front.names(s) => s,
                 _ => {
                     // Retired, reused, reopened or compacted since.
                     self.closing.pop_front();
@@ -637,9 +650,8 @@ impl Tracker {
                 // busy proxy's capture).
                 self.closing.pop_front();
                 self.closing.push_back(Closing {
-                    conn,
-                    id,
                     at: slot.last_ts,
+                    ..front
                 });
                 continue;
             }
@@ -841,10 +853,11 @@ impl Tracker {
         !self.retired.is_empty() || !self.swept.is_empty()
     }
 
-    /// Retires everything still open: all records not drained yet, in
-    /// retirement order, one at a time so that no vector of half-kilobyte
-    /// records is built when the caller folds them (the caller sorts by id
-    /// if it keeps them).
+    /// Retires everything still open: the records not drained yet first,
+    /// in retirement order (gathered now: a caller that drains after every
+    /// segment leaves none), then every connection still held, one at a
+    /// time so that no vector of half-kilobyte records is built when the
+    /// caller folds them (the caller sorts by id if it keeps them).
     ///
     /// `capture_end` is the time of the capture's last packet: a handshake
     /// still waiting for its answer then is marked
