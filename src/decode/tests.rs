@@ -1,8 +1,9 @@
 //! decode's unit tests: every link layer, tunnel and edge case, from
 //! bytes the tests build.
 
-use super::fast::{fast_ethernet_ipv4_tcp, fast_into, options};
+use super::fast::{fast_ethernet_ipv4_tcp, fast_into};
 use super::link::ethernet_sliced;
+use super::tcp::options;
 use super::*;
 use crate::capture::LinkType;
 use etherparse::{IpNumber, TcpOptionElement};
