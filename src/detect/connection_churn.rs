@@ -19,7 +19,7 @@
 
 use super::{
     Claims, Context, Detector, EvidenceSet, Finding, FindingKind, Groups, KindSpec, MAX_EVIDENCE,
-    MAX_LISTED, Severity, pair, secs, sorted,
+    MAX_LISTED, Severity, findings_of, pair, secs, sorted,
 };
 use crate::flow::Endpoint;
 use crate::frame::FrameId;
@@ -532,15 +532,15 @@ impl Detector for ConnectionChurn {
     }
 
     fn finish(&mut self, ctx: &Context<'_>) -> Vec<Finding> {
-        let mut out = Vec::new();
-        for ((client, server), p) in sorted(std::mem::take(&mut self.pairs))
+        let pairs: Vec<_> = sorted(std::mem::take(&mut self.pairs))
             .into_iter()
             .filter(|(_, p)| p.n >= MIN_CONNECTIONS as u64)
-        {
+            .collect();
+        findings_of(pairs, |((client, server), p)| {
             let n = p.n;
             let ((med_dur, med_bytes, about), rows, listed) = p.conns.finish();
             if med_dur > MAX_MEDIAN_DURATION_S || med_bytes > MAX_MEDIAN_BYTES as f64 {
-                continue;
+                return None;
             }
             let mut evidence = EvidenceSet::new();
             for s in &rows {
@@ -614,7 +614,7 @@ impl Detector for ConnectionChurn {
                     server.port()
                 ),
             };
-            out.push(
+            Some(
                 Finding::new(
                     FindingKind::ConnectionChurn,
                     severity,
@@ -623,9 +623,8 @@ impl Detector for ConnectionChurn {
                     evidence,
                 )
                 .with_broad_filter(broad),
-            );
-        }
-        out
+            )
+        })
     }
 }
 

@@ -50,6 +50,50 @@ pub fn sorted<K: Ord, V>(groups: Groups<K, V>) -> Vec<(K, V)> {
     v
 }
 
+/// Findings made from `groups` one each (or none), in order, on two
+/// threads when there are many: a detector that fires for thousands of
+/// pairs (connection-churn on a busy server: 6,000 findings of up to 50
+/// formatted rows each) formats them after the capture is read, when the
+/// other threads are done, so one core would sit idle (a tenth of the
+/// wall time on a 1 GB capture). The second half goes to a scoped thread;
+/// if none can be made, everything is made here. Same findings, same order.
+pub fn findings_of<T: Send>(
+    groups: Vec<T>,
+    make: impl Fn(T) -> Option<Finding> + Sync,
+) -> Vec<Finding> {
+    /// Fewer than this are not worth a thread.
+    const ON_TWO_THREADS: usize = 256;
+    let make = &make;
+    let here = |part: Vec<T>| -> Vec<Finding> { part.into_iter().filter_map(make).collect() };
+    if groups.len() < ON_TWO_THREADS {
+        return here(groups);
+    }
+    let mut first = groups;
+    // Taken by the thread, or back here if no thread can be made.
+    let second = std::sync::Mutex::new(Some(first.split_off(first.len() / 2)));
+    let take = || {
+        second
+            .lock()
+            .ok()
+            .and_then(|mut s| s.take())
+            .unwrap_or_default()
+    };
+    std::thread::scope(|scope| {
+        let spawned = std::thread::Builder::new()
+            .name("timewait-findings".into())
+            .spawn_scoped(scope, || here(take()));
+        let mut out = here(first);
+        match spawned {
+            Ok(handle) => match handle.join() {
+                Ok(rest) => out.extend(rest),
+                Err(panic) => std::panic::resume_unwind(panic),
+            },
+            Err(_) => out.extend(here(take())),
+        }
+        out
+    })
+}
+
 /// How much a finding matters; ordered, so `--fail-on warning` means
 /// "warning or error".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -1142,6 +1186,31 @@ pub fn plural(n: u64, word: &str) -> String {
 pub(crate) mod tests {
     use super::*;
     use crate::frame::frames;
+
+    /// Split over two threads or not, the findings come as one pass in
+    /// order would make them: none lost, none twice, none moved.
+    #[test]
+    fn findings_made_on_two_threads_come_in_order() {
+        for n in [0, 1, 255, 256, 257, 1001] {
+            let made = findings_of((0..n).collect::<Vec<u32>>(), |i| {
+                (i % 3 != 0).then(|| {
+                    Finding::new(
+                        FindingKind::ConnectionChurn,
+                        Severity::Info,
+                        i.to_string(),
+                        None,
+                        EvidenceSet::new(),
+                    )
+                })
+            });
+            let want: Vec<String> = (0..n)
+                .filter(|i| i % 3 != 0)
+                .map(|i| i.to_string())
+                .collect();
+            let got: Vec<String> = made.into_iter().map(|f| f.summary).collect();
+            assert_eq!(got, want, "{n} groups");
+        }
+    }
 
     #[test]
     fn every_kind_has_exactly_one_detector() {
