@@ -570,6 +570,11 @@ impl Detector for ConnectionChurn {
                 (0, 0) => "no TIME_WAIT socket (these connections left none)".to_string(),
                 (c, 0) => format!("{c} TIME_WAIT sockets on {client}"),
                 (0, s) => format!("{s} TIME_WAIT sockets on {}", server.ip()),
+                // One host talking to itself (loopback): the sides, not
+                // the address, tell the two counts apart.
+                (c, s) if client == server.ip() => {
+                    format!("{c} TIME_WAIT sockets on {client} as client and {s} as server")
+                }
                 (c, s) => format!(
                     "{c} TIME_WAIT sockets on {client} and {s} on {}",
                     server.ip()
@@ -721,6 +726,37 @@ mod tests {
         assert_eq!(f.count, 2_500);
         assert_eq!(f.connections.len(), MAX_LISTED);
         same_evidence(&f, &recs);
+    }
+
+    /// A host talking to itself holds TIME_WAIT sockets on both sides of
+    /// one address: the summary names the sides, not the address twice.
+    #[test]
+    fn a_host_talking_to_itself_has_its_time_wait_sockets_named_by_side() {
+        let mut recs = records(30);
+        for (i, r) in recs.iter_mut().enumerate() {
+            r.server = Endpoint::new(r.client.ip(), 80);
+            r.time_wait.holder = if i < 12 {
+                Closer::Client
+            } else {
+                Closer::Server
+            };
+        }
+        let f = run(&recs);
+        let ip = recs[0].client.ip();
+        assert!(
+            f.summary.contains(&format!(
+                "12 TIME_WAIT sockets on {ip} as client and 18 as server"
+            )),
+            "{}",
+            f.summary
+        );
+        // Two hosts: each named by its address.
+        let f = run(&records(30));
+        assert!(
+            f.summary.contains("30 TIME_WAIT sockets on 10.0.0.1"),
+            "{}",
+            f.summary
+        );
     }
 
     #[test]
