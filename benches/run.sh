@@ -16,7 +16,8 @@
 #   hot    300,000 connections at 15,000/s: all of them inside one TIME_WAIT window
 #
 # Wall time is the median of RUNS runs with a warm page cache, the three
-# tools interleaved run by run (other load on the machine hits them alike);
+# tools interleaved run by run (other load on the machine hits them alike),
+# and each run's ratio to the floor's run of the same round is listed too;
 # peak RSS is the largest of those runs (/usr/bin/time). Never used as a test.
 set -euo pipefail
 
@@ -70,7 +71,16 @@ gen_args() {
     esac
 }
 
+# ratios TOOL_WALLS FLOOR_WALLS -> "median 2.31 (2.10-2.55)": each run's
+# time over the floor's in the same round, so that a slow moment of the
+# machine weighs on both sides of one ratio rather than on one median.
+ratios() {
+    paste <(printf '%s\n' $1) <(printf '%s\n' $2) | awk '{ print $1 / $2 }' | sort -n |
+        awk '{ v[NR] = $1 } END { printf "median %.2f (%.2f-%.2f)", v[int((NR + 1) / 2)], v[1], v[NR] }'
+}
+
 summary=()
+spread=()
 for case in $CASES; do
     file="$DIR/bench-${case//\//-of-}.pcap"
     if [[ ! -s "$file" ]]; then
@@ -125,6 +135,7 @@ for case in $CASES; do
         awk -v l="$label" -v w="$(median "${walls[$r]}")" -v m="${rss[$r]}" -v b="$bytes" -v p="$packets" -v f="$floor_wall" \
             'BEGIN { printf "| %s | %.3f s | %.0f | %.2f M | %.0f MB | %.2f |\n", l, w, b / 1e6 / w, p / 1e6 / w, m / 1024, w / f }'
     done
+    spread+=("$case: analyze $(ratios "${walls[analyze]}" "${walls[floor]}"), ndjson $(ratios "${walls[ndjson]}" "${walls[floor]}")")
     summary+=("$case $((bytes / 1000000)) $conns $floor_wall ${rss[floor]} $(median "${walls[analyze]}") ${rss[analyze]} $(median "${walls[ndjson]}") ${rss[ndjson]}")
     [[ "$KEEP" == 1 ]] || rm -f "$file" "$file.zst"
 done
@@ -143,6 +154,12 @@ for row in "${summary[@]}"; do
     awk -v c="$1" -v mb="$2" -v n="$3" -v f="$4" -v a="$6" -v ar="$7" -v j="$8" -v jr="$9" \
         'BEGIN { printf "| %s | %d | %d | %.3f s | %.3f s (%.0f MB/s) | %.2f | %.0f MB | %.3f s | %.2f | %.0f MB |\n",
                  c, mb, n, f, a, mb / a, a / f, ar / 1024, j, j / f, jr / 1024 }'
+done
+echo
+echo "Each run over the floor's run of the same round (median, range):"
+echo
+for line in "${spread[@]}"; do
+    echo "- $line"
 done
 third=$(printf '%s\n' "${summary[@]}" | awk '$1 == "1G/3" { print $7 }')
 full=$(printf '%s\n' "${summary[@]}" | awk '$1 == "1G" { print $7 }')
