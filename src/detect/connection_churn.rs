@@ -19,7 +19,7 @@
 
 use super::{
     Claims, Context, Detector, EvidenceSet, Finding, FindingKind, Groups, KindSpec, MAX_EVIDENCE,
-    MAX_LISTED, Severity, findings_of, pair, secs, sorted,
+    MAX_LISTED, Severity, findings_of, pair, secs, sorted_if,
 };
 use crate::flow::Endpoint;
 use crate::frame::FrameId;
@@ -532,10 +532,9 @@ impl Detector for ConnectionChurn {
     }
 
     fn finish(&mut self, ctx: &Context<'_>) -> Vec<Finding> {
-        let pairs: Vec<_> = sorted(std::mem::take(&mut self.pairs))
-            .into_iter()
-            .filter(|(_, p)| p.n >= MIN_CONNECTIONS as u64)
-            .collect();
+        let pairs = sorted_if(std::mem::take(&mut self.pairs), |p| {
+            p.n >= MIN_CONNECTIONS as u64
+        });
         findings_of(pairs, |((client, server), p)| {
             let n = p.n;
             let ((med_dur, med_bytes, about), rows, listed) = p.conns.finish();

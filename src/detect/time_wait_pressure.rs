@@ -18,7 +18,7 @@
 
 use super::{
     Claims, Context, DetectConfig, Detector, EvidenceSet, Finding, FindingKind, Groups, KindSpec,
-    Severity, ip_filter, pair, sorted,
+    Severity, ip_filter, pair, sorted_if,
 };
 use crate::flow::Endpoint;
 use crate::frame::FrameId;
@@ -246,11 +246,19 @@ impl Detector for TimeWaitPressure {
         let range = u64::from(hi - lo) + 1;
         let mut out = Vec::new();
         self.waiting.clear();
-        for ((client, server), p) in sorted(std::mem::take(&mut self.pairs)) {
-            if p.count == 0 {
-                continue;
-            }
-            let projection = Projection::of(&p, range, self.config.time_wait_s);
+        let time_wait_s = self.config.time_wait_s;
+        // Below half the range, by its peak or by the projection, a pair
+        // makes no finding: it is dropped before the pairs are sorted and
+        // its sweep is not finished (most pairs of a busy server: half of
+        // this detector's share of the run's tail on 100 MB).
+        let could_fire = |p: &Pair| {
+            p.count > 0
+                && (p.held.peak_at_most() * 2 >= range
+                    || Projection::of(p, range, time_wait_s)
+                        .is_some_and(|p| p.projected * 2 >= range))
+        };
+        for ((client, server), p) in sorted_if(std::mem::take(&mut self.pairs), could_fire) {
+            let projection = Projection::of(&p, range, time_wait_s);
             let timestamps = p.timestamps;
             let (peak, peak_at, open_at_peak) = p.held.finish();
             // Every interval empty: times at the end of what a timestamp
