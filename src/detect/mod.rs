@@ -50,8 +50,7 @@ pub fn sorted<K: Ord, V>(groups: Groups<K, V>) -> Vec<(K, V)> {
 
 /// [`sorted`], keeping only the groups `keep` says: those dropped are not
 /// sorted (a detector that fires for a few of thousands of pairs).
-pub fn sorted_if<K: Ord, V>(groups: Groups<K, V>, keep: impl FnMut(&V) -> bool) -> Vec<(K, V)> {
-    let mut keep = keep;
+pub fn sorted_if<K: Ord, V>(groups: Groups<K, V>, mut keep: impl FnMut(&V) -> bool) -> Vec<(K, V)> {
     let mut v: Vec<(K, V)> = groups.into_iter().filter(|(_, g)| keep(g)).collect();
     v.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     v
