@@ -258,6 +258,14 @@ mod tests {
         Timestamp(ms * 1_000_000)
     }
 
+    /// The next of a small deterministic sequence (an LCG) from `seed`.
+    fn lcg(seed: &mut u64) -> u64 {
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        *seed
+    }
+
     /// The reference: every interval sorted at the end (the code this
     /// replaced): -1 before +1 at the same instant.
     fn batch(iv: &[(i64, i64)]) -> (u64, Option<Timestamp>) {
@@ -283,11 +291,9 @@ mod tests {
         // Intervals of 60 s (some cut short by reuse) retired in a shuffled
         // order up to 70 s after they start, the floor trailing 61 s behind.
         let mut iv = Vec::new();
-        let mut x: u64 = 7;
+        let mut seed: u64 = 7;
         for i in 0..20_000i64 {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            let x = lcg(&mut seed);
             let from = i * 37 + (x >> 60) as i64;
             let len = if x.is_multiple_of(5) {
                 (x >> 40) as i64 % 60_000
@@ -340,11 +346,9 @@ mod tests {
     #[test]
     fn the_peak_bound_is_never_below_the_finished_peak() {
         let mut events: Vec<(i64, bool, i64, i64)> = Vec::new();
-        let mut x: u64 = 5;
+        let mut seed: u64 = 5;
         for i in 0..400i64 {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            let x = lcg(&mut seed);
             let from = i * 37 + (x >> 60) as i64;
             events.push((from, false, from, from + 60_000));
             if x.is_multiple_of(4) {
@@ -382,11 +386,9 @@ mod tests {
         // As above, but a fifth of the intervals is cut short after it was
         // added: some still waiting, some applied already.
         let mut iv = Vec::new();
-        let mut x: u64 = 11;
+        let mut seed: u64 = 11;
         for i in 0..5_000i64 {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            let x = lcg(&mut seed);
             let from = i * 37 + (x >> 60) as i64;
             iv.push((
                 from,
