@@ -19,12 +19,13 @@
 
 use super::{
     Claims, Context, Detector, EvidenceSet, Finding, FindingKind, Groups, KindSpec, MAX_EVIDENCE,
-    MAX_LISTED, Severity, findings_of, pair, secs, sorted_if,
+    MAX_LISTED, Severity, findings_of, pair, push_fixed3, secs, sorted_if,
 };
 use crate::flow::Endpoint;
 use crate::frame::FrameId;
 use crate::time::Timestamp;
 use crate::track::{Closer, ConnId, ConnectionRecord, HandshakeState};
+use compact_str::{CompactString, ToCompactString};
 use sketches_ddsketch::{Config, DDSketch};
 use std::collections::BinaryHeap;
 use std::net::IpAddr;
@@ -544,7 +545,13 @@ impl Detector for ConnectionChurn {
             let mut evidence = EvidenceSet::new();
             for s in &rows {
                 evidence.add(s.id, s.start, &[s.first_frame], || {
-                    format!("{:.3} s, {} bytes", s.duration_s, s.bytes)
+                    // "0.084 s, 1085 bytes", as `{:.3} s, {} bytes` writes it.
+                    let mut note = CompactString::default();
+                    push_fixed3(&mut note, s.duration_s);
+                    note.push_str(" s, ");
+                    note.push_str(&s.bytes.to_compact_string());
+                    note.push_str(" bytes");
+                    note
                 });
             }
             let start = p.first;
