@@ -405,9 +405,6 @@ mod tests {
         assert_eq!(rows, want_rows);
     }
 
-    /// A takeover cuts only what the detector holds: a port outside the
-    /// ephemeral range was never added, and its cut must not count as one
-    /// of the intervals open (it did once, leaving the count one short).
     /// TIME_WAIT intervals that end where they start (times at the end of
     /// the timestamp's range, where adding 60 s saturates) hold no socket:
     /// no finding, and no panic (a pcapng with timestamps in the year
@@ -438,6 +435,50 @@ mod tests {
         assert!(d.finish(&ctx).is_empty());
     }
 
+    /// Intervals each taken over the instant it began were never open: a
+    /// pair whose rate alone would project past the range, but that held
+    /// no socket, has no peak and makes no finding (the sweep's finish
+    /// gives no peak time; this once panicked).
+    #[test]
+    fn intervals_taken_over_as_they_began_make_no_finding() {
+        let config = DetectConfig {
+            time_wait_s: 60.0,
+            port_range: (40000, 40001),
+        };
+        let base = template();
+        let from = base.time_wait.from.unwrap();
+        let mut d = TimeWaitPressure::new(&config);
+        let mut claims = Claims::default();
+        for i in 0..200u32 {
+            let mut r = base.clone();
+            r.id = ConnId(i);
+            r.client = Endpoint(format!("10.0.0.1:{}", 40000 + i % 2).parse().unwrap());
+            let start = from.add_secs(f64::from(i) / 1000.0);
+            r.time_wait.from = Some(start);
+            r.time_wait.until = Some(start.add_secs(60.0));
+            d.on_connection_end(&r, &mut claims);
+            d.on_time_wait_cut(&crate::track::TimeWaitCut {
+                id: r.id,
+                client: r.client,
+                server: r.server,
+                holder: Closer::Client,
+                from: start,
+                until: start.add_secs(60.0),
+                at: start,
+                reused_by: ConnId(1000 + i),
+            });
+        }
+        let ctx = Context {
+            config: &config,
+            capture_start: None,
+            capture_end: None,
+        };
+        assert!(d.finish(&ctx).is_empty());
+    }
+
+    /// A takeover cuts only what the detector holds: a port outside the
+    /// ephemeral range was never added, and its cut must not count as one
+    /// of the intervals open (it did once, leaving the count one short).
     #[test]
     fn a_cut_of_a_port_outside_the_range_changes_nothing() {
         let config = DetectConfig {
