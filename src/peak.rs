@@ -13,6 +13,23 @@ use crate::time::Timestamp;
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap};
 
+/// Takes the entry `is` picks from those kept under `i`'s (from, until),
+/// and the list once it is empty: the cuts of [`PeakSweep`] are found by
+/// the interval they cut.
+fn take_one<T, V>(
+    map: &mut HashMap<(Timestamp, Timestamp), Vec<V>>,
+    i: &Interval<T>,
+    is: impl Fn(&V) -> bool,
+) -> Option<V> {
+    let key = (i.from, i.until);
+    let list = map.get_mut(&key)?;
+    let taken = list.swap_remove(list.iter().position(is)?);
+    if list.is_empty() {
+        map.remove(&key);
+    }
+    Some(taken)
+}
+
 /// One interval [from, until) and what the caller wants back of it.
 #[derive(Debug, Clone, Copy)]
 pub struct Interval<T> {
@@ -112,18 +129,8 @@ impl<T: Copy + PartialEq> PeakSweep<T> {
 
     /// Whether `i` is the original of a cut interval (and forgets it).
     fn take_dead(&mut self, i: &Interval<T>) -> bool {
-        if self.dead_count == 0 {
+        if self.dead_count == 0 || take_one(&mut self.dead, i, |d| *d == i.item).is_none() {
             return false;
-        }
-        let Some(items) = self.dead.get_mut(&(i.from, i.until)) else {
-            return false;
-        };
-        let Some(k) = items.iter().position(|d| *d == i.item) else {
-            return false;
-        };
-        items.swap_remove(k);
-        if items.is_empty() {
-            self.dead.remove(&(i.from, i.until));
         }
         self.dead_count -= 1;
         true
@@ -168,13 +175,8 @@ impl<T: Copy + PartialEq> PeakSweep<T> {
 
     fn apply(&mut self, mut i: Interval<T>) {
         if !self.waiting_cuts.is_empty()
-            && let Some(cuts) = self.waiting_cuts.get_mut(&(i.from, i.until))
-            && let Some(k) = cuts.iter().position(|(item, _)| *item == i.item)
+            && let Some((_, at)) = take_one(&mut self.waiting_cuts, &i, |(item, _)| *item == i.item)
         {
-            let (_, at) = cuts.swap_remove(k);
-            if cuts.is_empty() {
-                self.waiting_cuts.remove(&(i.from, i.until));
-            }
             if at <= i.from {
                 // Taken over the instant it began: never open.
                 return;
