@@ -120,7 +120,7 @@ impl FlowKey {
         let [[high0, low0], [high1, low1]] = self.ips;
         let v4 = (self.ports[0] | self.ports[1]) & (1 << 16) == 0
             && high0 | high1 == 0
-            && (low0 >> 32) & (low1 >> 32) == 0xffff
+            && (low0 >> 32) & (low1 >> 32) == MAPPED
             && (low0 >> 32) | (low1 >> 32) == MAPPED;
         v4.then_some(FlowKey4 {
             ips: [low0 as u32, low1 as u32],

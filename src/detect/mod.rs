@@ -517,7 +517,7 @@ impl EvidenceSet {
             at,
             note,
         } = e;
-        self.add(connection, at, &frames, || note.into_string());
+        self.add(connection, at, &frames, || note);
     }
 
     /// Takes in every case of `other`, as if they had been added here:

@@ -1119,12 +1119,12 @@ mod tests {
         assert_eq!(std::mem::size_of::<(FlowKey, Slot)>(), 64);
     }
 
-    #[test]
     /// A closed connection that keeps getting a segment (here its peer's
     /// FIN, retransmitted every second) waits for its own silence but does
     /// not hold back the connections that closed after it: once they are
     /// silent long enough their records are written. (It held them all
     /// back: 60,000 closed connections held whole on a busy capture.)
+    #[test]
     fn a_closed_connection_still_talking_holds_back_no_other() {
         let mut t = Tracker::new(60.0);
         t.set_compact_above(4, SETTLE_S);
@@ -1167,7 +1167,6 @@ mod tests {
         );
     }
 
-    #[test]
     /// Records come in the same order whether the caller drains them after
     /// every segment or seldom: a sweep's connections wait in the slab to be
     /// made into records, after the records retired before the sweep and
@@ -1175,6 +1174,7 @@ mod tests {
     /// however many sweeps pass between drains. (What is still open at the
     /// end comes in slab order, which does depend on when the swept
     /// connections left the slab: the same connections.)
+    #[test]
     fn swept_records_keep_their_place_however_seldom_the_caller_drains() {
         let mut segs = Vec::new();
         let mut frame = 0;
