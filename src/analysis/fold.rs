@@ -1,20 +1,25 @@
 //! The folding thread: the summary tally, the host tally and the detectors
-//! that look at records only fold each retired record on a thread of their
-//! own, so the tracking thread (the one that bounds a run's wall time)
-//! only tracks, runs the detectors that look at segments, and hands the
-//! records on.
+//! fold each retired record on a thread of their own, so the tracking
+//! thread (the one that bounds a run's wall time) only tracks, runs the
+//! detectors that read live connections, and hands the records on.
 //!
-//! A detector that looks at segments keeps its record work on the tracking
-//! thread: its per-segment state and its per-record state are one (the
-//! attempts paws-syn-drop opens on a SYN are closed when the record comes),
-//! so its calls must interleave as they happen. Every other consumer sees
-//! the same calls in the same order as before (records, cuts and floor
-//! advances, each in the order the tracker made them), and the claims the
-//! tracking thread's detectors made on a record travel with it, so the
-//! detectors here read the claims they read before.
+//! A detector that reads the live connection of a segment
+//! (`fin-retransmit-rst`) keeps its record work on the tracking thread:
+//! its per-segment state and its per-record state are one, so its calls
+//! must interleave as they happen. The detectors that read segments as
+//! [`SegmentFacts`] (`paws-syn-drop`, `tuple-reuse`: what they read of the
+//! connection is copied into the facts) run here: the facts come in the
+//! same stream as the records, so their calls interleave here as they
+//! did there. Every consumer sees the same calls in the same order
+//! (records, facts, cuts and floor advances, each in the order the tracker
+//! made them), and the claims the tracking thread's detector made on a
+//! record travel with it, so the detectors here read the claims they read
+//! before.
 
 use super::summary::Tally;
-use crate::detect::{self, Claims, DetectConfig, Detector, Finding, FindingKind, Selection};
+use crate::detect::{
+    self, Claims, DetectConfig, Detector, Finding, FindingKind, SegmentFacts, Selection,
+};
 use crate::time::Timestamp;
 use crate::track::{ConnId, ConnectionRecord, HostRecord, HostTally, TimeWaitCut};
 use std::sync::mpsc;
@@ -32,10 +37,15 @@ const BATCHES_IN_FLIGHT: usize = 4;
 type ClaimBits = u16;
 const _: () = assert!(FindingKind::ALL.len() <= ClaimBits::BITS as usize);
 
+/// Segment facts handed over at once, at most (about 200 bytes each).
+const FACTS: usize = 1024;
+
 /// What the tracking thread hands on, in the order it happened.
 enum Event {
     /// The next this many records of the batch.
     Records(usize),
+    /// The next this many segment facts of the batch.
+    Facts(usize),
     /// A new incarnation cut the TIME_WAIT of a record written early.
     Cut(TimeWaitCut),
     /// The tracker's TIME_WAIT floor moved here.
@@ -98,9 +108,11 @@ pub(super) struct Folded {
 /// The folding side's state, wherever it runs.
 pub(super) struct Fold {
     config: DetectConfig,
-    /// The detectors that do not look at segments, in the order of
-    /// [`detect::all`].
+    /// The detectors that do not look at segments on the tracking thread
+    /// (some read [`SegmentFacts`]), in the order of [`detect::all`].
     detectors: Vec<Box<dyn Detector>>,
+    /// Those of `detectors` that read facts, by index.
+    reading_facts: Vec<usize>,
     claims: Claims,
     tally: Tally,
     hosts: HostTally,
@@ -111,12 +123,15 @@ pub(super) struct Fold {
 
 impl Fold {
     fn new(config: DetectConfig, keep: Keep) -> Fold {
-        let detectors = detect::all(&config)
+        let detectors: Vec<Box<dyn Detector>> = detect::all(&config)
             .into_iter()
             .filter(|d| !d.wants_segments())
             .collect();
         Fold {
             config,
+            reading_facts: (0..detectors.len())
+                .filter(|&i| detectors[i].wants_facts())
+                .collect(),
             detectors,
             claims: Claims::default(),
             tally: Tally::default(),
@@ -146,6 +161,12 @@ impl Fold {
         }
     }
 
+    fn facts(&mut self, facts: &SegmentFacts) {
+        for &i in &self.reading_facts {
+            self.detectors[i].on_segment_facts(facts);
+        }
+    }
+
     fn advance(&mut self, floor: Timestamp) {
         self.hosts.advance(floor);
         for d in &mut self.detectors {
@@ -156,7 +177,7 @@ impl Fold {
     /// Everything in `batch`, in order; leaves it empty. Records are read
     /// where they lie and moved only when kept.
     fn apply(&mut self, batch: &mut Batch) {
-        let mut next = 0;
+        let (mut next, mut next_facts) = (0, 0);
         let mut kept = Vec::new();
         for event in batch.events.drain(..) {
             match event {
@@ -167,6 +188,12 @@ impl Fold {
                         }
                     }
                     next += n;
+                }
+                Event::Facts(n) => {
+                    for facts in &batch.facts[next_facts..next_facts + n] {
+                        self.facts(facts);
+                    }
+                    next_facts += n;
                 }
                 Event::Cut(cut) => self.cut(cut),
                 Event::Advance(floor) => self.advance(floor),
@@ -183,6 +210,7 @@ impl Fold {
             }
         }
         batch.claims.clear();
+        batch.facts.clear();
     }
 
     fn finish(mut self, end: End) -> Folded {
@@ -209,14 +237,15 @@ pub(super) struct End {
     pub(super) selection: Selection,
 }
 
-/// Records, cuts and floor advances in the order the tracker made them:
-/// the records in a vector of their own, which takes them from the
-/// tracker in one move each, and events that say where they go.
+/// Records, segment facts, cuts and floor advances in the order the
+/// tracker made them: the records and the facts in vectors of their own,
+/// which take them in one move each, and events that say where they go.
 #[derive(Default)]
 pub(super) struct Batch {
     records: Vec<ConnectionRecord>,
     /// The claims on each record, by its index in `records`.
     claims: Vec<ClaimBits>,
+    facts: Vec<SegmentFacts>,
     events: Vec<Event>,
 }
 
@@ -225,7 +254,16 @@ impl Batch {
         Batch {
             records: Vec::with_capacity(BATCH),
             claims: Vec::with_capacity(BATCH),
+            facts: Vec::with_capacity(FACTS),
             events: Vec::new(),
+        }
+    }
+
+    fn push_facts(&mut self, facts: SegmentFacts) {
+        self.facts.push(facts);
+        match self.events.last_mut() {
+            Some(Event::Facts(m)) => *m += 1,
+            _ => self.events.push(Event::Facts(1)),
         }
     }
 
@@ -257,7 +295,7 @@ impl Batch {
     }
 
     fn full(&self) -> bool {
-        self.records.len() >= BATCH || self.events.len() >= BATCH
+        self.records.len() >= BATCH || self.events.len() >= BATCH || self.facts.len() >= FACTS
     }
 
     fn is_empty(&self) -> bool {
@@ -387,6 +425,12 @@ impl Folder {
                 break;
             }
         }
+    }
+
+    /// A segment, for the detectors here that read [`SegmentFacts`].
+    pub(super) fn facts(&mut self, facts: SegmentFacts) {
+        self.batch().push_facts(facts);
+        self.hand_on();
     }
 
     /// A new incarnation cut the TIME_WAIT of a record written early.

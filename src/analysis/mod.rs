@@ -18,7 +18,7 @@ use summary::{Tally, summarize};
 
 use crate::capture::{self, CaptureError, CaptureFacts};
 use crate::decode::Segment;
-use crate::detect::{self, Claims, Detector};
+use crate::detect::{self, Claims, Detector, SegmentFacts};
 use crate::flow::FlowKey;
 use crate::time::Timestamp;
 use crate::track::{ConnId, ConnectionRecord, Observation, TimeWaitCut, Tracker};
@@ -119,6 +119,16 @@ enum Retire<'o> {
     },
 }
 
+/// The segments handed to the folding side as [`SegmentFacts`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FactsOf {
+    /// Those [`SegmentFacts::wanted`] names.
+    Wanted,
+    /// Every segment (for the test that holds the two to the same results).
+    #[cfg(test)]
+    Every,
+}
+
 /// The tracking thread's part of an analyzing pipeline.
 struct Analyzer {
     /// The detectors that look at segments, in the order of
@@ -126,6 +136,9 @@ struct Analyzer {
     detectors: Vec<Box<dyn Detector>>,
     /// The segments each of `detectors` wants, by index.
     wanted: Vec<detect::SegmentsWanted>,
+    /// Which segments go to the folding side as [`SegmentFacts`]: none
+    /// when no detector there reads them.
+    facts: Option<FactsOf>,
     claims: Claims,
     /// The summary, the hosts, the other detectors and the records kept.
     fold: Folder,
@@ -147,12 +160,16 @@ impl Retire<'_> {
             Retain::All => Keep::All,
             Retain::Only(id) => Keep::Only(id),
         };
-        let detectors: Vec<Box<dyn Detector>> = detect::all(&options.detect())
-            .into_iter()
-            .filter(|d| d.wants_segments())
-            .collect();
+        let all = detect::all(&options.detect());
+        let facts = all
+            .iter()
+            .any(|d| d.wants_facts())
+            .then_some(FactsOf::Wanted);
+        let detectors: Vec<Box<dyn Detector>> =
+            all.into_iter().filter(|d| d.wants_segments()).collect();
         Retire::Analyze(Box::new(Analyzer {
             wanted: detectors.iter().map(|d| d.segments_wanted()).collect(),
+            facts,
             detectors,
             claims: Claims::default(),
             fold: Folder::new(options.detect(), keep),
@@ -547,9 +564,18 @@ fn feed_segment(
         && let Retire::Analyze(a) = retire
     {
         for (d, wanted) in a.detectors.iter_mut().zip(&a.wanted) {
-            if wanted.wants(seg, obs) {
+            if wanted.wants(seg) {
                 d.on_segment(seg, obs, conn);
             }
+        }
+        let facts = match a.facts {
+            None => false,
+            Some(FactsOf::Wanted) => SegmentFacts::wanted(seg, obs, conn),
+            #[cfg(test)]
+            Some(FactsOf::Every) => true,
+        };
+        if facts {
+            a.fold.facts(SegmentFacts::of(seg, obs, conn));
         }
     }
     if let Some(observer) = observer {
@@ -670,8 +696,10 @@ mod tests {
                     panic!("an analyzing pipeline");
                 };
                 assert!(a.wanted.contains(&detect::SegmentsWanted::Rst));
+                assert_eq!(a.facts, Some(FactsOf::Wanted));
                 if every {
                     a.wanted.fill(detect::SegmentsWanted::All);
+                    a.facts = Some(FactsOf::Every);
                 }
                 p.feed(name, std::fs::File::open(&path).unwrap()).unwrap();
                 p.finish()

@@ -2,9 +2,11 @@
 //! frames that prove them and a Wireshark display filter that shows them.
 //!
 //! Push model (as grep-searcher's `Sink`): the pipeline calls `on_segment`
-//! for every TCP segment in capture order with the live connection it
-//! belongs to, `on_connection_end` once per connection as the tracker
-//! retires it, and `finish` once at the end. State stays bounded: the
+//! for the TCP segments a detector wants, in capture order, with the live
+//! connection they belong to (or `on_segment_facts` with what the detector
+//! reads of it copied out, [`SegmentFacts`], off the tracking thread),
+//! `on_connection_end` once per connection as the tracker retires it, and
+//! `finish` once at the end. State stays bounded: the
 //! connections still open, aggregates per host, pair or server, and
 //! [`EvidenceSet`]s that keep the first rows and count the rest; never one
 //! record per connection. One file per finding kind; `all()` lists them in
@@ -26,10 +28,10 @@ mod tuple_reuse;
 mod scenarios;
 
 use crate::decode::Segment;
-use crate::flow::Endpoint;
+use crate::flow::{Endpoint, Side};
 use crate::frame::FrameId;
 use crate::time::Timestamp;
-use crate::track::{ConnId, Connection, ConnectionRecord, Observation};
+use crate::track::{ConnId, Connection, ConnectionRecord, Observation, Reuse, TimeWaitSocket};
 use compact_str::{CompactString, ToCompactString};
 use serde::Serialize;
 use std::borrow::Cow;
@@ -1058,7 +1060,8 @@ impl Claims {
 }
 
 /// A finding kind's detector. Push model: the pipeline calls `on_segment`
-/// for every segment, `on_connection_end` once for every connection as the
+/// (or `on_segment_facts`) for the segments it wants, `on_connection_end`
+/// once for every connection as the
 /// tracker retires it (in retirement order, not id order), and `finish`
 /// once at the end. A detector keeps only bounded state: the connections
 /// it is waiting on, aggregates per host, pair or server, and
@@ -1077,8 +1080,18 @@ pub trait Detector {
         self.segments_wanted() != SegmentsWanted::None
     }
     /// Every TCP segment, in capture order, with the connection after it
-    /// (only those [`Detector::segments_wanted`] names).
+    /// (only those [`Detector::segments_wanted`] names), on the tracking
+    /// thread.
     fn on_segment(&mut self, _seg: &Segment, _obs: &Observation, _conn: &Connection) {}
+    /// Whether the detector reads segments as [`SegmentFacts`]
+    /// ([`Detector::on_segment_facts`]): it then runs where the records are
+    /// folded, off the tracking thread.
+    fn wants_facts(&self) -> bool {
+        false
+    }
+    /// The segments [`SegmentFacts::wanted`] names, in capture order and in
+    /// order with the records, cuts and floor advances.
+    fn on_segment_facts(&mut self, _facts: &SegmentFacts) {}
     /// Once per connection, when it can no longer change. Detectors run in
     /// the order of [`all`]; `claims` holds what earlier ones claimed on
     /// this record.
@@ -1098,24 +1111,83 @@ pub trait Detector {
 /// is made before the (dynamic) call, which most segments then skip.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SegmentsWanted {
-    /// None: the detector looks at records only.
+    /// None: the detector looks at records only (or at [`SegmentFacts`]).
     None,
     /// Segments with RST set.
     Rst,
-    /// Segments that opened a new incarnation of a 4-tuple seen before
-    /// ([`Observation::reuse`]).
-    Reuse,
     /// Every segment.
     All,
 }
 
 impl SegmentsWanted {
-    pub fn wants(self, seg: &Segment, obs: &Observation) -> bool {
+    pub fn wants(self, seg: &Segment) -> bool {
         match self {
             SegmentsWanted::None => false,
             SegmentsWanted::Rst => seg.flags.rst(),
-            SegmentsWanted::Reuse => obs.reuse.is_some(),
             SegmentsWanted::All => true,
+        }
+    }
+}
+
+/// A segment as the detectors that read it off the tracking thread see it
+/// (`paws-syn-drop`, `tuple-reuse`): the segment, what the tracker made of
+/// it and the facts of its connection they read, copied when it was
+/// tracked. Their work per segment, with its lookups in maps of their own,
+/// was a tenth of the tracking thread's, the thread that bounds the run's
+/// wall time; the folding thread had time to spare. Facts go with the
+/// records, cuts and floor advances in one stream, so the detector sees
+/// every call in the order it saw it on the tracking thread.
+#[derive(Debug, Clone)]
+pub struct SegmentFacts {
+    pub seg: Segment,
+    /// The connection's id ([`Observation::conn`]).
+    pub conn: ConnId,
+    /// A SYN sent again ([`crate::track::SegmentNotes::syn_retransmit`]).
+    pub syn_retransmit: bool,
+    pub reuse: Option<Box<Reuse>>,
+    pub client: Endpoint,
+    pub server: Endpoint,
+    /// For a SYN without ACK: the connection holds a TIME_WAIT socket of
+    /// its own on the side the SYN goes to.
+    pub own_socket_at_dst: bool,
+    /// The server's TIME_WAIT socket, on the segment that made it
+    /// ([`Connection::time_wait_opened`]).
+    pub server_socket_opened: Option<TimeWaitSocket>,
+}
+
+impl SegmentFacts {
+    /// Whether a detector that reads facts could do anything with this
+    /// segment, whatever its own state: a segment that reopened a 4-tuple,
+    /// a SYN or SYN-ACK, what tells a SYN's attempt on a TIME_WAIT socket
+    /// how it went (a bare ACK, a SYN-ACK, an RST), and the segment that
+    /// made the server's TIME_WAIT socket. About two segments in five: the
+    /// data segments, most of a capture, stay behind.
+    pub fn wanted(seg: &Segment, obs: &Observation, conn: &Connection) -> bool {
+        obs.reuse.is_some()
+            || seg.flags.syn()
+            || paws_syn_drop::tells_an_attempt(seg)
+            || conn.time_wait_opened(Side::Server)
+    }
+
+    pub fn of(seg: &Segment, obs: &Observation, conn: &Connection) -> SegmentFacts {
+        let f = seg.flags;
+        let own_socket_at_dst = f.syn()
+            && !f.ack()
+            && !f.rst()
+            && conn.time_wait_socket(conn.side_of(seg.dst)).is_some();
+        SegmentFacts {
+            seg: *seg,
+            conn: obs.conn,
+            syn_retransmit: obs.notes.syn_retransmit,
+            reuse: obs.reuse.clone(),
+            client: conn.client(),
+            server: conn.server(),
+            own_socket_at_dst,
+            server_socket_opened: if conn.time_wait_opened(Side::Server) {
+                conn.time_wait_socket(Side::Server)
+            } else {
+                None
+            },
         }
     }
 }

@@ -65,16 +65,14 @@
 
 use super::{
     Claims, Context, DetectConfig, Detector, EvidenceSet, Finding, FindingKind, KindSpec,
-    SegmentsWanted, Severity, pair, plural, syn_filter,
+    SegmentFacts, Severity, pair, plural, syn_filter,
 };
 use crate::decode::Segment;
 use crate::flow::{Endpoint, Side};
 use crate::frame::FrameId;
 use crate::seq::{SeqNum, TsVal};
 use crate::time::Timestamp;
-use crate::track::{
-    ConnId, Connection, ConnectionRecord, HandshakeState, Observation, Reuse, TimeWaitSocket,
-};
+use crate::track::{ConnId, ConnectionRecord, HandshakeState, Reuse, TimeWaitSocket};
 use arrayvec::ArrayVec;
 use rustc_hash::FxHashMap as HashMap;
 use std::collections::hash_map::Entry;
@@ -518,8 +516,8 @@ impl PawsSynDrop {
     /// of addresses, purged once older than `TCP_PAWS_MSL` whenever the map
     /// doubled).
     #[inline(never)]
-    fn remember_stamp(&mut self, now: Timestamp, conn: &Connection) {
-        let Some(s) = conn.time_wait_socket(Side::Server) else {
+    fn remember_stamp(&mut self, now: Timestamp, facts: &SegmentFacts) {
+        let Some(s) = facts.server_socket_opened else {
             return;
         };
         let (true, Some(v)) = (s.opened, s.ts_recent) else {
@@ -529,11 +527,11 @@ impl PawsSynDrop {
         let stamp = Stamp {
             tsval: v,
             at: since,
-            conn: conn.id,
+            conn: facts.conn,
             frame: s.since_frame,
         };
         self.stamps
-            .entry((conn.client().ip(), conn.server().ip()))
+            .entry((facts.client.ip(), facts.server.ip()))
             .and_modify(|s| {
                 if !v.before(s.tsval) || since.secs_since(s.at) >= PAWS_MSL_S {
                     *s = stamp;
@@ -549,7 +547,8 @@ impl PawsSynDrop {
     /// A SYN without ACK: judged against the TIME_WAIT socket on its
     /// 4-tuple, if any.
     #[inline(never)]
-    fn on_syn(&mut self, seg: &Segment, obs: &Observation, conn: &Connection) {
+    fn on_syn(&mut self, facts: &SegmentFacts) {
+        let (seg, conn) = (&facts.seg, facts.conn);
         let tsval = seg.tsopt.map(|t| t.tsval);
         let p = |verdict| Pending {
             frame: seg.frame,
@@ -558,7 +557,7 @@ impl PawsSynDrop {
             seq: seg.seq,
             verdict,
         };
-        if let Some(a) = self.attempts.get_mut(&obs.conn) {
+        if let Some(a) = self.attempts.get_mut(&conn) {
             a.silence();
             if a.synack.is_some() {
                 return;
@@ -574,20 +573,20 @@ impl PawsSynDrop {
         }
         // The connection's own TIME_WAIT socket on this 4-tuple, when it
         // has one, is the newest: a SYN of its own (same ISN) is no reuse.
-        if conn.time_wait_socket(conn.side_of(seg.dst)).is_some() {
+        if facts.own_socket_at_dst {
             return;
         }
         let key = (seg.src, seg.dst);
         let Some(t) = self.tombs.get(&key) else {
             return;
         };
-        if t.conn == obs.conn || seg.ts > t.until {
+        if t.conn == conn || seg.ts > t.until {
             return;
         }
         let tomb = *t;
         let v = judge(&tomb, seg.seq, tsval);
         self.attempts.insert(
-            obs.conn,
+            conn,
             Attempt {
                 key,
                 tomb,
@@ -601,18 +600,11 @@ impl PawsSynDrop {
         );
     }
 
-    /// Segments of a connection that met a TIME_WAIT socket.
-    /// Only a SYN-ACK, a bare ACK or an RST tells an attempt something
-    /// ([`PawsSynDrop::on_attempt_segment`]): data and FINs, most
-    /// segments, are not looked up.
-    fn tells_an_attempt(seg: &Segment) -> bool {
-        let f = seg.flags;
-        (f.syn() && f.ack()) || f.rst() || (f.ack() && !f.syn() && !f.fin() && seg.payload_len == 0)
-    }
-
+    /// A segment of a connection that met a TIME_WAIT socket (one that
+    /// [`tells_an_attempt`]).
     #[inline(never)]
-    fn on_attempt_segment(&mut self, seg: &Segment, obs: &Observation) {
-        let Some(a) = self.attempts.get_mut(&obs.conn) else {
+    fn on_attempt_segment(&mut self, seg: &Segment, conn: ConnId) {
+        let Some(a) = self.attempts.get_mut(&conn) else {
             return;
         };
         let f = seg.flags;
@@ -676,24 +668,25 @@ impl PawsSynDrop {
     /// TSvals of a connection the address accepted come from another
     /// socket's offset and say nothing about that.
     #[inline(never)]
-    fn on_syn_timestamp(&mut self, seg: &Segment, obs: &Observation) {
+    fn on_syn_timestamp(&mut self, facts: &SegmentFacts) {
+        let seg = &facts.seg;
         let Some(ts) = seg.tsopt else { return };
         let this = Newest {
             tsval: ts.tsval,
             at: seg.ts,
             frame: seg.frame,
-            conn: obs.conn,
+            conn: facts.conn,
         };
-        let first_syn = !obs.notes.syn_retransmit;
+        let first_syn = !facts.syn_retransmit;
         let key = (seg.src.ip(), seg.dst.ip());
         if first_syn
             && let Some(s) = self.stamps.get(&key)
             && seg.ts.secs_since(s.at) < PAWS_MSL_S
-            && s.conn != obs.conn
-            && !self.attempts.contains_key(&obs.conn)
+            && s.conn != facts.conn
+            && !self.attempts.contains_key(&facts.conn)
         {
             self.recycle_syns.insert(
-                obs.conn,
+                facts.conn,
                 RecycleSyn {
                     frame: seg.frame,
                     at: seg.ts,
@@ -715,8 +708,8 @@ impl PawsSynDrop {
         // A tick or two behind is the same clock, sent out of order.
         let behind = newest.tsval.0.wrapping_sub(ts.tsval.0);
         let regressed = ts.tsval.before(newest.tsval) && behind > CLOCK_SLACK;
-        if fresh && newest.conn != obs.conn && regressed {
-            self.regressions.entry(obs.conn).or_insert(Regression {
+        if fresh && newest.conn != facts.conn && regressed {
+            self.regressions.entry(facts.conn).or_insert(Regression {
                 syn_frame: seg.frame,
                 syn_tsval: ts.tsval,
                 at: seg.ts,
@@ -910,30 +903,40 @@ impl PawsSynDrop {
     }
 }
 
+/// Segments of a connection that met a TIME_WAIT socket: only a SYN-ACK,
+/// a bare ACK or an RST tells an attempt something
+/// ([`PawsSynDrop::on_attempt_segment`]); data and FINs, most segments,
+/// are not looked up (nor handed over, [`super::SegmentFacts::wanted`]).
+pub(super) fn tells_an_attempt(seg: &Segment) -> bool {
+    let f = seg.flags;
+    (f.syn() && f.ack()) || f.rst() || (f.ack() && !f.syn() && !f.fin() && seg.payload_len == 0)
+}
+
 impl Detector for PawsSynDrop {
     fn kinds(&self) -> &'static [FindingKind] {
         &[FindingKind::PawsSynDrop, FindingKind::TimestampRegression]
     }
 
-    fn segments_wanted(&self) -> SegmentsWanted {
-        SegmentsWanted::All
+    fn wants_facts(&self) -> bool {
+        true
     }
 
-    fn on_segment(&mut self, seg: &Segment, obs: &Observation, conn: &Connection) {
-        if let Some(r) = &obs.reuse {
+    fn on_segment_facts(&mut self, facts: &SegmentFacts) {
+        let seg = &facts.seg;
+        if let Some(r) = &facts.reuse {
             self.take_sockets(seg, r);
         }
         let f = seg.flags;
         if f.syn() && !f.ack() && !f.rst() {
-            self.on_syn(seg, obs, conn);
-            self.on_syn_timestamp(seg, obs);
-        } else if !self.attempts.is_empty() && Self::tells_an_attempt(seg) {
-            self.on_attempt_segment(seg, obs);
+            self.on_syn(facts);
+            self.on_syn_timestamp(facts);
+        } else if !self.attempts.is_empty() && tells_an_attempt(seg) {
+            self.on_attempt_segment(seg, facts.conn);
         }
         if !self.recycle_syns.is_empty()
             && f.syn()
-            && (f.ack() || obs.notes.syn_retransmit)
-            && let Some(r) = self.recycle_syns.get_mut(&obs.conn)
+            && (f.ack() || facts.syn_retransmit)
+            && let Some(r) = self.recycle_syns.get_mut(&facts.conn)
             && r.dropped.is_none()
         {
             // A SYN-ACK answered the first SYN, or the SYN went again.
@@ -941,7 +944,7 @@ impl Detector for PawsSynDrop {
             r.dropped = Some(dropped);
             let rejected = r.rejected;
             self.recycle
-                .entry((conn.client().ip(), conn.server().ip()))
+                .entry((facts.client.ip(), facts.server.ip()))
                 .or_default()
                 .tally(rejected, dropped);
             if !(rejected && dropped) {
@@ -949,13 +952,13 @@ impl Detector for PawsSynDrop {
                 // evidence when its connection ends (`end_recycle`): the
                 // others need not wait here through the connection and
                 // its TIME_WAIT.
-                self.recycle_syns.remove(&obs.conn);
+                self.recycle_syns.remove(&facts.conn);
             }
         }
         // Only the segment that made the server's socket (`opened` in
-        // `remember_stamp`) counts: the others skip building the socket.
-        if conn.time_wait_opened(Side::Server) {
-            self.remember_stamp(seg.ts, conn);
+        // `remember_stamp`) carries it.
+        if facts.server_socket_opened.is_some() {
+            self.remember_stamp(seg.ts, facts);
         }
     }
 
@@ -1177,8 +1180,10 @@ mod tests {
             if let Some(conn) = conn
                 && !obs.notes.duplicate
                 && !obs.notes.ignored
+                && SegmentFacts::wanted(&seg, &obs, conn)
             {
-                self.paws.on_segment(&seg, &obs, conn);
+                self.paws
+                    .on_segment_facts(&SegmentFacts::of(&seg, &obs, conn));
             }
         }
 

@@ -12,14 +12,13 @@
 //! previous incarnation's TIME_WAIT would have ended. Info.
 
 use super::{
-    Claims, Context, Detector, EvidenceSet, Finding, FindingKind, KindSpec, SegmentsWanted,
-    Severity, pair, plural, syn_filter,
+    Claims, Context, Detector, EvidenceSet, Finding, FindingKind, KindSpec, SegmentFacts, Severity,
+    pair, plural, syn_filter,
 };
-use crate::decode::Segment;
 use crate::flow::Endpoint;
 use crate::frame::FrameId;
 use crate::time::Timestamp;
-use crate::track::{Closer, ConnId, Connection, ConnectionRecord, Observation};
+use crate::track::{Closer, ConnId, ConnectionRecord};
 use rustc_hash::FxHashMap as HashMap;
 use std::net::IpAddr;
 
@@ -67,12 +66,13 @@ impl Detector for TupleReuse {
         &[FindingKind::TupleReuse]
     }
 
-    fn segments_wanted(&self) -> SegmentsWanted {
-        SegmentsWanted::Reuse
+    fn wants_facts(&self) -> bool {
+        true
     }
 
-    fn on_segment(&mut self, seg: &Segment, obs: &Observation, conn: &Connection) {
-        let Some(reuse) = obs.reuse.as_deref() else {
+    fn on_segment_facts(&mut self, facts: &SegmentFacts) {
+        let seg = &facts.seg;
+        let Some(reuse) = facts.reuse.as_deref() else {
             return;
         };
         let (Some(from), Some(until)) = (reuse.time_wait_from, reuse.time_wait_until) else {
@@ -81,14 +81,14 @@ impl Detector for TupleReuse {
         if seg.ts >= until {
             return;
         }
-        self.pending.entry(obs.conn).or_insert(Pending {
+        self.pending.entry(facts.conn).or_insert(Pending {
             frame: seg.frame,
             at: seg.ts,
             gap: seg.ts.secs_since(from),
             previous: reuse.previous,
             holder: reuse.holder,
-            client: conn.client().ip(),
-            server: conn.server(),
+            client: facts.client.ip(),
+            server: facts.server,
         });
     }
 
