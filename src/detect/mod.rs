@@ -1145,8 +1145,9 @@ pub struct SegmentFacts {
     /// A SYN sent again ([`crate::track::SegmentNotes::syn_retransmit`]).
     pub syn_retransmit: bool,
     pub reuse: Option<Box<Reuse>>,
-    pub client: Endpoint,
-    pub server: Endpoint,
+    /// The segment's sender is the connection's client (its endpoints are
+    /// the segment's: 1 byte, not the 64 two copies took).
+    pub from_client: bool,
     /// For a SYN without ACK: the connection holds a TIME_WAIT socket of
     /// its own on the side the SYN goes to.
     pub own_socket_at_dst: bool,
@@ -1180,14 +1181,31 @@ impl SegmentFacts {
             conn: obs.conn,
             syn_retransmit: obs.notes.syn_retransmit,
             reuse: obs.reuse.clone(),
-            client: conn.client(),
-            server: conn.server(),
+            from_client: obs.sender == Side::Client,
             own_socket_at_dst,
             server_socket_opened: if conn.time_wait_opened(Side::Server) {
                 conn.time_wait_socket(Side::Server)
             } else {
                 None
             },
+        }
+    }
+
+    /// The connection's client.
+    pub fn client(&self) -> Endpoint {
+        if self.from_client {
+            self.seg.src
+        } else {
+            self.seg.dst
+        }
+    }
+
+    /// The connection's server.
+    pub fn server(&self) -> Endpoint {
+        if self.from_client {
+            self.seg.dst
+        } else {
+            self.seg.src
         }
     }
 }

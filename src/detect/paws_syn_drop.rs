@@ -531,7 +531,7 @@ impl PawsSynDrop {
             frame: s.since_frame,
         };
         self.stamps
-            .entry((facts.client.ip(), facts.server.ip()))
+            .entry((facts.client().ip(), facts.server().ip()))
             .and_modify(|s| {
                 if !v.before(s.tsval) || since.secs_since(s.at) >= PAWS_MSL_S {
                     *s = stamp;
@@ -944,7 +944,7 @@ impl Detector for PawsSynDrop {
             r.dropped = Some(dropped);
             let rejected = r.rejected;
             self.recycle
-                .entry((facts.client.ip(), facts.server.ip()))
+                .entry((facts.client().ip(), facts.server().ip()))
                 .or_default()
                 .tally(rejected, dropped);
             if !(rejected && dropped) {

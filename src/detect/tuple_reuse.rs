@@ -87,8 +87,8 @@ impl Detector for TupleReuse {
             gap: seg.ts.secs_since(from),
             previous: reuse.previous,
             holder: reuse.holder,
-            client: facts.client.ip(),
-            server: facts.server,
+            client: facts.client().ip(),
+            server: facts.server(),
         });
     }
 
