@@ -260,6 +260,7 @@ impl Batch {
         }
     }
 
+    #[inline]
     fn push_facts(&mut self, facts: SegmentFacts) {
         self.facts.push(facts);
         match self.events.last_mut() {
@@ -429,6 +430,7 @@ impl Folder {
     }
 
     /// A segment, for the detectors here that read [`SegmentFacts`].
+    #[inline]
     pub(super) fn facts(&mut self, facts: SegmentFacts) {
         self.batch().push_facts(facts);
         self.hand_on();

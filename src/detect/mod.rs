@@ -1163,6 +1163,7 @@ impl SegmentFacts {
     /// how it went (a bare ACK, a SYN-ACK, an RST), and the segment that
     /// made the server's TIME_WAIT socket. About two segments in five: the
     /// data segments, most of a capture, stay behind.
+    #[inline]
     pub fn wanted(seg: &Segment, obs: &Observation, conn: &Connection) -> bool {
         obs.reuse.is_some()
             || seg.flags.syn()
@@ -1170,6 +1171,7 @@ impl SegmentFacts {
             || conn.time_wait_opened(Side::Server)
     }
 
+    #[inline]
     pub fn of(seg: &Segment, obs: &Observation, conn: &Connection) -> SegmentFacts {
         let f = seg.flags;
         let own_socket_at_dst = f.syn()
