@@ -1,25 +1,14 @@
-//! The folding thread: the summary tally, the host tally and the detectors
-//! fold each retired record on a thread of their own, so the tracking
-//! thread (the one that bounds a run's wall time) only tracks, runs the
-//! detectors that read live connections, and hands the records on.
-//!
-//! A detector that reads the live connection of a segment
-//! (`fin-retransmit-rst`) keeps its record work on the tracking thread:
-//! its per-segment state and its per-record state are one, so its calls
-//! must interleave as they happen. The detectors that read segments as
-//! [`SegmentFacts`] (`paws-syn-drop`, `tuple-reuse`: what they read of the
-//! connection is copied into the facts) run here: the facts come in the
-//! same stream as the records, so their calls interleave here as they
-//! did there. Every consumer sees the same calls in the same order
-//! (records, facts, cuts and floor advances, each in the order the tracker
-//! made them), and the claims the tracking thread's detector made on a
-//! record travel with it, so the detectors here read the claims they read
-//! before.
+//! The folding thread: the summary tally, the host tally and every
+//! detector fold each retired record on a thread of their own, so the
+//! tracking thread (the one that bounds a run's wall time) only tracks and
+//! hands on what it made, in the order it made it: records, the
+//! [`SegmentFacts`] of the segments the detectors read (what they read of
+//! the live connection is copied into them), TIME_WAIT cuts and floor
+//! advances. A detector's calls then interleave here as they happened
+//! there, and the claims one makes on a record are read by the next.
 
 use super::summary::Tally;
-use crate::detect::{
-    self, Claims, DetectConfig, Detector, Finding, FindingKind, SegmentFacts, Selection,
-};
+use crate::detect::{self, Claims, DetectConfig, Detector, Finding, SegmentFacts, Selection};
 use crate::time::Timestamp;
 use crate::track::{ConnId, ConnectionRecord, HostRecord, HostTally, TimeWaitCut};
 use std::sync::mpsc;
@@ -33,12 +22,8 @@ const BATCH: usize = 512;
 /// the threads when the folder is slower.
 const BATCHES_IN_FLIGHT: usize = 4;
 
-/// The claims on one record as bits, one per [`FindingKind::ALL`] entry.
-type ClaimBits = u16;
-const _: () = assert!(FindingKind::ALL.len() <= ClaimBits::BITS as usize);
-
-/// Segment facts handed over at once, at most (192 bytes each): a batch
-/// then holds those of about 1,200 segments, in 96 KB.
+/// Segment facts handed over at once, at most (200 bytes each): a batch
+/// then holds those of about 1,000 segments, in 100 KB.
 const FACTS: usize = 512;
 
 /// What the tracking thread hands on, in the order it happened.
@@ -71,29 +56,6 @@ impl Keep {
     }
 }
 
-/// The claims `claims` holds on `id`, as bits. Detectors claim only the
-/// record being retired, so these are all its claims.
-fn claim_bits(claims: &Claims, id: ConnId) -> ClaimBits {
-    if claims.is_empty() {
-        return 0;
-    }
-    FindingKind::ALL
-        .iter()
-        .enumerate()
-        .filter(|(_, k)| claims.is_claimed(**k, id))
-        .fold(0, |bits, (i, _)| bits | 1 << i)
-}
-
-/// Makes the claims `bits` says on `id` in `claims` (the inverse of
-/// [`claim_bits`]).
-fn claim_from_bits(bits: ClaimBits, id: ConnId, claims: &mut Claims) {
-    for (i, kind) in FindingKind::ALL.iter().enumerate() {
-        if bits & 1 << i != 0 {
-            claims.claim(*kind, id);
-        }
-    }
-}
-
 /// What the folding side made of the records, at the end.
 pub(super) struct Folded {
     pub(super) tally: Tally,
@@ -109,8 +71,7 @@ pub(super) struct Folded {
 /// The folding side's state, wherever it runs.
 pub(super) struct Fold {
     config: DetectConfig,
-    /// The detectors that do not look at segments on the tracking thread
-    /// (some read [`SegmentFacts`]), in the order of [`detect::all`].
+    /// Every detector, in the order of [`detect::all`].
     detectors: Vec<Box<dyn Detector>>,
     /// Those of `detectors` that read facts, by index.
     reading_facts: Vec<usize>,
@@ -124,10 +85,7 @@ pub(super) struct Fold {
 
 impl Fold {
     fn new(config: DetectConfig, keep: Keep) -> Fold {
-        let detectors: Vec<Box<dyn Detector>> = detect::all(&config)
-            .into_iter()
-            .filter(|d| !d.wants_segments())
-            .collect();
+        let detectors = detect::all(&config);
         Fold {
             config,
             reading_facts: (0..detectors.len())
@@ -144,11 +102,11 @@ impl Fold {
     }
 
     /// Folds a record; true when it is to be kept.
-    fn record(&mut self, record: &ConnectionRecord, claimed: ClaimBits) -> bool {
+    fn record(&mut self, record: &ConnectionRecord) -> bool {
         self.tally.add(record);
         self.hosts.add(record);
-        claim_from_bits(claimed, record.id, &mut self.claims);
         detect::connection_end_all(&mut self.detectors, record, &mut self.claims);
+        self.claims.clear();
         self.keep.wants(record.id)
     }
 
@@ -184,7 +142,7 @@ impl Fold {
             match event {
                 Event::Records(n) => {
                     for i in next..next + n {
-                        if self.record(&batch.records[i], batch.claims[i]) {
+                        if self.record(&batch.records[i]) {
                             kept.push(i);
                         }
                     }
@@ -210,7 +168,6 @@ impl Fold {
                 }
             }
         }
-        batch.claims.clear();
         batch.facts.clear();
     }
 
@@ -244,8 +201,6 @@ pub(super) struct End {
 #[derive(Default)]
 pub(super) struct Batch {
     records: Vec<ConnectionRecord>,
-    /// The claims on each record, by its index in `records`.
-    claims: Vec<ClaimBits>,
     facts: Vec<SegmentFacts>,
     events: Vec<Event>,
 }
@@ -254,7 +209,6 @@ impl Batch {
     fn with_capacity() -> Batch {
         Batch {
             records: Vec::with_capacity(BATCH),
-            claims: Vec::with_capacity(BATCH),
             facts: Vec::with_capacity(FACTS),
             events: Vec::new(),
         }
@@ -269,24 +223,10 @@ impl Batch {
         }
     }
 
-    /// Takes every record of `retired` and has `detectors` see each (the
-    /// ones whose record work stays on this thread); their claims go with
-    /// the record. Returns how many it took.
-    fn take(
-        &mut self,
-        retired: impl Iterator<Item = ConnectionRecord>,
-        detectors: &mut [Box<dyn Detector>],
-        claims: &mut Claims,
-    ) -> usize {
+    /// Takes every record of `retired`; returns how many it took.
+    fn take(&mut self, retired: impl Iterator<Item = ConnectionRecord>) -> usize {
         let start = self.records.len();
         self.records.extend(retired);
-        for record in &self.records[start..] {
-            for d in detectors.iter_mut() {
-                d.on_connection_end(record, claims);
-            }
-            self.claims.push(claim_bits(claims, record.id));
-            claims.clear();
-        }
         let n = self.records.len() - start;
         match self.events.last_mut() {
             _ if n == 0 => {}
@@ -401,14 +341,8 @@ impl Folder {
         }
     }
 
-    /// Records the tracker retired, after `detectors` (those of the
-    /// tracking thread) saw each.
-    pub(super) fn records(
-        &mut self,
-        retired: impl Iterator<Item = ConnectionRecord>,
-        detectors: &mut [Box<dyn Detector>],
-        claims: &mut Claims,
-    ) {
+    /// Records the tracker retired.
+    pub(super) fn records(&mut self, retired: impl Iterator<Item = ConnectionRecord>) {
         // A sweep can retire tens of thousands at once: hand them on a
         // batch at a time, so that no batch holds them all. (Not through a
         // `Peekable`: each record moved in and out of its slot, two copies
@@ -416,9 +350,7 @@ impl Folder {
         let mut retired = retired;
         loop {
             let room = BATCH.saturating_sub(self.batch().records.len()).max(1);
-            let taken = self
-                .batch()
-                .take(retired.by_ref().take(room), detectors, claims);
+            let taken = self.batch().take(retired.by_ref().take(room));
             if taken == 0 {
                 break;
             }
@@ -470,11 +402,10 @@ impl Folder {
         }
     }
 
-    /// Folds what is left and returns what was folded, with what
-    /// `meanwhile` returns: it runs while the folding thread finishes.
-    pub(super) fn finish<T>(self, end: End, meanwhile: impl FnOnce() -> T) -> (Folded, T) {
+    /// Folds what is left and returns what was folded.
+    pub(super) fn finish(self, end: End) -> Folded {
         match self {
-            Folder::Inline { fold, .. } => (fold.finish(end), meanwhile()),
+            Folder::Inline { fold, .. } => fold.finish(end),
             Folder::Thread {
                 mut batch,
                 empty,
@@ -485,9 +416,8 @@ impl Folder {
                 }
                 // A failed send means the thread panicked: join says why.
                 let _ = thread.send(Message::Finish(end));
-                let also = meanwhile();
                 match thread.join() {
-                    Some(Ok(Some(folded))) => (folded, also),
+                    Some(Ok(Some(folded))) => folded,
                     Some(Err(panic)) => std::panic::resume_unwind(panic),
                     _ => panic!("the folding thread ended before the pipeline finished"),
                 }
@@ -540,34 +470,11 @@ mod tests {
 
     /// Each batch in flight holds up to [`FACTS`] of them: a copy of the
     /// segment (136 bytes, two 32-byte socket addresses), the server's
-    /// TIME_WAIT socket when it was made, a few flags. Naming the
-    /// connection's endpoints again took 64 bytes more.
+    /// TIME_WAIT socket when it was made, a fin-retransmit-rst case (boxed:
+    /// rare), a few flags. Naming the connection's endpoints again took 64
+    /// bytes more.
     #[test]
-    fn segment_facts_take_192_bytes() {
-        assert_eq!(std::mem::size_of::<SegmentFacts>(), 192);
-    }
-
-    #[test]
-    fn claims_cross_to_the_folding_side_as_they_were_made() {
-        let (seven, eight) = (ConnId(7), ConnId(8));
-        let mut made = Claims::default();
-        made.claim(FindingKind::PawsSynDrop, seven);
-        made.claim(FindingKind::FinRetransmitRst, seven);
-        let bits = claim_bits(&made, seven);
-        assert_eq!(bits.count_ones(), 2);
-        let mut seen = Claims::default();
-        claim_from_bits(bits, seven, &mut seen);
-        for kind in FindingKind::ALL {
-            assert_eq!(
-                seen.is_claimed(*kind, seven),
-                made.is_claimed(*kind, seven),
-                "{kind}"
-            );
-        }
-        assert!(
-            !seen.is_claimed(FindingKind::PawsSynDrop, eight),
-            "only on 7"
-        );
-        assert_eq!(claim_bits(&Claims::default(), seven), 0);
+    fn segment_facts_take_200_bytes() {
+        assert_eq!(std::mem::size_of::<SegmentFacts>(), 200);
     }
 }

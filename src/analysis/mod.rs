@@ -18,7 +18,7 @@ use summary::{Tally, summarize};
 
 use crate::capture::{self, CaptureError, CaptureFacts};
 use crate::decode::Segment;
-use crate::detect::{self, Claims, Detector, SegmentFacts};
+use crate::detect::{self, SegmentFacts};
 use crate::flow::FlowKey;
 use crate::time::Timestamp;
 use crate::track::{ConnId, ConnectionRecord, Observation, TimeWaitCut, Tracker};
@@ -104,9 +104,8 @@ pub struct Pipeline<'o> {
 
 /// Where each connection record goes as the tracker retires it.
 enum Retire<'o> {
-    /// Into the detectors that look at segments here, then with their
-    /// claims to the folding side ([`fold`]): the summary counts, the host
-    /// tally and the other detectors; kept as [`Retain`] said.
+    /// To the folding side ([`fold`]): the summary counts, the host tally
+    /// and the detectors; kept as [`Retain`] said.
     Analyze(Box<Analyzer>),
     /// To the sink ([`Retain::Stream`]).
     Stream {
@@ -129,18 +128,14 @@ enum FactsOf {
     Every,
 }
 
-/// The tracking thread's part of an analyzing pipeline.
+/// The tracking thread's part of an analyzing pipeline: every detector
+/// runs on the folding side, which sees the segments they read as
+/// [`SegmentFacts`].
 struct Analyzer {
-    /// The detectors that look at segments, in the order of
-    /// [`detect::all`]: their record work stays on this thread ([`fold`]).
-    detectors: Vec<Box<dyn Detector>>,
-    /// The segments each of `detectors` wants, by index.
-    wanted: Vec<detect::SegmentsWanted>,
     /// Which segments go to the folding side as [`SegmentFacts`]: none
     /// when no detector there reads them.
     facts: Option<FactsOf>,
-    claims: Claims,
-    /// The summary, the hosts, the other detectors and the records kept.
+    /// The summary, the hosts, the detectors and the records kept.
     fold: Folder,
     /// The tracker's TIME_WAIT floor last handed on.
     floor: Option<crate::time::Timestamp>,
@@ -160,18 +155,12 @@ impl Retire<'_> {
             Retain::All => Keep::All,
             Retain::Only(id) => Keep::Only(id),
         };
-        let all = detect::all(&options.detect());
-        let facts = all
+        let facts = detect::all(&options.detect())
             .iter()
             .any(|d| d.wants_facts())
             .then_some(FactsOf::Wanted);
-        let detectors: Vec<Box<dyn Detector>> =
-            all.into_iter().filter(|d| d.wants_segments()).collect();
         Retire::Analyze(Box::new(Analyzer {
-            wanted: detectors.iter().map(|d| d.segments_wanted()).collect(),
             facts,
-            detectors,
-            claims: Claims::default(),
             fold: Folder::new(options.detect(), keep),
             floor: None,
         }))
@@ -193,7 +182,7 @@ impl Retire<'_> {
                     *stopped = sink(record).is_break();
                 }
             }
-            Retire::Analyze(a) => a.fold.records(retired, &mut a.detectors, &mut a.claims),
+            Retire::Analyze(a) => a.fold.records(retired),
         }
     }
 
@@ -207,9 +196,6 @@ impl Retire<'_> {
                 return;
             }
         };
-        for d in &mut a.detectors {
-            d.on_time_wait_cut(&cut);
-        }
         a.fold.cut(cut);
     }
 
@@ -225,9 +211,6 @@ impl Retire<'_> {
         }
         a.floor = floor;
         if let Some(f) = floor {
-            for d in &mut a.detectors {
-                d.advance(f);
-            }
             a.fold.advance(f);
         }
     }
@@ -313,12 +296,11 @@ impl<'o> Pipeline<'o> {
     /// report and returned as the error; damage after the header is not an
     /// error (see [`CaptureReport::damage`]).
     ///
-    /// Three threads: this one tracks connections and runs the detectors
-    /// that look at segments while a second reads and decodes the file,
-    /// handing segments over in batches in capture order, and a third
-    /// folds the retired records ([`fold`]). Tracking bounds the wall
-    /// time; taking decoding and folding off its thread pays even on two
-    /// cores.
+    /// Three threads: this one tracks connections while a second reads
+    /// and decodes the file, handing segments over in batches in capture
+    /// order, and a third runs the detectors on the retired records and
+    /// the segment facts ([`fold`]). Tracking bounds the wall time; taking
+    /// decoding and detecting off its thread pays even on two cores.
     pub fn feed<R: Read + Send>(&mut self, path: &str, input: R) -> Result<(), CaptureError> {
         let index = self.captures.len() as u32;
         self.tracker.set_capture(index);
@@ -461,26 +443,17 @@ impl<'o> Pipeline<'o> {
         };
         let (tally, hosts, mut findings, mut connections, cuts) = match self.retire {
             Retire::Analyze(a) => {
-                let mut a = *a;
+                let a = *a;
                 let end = fold::End {
                     capture_start,
                     capture_end,
                     selection: self.options.findings.clone(),
                 };
-                // This side's detectors finish while the folding side does.
-                let (folded, mut findings) = a.fold.finish(end, || {
-                    detect::finish_all(&mut a.detectors, &ctx, &self.options.findings)
-                });
-                // Each side's findings come sorted as `finish_all` sorts
-                // them, and every kind comes from one detector: the stable
-                // sort of both gives the order of one `finish_all` over
-                // every detector.
-                findings.extend(folded.findings);
-                findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.kind.cmp(&b.kind)));
+                let folded = a.fold.finish(end);
                 (
                     folded.tally,
                     folded.hosts,
-                    findings,
+                    folded.findings,
                     folded.kept,
                     folded.kept_cuts,
                 )
@@ -541,8 +514,8 @@ impl<'o> Pipeline<'o> {
     }
 }
 
-/// One segment through the tracker, the detectors and the observer, then
-/// the records it retired.
+/// One segment through the tracker and the observer, its facts to the
+/// detectors, then the records it retired.
 fn feed_segment(
     tracker: &mut Tracker,
     retire: &mut Retire<'_>,
@@ -563,11 +536,6 @@ fn feed_segment(
         && !obs.notes.ignored
         && let Retire::Analyze(a) = retire
     {
-        for (d, wanted) in a.detectors.iter_mut().zip(&a.wanted) {
-            if wanted.wants(seg) {
-                d.on_segment(seg, obs, conn);
-            }
-        }
         let facts = match a.facts {
             None => false,
             Some(FactsOf::Wanted) => SegmentFacts::wanted(seg, obs, conn),
@@ -695,10 +663,8 @@ mod tests {
                 let Retire::Analyze(a) = &mut p.retire else {
                     panic!("an analyzing pipeline");
                 };
-                assert!(a.wanted.contains(&detect::SegmentsWanted::Rst));
                 assert_eq!(a.facts, Some(FactsOf::Wanted));
                 if every {
-                    a.wanted.fill(detect::SegmentsWanted::All);
                     a.facts = Some(FactsOf::Every);
                 }
                 p.feed(name, std::fs::File::open(&path).unwrap()).unwrap();

@@ -24,7 +24,7 @@
 
 use super::{
     Claims, Context, Detector, EarliestRows, EvidenceSet, Finding, FindingKind, Keyed, KindSpec,
-    SegmentsWanted, Severity, ip_filter, plural,
+    SegmentFacts, Severity, ip_filter, plural,
 };
 use crate::decode::Segment;
 use crate::flow::Side;
@@ -57,7 +57,8 @@ pub const SPEC: KindSpec = KindSpec {
 /// TIME_WAIT), so a formatted note per case would cost about a hundred
 /// bytes for every lossy close in the last minute; it is formatted only
 /// when the finding's evidence keeps the row.
-struct Case {
+#[derive(Debug, Clone)]
+pub(crate) struct Case {
     closer_ip: IpAddr,
     /// The side that sent the first FIN and then the RST.
     closer: Side,
@@ -120,6 +121,47 @@ impl ByCloser {
     }
 }
 
+/// The case an RST makes, read on the tracking thread where the live
+/// connection is ([`SegmentFacts::fin_case`]): an RST from the active
+/// closer, its first, after the passive closer sent its FIN at least
+/// twice.
+pub(crate) fn case_of(seg: &Segment, obs: &Observation, conn: &Connection) -> Option<Case> {
+    if !seg.flags.rst() {
+        return None;
+    }
+    let closing = conn.closing()?;
+    let closer = closing.first_fin_by?;
+    if obs.sender != closer {
+        return None;
+    }
+    // Only the closer's first RST can tell: after an earlier one (an
+    // abort) the socket is gone for a reason of its own.
+    if conn.rst_of(closer).is_some_and(|r| r.frame() != seg.frame) {
+        return None;
+    }
+    let passive = closing.side(closer.peer());
+    if passive.fin_count < 2 {
+        return None;
+    }
+    let mut frames: Vec<FrameId> = closing
+        .side(closer)
+        .fin_first
+        .map(|f| f.frame())
+        .into_iter()
+        .chain(passive.fin_frames.iter())
+        .collect();
+    frames.push(seg.frame);
+    frames.sort_unstable();
+    let at = closing.side(closer).fin_first.map_or(seg.ts, |f| f.at());
+    Some(Case {
+        closer_ip: seg.src.ip(),
+        closer,
+        fin_count: passive.fin_count,
+        at,
+        frames: frames.into_boxed_slice(),
+    })
+}
+
 #[derive(Default)]
 pub struct FinRetransmitRst {
     /// Cases on connections still open.
@@ -132,52 +174,16 @@ impl Detector for FinRetransmitRst {
         &[FindingKind::FinRetransmitRst]
     }
 
-    fn segments_wanted(&self) -> SegmentsWanted {
-        SegmentsWanted::Rst
+    fn wants_facts(&self) -> bool {
+        true
     }
 
-    fn on_segment(&mut self, seg: &Segment, obs: &Observation, conn: &Connection) {
-        if !seg.flags.rst() || self.cases.contains_key(&obs.conn) {
-            return;
+    fn on_segment_facts(&mut self, facts: &SegmentFacts) {
+        if let Some(case) = &facts.fin_case
+            && !self.cases.contains_key(&facts.conn)
+        {
+            self.cases.insert(facts.conn, Case::clone(case));
         }
-        let Some(closing) = conn.closing() else {
-            return;
-        };
-        let Some(closer) = closing.first_fin_by else {
-            return;
-        };
-        if obs.sender != closer {
-            return;
-        }
-        // Only the closer's first RST can tell: after an earlier one
-        // (an abort) the socket is gone for a reason of its own.
-        if conn.rst_of(closer).is_some_and(|r| r.frame() != seg.frame) {
-            return;
-        }
-        let passive = closing.side(closer.peer());
-        if passive.fin_count < 2 {
-            return;
-        }
-        let mut frames: Vec<FrameId> = closing
-            .side(closer)
-            .fin_first
-            .map(|f| f.frame())
-            .into_iter()
-            .chain(passive.fin_frames.iter())
-            .collect();
-        frames.push(seg.frame);
-        frames.sort_unstable();
-        let at = closing.side(closer).fin_first.map_or(seg.ts, |f| f.at());
-        self.cases.insert(
-            obs.conn,
-            Case {
-                closer_ip: seg.src.ip(),
-                closer,
-                fin_count: passive.fin_count,
-                at,
-                frames: frames.into_boxed_slice(),
-            },
-        );
     }
 
     fn on_connection_end(&mut self, c: &ConnectionRecord, claims: &mut Claims) {

@@ -1,10 +1,10 @@
 //! Detectors turn connection lifecycles into findings: verdicts with the
 //! frames that prove them and a Wireshark display filter that shows them.
 //!
-//! Push model (as grep-searcher's `Sink`): the pipeline calls `on_segment`
-//! for the TCP segments a detector wants, in capture order, with the live
-//! connection they belong to (or `on_segment_facts` with what the detector
-//! reads of it copied out, [`SegmentFacts`], off the tracking thread),
+//! Push model (as grep-searcher's `Sink`): the pipeline calls
+//! `on_segment_facts` for the TCP segments detectors read, in capture
+//! order, with what they read of the live connection copied out
+//! ([`SegmentFacts`]: detectors run off the tracking thread),
 //! `on_connection_end` once per connection as the tracker retires it, and
 //! `finish` once at the end. State stays bounded: the
 //! connections still open, aggregates per host, pair or server, and
@@ -1059,8 +1059,8 @@ impl Claims {
     }
 }
 
-/// A finding kind's detector. Push model: the pipeline calls `on_segment`
-/// (or `on_segment_facts`) for the segments it wants, `on_connection_end`
+/// A finding kind's detector. Push model: the pipeline calls
+/// `on_segment_facts` for the segments detectors read, `on_connection_end`
 /// once for every connection as the
 /// tracker retires it (in retirement order, not id order), and `finish`
 /// once at the end. A detector keeps only bounded state: the connections
@@ -1069,23 +1069,8 @@ impl Claims {
 pub trait Detector {
     /// The kinds this detector can emit.
     fn kinds(&self) -> &'static [FindingKind];
-    /// Which segments [`Detector::on_segment`] does anything with: the
-    /// pipeline calls it only for those (an empty call per segment and
-    /// detector was a few percent of the whole run).
-    fn segments_wanted(&self) -> SegmentsWanted {
-        SegmentsWanted::None
-    }
-    /// Whether [`Detector::on_segment`] does anything at all.
-    fn wants_segments(&self) -> bool {
-        self.segments_wanted() != SegmentsWanted::None
-    }
-    /// Every TCP segment, in capture order, with the connection after it
-    /// (only those [`Detector::segments_wanted`] names), on the tracking
-    /// thread.
-    fn on_segment(&mut self, _seg: &Segment, _obs: &Observation, _conn: &Connection) {}
-    /// Whether the detector reads segments as [`SegmentFacts`]
-    /// ([`Detector::on_segment_facts`]): it then runs where the records are
-    /// folded, off the tracking thread.
+    /// Whether the detector reads segments ([`Detector::on_segment_facts`]):
+    /// the pipeline makes [`SegmentFacts`] only when some detector does.
     fn wants_facts(&self) -> bool {
         false
     }
@@ -1107,36 +1092,14 @@ pub trait Detector {
     fn finish(&mut self, ctx: &Context<'_>) -> Vec<Finding>;
 }
 
-/// The segments a detector's [`Detector::on_segment`] looks at; the test
-/// is made before the (dynamic) call, which most segments then skip.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SegmentsWanted {
-    /// None: the detector looks at records only (or at [`SegmentFacts`]).
-    None,
-    /// Segments with RST set.
-    Rst,
-    /// Every segment.
-    All,
-}
-
-impl SegmentsWanted {
-    pub fn wants(self, seg: &Segment) -> bool {
-        match self {
-            SegmentsWanted::None => false,
-            SegmentsWanted::Rst => seg.flags.rst(),
-            SegmentsWanted::All => true,
-        }
-    }
-}
-
-/// A segment as the detectors that read it off the tracking thread see it
-/// (`paws-syn-drop`, `tuple-reuse`): the segment, what the tracker made of
-/// it and the facts of its connection they read, copied when it was
-/// tracked. Their work per segment, with its lookups in maps of their own,
-/// was a tenth of the tracking thread's, the thread that bounds the run's
-/// wall time; the folding thread had time to spare. Facts go with the
-/// records, cuts and floor advances in one stream, so the detector sees
-/// every call in the order it saw it on the tracking thread.
+/// A segment as the detectors see it: the segment, what the tracker made
+/// of it and the facts of its connection they read (`paws-syn-drop`,
+/// `tuple-reuse`, `fin-retransmit-rst`), copied when it was tracked. The
+/// detectors run on the pipeline's folding thread; their work
+/// per segment, with its lookups in maps of their own, was a tenth of the
+/// tracking thread's, the thread that bounds the run's wall time. Facts go
+/// with the records, cuts and floor advances in one stream, so a detector
+/// sees every call in the order it saw it on the tracking thread.
 #[derive(Debug, Clone)]
 pub struct SegmentFacts {
     pub seg: Segment,
@@ -1154,6 +1117,9 @@ pub struct SegmentFacts {
     /// The server's TIME_WAIT socket, on the segment that made it
     /// ([`Connection::time_wait_opened`]).
     pub server_socket_opened: Option<TimeWaitSocket>,
+    /// An RST from the active closer after the peer's FIN came again
+    /// (`fin-retransmit-rst`), as read from the live connection.
+    pub(crate) fin_case: Option<Box<fin_retransmit_rst::Case>>,
 }
 
 impl SegmentFacts {
@@ -1190,6 +1156,7 @@ impl SegmentFacts {
             } else {
                 None
             },
+            fin_case: fin_retransmit_rst::case_of(seg, obs, conn).map(Box::new),
         }
     }
 
