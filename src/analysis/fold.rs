@@ -10,7 +10,7 @@
 use super::summary::Tally;
 use crate::detect::{self, Claims, DetectConfig, Detector, Finding, SegmentFacts, Selection};
 use crate::time::Timestamp;
-use crate::track::{ConnId, ConnectionRecord, HostRecord, HostTally, TimeWaitCut};
+use crate::track::{ConnId, ConnectionRecord, HostRecord, HostTally, Retired, TimeWaitCut};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
@@ -120,7 +120,7 @@ impl Fold {
         }
     }
 
-    fn facts(&mut self, facts: &SegmentFacts) {
+    fn facts(&mut self, facts: &mut SegmentFacts) {
         for &i in &self.reading_facts {
             self.detectors[i].on_segment_facts(facts);
         }
@@ -142,14 +142,15 @@ impl Fold {
             match event {
                 Event::Records(n) => {
                     for i in next..next + n {
-                        if self.record(&batch.records[i]) {
+                        let record = batch.records[i].record(self.config.time_wait_s);
+                        if self.record(record) {
                             kept.push(i);
                         }
                     }
                     next += n;
                 }
                 Event::Facts(n) => {
-                    for facts in &batch.facts[next_facts..next_facts + n] {
+                    for facts in &mut batch.facts[next_facts..next_facts + n] {
                         self.facts(facts);
                     }
                     next_facts += n;
@@ -164,23 +165,26 @@ impl Fold {
             let mut kept = kept.into_iter().peekable();
             for (i, record) in batch.records.drain(..).enumerate() {
                 if kept.next_if_eq(&i).is_some() {
-                    self.kept.push(record);
+                    self.kept.push(record.into_record(self.config.time_wait_s));
                 }
             }
         }
         batch.facts.clear();
     }
 
-    fn finish(mut self, end: End) -> Folded {
+    fn finish(self, end: End) -> Folded {
         let ctx = detect::Context {
             config: &self.config,
             capture_start: end.capture_start,
             capture_end: end.capture_end,
         };
-        let findings = detect::finish_all(&mut self.detectors, &ctx, &end.selection);
+        // The hosts first: their sweeps are freed before the findings are
+        // made (see `detect::finish_all`).
+        let hosts = self.hosts.finish();
+        let findings = detect::finish_all(self.detectors, &ctx, &end.selection);
         Folded {
             tally: self.tally,
-            hosts: self.hosts.finish(),
+            hosts,
             findings,
             kept: self.kept,
             kept_cuts: self.kept_cuts,
@@ -200,7 +204,8 @@ pub(super) struct End {
 /// which take them in one move each, and events that say where they go.
 #[derive(Default)]
 pub(super) struct Batch {
-    records: Vec<ConnectionRecord>,
+    /// Records, or connections whose record is made here.
+    records: Vec<Retired>,
     facts: Vec<SegmentFacts>,
     events: Vec<Event>,
 }
@@ -224,7 +229,7 @@ impl Batch {
     }
 
     /// Takes every record of `retired`; returns how many it took.
-    fn take(&mut self, retired: impl Iterator<Item = ConnectionRecord>) -> usize {
+    fn take(&mut self, retired: impl Iterator<Item = Retired>) -> usize {
         let start = self.records.len();
         self.records.extend(retired);
         let n = self.records.len() - start;
@@ -342,7 +347,7 @@ impl Folder {
     }
 
     /// Records the tracker retired.
-    pub(super) fn records(&mut self, retired: impl Iterator<Item = ConnectionRecord>) {
+    pub(super) fn records(&mut self, retired: impl Iterator<Item = Retired>) {
         // A sweep can retire tens of thousands at once: hand them on a
         // batch at a time, so that no batch holds them all. (Not through a
         // `Peekable`: each record moved in and out of its slot, two copies

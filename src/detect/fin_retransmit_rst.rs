@@ -165,7 +165,7 @@ pub(crate) fn case_of(seg: &Segment, obs: &Observation, conn: &Connection) -> Op
 #[derive(Default)]
 pub struct FinRetransmitRst {
     /// Cases on connections still open.
-    cases: HashMap<ConnId, Case>,
+    cases: HashMap<ConnId, Box<Case>>,
     by_closer: BTreeMap<IpAddr, ByCloser>,
 }
 
@@ -178,11 +178,12 @@ impl Detector for FinRetransmitRst {
         true
     }
 
-    fn on_segment_facts(&mut self, facts: &SegmentFacts) {
-        if let Some(case) = &facts.fin_case
+    fn on_segment_facts(&mut self, facts: &mut SegmentFacts) {
+        if facts.fin_case.is_some()
             && !self.cases.contains_key(&facts.conn)
+            && let Some(case) = facts.fin_case.take()
         {
-            self.cases.insert(facts.conn, Case::clone(case));
+            self.cases.insert(facts.conn, case);
         }
     }
 
@@ -195,7 +196,7 @@ impl Detector for FinRetransmitRst {
             self.by_closer
                 .entry(case.closer_ip)
                 .or_default()
-                .add(c.id, case);
+                .add(c.id, *case);
         }
     }
 

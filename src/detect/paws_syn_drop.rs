@@ -921,7 +921,7 @@ impl Detector for PawsSynDrop {
         true
     }
 
-    fn on_segment_facts(&mut self, facts: &SegmentFacts) {
+    fn on_segment_facts(&mut self, facts: &mut SegmentFacts) {
         let seg = &facts.seg;
         if let Some(r) = &facts.reuse {
             self.take_sockets(seg, r);
@@ -1183,7 +1183,7 @@ mod tests {
                 && SegmentFacts::wanted(&seg, &obs, conn)
             {
                 self.paws
-                    .on_segment_facts(&SegmentFacts::of(&seg, &obs, conn));
+                    .on_segment_facts(&mut SegmentFacts::of(&seg, &obs, conn));
             }
         }
 

@@ -70,7 +70,7 @@ impl Detector for TupleReuse {
         true
     }
 
-    fn on_segment_facts(&mut self, facts: &SegmentFacts) {
+    fn on_segment_facts(&mut self, facts: &mut SegmentFacts) {
         let seg = &facts.seg;
         let Some(reuse) = facts.reuse.as_deref() else {
             return;
