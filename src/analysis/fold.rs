@@ -10,7 +10,7 @@
 use super::summary::Tally;
 use crate::detect::{self, Claims, DetectConfig, Detector, Finding, SegmentFacts, Selection};
 use crate::time::Timestamp;
-use crate::track::{ConnId, ConnectionRecord, HostRecord, HostTally, Retired, TimeWaitCut};
+use crate::track::{ConnId, ConnectionRecord, HostRecord, HostTally, TimeWaitCut};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
@@ -142,8 +142,7 @@ impl Fold {
             match event {
                 Event::Records(n) => {
                     for i in next..next + n {
-                        let record = batch.records[i].record(self.config.time_wait_s);
-                        if self.record(record) {
+                        if self.record(&batch.records[i]) {
                             kept.push(i);
                         }
                     }
@@ -165,7 +164,7 @@ impl Fold {
             let mut kept = kept.into_iter().peekable();
             for (i, record) in batch.records.drain(..).enumerate() {
                 if kept.next_if_eq(&i).is_some() {
-                    self.kept.push(record.into_record(self.config.time_wait_s));
+                    self.kept.push(record);
                 }
             }
         }
@@ -204,8 +203,7 @@ pub(super) struct End {
 /// which take them in one move each, and events that say where they go.
 #[derive(Default)]
 pub(super) struct Batch {
-    /// Records, or connections whose record is made here.
-    records: Vec<Retired>,
+    records: Vec<ConnectionRecord>,
     facts: Vec<SegmentFacts>,
     events: Vec<Event>,
 }
@@ -229,7 +227,7 @@ impl Batch {
     }
 
     /// Takes every record of `retired`; returns how many it took.
-    fn take(&mut self, retired: impl Iterator<Item = Retired>) -> usize {
+    fn take(&mut self, retired: impl Iterator<Item = ConnectionRecord>) -> usize {
         let start = self.records.len();
         self.records.extend(retired);
         let n = self.records.len() - start;
@@ -347,7 +345,7 @@ impl Folder {
     }
 
     /// Records the tracker retired.
-    pub(super) fn records(&mut self, retired: impl Iterator<Item = Retired>) {
+    pub(super) fn records(&mut self, retired: impl Iterator<Item = ConnectionRecord>) {
         // A sweep can retire tens of thousands at once: hand them on a
         // batch at a time, so that no batch holds them all. (Not through a
         // `Peekable`: each record moved in and out of its slot, two copies

@@ -21,7 +21,7 @@ use crate::decode::Segment;
 use crate::detect::{self, SegmentFacts};
 use crate::flow::FlowKey;
 use crate::time::Timestamp;
-use crate::track::{ConnId, ConnectionRecord, Observation, Retired, TimeWaitCut, Tracker};
+use crate::track::{ConnId, ConnectionRecord, Observation, TimeWaitCut, Tracker};
 use std::io::Read;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -110,8 +110,6 @@ enum Retire<'o> {
     /// To the sink ([`Retain::Stream`]).
     Stream {
         sink: RecordSink<'o>,
-        /// The TIME_WAIT length records are made with.
-        time_wait_s: f64,
         /// The sink wants no more records.
         stopped: bool,
         /// Records streamed before a new incarnation cut their TIME_WAIT
@@ -149,7 +147,6 @@ impl Retire<'_> {
             Retain::Stream(sink) => {
                 return Retire::Stream {
                     sink,
-                    time_wait_s: options.time_wait_s,
                     stopped: false,
                     uncut: 0,
                 };
@@ -174,20 +171,15 @@ impl Retire<'_> {
         matches!(self, Retire::Stream { stopped: true, .. })
     }
 
-    /// Connections the tracker retired, in retirement order.
-    fn take(&mut self, retired: impl Iterator<Item = Retired>) {
+    /// Records the tracker retired, in retirement order.
+    fn take(&mut self, retired: impl Iterator<Item = ConnectionRecord>) {
         match self {
-            Retire::Stream {
-                sink,
-                stopped,
-                time_wait_s,
-                ..
-            } => {
-                for r in retired {
+            Retire::Stream { sink, stopped, .. } => {
+                for record in retired {
                     if *stopped {
                         break;
                     }
-                    *stopped = sink(r.into_record(*time_wait_s)).is_break();
+                    *stopped = sink(record).is_break();
                 }
             }
             Retire::Analyze(a) => a.fold.records(retired),
@@ -438,9 +430,7 @@ impl<'o> Pipeline<'o> {
             .filter_map(|c| c.last)
             .chain(self.segment_span.map(|s| s.1))
             .max();
-        // Made here: the folding side has the rest of the run's work.
-        self.retire
-            .take(self.tracker.finish(capture_end).map(Retired::Record));
+        self.retire.take(self.tracker.finish(capture_end));
         let config = self.options.detect();
         let ctx = detect::Context {
             config: &config,
@@ -560,7 +550,7 @@ fn feed_segment(
         observer.on_segment(capture, seg, obs);
     }
     if tracker.has_retired() {
-        retire.take(tracker.drain_retired_whole());
+        retire.take(tracker.drain_retired());
     }
     if tracker.has_cuts() {
         for cut in tracker.drain_cuts() {
@@ -684,82 +674,6 @@ mod tests {
             assert!(!every.findings.is_empty(), "{name}");
             assert_eq!(json(&filtered), json(&every), "{name}");
         }
-    }
-
-    /// 3,000 short connections a client closes, one every 10 ms, with a
-    /// TIME_WAIT of 1 s: enough segments between sweeps that the tracker
-    /// sweeps, and hands the connections it retires on whole.
-    fn swept_connections() -> Vec<Segment> {
-        use crate::decode::TcpFlags as F;
-        use crate::flow::Endpoint;
-        use crate::frame::FrameId;
-        use crate::seq::SeqNum;
-        let server = Endpoint::new("10.0.0.1".parse().unwrap(), 80);
-        let mut out = Vec::new();
-        for i in 0..3000u32 {
-            let client = Endpoint::new("10.0.0.2".parse().unwrap(), 20000 + (i % 5000) as u16);
-            let t0 = i64::from(i) * 10_000_000;
-            let (c, s) = (i.wrapping_mul(7919), i.wrapping_mul(104_729));
-            let steps = [
-                (client, server, F::SYN, c, 0, 0),
-                (server, client, F::SYN | F::ACK, s, c + 1, 0),
-                (client, server, F::ACK, c + 1, s + 1, 0),
-                (client, server, F::ACK | F::PSH, c + 1, s + 1, 100),
-                (server, client, F::ACK | F::PSH, s + 1, c + 101, 200),
-                (client, server, F::FIN | F::ACK, c + 101, s + 201, 0),
-                (server, client, F::FIN | F::ACK, s + 201, c + 102, 0),
-                (client, server, F::ACK, c + 102, s + 202, 0),
-            ];
-            for (k, (src, dst, flags, seq, ack, len)) in steps.into_iter().enumerate() {
-                out.push(Segment {
-                    frame: FrameId(out.len() as u64 + 1),
-                    ts: Timestamp(1_000_000_000_000 + t0 + k as i64 * 100_000),
-                    fragmentation: Default::default(),
-                    src,
-                    dst,
-                    seq: SeqNum(seq),
-                    ack: SeqNum(ack),
-                    flags: F(flags),
-                    window: 1000,
-                    payload_len: len,
-                    tsopt: None,
-                    ip_id: None,
-                    wscale: None,
-                });
-            }
-        }
-        out
-    }
-
-    /// The records of connections a sweep retired are made where they are
-    /// folded: they equal the records the tracking thread makes for a
-    /// stream (with the same TIME_WAIT length).
-    #[test]
-    fn records_made_where_they_are_folded_equal_those_made_where_they_retire() {
-        let options = Options {
-            time_wait_s: 1.0,
-            ..Options::default()
-        };
-        let segments = swept_connections();
-        let mut p = Pipeline::new(options.clone(), Retain::All);
-        for seg in &segments {
-            p.feed_segment(seg);
-        }
-        let all = p.finish();
-        let mut streamed = Vec::new();
-        let sink = Box::new(|r: ConnectionRecord| {
-            streamed.push(r);
-            ControlFlow::Continue(())
-        });
-        let mut p = Pipeline::new(options, Retain::Stream(sink));
-        for seg in &segments {
-            p.feed_segment(seg);
-        }
-        assert!(p.tracker.live() < 1000, "a sweep retired connections");
-        p.finish();
-        assert_eq!(all.connections.len(), 3000);
-        streamed.sort_by_key(|r| r.id);
-        assert_eq!(json(&streamed), json(&all.connections));
     }
 
     #[test]

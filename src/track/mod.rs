@@ -837,23 +837,14 @@ impl Tracker {
     /// Records retired since the last call, in retirement order. Those a
     /// sweep retired are made as the iterator reaches them; the ones it
     /// does not reach are dropped, as [`Vec::drain`] drops them.
-    pub fn drain_retired(&mut self) -> impl Iterator<Item = ConnectionRecord> + '_ {
-        let tw = self.time_wait_secs;
-        self.drain_retired_whole().map(move |r| r.into_record(tw))
-    }
-
-    /// [`Tracker::drain_retired`], with the connections a sweep retired
-    /// handed on whole, for the caller to make their records
-    /// ([`Retired::into_record`]) where it folds them: most records of a
-    /// long capture are made so, and making them was a twelfth of this
-    /// thread's work, the thread that bounds the run's wall time.
-    pub fn drain_retired_whole(&mut self) -> DrainRetired<'_> {
+    pub fn drain_retired(&mut self) -> DrainRetired<'_> {
         let before_swept = std::mem::take(&mut self.swept_at);
         DrainRetired {
             before_swept,
             records: self.retired.drain(..),
             swept: self.swept.drain(..),
             conns: &mut self.conns,
+            time_wait_secs: self.time_wait_secs,
         }
     }
 
@@ -896,50 +887,20 @@ pub struct DrainRetired<'a> {
     records: std::vec::Drain<'a, ConnectionRecord>,
     swept: std::vec::Drain<'a, u32>,
     conns: &'a mut Slab<Connection>,
+    time_wait_secs: f64,
 }
 
 impl Iterator for DrainRetired<'_> {
-    type Item = Retired;
+    type Item = ConnectionRecord;
 
-    fn next(&mut self) -> Option<Retired> {
+    fn next(&mut self) -> Option<ConnectionRecord> {
         if self.before_swept > 0 {
             self.before_swept -= 1;
-            return self.records.next().map(Retired::Record);
+            return self.records.next();
         }
         match self.swept.next() {
-            Some(k) => Some(Retired::Whole(self.conns.remove(k as usize))),
-            None => self.records.next().map(Retired::Record),
-        }
-    }
-}
-
-/// A retired connection: its record, or the connection itself when a
-/// sweep retired it unchanged, for its record to be made where it is
-/// folded ([`Tracker::drain_retired_whole`]).
-#[derive(Debug)]
-pub enum Retired {
-    Record(ConnectionRecord),
-    Whole(Connection),
-}
-
-impl Retired {
-    /// The record, made now if it was not (with the tracker's TIME_WAIT
-    /// length, `time_wait_secs`).
-    pub fn into_record(self, time_wait_secs: f64) -> ConnectionRecord {
-        match self {
-            Retired::Record(r) => r,
-            Retired::Whole(mut c) => c.finish(time_wait_secs),
-        }
-    }
-
-    /// The record, made in place if it was not.
-    pub fn record(&mut self, time_wait_secs: f64) -> &ConnectionRecord {
-        if let Retired::Whole(c) = self {
-            *self = Retired::Record(c.finish(time_wait_secs));
-        }
-        match self {
-            Retired::Record(r) => r,
-            Retired::Whole(_) => unreachable!("made above"),
+            Some(k) => Some(self.conns.remove(k as usize).finish(self.time_wait_secs)),
+            None => self.records.next(),
         }
     }
 }
