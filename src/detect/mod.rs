@@ -1128,9 +1128,10 @@ impl SegmentFacts {
     /// Whether a detector that reads facts could do anything with this
     /// segment, whatever its own state: a segment that reopened a 4-tuple,
     /// a SYN or SYN-ACK, what tells a SYN's attempt on a TIME_WAIT socket
-    /// how it went (a bare ACK, a SYN-ACK, an RST), and the segment that
-    /// made the server's TIME_WAIT socket. About two segments in five: the
-    /// data segments, most of a capture, stay behind.
+    /// how it went (a bare ACK, a SYN-ACK, an RST; the RST is also what
+    /// fin-retransmit-rst reads), and the segment that made the server's
+    /// TIME_WAIT socket. About half the segments of the generated server
+    /// traffic (the bare ACKs most of them); the data segments stay behind.
     #[inline]
     pub fn wanted(seg: &Segment, obs: &Observation, conn: &Connection) -> bool {
         obs.reuse.is_some()
@@ -1139,6 +1140,8 @@ impl SegmentFacts {
             || conn.time_wait_opened(Side::Server)
     }
 
+    /// The facts of `seg`, read from its connection just after the
+    /// tracker took the segment in.
     #[inline]
     pub fn of(seg: &Segment, obs: &Observation, conn: &Connection) -> SegmentFacts {
         let f = seg.flags;
