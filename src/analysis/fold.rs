@@ -106,7 +106,6 @@ impl Fold {
         self.tally.add(record);
         self.hosts.add(record);
         detect::connection_end_all(&mut self.detectors, record, &mut self.claims);
-        self.claims.clear();
         self.keep.wants(record.id)
     }
 

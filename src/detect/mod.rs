@@ -1051,12 +1051,6 @@ impl Claims {
     pub fn clear(&mut self) {
         self.claims.clear();
     }
-
-    /// No claim at all (most records: the check costs less than asking
-    /// for each kind).
-    pub fn is_empty(&self) -> bool {
-        self.claims.is_empty()
-    }
 }
 
 /// A finding kind's detector. Push model: the pipeline calls
