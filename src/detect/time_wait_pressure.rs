@@ -187,13 +187,18 @@ impl Detector for TimeWaitPressure {
     fn on_connection_end(&mut self, c: &ConnectionRecord, _claims: &mut Claims) {
         let ephemeral =
             holds_ephemeral(self.config.port_range, c.client.port(), c.time_wait.holder);
-        let p = self.pairs.entry((c.client.ip(), c.server)).or_insert(Pair {
-            held: PeakSweep::new(true),
-            count: 0,
-            first: None,
-            last: None,
-            timestamps: true,
-        });
+        // Made only for a pair's first record (`or_insert` built and
+        // dropped a sweep for every record).
+        let p = self
+            .pairs
+            .entry((c.client.ip(), c.server))
+            .or_insert_with(|| Pair {
+                held: PeakSweep::new(true),
+                count: 0,
+                first: None,
+                last: None,
+                timestamps: true,
+            });
         p.timestamps &= c.client_to_server.timestamps && c.server_to_client.timestamps;
         if ephemeral && let (Some(from), Some(until)) = (c.time_wait.from, c.time_wait.until) {
             if !p.held.waiting() {
