@@ -8,7 +8,9 @@
 //! there, and the claims one makes on a record are read by the next.
 
 use super::summary::Tally;
-use crate::detect::{self, Claims, DetectConfig, Detector, Finding, SegmentFacts, Selection};
+use crate::detect::{
+    self, Claims, DetectConfig, Detector, FactsWanted, Finding, SegmentFacts, Selection,
+};
 use crate::time::Timestamp;
 use crate::track::{ConnId, ConnectionRecord, HostRecord, HostTally, TimeWaitCut};
 use std::sync::mpsc;
@@ -73,8 +75,9 @@ pub(super) struct Fold {
     config: DetectConfig,
     /// Every detector, in the order of [`detect::all`].
     detectors: Vec<Box<dyn Detector>>,
-    /// Those of `detectors` that read facts, by index.
-    reading_facts: Vec<usize>,
+    /// Those of `detectors` that read facts, by index, with the facts they
+    /// read.
+    reading_facts: Vec<(usize, FactsWanted)>,
     claims: Claims,
     tally: Tally,
     hosts: HostTally,
@@ -89,7 +92,8 @@ impl Fold {
         Fold {
             config,
             reading_facts: (0..detectors.len())
-                .filter(|&i| detectors[i].wants_facts())
+                .map(|i| (i, detectors[i].facts_wanted()))
+                .filter(|(_, w)| *w != FactsWanted::None)
                 .collect(),
             detectors,
             claims: Claims::default(),
@@ -120,8 +124,10 @@ impl Fold {
     }
 
     fn facts(&mut self, facts: &mut SegmentFacts) {
-        for &i in &self.reading_facts {
-            self.detectors[i].on_segment_facts(facts);
+        for &(i, wanted) in &self.reading_facts {
+            if wanted.wants(facts) {
+                self.detectors[i].on_segment_facts(facts);
+            }
         }
     }
 

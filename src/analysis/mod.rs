@@ -157,7 +157,7 @@ impl Retire<'_> {
         };
         let facts = detect::all(&options.detect())
             .iter()
-            .any(|d| d.wants_facts())
+            .any(|d| d.facts_wanted() != detect::FactsWanted::None)
             .then_some(FactsOf::Wanted);
         Retire::Analyze(Box::new(Analyzer {
             facts,

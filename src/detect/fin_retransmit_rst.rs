@@ -23,8 +23,8 @@
 //! `abortive-close` (data after close), not a missing TIME_WAIT socket.
 
 use super::{
-    Claims, Context, Detector, EarliestRows, EvidenceSet, Finding, FindingKind, Keyed, KindSpec,
-    SegmentFacts, Severity, ip_filter, plural,
+    Claims, Context, Detector, EarliestRows, EvidenceSet, FactsWanted, Finding, FindingKind, Keyed,
+    KindSpec, SegmentFacts, Severity, ip_filter, plural,
 };
 use crate::decode::Segment;
 use crate::flow::Side;
@@ -174,8 +174,8 @@ impl Detector for FinRetransmitRst {
         &[FindingKind::FinRetransmitRst]
     }
 
-    fn wants_facts(&self) -> bool {
-        true
+    fn facts_wanted(&self) -> FactsWanted {
+        FactsWanted::FinCase
     }
 
     fn on_segment_facts(&mut self, facts: &mut SegmentFacts) {

@@ -1063,13 +1063,15 @@ impl Claims {
 pub trait Detector {
     /// The kinds this detector can emit.
     fn kinds(&self) -> &'static [FindingKind];
-    /// Whether the detector reads segments ([`Detector::on_segment_facts`]):
-    /// the pipeline makes [`SegmentFacts`] only when some detector does.
-    fn wants_facts(&self) -> bool {
-        false
+    /// Which segments the detector reads ([`Detector::on_segment_facts`]):
+    /// the pipeline makes [`SegmentFacts`] only when some detector reads
+    /// any, and calls each only with those it names.
+    fn facts_wanted(&self) -> FactsWanted {
+        FactsWanted::None
     }
-    /// The segments [`SegmentFacts::wanted`] names, in capture order and in
-    /// order with the records, cuts and floor advances.
+    /// The segments [`SegmentFacts::wanted`] names (of them, those
+    /// [`Detector::facts_wanted`] names), in capture order and in order
+    /// with the records, cuts and floor advances.
     /// A detector may take what only it reads out of `facts` (a
     /// fin-retransmit-rst case: kept as it was made, not copied).
     fn on_segment_facts(&mut self, _facts: &mut SegmentFacts) {}
@@ -1086,6 +1088,31 @@ pub trait Detector {
     fn on_time_wait_cut(&mut self, _cut: &crate::track::TimeWaitCut) {}
     /// Once, after the last connection ended.
     fn finish(&mut self, ctx: &Context<'_>) -> Vec<Finding>;
+}
+
+/// The [`SegmentFacts`] a detector reads; the test is made before the
+/// (dynamic) call: a call per fact and detector for nothing was a tenth of
+/// the folding thread's own work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FactsWanted {
+    None,
+    /// Every segment [`SegmentFacts::wanted`] names.
+    All,
+    /// Those that reopened a 4-tuple ([`SegmentFacts::reuse`]).
+    Reuse,
+    /// Those with a fin-retransmit-rst case.
+    FinCase,
+}
+
+impl FactsWanted {
+    pub fn wants(self, facts: &SegmentFacts) -> bool {
+        match self {
+            FactsWanted::None => false,
+            FactsWanted::All => true,
+            FactsWanted::Reuse => facts.reuse.is_some(),
+            FactsWanted::FinCase => facts.fin_case.is_some(),
+        }
+    }
 }
 
 /// A segment as the detectors see it: the segment, what the tracker made

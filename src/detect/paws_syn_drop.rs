@@ -64,8 +64,8 @@
 //! SYN-ACK; warning when it connected late.
 
 use super::{
-    Claims, Context, DetectConfig, Detector, EvidenceSet, Finding, FindingKind, KindSpec,
-    SegmentFacts, Severity, pair, plural, syn_filter,
+    Claims, Context, DetectConfig, Detector, EvidenceSet, FactsWanted, Finding, FindingKind,
+    KindSpec, SegmentFacts, Severity, pair, plural, syn_filter,
 };
 use crate::decode::Segment;
 use crate::flow::{Endpoint, Side};
@@ -917,8 +917,8 @@ impl Detector for PawsSynDrop {
         &[FindingKind::PawsSynDrop, FindingKind::TimestampRegression]
     }
 
-    fn wants_facts(&self) -> bool {
-        true
+    fn facts_wanted(&self) -> FactsWanted {
+        FactsWanted::All
     }
 
     fn on_segment_facts(&mut self, facts: &mut SegmentFacts) {

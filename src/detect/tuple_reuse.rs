@@ -12,8 +12,8 @@
 //! previous incarnation's TIME_WAIT would have ended. Info.
 
 use super::{
-    Claims, Context, Detector, EvidenceSet, Finding, FindingKind, KindSpec, SegmentFacts, Severity,
-    pair, plural, syn_filter,
+    Claims, Context, Detector, EvidenceSet, FactsWanted, Finding, FindingKind, KindSpec,
+    SegmentFacts, Severity, pair, plural, syn_filter,
 };
 use crate::flow::Endpoint;
 use crate::frame::FrameId;
@@ -66,8 +66,8 @@ impl Detector for TupleReuse {
         &[FindingKind::TupleReuse]
     }
 
-    fn wants_facts(&self) -> bool {
-        true
+    fn facts_wanted(&self) -> FactsWanted {
+        FactsWanted::Reuse
     }
 
     fn on_segment_facts(&mut self, facts: &mut SegmentFacts) {
