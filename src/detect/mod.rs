@@ -1182,7 +1182,11 @@ impl SegmentFacts {
             } else {
                 None
             },
-            fin_case: fin_retransmit_rst::case_of(seg, obs, conn).map(Box::new),
+            fin_case: if f.rst() {
+                fin_retransmit_rst::case_of(seg, obs, conn).map(Box::new)
+            } else {
+                None
+            },
         }
     }
 
