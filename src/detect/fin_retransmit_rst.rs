@@ -179,8 +179,7 @@ impl Detector for FinRetransmitRst {
     }
 
     fn on_segment_facts(&mut self, facts: &mut SegmentFacts) {
-        if facts.fin_case.is_some()
-            && !self.cases.contains_key(&facts.conn)
+        if !self.cases.contains_key(&facts.conn)
             && let Some(case) = facts.fin_case.take()
         {
             self.cases.insert(facts.conn, case);

@@ -410,6 +410,31 @@ mod tests {
         assert_eq!(rows, want_rows);
     }
 
+    /// The findings `d` makes at the end of a capture whose times are not
+    /// known.
+    fn finished(mut d: TimeWaitPressure, config: &DetectConfig) -> Vec<Finding> {
+        d.finish(&Context {
+            config,
+            capture_start: None,
+            capture_end: None,
+        })
+    }
+
+    /// The cut of `r`'s client-held TIME_WAIT when `by` took its 4-tuple
+    /// over at `at`.
+    fn taken_over(r: &ConnectionRecord, at: Timestamp, by: ConnId) -> crate::track::TimeWaitCut {
+        crate::track::TimeWaitCut {
+            id: r.id,
+            client: r.client,
+            server: r.server,
+            holder: Closer::Client,
+            from: r.time_wait.from.unwrap(),
+            until: r.time_wait.until.unwrap(),
+            at,
+            reused_by: by,
+        }
+    }
+
     /// TIME_WAIT intervals that end where they start (times at the end of
     /// the timestamp's range, where adding 60 s saturates) hold no socket:
     /// no finding, and no panic (a pcapng with timestamps in the year
@@ -432,12 +457,7 @@ mod tests {
             d.on_connection_end(&r, &mut claims);
         }
         d.advance(end);
-        let ctx = Context {
-            config: &config,
-            capture_start: None,
-            capture_end: None,
-        };
-        assert!(d.finish(&ctx).is_empty());
+        assert!(finished(d, &config).is_empty());
     }
 
     /// Intervals each taken over the instant it began were never open: a
@@ -462,23 +482,9 @@ mod tests {
             r.time_wait.from = Some(start);
             r.time_wait.until = Some(start.add_secs(60.0));
             d.on_connection_end(&r, &mut claims);
-            d.on_time_wait_cut(&crate::track::TimeWaitCut {
-                id: r.id,
-                client: r.client,
-                server: r.server,
-                holder: Closer::Client,
-                from: start,
-                until: start.add_secs(60.0),
-                at: start,
-                reused_by: ConnId(1000 + i),
-            });
+            d.on_time_wait_cut(&taken_over(&r, start, ConnId(1000 + i)));
         }
-        let ctx = Context {
-            config: &config,
-            capture_start: None,
-            capture_end: None,
-        };
-        assert!(d.finish(&ctx).is_empty());
+        assert!(finished(d, &config).is_empty());
     }
 
     /// A takeover cuts only what the detector holds: a port outside the
@@ -509,26 +515,12 @@ mod tests {
             // The pair's sweep has applied everything before 0.5 s.
             d.advance(from.add_secs(0.5));
             if cut {
-                d.on_time_wait_cut(&crate::track::TimeWaitCut {
-                    id: outside.id,
-                    client: outside.client,
-                    server: outside.server,
-                    holder: Closer::Client,
-                    from: outside.time_wait.from.unwrap(),
-                    until: outside.time_wait.until.unwrap(),
-                    at: from.add_secs(5.0),
-                    reused_by: ConnId(99),
-                });
+                d.on_time_wait_cut(&taken_over(&outside, from.add_secs(5.0), ConnId(99)));
             }
             for i in 2..8 {
                 d.on_connection_end(&record(i, 40000 + i), &mut claims);
             }
-            let ctx = Context {
-                config: &config,
-                capture_start: None,
-                capture_end: None,
-            };
-            d.finish(&ctx)
+            finished(d, &config)
         };
         let (whole, cut) = (run(false), run(true));
         assert_eq!(whole.len(), 1);
