@@ -69,8 +69,11 @@ pub struct PeakSweep<T> {
     applied: Option<Timestamp>,
     peak: u64,
     peak_at: Option<Timestamp>,
-    /// Keep the intervals open at the peak (else only count them).
-    keep_at_peak: bool,
+    /// Keep the intervals open at the peak once it is at least this high
+    /// (else only count them): `u64::MAX` never, 0 always. A caller whose
+    /// peaks below some level can never make a finding spares itself
+    /// their intervals (most pairs of a busy server).
+    keep_from: u64,
     /// Intervals open at `peak_at` that have ended since.
     ended_at_peak: Vec<Interval<T>>,
     /// Cuts of waiting intervals (see [`PeakSweep::cut`]), by (from,
@@ -85,14 +88,21 @@ pub struct PeakSweep<T> {
 }
 
 impl<T: Copy + PartialEq> PeakSweep<T> {
-    pub fn new(keep_at_peak: bool) -> PeakSweep<T> {
+    /// A sweep that only counts: [`PeakSweep::finish`] gives no intervals.
+    pub fn counting() -> PeakSweep<T> {
+        PeakSweep::keeping_from(u64::MAX)
+    }
+
+    /// A sweep that keeps the intervals open at its peak when that peak is
+    /// at least `level`.
+    pub fn keeping_from(level: u64) -> PeakSweep<T> {
         PeakSweep {
             pending: Vec::new(),
             open: BinaryHeap::new(),
             applied: None,
             peak: 0,
             peak_at: None,
-            keep_at_peak,
+            keep_from: level,
             ended_at_peak: Vec::new(),
             waiting_cuts: HashMap::new(),
             dead: HashMap::new(),
@@ -204,7 +214,7 @@ impl<T: Copy + PartialEq> PeakSweep<T> {
                 // The original of a cut interval: its copy ended already.
                 continue;
             }
-            if self.keep_at_peak
+            if self.peak >= self.keep_from
                 && self
                     .peak_at
                     .is_some_and(|p| ended.from <= p && ended.until > p)
@@ -214,15 +224,35 @@ impl<T: Copy + PartialEq> PeakSweep<T> {
         }
     }
 
+    /// Keeps the intervals open at every peak from now on, whatever its
+    /// height. Those of the present peak that ended before this call were
+    /// not kept if it was below the level: they are missing from what
+    /// [`PeakSweep::finish`] gives if no higher peak comes.
+    pub fn keep_every_peak(&mut self) {
+        self.keep_from = 0;
+    }
+
+    /// Keeps the intervals open at a peak only from `level` (when higher
+    /// than the level so far), and drops those kept for a lower peak.
+    pub fn raise_keep_from(&mut self, level: u64) {
+        if level > self.keep_from {
+            self.keep_from = level;
+            if self.peak < level {
+                self.ended_at_peak = Vec::new();
+            }
+        }
+    }
+
     /// Applies what is left: the peak, when it was first reached, and the
-    /// intervals open then (empty unless `keep_at_peak`).
+    /// intervals open then (empty when the peak is below the level given
+    /// to [`PeakSweep::keeping_from`]).
     pub fn finish(mut self) -> (u64, Option<Timestamp>, Vec<Interval<T>>) {
         self.pending.sort_unstable_by_key(|i| i.from);
         for i in std::mem::take(&mut self.pending) {
             self.apply(i);
         }
         let mut at_peak = std::mem::take(&mut self.ended_at_peak);
-        if let (true, Some(p)) = (self.keep_at_peak, self.peak_at) {
+        if let (true, Some(p)) = (self.peak >= self.keep_from, self.peak_at) {
             for Reverse(i) in std::mem::take(&mut self.open) {
                 if !self.take_dead(&i) && i.from <= p && i.until > p {
                     at_peak.push(i);
@@ -304,7 +334,7 @@ mod tests {
             };
             iv.push((from, from + len));
         }
-        let mut sweep: PeakSweep<usize> = PeakSweep::new(true);
+        let mut sweep: PeakSweep<usize> = PeakSweep::keeping_from(0);
         let mut order: Vec<usize> = (0..iv.len()).collect();
         // Retire each one 60-70 s after its start.
         order.sort_by_key(|&i| iv[i].0 + 60_000 + (i as i64 * 7919) % 10_000);
@@ -331,7 +361,7 @@ mod tests {
 
     #[test]
     fn an_end_at_a_start_closes_first() {
-        let mut s: PeakSweep<()> = PeakSweep::new(false);
+        let mut s: PeakSweep<()> = PeakSweep::counting();
         s.add(t(0), t(10), ());
         s.add(t(10), t(20), ());
         s.advance(t(5));
@@ -361,7 +391,7 @@ mod tests {
         events.sort_unstable();
         let mut raised = 0;
         for n in (0..=events.len()).step_by(7) {
-            let mut sweep: PeakSweep<i64> = PeakSweep::new(true);
+            let mut sweep: PeakSweep<i64> = PeakSweep::keeping_from(0);
             for &(at, is_cut, from, until) in &events[..n] {
                 if is_cut {
                     sweep.cut(t(from), t(until), t(at), from);
@@ -398,7 +428,7 @@ mod tests {
                 x.is_multiple_of(5).then_some((x >> 40) as i64 % 60_000),
             ));
         }
-        let mut sweep: PeakSweep<usize> = PeakSweep::new(true);
+        let mut sweep: PeakSweep<usize> = PeakSweep::keeping_from(0);
         // Add each at its start, cut it (if it is cut) 30 s later, with
         // the floor trailing 1 s behind: cuts meet waiting and open ones.
         let mut events: Vec<(i64, bool, usize)> = Vec::new();
@@ -432,5 +462,50 @@ mod tests {
         want.sort_unstable();
         got.sort_unstable();
         assert_eq!(got, want);
+    }
+
+    /// A sweep keeps the intervals open at its peak only when the peak
+    /// reaches its level: all of them at the level, none above it. Raised
+    /// past the peak long after it (its intervals all ended), the sweep
+    /// drops what it kept; raised to the peak, it keeps them all.
+    #[test]
+    fn the_intervals_at_the_peak_are_kept_from_the_level() {
+        // Dense starts for 55 s, then sparse ones for 555 s.
+        let iv: Vec<(i64, i64)> = (0..3_000i64)
+            .map(|i| {
+                let from = if i < 1_500 {
+                    i * 37
+                } else {
+                    55_500 + (i - 1_500) * 370
+                };
+                (from, from + 60_000)
+            })
+            .collect();
+        let run = |level: u64, raise: Option<u64>| {
+            let mut s: PeakSweep<usize> = PeakSweep::keeping_from(level);
+            for (i, &(from, until)) in iv.iter().enumerate() {
+                if i == 2_900
+                    && let Some(r) = raise
+                {
+                    s.raise_keep_from(r);
+                }
+                s.add(t(from), t(until), i);
+                s.advance(t(from - 1_000));
+            }
+            let (peak, _, open) = s.finish();
+            let mut kept: Vec<usize> = open.iter().map(|i| i.item).collect();
+            kept.sort_unstable();
+            (peak, kept)
+        };
+        let (peak, every) = run(0, None);
+        assert!(peak > 1_000 && every.len() as u64 == peak, "{peak}");
+        assert!(
+            every.iter().all(|&i| i < 1_600),
+            "the peak is in the dense part"
+        );
+        assert_eq!(run(peak, None).1, every);
+        assert_eq!(run(peak + 1, None), (peak, Vec::new()));
+        assert_eq!(run(0, Some(peak)).1, every);
+        assert_eq!(run(0, Some(peak + 1)), (peak, Vec::new()));
     }
 }

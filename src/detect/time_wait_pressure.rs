@@ -56,6 +56,11 @@ pub struct TimeWaitPressure {
     waiting: Vec<(IpAddr, Endpoint)>,
     /// The FIN frames that do not fit [`Held::frame`], by connection.
     big_frames: FxHashMap<ConnId, FrameId>,
+    /// The height from which a new pair keeps the intervals open at its
+    /// peak ([`lowest_firing_peak`] of no span).
+    keep_from: u64,
+    /// Every pair keeps every peak's intervals (the tests' reference).
+    keep_every_peak: bool,
 }
 
 impl TimeWaitPressure {
@@ -65,7 +70,64 @@ impl TimeWaitPressure {
             pairs: Groups::default(),
             waiting: Vec::new(),
             big_frames: FxHashMap::default(),
+            keep_from: lowest_firing_peak(config, 0.0),
+            keep_every_peak: false,
         }
+    }
+
+    /// The detector as it was before pairs kept only the peaks that can
+    /// make a finding: the reference its findings are held to.
+    #[cfg(test)]
+    fn keeping_every_peak(config: &DetectConfig) -> TimeWaitPressure {
+        TimeWaitPressure {
+            keep_from: 0,
+            keep_every_peak: true,
+            ..TimeWaitPressure::new(config)
+        }
+    }
+}
+
+/// The lowest peak a pair can make a finding with, once the intervals it
+/// held start over `span_s` seconds, while every one lasted the whole
+/// TIME_WAIT (none cut short by a new connection on its 4-tuple): a pair
+/// keeps the intervals open at its peak only from this height, so most
+/// pairs of a busy server (a client every few seconds, a peak of tens of
+/// sockets; or a steady client past one TIME_WAIT, below a quarter of
+/// the range) keep none. Let R be the range, T the TIME_WAIT, and the
+/// pair's count intervals start over S seconds at the end (S >= span_s:
+/// it only grows):
+/// - by its peak: peak >= R / 2;
+/// - by the projection, S < T: every interval is open at the last start,
+///   so peak >= count; the projection needs [`MIN_BURST_FOR_PROJECTION`]
+///   intervals over S < 1 s, or [`MIN_FOR_PROJECTION`] over S >= 1 s at
+///   (R - 1) / (2 T) a second (its rounded `rate × T` at least R / 2):
+///   S × (R - 1) / (2 T) of them;
+/// - by the projection, S >= T: the intervals starting within one T are
+///   all open at the last of those starts, and floor(S / T) + 1 such
+///   stretches cover S, so peak >= count / (S / T + 1) >=
+///   count × T / (2 S) = rate × T / 2 >= (R - 1) / 4.
+///
+/// One less than the least of these, for rounding. A pair that holds an
+/// interval cut short keeps every peak's from then on
+/// ([`PeakSweep::keep_every_peak`]); only a peak below the bound reached
+/// before the pair's first cut, and never passed after it, would lack the
+/// intervals that had ended by that cut.
+fn lowest_firing_peak(config: &DetectConfig, span_s: f64) -> u64 {
+    let (lo, hi) = config.port_range;
+    let range = (u64::from(hi - lo) + 1) as f64;
+    let t = config.time_wait_s;
+    let mut lowest = (range / 2.0).ceil().min(((range - 1.0) / 4.0).floor());
+    if span_s < 1.0 {
+        lowest = lowest.min(MIN_BURST_FOR_PROJECTION as f64);
+    }
+    if span_s < t {
+        let by_rate = (span_s.max(1.0) * (range - 1.0) / (2.0 * t)).floor();
+        lowest = lowest.min(by_rate.max(MIN_FOR_PROJECTION as f64));
+    }
+    if lowest.is_finite() && lowest >= 1.0 {
+        lowest as u64 - 1
+    } else {
+        0
     }
 }
 
@@ -76,6 +138,9 @@ struct Pair {
     first: Option<Timestamp>,
     last: Option<Timestamp>,
     timestamps: bool,
+    /// The pair keeps every peak's intervals: one of them was cut short
+    /// ([`lowest_firing_peak`] holds only for whole ones).
+    keep_every_peak: bool,
 }
 
 /// Fewer client closes than this give no rate to project from.
@@ -193,11 +258,12 @@ impl Detector for TimeWaitPressure {
             .pairs
             .entry((c.client.ip(), c.server))
             .or_insert_with(|| Pair {
-                held: PeakSweep::new(true),
+                held: PeakSweep::keeping_from(self.keep_from),
                 count: 0,
                 first: None,
                 last: None,
                 timestamps: true,
+                keep_every_peak: self.keep_every_peak,
             });
         p.timestamps &= c.client_to_server.timestamps && c.server_to_client.timestamps;
         if ephemeral && let (Some(from), Some(until)) = (c.time_wait.from, c.time_wait.until) {
@@ -209,6 +275,10 @@ impl Detector for TimeWaitPressure {
             if small.is_none() {
                 self.big_frames.insert(c.id, frame);
             }
+            if until < from.add_secs(self.config.time_wait_s) {
+                p.keep_every_peak = true;
+                p.held.keep_every_peak();
+            }
             p.held.add(
                 from,
                 until,
@@ -218,8 +288,15 @@ impl Detector for TimeWaitPressure {
                 },
             );
             p.count += 1;
-            p.first = Some(p.first.map_or(from, |f| f.min(from)));
-            p.last = Some(p.last.map_or(from, |l| l.max(from)));
+            let (first, last) = (
+                p.first.map_or(from, |f| f.min(from)),
+                p.last.map_or(from, |l| l.max(from)),
+            );
+            if !p.keep_every_peak && (Some(first), Some(last)) != (p.first, p.last) {
+                p.held
+                    .raise_keep_from(lowest_firing_peak(&self.config, last.secs_since(first)));
+            }
+            (p.first, p.last) = (Some(first), Some(last));
         }
     }
 
@@ -233,6 +310,8 @@ impl Detector for TimeWaitPressure {
                 conn: cut.id,
                 frame: 0,
             };
+            p.keep_every_peak = true;
+            p.held.keep_every_peak();
             p.held.cut(cut.from, cut.until, cut.at, held);
         }
     }
@@ -527,5 +606,126 @@ mod tests {
         assert_eq!(whole[0].count, 7);
         assert_eq!(cut[0].count, whole[0].count);
         assert_eq!(cut[0].summary, whole[0].summary);
+    }
+
+    /// Pairs of every shape that can fire with a range of 200 ports
+    /// (bursts under a second, steady rates under and past one
+    /// TIME_WAIT, a burst after a slow start, a slow trickle after a
+    /// burst, intervals cut short) and quiet ones, retired out of order
+    /// with the floor trailing: keeping the
+    /// intervals open at a peak only from [`lowest_firing_peak`] gives
+    /// the findings that keeping every peak's gives, and holds fewer
+    /// intervals.
+    #[test]
+    fn keeping_only_the_peaks_that_can_fire_changes_no_finding() {
+        let config = DetectConfig {
+            time_wait_s: 60.0,
+            port_range: (40000, 40199),
+        };
+        let base = template();
+        let t0 = base.time_wait.from.unwrap();
+        let mut seed = 3u64;
+        let mut next = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            seed >> 33
+        };
+        // (pair, start and length in ms)
+        let mut starts: Vec<(u32, i64, i64)> = Vec::new();
+        for pair in 0..240u32 {
+            let (x, y) = (next() as i64, next() as i64);
+            let burst = |at: i64, n: i64, over_ms: i64, starts: &mut Vec<(u32, i64, i64)>| {
+                for k in 0..n {
+                    starts.push((pair, at + k * over_ms / n.max(1), 60_000));
+                }
+            };
+            match pair % 6 {
+                0 => burst(x % 5_000, 5 + y % 150, y % 1_500, &mut starts),
+                1 => burst(x % 5_000, 10 + y % 300, 1_000 + x % 400_000, &mut starts),
+                2 => {
+                    burst(0, 5 + x % 30, 300_000, &mut starts);
+                    burst(300_000 + x % 5_000, 50 + y % 150, y % 700, &mut starts);
+                }
+                3 => {
+                    burst(0, 50 + y % 150, x % 900, &mut starts);
+                    burst(1_000, 5 + x % 40, 100_000 + y % 300_000, &mut starts);
+                }
+                // Each 4-tuple taken over 50 ms into its TIME_WAIT: a
+                // peak of a few, far below the bound, and yet the rate
+                // projects past half the range.
+                4 => {
+                    let n = 100 + y % 50;
+                    for k in 0..n {
+                        starts.push((pair, k * (900 + x % 100) / n, 50));
+                    }
+                }
+                // A client every 3 s: a peak of 20, never a finding.
+                _ => burst(x % 3_000, 100, 300_000, &mut starts),
+            }
+        }
+        let mut records: Vec<(i64, ConnectionRecord)> = Vec::new();
+        for (i, &(pair, at, len)) in starts.iter().enumerate() {
+            let mut r = base.clone();
+            r.id = ConnId(i as u32);
+            r.client = Endpoint(
+                format!("10.1.{}.{}:{}", pair / 200, pair % 200, 40000 + i % 200)
+                    .parse()
+                    .unwrap(),
+            );
+            let from = t0.add_secs(at as f64 / 1000.0);
+            r.time_wait.from = Some(from);
+            r.time_wait.until = Some(from.add_secs(len as f64 / 1000.0));
+            r.close.first_fin_frame = Some(FrameId(3 * i as u64 + 1));
+            // Retired up to 10 s after its TIME_WAIT began.
+            records.push((at + (next() as i64) % 10_000, r));
+        }
+        records.sort_by_key(|(retired, r)| (*retired, r.id));
+        let run = |mut d: TimeWaitPressure| {
+            let mut claims = Claims::default();
+            for (retired, r) in &records {
+                d.on_connection_end(r, &mut claims);
+                d.advance(t0.add_secs((retired - 10_001) as f64 / 1000.0));
+            }
+            // Every interval has ended: what is held is the evidence.
+            d.advance(t0.add_secs(1_000.0));
+            let held: usize = d.pairs.values().map(|p| p.held.held()).sum();
+            (held, finished(d, &config))
+        };
+        let (held, got) = run(TimeWaitPressure::new(&config));
+        let (held_every, want) = run(TimeWaitPressure::keeping_every_peak(&config));
+        let show = |f: &[Finding]| {
+            f.iter()
+                .map(|f| {
+                    let rows: Vec<String> = f
+                        .evidence
+                        .iter()
+                        .map(|r| format!("{} {:?} {}", r.connection, r.frames, r.note))
+                        .collect();
+                    format!(
+                        "{} {} {:?} {:?} {rows:?}",
+                        f.summary, f.count, f.connections, f.frames
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(show(&got), show(&want));
+        // Findings by the projection alone, from peaks below half the
+        // range, down to near the bound (10 at a span of a second).
+        let mut low: Vec<u64> = want
+            .iter()
+            .filter(|f| (9..100).contains(&f.count))
+            .map(|f| f.count)
+            .collect();
+        low.sort_unstable();
+        assert!(low.len() >= 5 && low[0] < 20, "{low:?}");
+        assert!(want.len() < 200, "{} of 240 pairs fire", want.len());
+        let cut_short = want.iter().filter(|f| f.count < 9).count();
+        assert!(cut_short >= 20, "{cut_short} findings of pairs cut short");
+        // The quiet pairs' 20 intervals at their peak each, and more.
+        assert!(
+            held + 40 * 20 < held_every,
+            "held {held}, every peak {held_every}"
+        );
     }
 }

@@ -54,7 +54,7 @@ impl HostTally {
                         time_wait_peak: 0,
                         peak_at: None,
                     },
-                    PeakSweep::new(false),
+                    PeakSweep::counting(),
                 )
             });
             h.connections += 1;
