@@ -612,10 +612,9 @@ mod tests {
     /// (bursts under a second, steady rates under and past one
     /// TIME_WAIT, a burst after a slow start, a slow trickle after a
     /// burst, intervals cut short) and quiet ones, retired out of order
-    /// with the floor trailing: keeping the
-    /// intervals open at a peak only from [`lowest_firing_peak`] gives
-    /// the findings that keeping every peak's gives, and holds fewer
-    /// intervals.
+    /// with the floor trailing: keeping the intervals open at a peak
+    /// only from [`lowest_firing_peak`] gives the findings that keeping
+    /// every peak's gives, and holds fewer intervals.
     #[test]
     fn keeping_only_the_peaks_that_can_fire_changes_no_finding() {
         let config = DetectConfig {
