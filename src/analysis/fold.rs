@@ -7,6 +7,7 @@
 //! advances. A detector's calls then interleave here as they happened
 //! there, and the claims one makes on a record are read by the next.
 
+use super::stored::{Store, Stored};
 use super::summary::Tally;
 use crate::detect::{
     self, Claims, DetectConfig, Detector, FactsWanted, Finding, SegmentFacts, Selection,
@@ -45,13 +46,17 @@ enum Event {
 pub(super) enum Keep {
     Nothing,
     All,
+    /// Every record, serialized into a [`Store`] that spills above this
+    /// many bytes.
+    Serialized(usize),
     Only(ConnId),
 }
 
 impl Keep {
+    /// Whether the record of `id` is kept whole.
     fn wants(self, id: ConnId) -> bool {
         match self {
-            Keep::Nothing => false,
+            Keep::Nothing | Keep::Serialized(_) => false,
             Keep::All => true,
             Keep::Only(only) => only == id,
         }
@@ -68,6 +73,8 @@ pub(super) struct Folded {
     pub(super) kept: Vec<ConnectionRecord>,
     /// Cuts of kept records' TIME_WAIT, applied when they are sorted.
     pub(super) kept_cuts: Vec<TimeWaitCut>,
+    /// The records serialized ([`Keep::Serialized`]).
+    pub(super) stored: Option<Stored>,
 }
 
 /// The folding side's state, wherever it runs.
@@ -84,6 +91,7 @@ pub(super) struct Fold {
     keep: Keep,
     kept: Vec<ConnectionRecord>,
     kept_cuts: Vec<TimeWaitCut>,
+    store: Option<Store>,
 }
 
 impl Fold {
@@ -102,6 +110,10 @@ impl Fold {
             keep,
             kept: Vec::new(),
             kept_cuts: Vec::new(),
+            store: match keep {
+                Keep::Serialized(spill_above) => Some(Store::new(spill_above)),
+                _ => None,
+            },
         }
     }
 
@@ -110,6 +122,9 @@ impl Fold {
         self.tally.add(record);
         self.hosts.add(record);
         detect::connection_end_all(&mut self.detectors, record, &mut self.claims);
+        if let Some(store) = &mut self.store {
+            store.push(record);
+        }
         self.keep.wants(record.id)
     }
 
@@ -120,6 +135,9 @@ impl Fold {
         }
         if self.keep.wants(cut.id) {
             self.kept_cuts.push(cut);
+        }
+        if let Some(store) = &mut self.store {
+            store.cut(cut);
         }
     }
 
@@ -192,6 +210,7 @@ impl Fold {
             findings,
             kept: self.kept,
             kept_cuts: self.kept_cuts,
+            stored: self.store.map(Store::finish),
         }
     }
 }

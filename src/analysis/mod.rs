@@ -9,11 +9,13 @@
 mod fold;
 mod model;
 mod reader;
+mod stored;
 mod summary;
 
 use fold::{Folder, Keep};
 pub use model::*;
 use reader::{BATCHES_IN_FLIGHT, Batch, Handover, read_and_decode};
+pub use stored::SPILL_ABOVE;
 use summary::{Tally, summarize};
 
 use crate::capture::{self, CaptureError, CaptureFacts};
@@ -71,6 +73,13 @@ pub enum Retain<'o> {
     /// Analyze, and keep every record for [`Analysis::connections`] (the
     /// JSON report, `conns`).
     All,
+    /// Analyze, and keep every record serialized for the JSON report
+    /// (`analyze --format json`): up to `spill_above` bytes in memory
+    /// ([`stored::SPILL_ABOVE`] for the command), the rest in sorted runs
+    /// in a temporary file, so that memory does not follow the length of
+    /// the capture. [`Analysis::connections`] then holds no record and
+    /// only [`Connections::write_json`] writes them.
+    Serialized { spill_above: usize },
     /// Analyze, and keep the record of this connection only: `show` draws
     /// one connection, not all of them.
     Only(ConnId),
@@ -153,6 +162,7 @@ impl Retire<'_> {
             }
             Retain::Nothing => Keep::Nothing,
             Retain::All => Keep::All,
+            Retain::Serialized { spill_above } => Keep::Serialized(spill_above),
             Retain::Only(id) => Keep::Only(id),
         };
         let facts = detect::all(&options.detect())
@@ -441,7 +451,7 @@ impl<'o> Pipeline<'o> {
             Retire::Stream { uncut, .. } => *uncut,
             Retire::Analyze(_) => 0,
         };
-        let (tally, hosts, mut findings, mut connections, cuts) = match self.retire {
+        let (tally, hosts, mut findings, mut connections, cuts, stored) = match self.retire {
             Retire::Analyze(a) => {
                 let a = *a;
                 let end = fold::End {
@@ -456,6 +466,7 @@ impl<'o> Pipeline<'o> {
                     folded.findings,
                     folded.kept,
                     folded.kept_cuts,
+                    folded.stored,
                 )
             }
             // A streaming pipeline has counted connections only.
@@ -465,6 +476,7 @@ impl<'o> Pipeline<'o> {
                 Vec::new(),
                 Vec::new(),
                 Vec::new(),
+                None,
             ),
         };
         if let Some(h) = &self.host {
@@ -506,7 +518,10 @@ impl<'o> Pipeline<'o> {
             options: self.options,
             captures: self.captures,
             summary,
-            connections,
+            connections: match stored {
+                Some(stored) => Connections::stored(stored),
+                None => connections.into(),
+            },
             findings,
             hosts,
             host: self.host,

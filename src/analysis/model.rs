@@ -211,6 +211,81 @@ pub struct TimeWaitPeak {
     pub at: Option<Timestamp>,
 }
 
+/// The connection records of a run, by id: held (`conns`, `show`), or
+/// for the JSON report stored serialized ([`super::Retain::Serialized`]),
+/// when only [`Connections::write_json`] writes them and the vector is
+/// empty.
+#[derive(Debug, Clone, Default)]
+pub struct Connections {
+    records: Vec<ConnectionRecord>,
+    stored: Option<std::sync::Arc<super::stored::Stored>>,
+}
+
+impl Connections {
+    pub(super) fn stored(stored: super::stored::Stored) -> Connections {
+        Connections {
+            records: Vec::new(),
+            stored: Some(std::sync::Arc::new(stored)),
+        }
+    }
+
+    /// The array as `serde_json::to_writer_pretty` writes it in the report
+    /// (at depth 1), whether held or stored.
+    pub fn write_json(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        match &self.stored {
+            Some(s) => s.write_array(out),
+            None => {
+                let mut text = Vec::new();
+                serde_json::to_writer_pretty(&mut text, &self.records)?;
+                let mut lines = text.split(|&b| b == b'\n');
+                if let Some(first) = lines.next() {
+                    out.write_all(first)?;
+                }
+                for line in lines {
+                    out.write_all(b"\n  ")?;
+                    out.write_all(line)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether the records are stored serialized (none held).
+    pub fn is_stored(&self) -> bool {
+        self.stored.is_some()
+    }
+}
+
+impl From<Vec<ConnectionRecord>> for Connections {
+    fn from(records: Vec<ConnectionRecord>) -> Connections {
+        Connections {
+            records,
+            stored: None,
+        }
+    }
+}
+
+impl std::ops::Deref for Connections {
+    type Target = Vec<ConnectionRecord>;
+    fn deref(&self) -> &Vec<ConnectionRecord> {
+        &self.records
+    }
+}
+
+impl std::ops::DerefMut for Connections {
+    fn deref_mut(&mut self) -> &mut Vec<ConnectionRecord> {
+        &mut self.records
+    }
+}
+
+/// The held records (a stored run's are written by
+/// [`Connections::write_json`] only).
+impl Serialize for Connections {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.records.serialize(s)
+    }
+}
+
 /// Everything timewait knows about a run: the input of every report.
 #[derive(Debug, Clone, Serialize)]
 pub struct Analysis {
@@ -219,7 +294,7 @@ pub struct Analysis {
     pub options: Options,
     pub captures: Vec<CaptureReport>,
     pub summary: Summary,
-    pub connections: Vec<ConnectionRecord>,
+    pub connections: Connections,
     pub findings: Vec<Finding>,
     pub hosts: Vec<HostRecord>,
     /// Host information (`--host-info`, CAPTURE.host.json); absent from the

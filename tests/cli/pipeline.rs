@@ -278,6 +278,62 @@ fn writing_records_early_changes_nothing_on_any_fixture() {
     assert!(early_total >= 500, "{early_total} records written early");
 }
 
+/// The JSON report's records kept serialized (`Retain::Serialized`, as
+/// `analyze --format json` keeps them, spilling sorted runs to a temporary
+/// file) give, byte for byte, the report that serde makes of the whole
+/// analysis with every record held, on every fixture: with every closed
+/// connection's record written early, so that 4-tuples taken over later
+/// cut TIME_WAITs already serialized (rewritten when the runs are merged),
+/// kept in memory, and spilled in runs of one record and of a few.
+#[test]
+fn records_stored_serialized_give_the_json_report_of_records_held() {
+    use timewait::analysis::Retain;
+    let (mut compared, mut cut, mut stored_total) = (0, 0, 0);
+    for (name, path) in crate::support::fixtures_with_truth() {
+        let bytes = std::fs::read(&path).unwrap();
+        let run = |retain: Retain| {
+            let mut p = Pipeline::new(Options::default(), retain).compact_above(0, 0.0);
+            p.feed(&name, &bytes[..]).unwrap();
+            p.finish()
+        };
+        let render = |a: &Analysis| {
+            let mut out = Vec::new();
+            timewait::report::render_json(a, &mut out).unwrap();
+            out
+        };
+        let held = run(Retain::All);
+        let mut whole = serde_json::to_vec_pretty(&held).unwrap();
+        whole.push(b'\n');
+        assert_eq!(
+            String::from_utf8_lossy(&render(&held)),
+            String::from_utf8_lossy(&whole),
+            "{name}: held"
+        );
+        for spill_above in [usize::MAX, 1, 5_000, 60_000] {
+            let stored = run(Retain::Serialized { spill_above });
+            assert!(stored.connections.is_stored() && stored.connections.is_empty());
+            assert_eq!(
+                String::from_utf8_lossy(&render(&stored)),
+                String::from_utf8_lossy(&whole),
+                "{name}: spilled above {spill_above} bytes"
+            );
+        }
+        stored_total += held.connections.len();
+        cut += held
+            .connections
+            .iter()
+            .filter(|c| c.time_wait.reused_by.is_some())
+            .count();
+        compared += 1;
+    }
+    eprintln!("{compared} fixtures, {stored_total} records, {cut} cut after they were written");
+    assert!(
+        compared >= 30 && stored_total >= 1_000,
+        "{compared} {stored_total}"
+    );
+    assert!(cut >= 10, "{cut} records cut after they were written");
+}
+
 /// A record streamed early cannot be cut when a SYN takes its 4-tuple over
 /// later: the streaming pipeline counts each such record
 /// (`summary.streamed_uncut`) where an analyzing one cuts it.
