@@ -359,6 +359,7 @@ mod tests {
     use super::*;
     use crate::analysis::Connections;
     use crate::track::Closer;
+    use crate::track::connection_tests::taken_over;
 
     /// Records pushed out of id order, some of their TIME_WAITs cut after
     /// they were pushed, come out as the report writes the held records
@@ -383,15 +384,12 @@ mod tests {
         let cuts: Vec<TimeWaitCut> = records
             .iter()
             .filter(|r| r.id.0 % 7 == 3)
-            .map(|r| TimeWaitCut {
-                id: r.id,
-                client: r.client,
-                server: r.server,
-                holder: Closer::Client,
-                from: r.time_wait.from.unwrap(),
-                until: r.time_wait.until.unwrap(),
-                at: r.time_wait.from.unwrap().add_secs(2.5),
-                reused_by: ConnId(r.id.0 + 1_000),
+            .map(|r| {
+                taken_over(
+                    r,
+                    r.time_wait.from.unwrap().add_secs(2.5),
+                    ConnId(r.id.0 + 1_000),
+                )
             })
             .collect();
         let mut held = records.clone();

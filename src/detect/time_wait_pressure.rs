@@ -422,6 +422,7 @@ impl Detector for TimeWaitPressure {
 mod tests {
     use super::*;
     use crate::peak::Interval;
+    use crate::track::connection_tests::taken_over;
 
     /// A finished client-closed connection from 10.0.0.1:40000 to
     /// 10.0.0.2:80, to copy and adjust.
@@ -497,21 +498,6 @@ mod tests {
             capture_start: None,
             capture_end: None,
         })
-    }
-
-    /// The cut of `r`'s client-held TIME_WAIT when `by` took its 4-tuple
-    /// over at `at`.
-    fn taken_over(r: &ConnectionRecord, at: Timestamp, by: ConnId) -> crate::track::TimeWaitCut {
-        crate::track::TimeWaitCut {
-            id: r.id,
-            client: r.client,
-            server: r.server,
-            holder: Closer::Client,
-            from: r.time_wait.from.unwrap(),
-            until: r.time_wait.until.unwrap(),
-            at,
-            reused_by: by,
-        }
     }
 
     /// TIME_WAIT intervals that end where they start (times at the end of

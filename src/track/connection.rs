@@ -1525,6 +1525,25 @@ pub(crate) mod tests {
         }
     }
 
+    /// The cut of `r`'s client-held TIME_WAIT when `by` took its 4-tuple
+    /// over at `at`.
+    pub fn taken_over(
+        r: &crate::track::ConnectionRecord,
+        at: crate::time::Timestamp,
+        by: ConnId,
+    ) -> crate::track::TimeWaitCut {
+        crate::track::TimeWaitCut {
+            id: r.id,
+            client: r.client,
+            server: r.server,
+            holder: crate::track::Closer::Client,
+            from: r.time_wait.from.unwrap(),
+            until: r.time_wait.until.unwrap(),
+            at,
+            reused_by: by,
+        }
+    }
+
     /// The record of a connection from [`C`] to [`S`] that the client
     /// closes first (handshake, FIN, FIN, last ACK, 1 ms apart): a template
     /// for detectors' tests to copy and adjust.
