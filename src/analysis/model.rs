@@ -250,6 +250,12 @@ impl Connections {
         }
     }
 
+    /// Fails when the records could not be stored (their temporary file
+    /// could not be written): checked before a report is begun.
+    pub fn check(&self) -> std::io::Result<()> {
+        self.stored.as_ref().map_or(Ok(()), |s| s.check())
+    }
+
     /// Whether the records are stored serialized (none held).
     pub fn is_stored(&self) -> bool {
         self.stored.is_some()

@@ -169,12 +169,20 @@ impl Stored {
 
     /// The records as `serde_json::to_writer_pretty` writes a vector of
     /// them at depth 1 of a document (`[]` when there is none), by id.
-    pub fn write_array(&self, out: &mut dyn Write) -> io::Result<()> {
-        if let Some(e) = &self.error {
-            return Err(io::Error::other(format!(
-                "the connection records could not be kept in a temporary file: {e}"
-            )));
+    /// Why the records could not be stored, if they could not.
+    pub fn check(&self) -> io::Result<()> {
+        match &self.error {
+            Some(e) => Err(io::Error::other(format!(
+                "the connection records could not be kept in a temporary file in {} \
+                 (TMPDIR): {e}",
+                std::env::temp_dir().display()
+            ))),
+            None => Ok(()),
         }
+    }
+
+    pub fn write_array(&self, out: &mut dyn Write) -> io::Result<()> {
+        self.check()?;
         if self.is_empty() {
             return out.write_all(b"[]");
         }

@@ -31,6 +31,8 @@ struct Tail<'a> {
 }
 
 pub fn render_json(analysis: &Analysis, out: &mut dyn Write) -> io::Result<()> {
+    // No half-written report when the records could not be kept.
+    analysis.connections.check()?;
     // "{ ... }" without its closing "\n}".
     let mut head = HoldBack {
         out: &mut *out,

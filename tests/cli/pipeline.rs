@@ -334,6 +334,44 @@ fn records_stored_serialized_give_the_json_report_of_records_held() {
     assert!(cut >= 10, "{cut} records cut after they were written");
 }
 
+/// `analyze --format json` of a capture whose records take more than the
+/// 32 MB kept in memory (30,000 connections, about 45 MB of records):
+/// they go to a temporary file in sorted runs and come back in id order,
+/// every one; where no temporary file can be made, the report fails with
+/// the reason and writes nothing.
+#[test]
+fn the_json_report_spills_its_records_and_fails_cleanly_without_a_temporary_file() {
+    let path = temp_file("spill.pcap", &many_connections(30_000));
+    let path = path.to_str().unwrap();
+    let out = timewait(&["analyze", "--format", "json", path]);
+    assert!(out.status.success(), "{}", crate::support::stderr(&out));
+    assert!(
+        out.stdout.len() > timewait::analysis::SPILL_ABOVE,
+        "{} bytes: no run was spilled",
+        out.stdout.len()
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<u64> = report["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, (0..30_000).collect::<Vec<u64>>());
+    let failed = Command::new(env!("CARGO_BIN_EXE_timewait"))
+        .args(["analyze", "--format", "json", path])
+        .env("TMPDIR", "/nonexistent/timewait-test")
+        .output()
+        .unwrap();
+    assert_eq!(failed.status.code(), Some(2));
+    assert!(failed.stdout.is_empty(), "a half-written report");
+    let err = crate::support::stderr(&failed);
+    assert!(
+        err.contains("temporary file") && err.contains("/nonexistent/timewait-test"),
+        "{err}"
+    );
+}
+
 /// A record streamed early cannot be cut when a SYN takes its 4-tuple over
 /// later: the streaming pipeline counts each such record
 /// (`summary.streamed_uncut`) where an analyzing one cuts it.
