@@ -45,7 +45,8 @@ pub(super) struct Store {
 impl Store {
     pub(super) fn new(spill_above: usize) -> Store {
         Store {
-            spill_above,
+            // Ranges in the buffer are kept in 32 bits.
+            spill_above: spill_above.min(u32::MAX as usize / 2),
             bytes: Vec::new(),
             index: Vec::new(),
             file: None,
