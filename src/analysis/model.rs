@@ -235,17 +235,8 @@ impl Connections {
         match &self.stored {
             Some(s) => s.write_array(out),
             None => {
-                let mut text = Vec::new();
-                serde_json::to_writer_pretty(&mut text, &self.records)?;
-                let mut lines = text.split(|&b| b == b'\n');
-                if let Some(first) = lines.next() {
-                    out.write_all(first)?;
-                }
-                for line in lines {
-                    out.write_all(b"\n  ")?;
-                    out.write_all(line)?;
-                }
-                Ok(())
+                let mut indented = super::stored::Indented { out, by: b"  " };
+                Ok(serde_json::to_writer_pretty(&mut indented, &self.records)?)
             }
         }
     }

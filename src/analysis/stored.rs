@@ -76,7 +76,12 @@ impl Store {
             self.bytes.reserve_exact(self.spill_above.min(SPILL_ABOVE));
         }
         let start = self.bytes.len();
-        indent(&self.scratch, INDENT, &mut self.bytes);
+        Indented {
+            out: &mut self.bytes,
+            by: INDENT,
+        }
+        .write_all(&self.scratch)
+        .expect("writing to a vector");
         self.scratch.clear();
         let len = self.bytes.len() - start;
         self.index.push((record.id, start as u32, len as u32));
@@ -306,17 +311,30 @@ impl Run {
     }
 }
 
-/// `text` with every line after the first indented by `by` (a JSON
-/// string holds no raw newline, so every newline is the formatter's).
-fn indent(text: &[u8], by: &[u8], out: &mut Vec<u8>) {
-    let mut lines = text.split(|&b| b == b'\n');
-    if let Some(first) = lines.next() {
-        out.extend_from_slice(first);
+/// Writes what it is given with `by` after every newline: JSON written at
+/// depth 0 as it would be deeper in a document (a JSON string holds no
+/// raw newline, so every newline is the formatter's).
+pub(super) struct Indented<'a> {
+    pub(super) out: &'a mut dyn Write,
+    pub(super) by: &'a [u8],
+}
+
+impl Write for Indented<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut lines = buf.split(|&b| b == b'\n');
+        if let Some(first) = lines.next() {
+            self.out.write_all(first)?;
+        }
+        for line in lines {
+            self.out.write_all(b"\n")?;
+            self.out.write_all(self.by)?;
+            self.out.write_all(line)?;
+        }
+        Ok(buf.len())
     }
-    for line in lines {
-        out.push(b'\n');
-        out.extend_from_slice(by);
-        out.extend_from_slice(line);
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
     }
 }
 
@@ -335,9 +353,13 @@ fn with_cut(record: &[u8], cut: &TimeWaitCut) -> io::Result<Vec<u8>> {
         let mut out = b"\"time_wait\": ".to_vec();
         // The object sits at depth 3: its lines after the first indented
         // by six spaces.
-        let mut text = Vec::new();
-        serde_json::to_writer_pretty(&mut text, &tw)?;
-        indent(&text, b"      ", &mut out);
+        serde_json::to_writer_pretty(
+            Indented {
+                out: &mut out,
+                by: b"      ",
+            },
+            &tw,
+        )?;
         Ok(out)
     };
     let old = object(cut.until, None)?;
