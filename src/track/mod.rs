@@ -31,8 +31,7 @@ use crate::decode::Segment;
 use crate::flow::{FlowKey, FlowKey4, Side};
 use crate::time::Timestamp;
 use slab::Slab;
-use std::collections::hash_map::{Entry, VacantEntry};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 /// What the tracker tells its caller about one segment.
 #[derive(Debug, Clone)]
@@ -112,14 +111,15 @@ const COMPACT_PER_SEGMENT: usize = 64;
 /// were tried: no lower peak on the benchmark captures.)
 ///
 /// Flows between two IPv4 endpoints are kept under a 12-byte key
-/// ([`FlowKey4`]) in [`Table4`]; IPv6 flows keep the whole key in a map.
+/// ([`FlowKey4`]); IPv6 flows under the whole key, each in a [`Flows`].
 #[derive(Debug, Default)]
 struct Table {
-    v4: Table4,
-    v6: HashMap<FlowKey, Slot, rustc_hash::FxBuildHasher>,
+    v4: Flows<FlowKey4>,
+    v6: Flows<FlowKey>,
 }
 
-/// The IPv4 flows: each key with its slot in a slab (40 bytes an entry),
+/// The flows of one key type: each key with its slot in a slab (40 bytes
+/// an entry for IPv4, 64 for IPv6),
 /// found through a hash table of slab keys (5 bytes a bucket with its
 /// control byte). The table of a busy proxy holds every connection inside
 /// its TIME_WAIT window, and a hash table doubles when it grows, briefly
@@ -128,27 +128,38 @@ struct Table {
 /// 1,500 connections a second; the slab grows by reallocating in place,
 /// and only what it holds is touched. A lookup reads the bucket, then the
 /// entry, which it needs anyway; the sweep reads the slab in order
-/// ([`Table4::retain`]).
-#[derive(Debug, Default)]
-struct Table4 {
+/// ([`Flows::retain`]). (IPv6 flows were kept in a map of 64-byte
+/// buckets, which doubled whole.)
+#[derive(Debug)]
+struct Flows<K> {
     index: hashbrown::HashTable<u32>,
-    entries: Slab<(FlowKey4, Slot)>,
+    entries: Slab<(K, Slot)>,
     /// The most the index could hold since it last grew: its capacity
-    /// with no removal marks in it ([`Table4::insert_new`]).
+    /// with no removal marks in it ([`Flows::insert_new`]).
     index_capacity: usize,
 }
 
-/// The hash a map of [`FlowKey4`] with the table's hasher would use.
-fn hash4(key: &FlowKey4) -> u64 {
+impl<K> Default for Flows<K> {
+    fn default() -> Flows<K> {
+        Flows {
+            index: hashbrown::HashTable::new(),
+            entries: Slab::new(),
+            index_capacity: 0,
+        }
+    }
+}
+
+/// The hash a map of these keys with the table's hasher would use.
+fn hash_of<K: std::hash::Hash>(key: &K) -> u64 {
     use std::hash::BuildHasher;
     rustc_hash::FxBuildHasher.hash_one(key)
 }
 
-impl Table4 {
-    fn find(&self, key: &FlowKey4) -> Option<usize> {
+impl<K: std::hash::Hash + Eq> Flows<K> {
+    fn find(&self, key: &K) -> Option<usize> {
         let entries = &self.entries;
         self.index
-            .find(hash4(key), |&i| entries[i as usize].0 == *key)
+            .find(hash_of(key), |&i| entries[i as usize].0 == *key)
             .map(|&i| i as usize)
     }
 
@@ -162,10 +173,10 @@ impl Table4 {
     /// (cleared and refilled from the slab, a few milliseconds) while at
     /// most 7/8 of what it can hold is taken by entries: each rebuild frees
     /// an eighth of it, at most seven re-inserts per insert.
-    fn insert_new(&mut self, key: FlowKey4, slot: Slot) -> &mut Slot {
-        let hash = hash4(&key);
+    fn insert_new(&mut self, key: K, slot: Slot) -> &mut Slot {
+        let hash = hash_of(&key);
         let i = self.entries.insert((key, slot));
-        let Table4 {
+        let Flows {
             index,
             entries,
             index_capacity,
@@ -174,20 +185,22 @@ impl Table4 {
             index.clear();
             for (j, (k, _)) in entries.iter() {
                 if j != i {
-                    index.insert_unique(hash4(k), slab_key(j), |&j| hash4(&entries[j as usize].0));
+                    index.insert_unique(hash_of(k), slab_key(j), |&j| {
+                        hash_of(&entries[j as usize].0)
+                    });
                 }
             }
         }
-        index.insert_unique(hash, slab_key(i), |&j| hash4(&entries[j as usize].0));
+        index.insert_unique(hash, slab_key(i), |&j| hash_of(&entries[j as usize].0));
         *index_capacity = (*index_capacity).max(index.capacity());
         &mut self.entries[i].1
     }
 
-    fn remove(&mut self, key: &FlowKey4) -> Option<Slot> {
+    fn remove(&mut self, key: &K) -> Option<Slot> {
         let entries = &self.entries;
         let found = self
             .index
-            .find_entry(hash4(key), |&i| entries[i as usize].0 == *key)
+            .find_entry(hash_of(key), |&i| entries[i as usize].0 == *key)
             .ok()?;
         let (i, _) = found.remove();
         Some(self.entries.remove(i as usize).1)
@@ -206,7 +219,7 @@ impl Table4 {
         }
         for i in gone {
             let (key, _) = self.entries.remove(i);
-            if let Ok(found) = self.index.find_entry(hash4(&key), |&j| j as usize == i) {
+            if let Ok(found) = self.index.find_entry(hash_of(&key), |&j| j as usize == i) {
                 found.remove();
             }
         }
@@ -220,15 +233,15 @@ enum TableEntry<'a> {
 }
 
 enum VacantSlot<'a> {
-    V4(&'a mut Table4, FlowKey4),
-    V6(VacantEntry<'a, FlowKey, Slot>),
+    V4(&'a mut Flows<FlowKey4>, FlowKey4),
+    V6(&'a mut Flows<FlowKey>, FlowKey),
 }
 
 impl<'a> VacantSlot<'a> {
     fn insert(self, slot: Slot) -> &'a mut Slot {
         match self {
             VacantSlot::V4(t, key) => t.insert_new(key, slot),
-            VacantSlot::V6(e) => e.insert(slot),
+            VacantSlot::V6(t, key) => t.insert_new(key, slot),
         }
     }
 }
@@ -240,9 +253,9 @@ impl Table {
                 Some(i) => TableEntry::Occupied(&mut self.v4.entries[i].1),
                 None => TableEntry::Vacant(VacantSlot::V4(&mut self.v4, k)),
             },
-            None => match self.v6.entry(key) {
-                Entry::Occupied(e) => TableEntry::Occupied(e.into_mut()),
-                Entry::Vacant(e) => TableEntry::Vacant(VacantSlot::V6(e)),
+            None => match self.v6.find(&key) {
+                Some(i) => TableEntry::Occupied(&mut self.v6.entries[i].1),
+                None => TableEntry::Vacant(VacantSlot::V6(&mut self.v6, key)),
             },
         }
     }
@@ -250,14 +263,14 @@ impl Table {
     fn get(&self, key: &FlowKey) -> Option<&Slot> {
         match key.v4() {
             Some(k) => self.v4.find(&k).map(|i| &self.v4.entries[i].1),
-            None => self.v6.get(key),
+            None => self.v6.find(key).map(|i| &self.v6.entries[i].1),
         }
     }
 
     fn get_mut(&mut self, key: &FlowKey) -> Option<&mut Slot> {
         match key.v4() {
             Some(k) => self.v4.find(&k).map(|i| &mut self.v4.entries[i].1),
-            None => self.v6.get_mut(key),
+            None => self.v6.find(key).map(|i| &mut self.v6.entries[i].1),
         }
     }
 
@@ -269,7 +282,7 @@ impl Table {
     }
 
     fn len(&self) -> usize {
-        self.v4.index.len() + self.v6.len()
+        self.v4.index.len() + self.v6.index.len()
     }
 
     fn iter(&self) -> impl Iterator<Item = (FlowKey, &Slot)> {
@@ -278,12 +291,17 @@ impl Table {
             let (k, s) = &entries[i as usize];
             (FlowKey::from(*k), s)
         });
-        v4.chain(self.v6.iter().map(|(k, s)| (*k, s)))
+        let entries = &self.v6.entries;
+        let v6 = self.v6.index.iter().map(move |&i| {
+            let (k, s) = &entries[i as usize];
+            (*k, s)
+        });
+        v4.chain(v6)
     }
 
     fn retain(&mut self, mut keep: impl FnMut(&mut Slot) -> bool) {
         self.v4.retain(&mut keep);
-        self.v6.retain(|_, s| keep(s));
+        self.v6.retain(&mut keep);
     }
 }
 
@@ -953,14 +971,10 @@ mod tests {
     /// inserted, each removed 6,000 inserts later) leave the index its size:
     /// removal marks are cleared by rebuilding it in place, where hashbrown
     /// doubled it (to 14,336 entries) once no bucket was free. Every key is
-    /// still found, and the removed ones are not.
-    #[test]
-    fn an_index_holding_a_steady_count_of_entries_keeps_its_size() {
-        let key = |n: u32| {
-            FlowKey::of_v4((0x0a00_0000 | n >> 16, n as u16), (0x0a01_0001, 80))
-                .v4()
-                .expect("IPv4")
-        };
+    /// still found, and the removed ones are not. For IPv4 and IPv6 keys.
+    fn steady_count_keeps_the_index_size<K: std::hash::Hash + Eq + std::fmt::Debug>(
+        key: impl Fn(u32) -> K,
+    ) {
         let slot = || Slot {
             last_ts: Timestamp(0),
             idle: Idle::Open,
@@ -969,7 +983,7 @@ mod tests {
             tw_floor: Timestamp(i64::MAX),
             conn: 0,
         };
-        let mut t = Table4::default();
+        let mut t = Flows::<K>::default();
         let held = 6_000u32;
         for n in 0..300_000u32 {
             t.insert_new(key(n), slot());
@@ -980,9 +994,23 @@ mod tests {
         assert_eq!(t.index.len(), held as usize);
         assert_eq!(t.index.capacity().max(t.index_capacity), 7_168);
         for n in 300_000 - held..300_000 {
-            assert!(t.find(&key(n)).is_some(), "{n}");
+            assert!(t.find(&key(n)).is_some(), "{:?}", key(n));
         }
         assert!(t.find(&key(300_000 - held - 1)).is_none());
+    }
+
+    #[test]
+    fn an_index_holding_a_steady_count_of_entries_keeps_its_size() {
+        steady_count_keeps_the_index_size(|n| {
+            FlowKey::of_v4((0x0a00_0000 | n >> 16, n as u16), (0x0a01_0001, 80))
+                .v4()
+                .expect("IPv4")
+        });
+        steady_count_keeps_the_index_size(|n| {
+            let client: IpAddr = format!("2001:db8::{:x}", n >> 16).parse().unwrap();
+            let server: IpAddr = "2001:db8::1:1".parse().unwrap();
+            FlowKey::new(Endpoint::new(client, n as u16), Endpoint::new(server, 80))
+        });
     }
 
     #[test]
