@@ -70,9 +70,10 @@ pub struct PeakSweep<T> {
     peak: u64,
     peak_at: Option<Timestamp>,
     /// Keep the intervals open at the peak once it is at least this high
-    /// (else only count them): `u64::MAX` never, 0 always. A caller whose
-    /// peaks below some level can never make a finding spares itself
-    /// their intervals (most pairs of a busy server).
+    /// (else only count them): `u64::MAX` never, 0 always and for good (a
+    /// level of 0 is never raised). A caller whose peaks below some level
+    /// can never make a finding spares itself their intervals (most pairs
+    /// of a busy server).
     keep_from: u64,
     /// Intervals open at `peak_at` that have ended since.
     ended_at_peak: Vec<Interval<T>>,
@@ -225,17 +226,19 @@ impl<T: Copy + PartialEq> PeakSweep<T> {
     }
 
     /// Keeps the intervals open at every peak from now on, whatever its
-    /// height. Those of the present peak that ended before this call were
-    /// not kept if it was below the level: they are missing from what
-    /// [`PeakSweep::finish`] gives if no higher peak comes.
+    /// height, and for good ([`PeakSweep::raise_keep_from`] no longer
+    /// raises the level). Those of the present peak that ended before this
+    /// call were not kept if it was below the level: they are missing from
+    /// what [`PeakSweep::finish`] gives if no higher peak comes.
     pub fn keep_every_peak(&mut self) {
         self.keep_from = 0;
     }
 
     /// Keeps the intervals open at a peak only from `level` (when higher
-    /// than the level so far), and drops those kept for a lower peak.
+    /// than the level so far, and the sweep does not keep every peak), and
+    /// drops those kept for a lower peak.
     pub fn raise_keep_from(&mut self, level: u64) {
-        if level > self.keep_from {
+        if self.keep_from > 0 && level > self.keep_from {
             self.keep_from = level;
             if self.peak < level {
                 self.ended_at_peak = Vec::new();
@@ -467,7 +470,8 @@ mod tests {
     /// A sweep keeps the intervals open at its peak only when the peak
     /// reaches its level: all of them at the level, none above it. Raised
     /// past the peak long after it (its intervals all ended), the sweep
-    /// drops what it kept; raised to the peak, it keeps them all.
+    /// drops what it kept; raised to the peak, it keeps them all. One that
+    /// keeps every peak is never raised.
     #[test]
     fn the_intervals_at_the_peak_are_kept_from_the_level() {
         // Dense starts for 55 s, then sparse ones for 555 s.
@@ -505,7 +509,8 @@ mod tests {
         );
         assert_eq!(run(peak, None).1, every);
         assert_eq!(run(peak + 1, None), (peak, Vec::new()));
-        assert_eq!(run(0, Some(peak)).1, every);
-        assert_eq!(run(0, Some(peak + 1)), (peak, Vec::new()));
+        assert_eq!(run(1, Some(peak)).1, every);
+        assert_eq!(run(1, Some(peak + 1)), (peak, Vec::new()));
+        assert_eq!(run(0, Some(peak + 1)).1, every);
     }
 }

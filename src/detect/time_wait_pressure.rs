@@ -57,10 +57,9 @@ pub struct TimeWaitPressure {
     /// The FIN frames that do not fit [`Held::frame`], by connection.
     big_frames: FxHashMap<ConnId, FrameId>,
     /// The height from which a new pair keeps the intervals open at its
-    /// peak ([`lowest_firing_peak`] of no span).
+    /// peak ([`lowest_firing_peak`] of no span; 0 for the tests' reference,
+    /// which keeps every peak).
     keep_from: u64,
-    /// Every pair keeps every peak's intervals (the tests' reference).
-    keep_every_peak: bool,
 }
 
 impl TimeWaitPressure {
@@ -71,7 +70,6 @@ impl TimeWaitPressure {
             waiting: Vec::new(),
             big_frames: FxHashMap::default(),
             keep_from: lowest_firing_peak(config, 0.0),
-            keep_every_peak: false,
         }
     }
 
@@ -81,7 +79,6 @@ impl TimeWaitPressure {
     fn keeping_every_peak(config: &DetectConfig) -> TimeWaitPressure {
         TimeWaitPressure {
             keep_from: 0,
-            keep_every_peak: true,
             ..TimeWaitPressure::new(config)
         }
     }
@@ -138,9 +135,6 @@ struct Pair {
     first: Option<Timestamp>,
     last: Option<Timestamp>,
     timestamps: bool,
-    /// The pair keeps every peak's intervals: one of them was cut short
-    /// ([`lowest_firing_peak`] holds only for whole ones).
-    keep_every_peak: bool,
 }
 
 /// Fewer client closes than this give no rate to project from.
@@ -263,7 +257,6 @@ impl Detector for TimeWaitPressure {
                 first: None,
                 last: None,
                 timestamps: true,
-                keep_every_peak: self.keep_every_peak,
             });
         p.timestamps &= c.client_to_server.timestamps && c.server_to_client.timestamps;
         if ephemeral && let (Some(from), Some(until)) = (c.time_wait.from, c.time_wait.until) {
@@ -275,8 +268,8 @@ impl Detector for TimeWaitPressure {
             if small.is_none() {
                 self.big_frames.insert(c.id, frame);
             }
+            // Cut short: lowest_firing_peak holds only for whole ones.
             if until < from.add_secs(self.config.time_wait_s) {
-                p.keep_every_peak = true;
                 p.held.keep_every_peak();
             }
             p.held.add(
@@ -292,7 +285,7 @@ impl Detector for TimeWaitPressure {
                 p.first.map_or(from, |f| f.min(from)),
                 p.last.map_or(from, |l| l.max(from)),
             );
-            if !p.keep_every_peak && (Some(first), Some(last)) != (p.first, p.last) {
+            if (Some(first), Some(last)) != (p.first, p.last) {
                 p.held
                     .raise_keep_from(lowest_firing_peak(&self.config, last.secs_since(first)));
             }
@@ -310,7 +303,6 @@ impl Detector for TimeWaitPressure {
                 conn: cut.id,
                 frame: 0,
             };
-            p.keep_every_peak = true;
             p.held.keep_every_peak();
             p.held.cut(cut.from, cut.until, cut.at, held);
         }
