@@ -163,6 +163,23 @@ impl<K: std::hash::Hash + Eq> Flows<K> {
             .map(|&i| i as usize)
     }
 
+    fn get(&self, key: &K) -> Option<&Slot> {
+        self.find(key).map(|i| &self.entries[i].1)
+    }
+
+    fn get_mut(&mut self, key: &K) -> Option<&mut Slot> {
+        self.find(key).map(|i| &mut self.entries[i].1)
+    }
+
+    fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// The entries in the index's order.
+    fn iter(&self) -> impl Iterator<Item = &(K, Slot)> {
+        self.index.iter().map(|&i| &self.entries[i as usize])
+    }
+
     /// A removal can leave a mark in the index's bucket, which a later
     /// insert may reuse but which counts as taken; once no bucket is left
     /// free, hashbrown doubles an index more than half full, whatever it
@@ -262,15 +279,15 @@ impl Table {
 
     fn get(&self, key: &FlowKey) -> Option<&Slot> {
         match key.v4() {
-            Some(k) => self.v4.find(&k).map(|i| &self.v4.entries[i].1),
-            None => self.v6.find(key).map(|i| &self.v6.entries[i].1),
+            Some(k) => self.v4.get(&k),
+            None => self.v6.get(key),
         }
     }
 
     fn get_mut(&mut self, key: &FlowKey) -> Option<&mut Slot> {
         match key.v4() {
-            Some(k) => self.v4.find(&k).map(|i| &mut self.v4.entries[i].1),
-            None => self.v6.find(key).map(|i| &mut self.v6.entries[i].1),
+            Some(k) => self.v4.get_mut(&k),
+            None => self.v6.get_mut(key),
         }
     }
 
@@ -282,21 +299,12 @@ impl Table {
     }
 
     fn len(&self) -> usize {
-        self.v4.index.len() + self.v6.index.len()
+        self.v4.len() + self.v6.len()
     }
 
     fn iter(&self) -> impl Iterator<Item = (FlowKey, &Slot)> {
-        let entries = &self.v4.entries;
-        let v4 = self.v4.index.iter().map(move |&i| {
-            let (k, s) = &entries[i as usize];
-            (FlowKey::from(*k), s)
-        });
-        let entries = &self.v6.entries;
-        let v6 = self.v6.index.iter().map(move |&i| {
-            let (k, s) = &entries[i as usize];
-            (*k, s)
-        });
-        v4.chain(v6)
+        let v4 = self.v4.iter().map(|(k, s)| (FlowKey::from(*k), s));
+        v4.chain(self.v6.iter().map(|(k, s)| (*k, s)))
     }
 
     fn retain(&mut self, mut keep: impl FnMut(&mut Slot) -> bool) {
