@@ -32,19 +32,10 @@ pub(super) fn run(args: &AnalyzeArgs, out: &mut Out) -> Result<Outcome> {
             max_chars: (args.max_chars > 0).then_some(args.max_chars),
         }),
     };
-    // The JSON report's records are kept serialized (spilling to a
-    // temporary file), so memory does not follow the capture's length.
-    let retain = if matches!(args.format, ReportFormat::Json) {
-        Retain::Serialized {
-            spill_above: timewait::analysis::SPILL_ABOVE,
-        }
-    } else if renderer.needs_connections() {
-        Retain::All
-    } else {
-        Retain::Nothing
-    };
     let host = args.host_report()?;
-    let (analysis, failed) = args.input.run_with_host(selection, retain, host)?;
+    let (analysis, failed) = args
+        .input
+        .run_with_host(selection, renderer.retain(), host)?;
     if nothing_read(&analysis) {
         return Ok(Outcome::NothingRead);
     }

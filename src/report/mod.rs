@@ -18,7 +18,7 @@ pub use markdown::{
 pub use text::{TextStyle, facts_line, render_connections_text, render_text, term_width};
 pub use timeline::{render_timeline_svg, render_timeline_text};
 
-use crate::analysis::Analysis;
+use crate::analysis::{Analysis, Retain};
 use crate::detect::Severity;
 use crate::time::Timestamp;
 use std::io::{self, Write};
@@ -283,10 +283,10 @@ pub(crate) fn host_cells(a: &Analysis, h: &crate::track::HostRecord) -> [String;
 /// One output format of the analysis report (hyperfine's `Exporter` is
 /// the model): a command picks one and never matches on formats again.
 pub trait Render {
-    /// Whether the format lists every connection (`connections[]`), so
-    /// the pipeline must keep their records.
-    fn needs_connections(&self) -> bool {
-        false
+    /// What of the connection records the pipeline keeps for this format:
+    /// none, unless it lists every connection (`connections[]`).
+    fn retain(&self) -> Retain<'static> {
+        Retain::Nothing
     }
     fn render(&self, a: &Analysis, out: &mut dyn Write) -> io::Result<()>;
 }
@@ -304,8 +304,12 @@ impl Render for Text {
 pub struct Json;
 
 impl Render for Json {
-    fn needs_connections(&self) -> bool {
-        true
+    /// Kept serialized, spilling to a temporary file, so that memory does
+    /// not follow the length of the capture.
+    fn retain(&self) -> Retain<'static> {
+        Retain::Serialized {
+            spill_above: crate::analysis::SPILL_ABOVE,
+        }
     }
     fn render(&self, a: &Analysis, out: &mut dyn Write) -> io::Result<()> {
         render_json(a, out)
