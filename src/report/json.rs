@@ -12,7 +12,10 @@ use std::io::{self, Write};
 /// report is written in three parts, so that the records come from
 /// [`crate::analysis::Connections::write_json`] (stored serialized, for a
 /// capture of any length) while the document stays what
-/// `serde_json::to_writer_pretty` makes of the whole `Analysis`.
+/// `serde_json::to_writer_pretty` makes of the whole `Analysis`. A member
+/// added to `Analysis` and not here fails the test that holds the two to
+/// each other on every fixture
+/// (`records_stored_serialized_give_the_json_report_of_records_held`).
 #[derive(Serialize)]
 struct Head<'a> {
     schema: &'a str,
