@@ -173,8 +173,6 @@ impl Stored {
         self.len() == 0
     }
 
-    /// The records as `serde_json::to_writer_pretty` writes a vector of
-    /// them at depth 1 of a document (`[]` when there is none), by id.
     /// Why the records could not be stored, if they could not.
     pub fn check(&self) -> io::Result<()> {
         match &self.error {
@@ -187,6 +185,8 @@ impl Stored {
         }
     }
 
+    /// The records as `serde_json::to_writer_pretty` writes a vector of
+    /// them at depth 1 of a document (`[]` when there is none), by id.
     pub fn write_array(&self, out: &mut dyn Write) -> io::Result<()> {
         self.check()?;
         if self.is_empty() {
