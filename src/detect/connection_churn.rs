@@ -545,9 +545,14 @@ fn per_time(rate: f64) -> String {
 }
 
 /// The middle value (the upper one of an even count), as f64.
+/// The upper median: the value a sort would put at `len / 2` (selected,
+/// not sorted: made for every pair at the end of the run).
 fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(0.0)
+    if v.is_empty() {
+        return 0.0;
+    }
+    let mid = v.len() / 2;
+    *v.select_nth_unstable_by(mid, f64::total_cmp).1
 }
 
 impl Detector for ConnectionChurn {

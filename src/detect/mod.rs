@@ -829,51 +829,77 @@ fn whole_connections(kind: FindingKind) -> bool {
 /// commas; 3.x wanted spaces), with runs of three or more consecutive
 /// values as a range. `values` ascending and distinct.
 pub fn set_filter(field: &str, values: &[u64]) -> String {
-    format!("{field} in {{{}}}", set_elements(values).join(", "))
+    bounded_set_filter(field, values, usize::MAX).filter
 }
 
-/// The elements of [`set_filter`]: `7`, or `8..11` for a run.
-fn set_elements(values: &[u64]) -> Vec<String> {
-    let mut out = Vec::new();
+/// A [`set_filter`] of the leading elements of `values` that fit in
+/// `max_len` characters. Written into one string, stopping at the first
+/// element that does not fit: a finding's list holds up to [`MAX_LISTED`]
+/// values, and a filter of them all, an allocation per element, was made
+/// only to learn it was too long (thousands of findings on a busy
+/// capture, after its last packet, when nothing else runs beside it).
+struct BoundedFilter {
+    filter: String,
+    /// Values the listed elements cover (a range covers all of its own).
+    covered: usize,
+    /// Whether every element fit.
+    complete: bool,
+}
+
+fn bounded_set_filter(field: &str, values: &[u64], max_len: usize) -> BoundedFilter {
+    use std::fmt::Write;
+    let mut filter = format!("{field} in {{");
+    let mut covered = 0;
     let mut i = 0;
     while i < values.len() {
         let mut j = i;
         while j + 1 < values.len() && values[j + 1] == values[j] + 1 {
             j += 1;
         }
-        if j >= i + 2 {
-            out.push(format!("{}..{}", values[i], values[j]));
-            i = j + 1;
-        } else {
-            out.push(values[i].to_string());
-            i += 1;
+        // Runs of two stay two elements.
+        let last = if j >= i + 2 { j } else { i };
+        let before = filter.len();
+        if covered > 0 {
+            filter.push_str(", ");
         }
+        // Writing to a String cannot fail.
+        let _ = if last > i {
+            write!(filter, "{}..{}", values[i], values[last])
+        } else {
+            write!(filter, "{}", values[i])
+        };
+        // With the closing brace.
+        if filter.len() + 1 > max_len {
+            filter.truncate(before);
+            filter.push('}');
+            return BoundedFilter {
+                filter,
+                covered,
+                complete: false,
+            };
+        }
+        covered += last - i + 1;
+        i = last + 1;
     }
-    out
+    filter.push('}');
+    BoundedFilter {
+        filter,
+        covered,
+        complete: true,
+    }
 }
 
 /// How many leading elements of `values` fit in a filter of at most
 /// [`MAX_FILTER_LEN`] characters, and how many values they cover.
 fn fitting_prefix(field: &str, values: &[u64]) -> (String, usize) {
-    let elements = set_elements(values);
-    let mut len = field.len() + " in {}".len();
-    let mut kept: Vec<String> = Vec::new();
-    for e in elements {
-        let add = e.len() + if kept.is_empty() { 0 } else { 2 };
-        if len + add > MAX_FILTER_LEN {
-            break;
-        }
-        len += add;
-        kept.push(e);
-    }
-    let covered = kept
-        .iter()
-        .map(|e| match e.split_once("..") {
-            Some((a, b)) => b.parse::<u64>().unwrap_or(0) - a.parse::<u64>().unwrap_or(0) + 1,
-            None => 1,
-        })
-        .sum::<u64>() as usize;
-    (format!("{field} in {{{}}}", kept.join(", ")), covered)
+    let fit = bounded_set_filter(field, values, MAX_FILTER_LEN);
+    (fit.filter, fit.covered)
+}
+
+/// The filter of `values` whole, if it fits in [`MAX_FILTER_LEN`].
+fn whole_set_filter(field: &str, values: &[u64]) -> Option<String> {
+    let fit = bounded_set_filter(field, values, MAX_FILTER_LEN);
+    fit.complete.then_some(fit.filter)
 }
 
 /// The filter of some evidence: exactly its frames, or exactly its
@@ -887,15 +913,18 @@ fn choose_filter(
     frames: (&[u64], bool),
     connections: Option<(&[ConnId], bool)>,
 ) -> (String, FilterScope, Option<String>) {
-    let by_frames =
-        || (frames.1 && !frames.0.is_empty()).then(|| set_filter("frame.number", frames.0));
+    let by_frames = || {
+        (frames.1 && !frames.0.is_empty())
+            .then(|| whole_set_filter("frame.number", frames.0))
+            .flatten()
+    };
     let conn_ids: Vec<u64> = connections
         .map(|(c, _)| c.iter().map(|c| u64::from(c.0)).collect())
         .unwrap_or_default();
     let by_streams = || {
         connections
             .filter(|(c, complete)| *complete && !c.is_empty())
-            .map(|_| set_filter("tcp.stream", &conn_ids))
+            .and_then(|_| whole_set_filter("tcp.stream", &conn_ids))
     };
     let order: [(FilterScope, &dyn Fn() -> Option<String>); 2] = if prefer_connections {
         [
@@ -909,7 +938,7 @@ fn choose_filter(
         ]
     };
     for (scope, make) in order {
-        if let Some(filter) = make().filter(|f| f.len() <= MAX_FILTER_LEN) {
+        if let Some(filter) = make() {
             let note = (scope == FilterScope::Connections && !prefer_connections).then(|| {
                 "too many frames to list: the filter shows the evidence connections whole"
                     .to_string()
@@ -1611,6 +1640,34 @@ pub(crate) mod tests {
         // An incomplete frame list is never called exact.
         let (_, scope, _) = choose_filter(false, (&many[..5], false), None);
         assert_eq!(scope, FilterScope::First);
+    }
+
+    /// A filter too long is the whole filter cut after the last element
+    /// that fits (the next one would not), closed; one that fits is whole.
+    #[test]
+    fn a_filter_cut_to_its_length_ends_at_the_last_element_that_fits() {
+        for n in [0u64, 1, 2, 3, 90, 300, 1000] {
+            for stride in [1u64, 2, 3, 7] {
+                // Runs of `stride` consecutive values, then a gap.
+                let values: Vec<u64> = (0..n).map(|i| i + i / stride * 3 + 1_000_000).collect();
+                let whole = set_filter("frame.number", &values);
+                let (cut, covered) = fitting_prefix("frame.number", &values);
+                assert!(cut.len() <= MAX_FILTER_LEN);
+                if whole.len() <= MAX_FILTER_LEN {
+                    assert_eq!((&cut, covered), (&whole, values.len()));
+                    assert_eq!(whole_set_filter("frame.number", &values), Some(whole));
+                    continue;
+                }
+                assert_eq!(whole_set_filter("frame.number", &values), None);
+                let open = &cut[..cut.len() - 1];
+                assert!(cut.ends_with('}') && whole.starts_with(open), "{cut}");
+                let rest = whole[open.len()..].trim_start_matches(", ");
+                let next = rest.split([',', '}']).next().unwrap();
+                assert!(!next.is_empty());
+                assert!(cut.len() + 2 + next.len() > MAX_FILTER_LEN, "{next} fits");
+                assert!(covered > 0 && covered < values.len());
+            }
+        }
     }
 
     #[test]
