@@ -333,12 +333,20 @@ pub struct EvidenceSet {
 /// The order of evidence rows: time, connection, then order of arrival.
 type RowKey = (Timestamp, ConnId, u64);
 
-/// The first [`MAX_EVIDENCE`] items by [`RowKey`] of all those offered: a
-/// max-heap, whose latest item is the one to give up. [`EvidenceSet`]
-/// keeps its rows in one; a detector that holds its cases unformatted
-/// until the end (`fin-retransmit-rst`) picks its rows with one too.
+/// The first [`MAX_EVIDENCE`] items by [`RowKey`] of all those offered:
+/// a plain list until it holds that many, then a max-heap, whose latest
+/// item is the one to give up. [`EvidenceSet`] keeps its rows in one; a
+/// detector that holds its cases unformatted until the end
+/// (`fin-retransmit-rst`) picks its rows with one too. Most sets never
+/// fill (a finding's rows are its first cases, often offered in order,
+/// which a max-heap sifts each to its top): the list is sorted once, at
+/// the end. Keys are distinct (they end in the order of arrival), so the
+/// order is the same either way.
 #[derive(Debug)]
-struct EarliestRows<T>(BinaryHeap<Keyed<T>>);
+enum EarliestRows<T> {
+    Filling(Vec<Keyed<T>>),
+    Full(BinaryHeap<Keyed<T>>),
+}
 
 #[derive(Debug)]
 struct Keyed<T> {
@@ -365,31 +373,47 @@ impl<T> Ord for Keyed<T> {
 
 impl<T> Default for EarliestRows<T> {
     fn default() -> Self {
-        EarliestRows(BinaryHeap::new())
+        EarliestRows::Filling(Vec::new())
     }
 }
 
 impl<T> EarliestRows<T> {
     /// Whether an item under `key` would be kept now.
     fn keeps(&self, key: &RowKey) -> bool {
-        self.0.len() < MAX_EVIDENCE || self.0.peek().is_some_and(|latest| *key < latest.key)
+        match self {
+            EarliestRows::Filling(_) => true,
+            EarliestRows::Full(heap) => heap.peek().is_some_and(|latest| *key < latest.key),
+        }
     }
 
     /// Keeps an item [`EarliestRows::keeps`] said yes to; the item it
     /// gives up for it, when full.
     fn push(&mut self, key: RowKey, item: T) -> Option<Keyed<T>> {
-        let out = if self.0.len() >= MAX_EVIDENCE {
-            self.0.pop()
-        } else {
-            None
-        };
-        self.0.push(Keyed { key, item });
-        out
+        let keyed = Keyed { key, item };
+        match self {
+            EarliestRows::Filling(list) => {
+                list.push(keyed);
+                if list.len() >= MAX_EVIDENCE {
+                    *self = EarliestRows::Full(BinaryHeap::from(std::mem::take(list)));
+                }
+                None
+            }
+            EarliestRows::Full(heap) => {
+                let mut latest = heap.peek_mut()?;
+                Some(std::mem::replace(&mut *latest, keyed))
+            }
+        }
     }
 
     /// The items kept, first first.
     fn into_sorted(self) -> Vec<Keyed<T>> {
-        self.0.into_sorted_vec()
+        match self {
+            EarliestRows::Filling(mut list) => {
+                list.sort_unstable();
+                list
+            }
+            EarliestRows::Full(heap) => heap.into_sorted_vec(),
+        }
     }
 }
 
@@ -526,7 +550,9 @@ impl EvidenceSet {
     /// the rows it kept (its first ones, so the merged first rows are
     /// among them), its listed ids and frames, its count and time span.
     pub fn absorb(&mut self, other: EvidenceSet) {
-        let rows = other.rows.0.into_vec();
+        // By key, so that rows of the same time and connection keep their
+        // order here (it was the heap's inner order).
+        let rows = other.rows.into_sorted();
         let kept = rows.len() as u64;
         for row in rows {
             self.push(row.item);
