@@ -24,7 +24,7 @@
 
 use super::{
     Claims, Context, Detector, EarliestRows, EvidenceSet, FactsWanted, Finding, FindingKind, Keyed,
-    KindSpec, SegmentFacts, Severity, ip_filter, plural,
+    KindSpec, SegmentFacts, Severity, findings_of, ip_filter, plural,
 };
 use crate::decode::Segment;
 use crate::flow::Side;
@@ -200,11 +200,14 @@ impl Detector for FinRetransmitRst {
     }
 
     fn finish(&mut self, _ctx: &Context<'_>) -> Vec<Finding> {
-        std::mem::take(&mut self.by_closer)
-            .into_iter()
-            .map(|(closer, cases)| {
-                let evidence = cases.evidence();
-                let n = evidence.count();
+        // One finding per closer: thousands on a busy capture, made on two
+        // threads when there are many (`findings_of`).
+        let closers: Vec<(IpAddr, ByCloser)> =
+            std::mem::take(&mut self.by_closer).into_iter().collect();
+        findings_of(closers, |(closer, cases)| {
+            let evidence = cases.evidence();
+            let n = evidence.count();
+            Some(
                 Finding::new(
                     FindingKind::FinRetransmitRst,
                     Severity::Warning,
@@ -219,9 +222,9 @@ impl Detector for FinRetransmitRst {
                 .with_broad_filter(format!(
                     "{} && tcp.flags.reset == 1",
                     ip_filter("src", closer)
-                ))
-            })
-            .collect()
+                )),
+            )
+        })
     }
 }
 
