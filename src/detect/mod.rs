@@ -334,7 +334,7 @@ pub struct EvidenceSet {
 type RowKey = (Timestamp, ConnId, u64);
 
 /// The first [`MAX_EVIDENCE`] items by [`RowKey`] of all those offered:
-/// a plain list until it holds that many, then a max-heap, whose latest
+/// a plain list until one more is offered, then a max-heap, whose latest
 /// item is the one to give up. [`EvidenceSet`] keeps its rows in one; a
 /// detector that holds its cases unformatted until the end
 /// (`fin-retransmit-rst`) picks its rows with one too. Most sets never
@@ -378,8 +378,16 @@ impl<T> Default for EarliestRows<T> {
 }
 
 impl<T> EarliestRows<T> {
-    /// Whether an item under `key` would be kept now.
-    fn keeps(&self, key: &RowKey) -> bool {
+    /// Whether an item under `key` would be kept now. A full list becomes
+    /// a heap here, when the first item past it is offered: a set offered
+    /// no more than it keeps is only sorted, at the end.
+    fn keeps(&mut self, key: &RowKey) -> bool {
+        if let EarliestRows::Filling(list) = self {
+            if list.len() < MAX_EVIDENCE {
+                return true;
+            }
+            *self = EarliestRows::Full(BinaryHeap::from(std::mem::take(list)));
+        }
         match self {
             EarliestRows::Filling(_) => true,
             EarliestRows::Full(heap) => heap.peek().is_some_and(|latest| *key < latest.key),
@@ -390,19 +398,18 @@ impl<T> EarliestRows<T> {
     /// gives up for it, when full.
     fn push(&mut self, key: RowKey, item: T) -> Option<Keyed<T>> {
         let keyed = Keyed { key, item };
-        match self {
-            EarliestRows::Filling(list) => {
+        if let EarliestRows::Filling(list) = self {
+            if list.len() < MAX_EVIDENCE {
                 list.push(keyed);
-                if list.len() >= MAX_EVIDENCE {
-                    *self = EarliestRows::Full(BinaryHeap::from(std::mem::take(list)));
-                }
-                None
+                return None;
             }
-            EarliestRows::Full(heap) => {
-                let mut latest = heap.peek_mut()?;
-                Some(std::mem::replace(&mut *latest, keyed))
-            }
+            *self = EarliestRows::Full(BinaryHeap::from(std::mem::take(list)));
         }
+        let EarliestRows::Full(heap) = self else {
+            return None;
+        };
+        let mut latest = heap.peek_mut()?;
+        Some(std::mem::replace(&mut *latest, keyed))
     }
 
     /// The items kept, first first.
@@ -1604,6 +1611,50 @@ pub(crate) mod tests {
                 doc.contains("## What to do") && doc.contains("## Confirm on the host"),
                 "{kind}"
             );
+        }
+    }
+
+    /// Offered fewer than, exactly and more than MAX_EVIDENCE items in
+    /// order, in reverse and scrambled, the rows keep the smallest keys,
+    /// sorted, and give up each of the others exactly once (asked first,
+    /// as callers do).
+    #[test]
+    fn earliest_rows_keep_the_smallest_keys_in_order() {
+        let orders: [fn(u64) -> u64; 3] = [
+            |i| i,
+            |i| 1_000_000 - i,
+            |i| (i * 7_919) % 1_009 + (i % 3) * 2_000,
+        ];
+        for time_of in orders {
+            for n in [
+                0u64,
+                1,
+                7,
+                MAX_EVIDENCE as u64 - 1,
+                MAX_EVIDENCE as u64,
+                51,
+                400,
+            ] {
+                let key = |i: u64| (Timestamp(time_of(i) as i64), ConnId((i % 5) as u32), i);
+                let mut rows = EarliestRows::default();
+                let mut given_up = Vec::new();
+                for i in 0..n {
+                    if rows.keeps(&key(i)) {
+                        given_up.extend(rows.push(key(i), i).map(|k| k.item));
+                    } else {
+                        given_up.push(i);
+                    }
+                }
+                let mut all: Vec<RowKey> = (0..n).map(key).collect();
+                all.sort_unstable();
+                let kept: Vec<RowKey> = rows.into_sorted().iter().map(|k| k.key).collect();
+                let want = &all[..all.len().min(MAX_EVIDENCE)];
+                assert_eq!(kept, want, "n = {n}");
+                given_up.sort_unstable();
+                let mut rest: Vec<u64> = all[want.len()..].iter().map(|k| k.2).collect();
+                rest.sort_unstable();
+                assert_eq!(given_up, rest, "n = {n}");
+            }
         }
     }
 
