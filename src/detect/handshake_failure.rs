@@ -110,11 +110,63 @@ struct PortGroup {
 struct Pair {
     /// Ports tried without success (attempts cut by the capture's end
     /// included: a scan's last probes often are).
-    failed_ports: HashSet<u16>,
-    open_ports: HashSet<u16>,
+    failed_ports: PortSet,
+    open_ports: PortSet,
     refused: u64,
     unanswered: u64,
     cut: u64,
+}
+
+/// A set of ports: a few in line (the clients of a service use one or
+/// two), a hash set past them (a scan's thousands). Every completed
+/// handshake puts its port in its pair's set, and a hash set's table of
+/// its own was one more cache miss for each: a tenth of the folding
+/// thread on the 1 GB benchmark. 24 bytes, where a hash set took 32 and
+/// its table.
+#[derive(Default)]
+struct PortSet {
+    few: ArrayVec<u16, FEW_PORTS>,
+    many: Option<Box<HashSet<u16>>>,
+}
+
+/// Ports a [`PortSet`] holds in line.
+const FEW_PORTS: usize = 6;
+
+impl PortSet {
+    fn insert(&mut self, port: u16) {
+        match &mut self.many {
+            Some(many) => {
+                many.insert(port);
+            }
+            None if self.few.contains(&port) => {}
+            None => {
+                if self.few.try_push(port).is_err() {
+                    let mut many: HashSet<u16> = self.few.drain(..).collect();
+                    many.insert(port);
+                    self.many = Some(Box::new(many));
+                }
+            }
+        }
+    }
+
+    fn contains(&self, port: u16) -> bool {
+        match &self.many {
+            Some(many) => many.contains(&port),
+            None => self.few.contains(&port),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.many.as_ref().map_or(self.few.len(), |many| many.len())
+    }
+
+    /// How many of these ports `other` lacks.
+    fn count_not_in(&self, other: &PortSet) -> usize {
+        match &self.many {
+            Some(many) => many.iter().filter(|&&p| !other.contains(p)).count(),
+            None => self.few.iter().filter(|&&p| !other.contains(p)).count(),
+        }
+    }
 }
 
 /// Attempts to one server port cut by the capture's end, and whether one
@@ -385,7 +437,7 @@ fn scan_finding(client: IpAddr, server: IpAddr, p: Pair, evidence: EvidenceSet) 
         "{} answered with SYN-ACK (open)",
         plural(p.open_ports.len() as u64, "port")
     ));
-    let ports = p.failed_ports.len() + p.open_ports.difference(&p.failed_ports).count();
+    let ports = p.failed_ports.len() + p.open_ports.count_not_in(&p.failed_ports);
     Finding::new(
         FindingKind::HandshakeFailure,
         Severity::Info,
@@ -512,4 +564,34 @@ fn port_finding(
         g.evidence,
     )
     .with_broad_filter(syn_filter(None, server))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A port set holds what a hash set of the same ports holds, in line
+    /// and past it, with repeats: its size, membership and the ports
+    /// another set lacks; and it stays in line for a few ports.
+    #[test]
+    fn a_port_set_holds_what_a_hash_set_holds() {
+        for n in [0u16, 1, 5, 6, 7, 40] {
+            let (mut a, mut b) = (PortSet::default(), PortSet::default());
+            let (mut ha, mut hb) = (HashSet::default(), HashSet::default());
+            for i in 0..3 * n {
+                let (pa, pb) = (i % n.max(1) * 7, i % (n / 2 + 1) * 7);
+                a.insert(pa);
+                ha.insert(pa);
+                b.insert(pb);
+                hb.insert(pb);
+            }
+            assert_eq!(a.len(), ha.len(), "n = {n}");
+            assert_eq!(a.many.is_some(), ha.len() > FEW_PORTS, "n = {n}");
+            for p in 0..300 {
+                assert_eq!(a.contains(p), ha.contains(&p), "n = {n}, port {p}");
+            }
+            assert_eq!(a.count_not_in(&b), ha.difference(&hb).count(), "n = {n}");
+            assert_eq!(b.count_not_in(&a), hb.difference(&ha).count(), "n = {n}");
+        }
+    }
 }
