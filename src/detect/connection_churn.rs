@@ -590,6 +590,12 @@ impl Detector for ConnectionChurn {
         p.overhead += (c.client_to_server.packets + c.server_to_client.packets).min(7);
     }
 
+    /// Thousands of findings on a busy server, made on two threads, and
+    /// the run's peak memory.
+    fn finishes_alone(&self) -> bool {
+        true
+    }
+
     fn finish(&mut self, ctx: &Context<'_>) -> Vec<Finding> {
         let pairs = sorted_if(std::mem::take(&mut self.pairs), |p| {
             p.n >= MIN_CONNECTIONS as u64
