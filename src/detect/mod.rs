@@ -110,10 +110,21 @@ pub fn findings_of<T: Send>(
             chunk.made = part.into_iter().filter_map(&make).collect();
         }
     };
+    on_two_threads("timewait-findings", work);
+    chunks
+        .into_iter()
+        .flat_map(|c| c.into_inner().map(|c| c.made).unwrap_or_default())
+        .collect()
+}
+
+/// Runs `work` here and, at the same time, on a scoped thread named
+/// `name` (each call takes its share of a common queue); only here if no
+/// thread can be made. A panic on the thread is raised here.
+fn on_two_threads(name: &str, work: impl Fn() + Sync) {
     std::thread::scope(|scope| {
         let helper = std::thread::Builder::new()
-            .name("timewait-findings".into())
-            .spawn_scoped(scope, work);
+            .name(name.into())
+            .spawn_scoped(scope, &work);
         work();
         if let Ok(helper) = helper
             && let Err(panic) = helper.join()
@@ -121,10 +132,6 @@ pub fn findings_of<T: Send>(
             std::panic::resume_unwind(panic);
         }
     });
-    chunks
-        .into_iter()
-        .flat_map(|c| c.into_inner().map(|c| c.made).unwrap_or_default())
-        .collect()
 }
 
 /// How much a finding matters; ordered, so `--fail-on warning` means
@@ -1385,17 +1392,7 @@ pub fn finish_all(
             finish(i);
         }
     };
-    std::thread::scope(|scope| {
-        let helper = std::thread::Builder::new()
-            .name("timewait-finish".into())
-            .spawn_scoped(scope, work);
-        work();
-        if let Ok(helper) = helper
-            && let Err(panic) = helper.join()
-        {
-            std::panic::resume_unwind(panic);
-        }
-    });
+    on_two_threads("timewait-finish", work);
     for i in (0..alone.len()).filter(|&i| alone[i]) {
         finish(i);
     }
