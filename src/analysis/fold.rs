@@ -39,7 +39,7 @@ const EVENTS: usize = 512;
 /// batches in flight here (of up to 512 records and 512 facts) and four
 /// from the reader, both cores sat idle 12-13 % of a 1 GB run (idle time
 /// in /proc/stat); with sixteen smaller ones here and twelve from the
-/// reader, 9-10 %, and the run took 6 % less time. The batches in flight
+/// reader, 9-10 %, and the run took 3-6 % less time. The batches in flight
 /// take about 1 MB more than before (the 300,000-connection capture's peak
 /// is unchanged on IPv6, where it is highest).
 const BATCHES_IN_FLIGHT: usize = 16;

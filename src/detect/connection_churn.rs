@@ -544,9 +544,9 @@ fn per_time(rate: f64) -> String {
     }
 }
 
-/// The middle value (the upper one of an even count), as f64.
-/// The upper median: the value a sort would put at `len / 2` (selected,
-/// not sorted: made for every pair at the end of the run).
+/// The middle value (the upper one of an even count): the value a sort
+/// would put at `len / 2`, selected rather than sorted (made for every
+/// pair at the end of the run).
 fn median(mut v: Vec<f64>) -> f64 {
     if v.is_empty() {
         return 0.0;

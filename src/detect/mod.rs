@@ -410,38 +410,39 @@ impl<T> Default for EarliestRows<T> {
 }
 
 impl<T> EarliestRows<T> {
-    /// Whether an item under `key` would be kept now. A full list becomes
-    /// a heap here, when the first item past it is offered: a set offered
-    /// no more than it keeps is only sorted, at the end.
+    /// Whether an item under `key` would be kept now.
     fn keeps(&mut self, key: &RowKey) -> bool {
-        if let EarliestRows::Filling(list) = self {
-            if list.len() < MAX_EVIDENCE {
-                return true;
-            }
-            *self = EarliestRows::Full(BinaryHeap::from(std::mem::take(list)));
-        }
-        match self {
-            EarliestRows::Filling(_) => true,
-            EarliestRows::Full(heap) => heap.peek().is_some_and(|latest| *key < latest.key),
-        }
+        self.heap_once_full()
+            .is_none_or(|heap| heap.peek().is_some_and(|latest| *key < latest.key))
     }
 
     /// Keeps an item [`EarliestRows::keeps`] said yes to; the item it
     /// gives up for it, when full.
     fn push(&mut self, key: RowKey, item: T) -> Option<Keyed<T>> {
         let keyed = Keyed { key, item };
+        if let Some(heap) = self.heap_once_full() {
+            let mut latest = heap.peek_mut()?;
+            return Some(std::mem::replace(&mut *latest, keyed));
+        }
         if let EarliestRows::Filling(list) = self {
-            if list.len() < MAX_EVIDENCE {
-                list.push(keyed);
-                return None;
-            }
+            list.push(keyed);
+        }
+        None
+    }
+
+    /// The heap, once the list holds all it keeps; a full list becomes
+    /// one here, when an item past it is offered, so that a set offered
+    /// no more than it keeps is only sorted, at the end.
+    fn heap_once_full(&mut self) -> Option<&mut BinaryHeap<Keyed<T>>> {
+        if let EarliestRows::Filling(list) = self
+            && list.len() >= MAX_EVIDENCE
+        {
             *self = EarliestRows::Full(BinaryHeap::from(std::mem::take(list)));
         }
-        let EarliestRows::Full(heap) = self else {
-            return None;
-        };
-        let mut latest = heap.peek_mut()?;
-        Some(std::mem::replace(&mut *latest, keyed))
+        match self {
+            EarliestRows::Filling(_) => None,
+            EarliestRows::Full(heap) => Some(heap),
+        }
     }
 
     /// The items kept, first first.
@@ -897,12 +898,7 @@ pub fn set_filter(field: &str, values: &[u64]) -> String {
     bounded_set_filter(field, values, usize::MAX).filter
 }
 
-/// A [`set_filter`] of the leading elements of `values` that fit in
-/// `max_len` characters. Written into one string, stopping at the first
-/// element that does not fit: a finding's list holds up to [`MAX_LISTED`]
-/// values, and a filter of them all, an allocation per element, was made
-/// only to learn it was too long (thousands of findings on a busy
-/// capture, after its last packet, when nothing else runs beside it).
+/// What [`bounded_set_filter`] made.
 struct BoundedFilter {
     filter: String,
     /// Values the listed elements cover (a range covers all of its own).
@@ -911,6 +907,12 @@ struct BoundedFilter {
     complete: bool,
 }
 
+/// A [`set_filter`] of the leading elements of `values` that fit in
+/// `max_len` characters. Written into one string, stopping at the first
+/// element that does not fit: a finding's list holds up to [`MAX_LISTED`]
+/// values, and a filter of them all, an allocation per element, was made
+/// only to learn it was too long (thousands of findings on a busy
+/// capture, after its last packet, when nothing else runs beside it).
 fn bounded_set_filter(field: &str, values: &[u64], max_len: usize) -> BoundedFilter {
     use std::fmt::Write;
     let mut filter = format!("{field} in {{");
