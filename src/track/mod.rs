@@ -111,11 +111,39 @@ const COMPACT_PER_SEGMENT: usize = 64;
 /// were tried: no lower peak on the benchmark captures.)
 ///
 /// Flows between two IPv4 endpoints are kept under a 12-byte key
-/// ([`FlowKey4`]); IPv6 flows under the whole key, each in a [`Flows`].
+/// ([`FlowKey4`]); IPv6 flows under the whole key, each in a [`Split`].
 #[derive(Debug, Default)]
 struct Table {
-    v4: Flows<FlowKey4>,
-    v6: Flows<FlowKey>,
+    v4: Split<FlowKey4>,
+    v6: Split<FlowKey>,
+}
+
+/// The flows of one key type, in two tables: those whose connection is
+/// held ([`Slot::tomb`] false) and those whose record was written early
+/// (tombstones for the rest of their TIME_WAIT window). A busy server's
+/// table is mostly tombstones (90,000 at 1,500 connections a second,
+/// against a few thousand held), which the segments of held connections,
+/// nearly all segments, never need: in one table the lookups of those
+/// segments missed the cache in a 4 MB slab and its index (two of the
+/// tracking thread's three cache misses per segment); the held ones alone
+/// fit the core's cache. A segment looks among the held first, a SYN
+/// (or a late segment) then among the tombstones; an entry moves when a
+/// connection is written early or a new incarnation takes a tombstone's
+/// 4-tuple back. Below [`COMPACT_ABOVE`] no entry is ever a tombstone and
+/// the held table is the whole table, as before.
+#[derive(Debug)]
+struct Split<K> {
+    held: Flows<K>,
+    tombs: Flows<K, TombSlot>,
+}
+
+impl<K> Default for Split<K> {
+    fn default() -> Split<K> {
+        Split {
+            held: Flows::default(),
+            tombs: Flows::default(),
+        }
+    }
 }
 
 /// The flows of one key type: each key with its slot in a slab (40 bytes
@@ -131,16 +159,16 @@ struct Table {
 /// ([`Flows::retain`]). (IPv6 flows were kept in a map of 64-byte
 /// buckets, which doubled whole.)
 #[derive(Debug)]
-struct Flows<K> {
+struct Flows<K, V = Slot> {
     index: hashbrown::HashTable<u32>,
-    entries: Slab<(K, Slot)>,
+    entries: Slab<(K, V)>,
     /// The most the index could hold since it last grew: its capacity
     /// with no removal marks in it ([`Flows::insert_new`]).
     index_capacity: usize,
 }
 
-impl<K> Default for Flows<K> {
-    fn default() -> Flows<K> {
+impl<K, V> Default for Flows<K, V> {
+    fn default() -> Flows<K, V> {
         Flows {
             index: hashbrown::HashTable::new(),
             entries: Slab::new(),
@@ -155,7 +183,7 @@ fn hash_of<K: std::hash::Hash>(key: &K) -> u64 {
     rustc_hash::FxBuildHasher.hash_one(key)
 }
 
-impl<K: std::hash::Hash + Eq> Flows<K> {
+impl<K: std::hash::Hash + Eq, V> Flows<K, V> {
     fn find(&self, key: &K) -> Option<usize> {
         let entries = &self.entries;
         self.index
@@ -163,11 +191,11 @@ impl<K: std::hash::Hash + Eq> Flows<K> {
             .map(|&i| i as usize)
     }
 
-    fn get(&self, key: &K) -> Option<&Slot> {
+    fn get(&self, key: &K) -> Option<&V> {
         self.find(key).map(|i| &self.entries[i].1)
     }
 
-    fn get_mut(&mut self, key: &K) -> Option<&mut Slot> {
+    fn get_mut(&mut self, key: &K) -> Option<&mut V> {
         self.find(key).map(|i| &mut self.entries[i].1)
     }
 
@@ -176,7 +204,7 @@ impl<K: std::hash::Hash + Eq> Flows<K> {
     }
 
     /// The entries in the index's order.
-    fn iter(&self) -> impl Iterator<Item = &(K, Slot)> {
+    fn iter(&self) -> impl Iterator<Item = &(K, V)> {
         self.index.iter().map(|&i| &self.entries[i as usize])
     }
 
@@ -190,7 +218,7 @@ impl<K: std::hash::Hash + Eq> Flows<K> {
     /// (cleared and refilled from the slab, a few milliseconds) while at
     /// most 7/8 of what it can hold is taken by entries: each rebuild frees
     /// an eighth of it, at most seven re-inserts per insert.
-    fn insert_new(&mut self, key: K, slot: Slot) -> &mut Slot {
+    fn insert_new(&mut self, key: K, slot: V) -> &mut V {
         let hash = hash_of(&key);
         let i = self.entries.insert((key, slot));
         let Flows {
@@ -213,7 +241,7 @@ impl<K: std::hash::Hash + Eq> Flows<K> {
         &mut self.entries[i].1
     }
 
-    fn remove(&mut self, key: &K) -> Option<Slot> {
+    fn remove(&mut self, key: &K) -> Option<V> {
         let entries = &self.entries;
         let found = self
             .index
@@ -227,7 +255,7 @@ impl<K: std::hash::Hash + Eq> Flows<K> {
     /// index's order, which jumped about the slab for every entry (the
     /// sweep reads every slot once a second); only the entries that go are
     /// looked up in the index.
-    fn retain(&mut self, mut keep: impl FnMut(&mut Slot) -> bool) {
+    fn retain(&mut self, mut keep: impl FnMut(&mut V) -> bool) {
         let mut gone = Vec::new();
         for (i, (_, slot)) in self.entries.iter_mut() {
             if !keep(slot) {
@@ -243,9 +271,11 @@ impl<K: std::hash::Hash + Eq> Flows<K> {
     }
 }
 
-/// [`Table::entry`]: the slot, or the place for one.
+/// [`Table::entry`]: the slot of a held connection, a tombstone, or the
+/// place for one.
 enum TableEntry<'a> {
-    Occupied(&'a mut Slot),
+    Held(&'a mut Slot),
+    Tomb(FoundTomb<'a>),
     Vacant(VacantSlot<'a>),
 }
 
@@ -263,53 +293,163 @@ impl<'a> VacantSlot<'a> {
     }
 }
 
+/// A closed connection whose record was written early, as its table
+/// keeps it: its last segment (a late one moves it on; the tombstone goes
+/// a TIME_WAIT length after it) and its key in [`Tracker::tombs`]. Most
+/// entries of a busy server's table are these: 24 bytes an entry with an
+/// IPv4 key, where a held connection's take 40 (the time is kept as two
+/// 32-bit words, and the key plus one, so that the entry packs without
+/// padding and the slab's tag fits in the key's niche).
+#[derive(Debug)]
+struct TombSlot {
+    last_ts: [u32; 2],
+    tomb: std::num::NonZeroU32,
+}
+
+impl TombSlot {
+    fn new(last_ts: Timestamp, tomb: u32) -> TombSlot {
+        let mut t = TombSlot {
+            last_ts: [0; 2],
+            tomb: std::num::NonZeroU32::new(tomb.wrapping_add(1))
+                .expect("fewer than 2^32 - 1 tombstones held at once"),
+        };
+        t.set_last_ts(last_ts);
+        t
+    }
+
+    fn last_ts(&self) -> Timestamp {
+        Timestamp(i64::from(self.last_ts[0]) << 32 | i64::from(self.last_ts[1]))
+    }
+
+    fn set_last_ts(&mut self, t: Timestamp) {
+        self.last_ts = [(t.0 >> 32) as u32, t.0 as u32];
+    }
+
+    /// Its key in [`Tracker::tombs`].
+    fn tomb(&self) -> usize {
+        (self.tomb.get() - 1) as usize
+    }
+}
+
+/// A tombstone found by [`Table::entry`], at slab key `.2` of its table.
+enum FoundTomb<'a> {
+    V4(&'a mut Split<FlowKey4>, FlowKey4, usize),
+    V6(&'a mut Split<FlowKey>, FlowKey, usize),
+}
+
+impl<'a> FoundTomb<'a> {
+    fn slot(&mut self) -> &mut TombSlot {
+        match self {
+            FoundTomb::V4(t, _, i) => &mut t.tombs.entries[*i].1,
+            FoundTomb::V6(t, _, i) => &mut t.tombs.entries[*i].1,
+        }
+    }
+
+    /// A new incarnation took the 4-tuple back: the tombstone goes, and
+    /// `slot` takes its place among the held connections.
+    fn revive(self, slot: Slot) -> &'a mut Slot {
+        match self {
+            FoundTomb::V4(t, key, _) => t.revive(key, slot),
+            FoundTomb::V6(t, key, _) => t.revive(key, slot),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq> Split<K> {
+    fn revive(&mut self, key: K, slot: Slot) -> &mut Slot {
+        self.tombs.remove(&key);
+        self.held.insert_new(key, slot)
+    }
+
+    /// The held connection of `key` becomes tombstone `tomb`.
+    fn entomb(&mut self, key: K, tomb: u32) {
+        if let Some(slot) = self.held.remove(&key) {
+            self.tombs
+                .insert_new(key, TombSlot::new(slot.last_ts, tomb));
+        }
+    }
+}
+
 impl Table {
     fn entry(&mut self, key: FlowKey) -> TableEntry<'_> {
         match key.v4() {
-            Some(k) => match self.v4.find(&k) {
-                Some(i) => TableEntry::Occupied(&mut self.v4.entries[i].1),
-                None => TableEntry::Vacant(VacantSlot::V4(&mut self.v4, k)),
-            },
-            None => match self.v6.find(&key) {
-                Some(i) => TableEntry::Occupied(&mut self.v6.entries[i].1),
-                None => TableEntry::Vacant(VacantSlot::V6(&mut self.v6, key)),
-            },
+            Some(k) => {
+                let t = &mut self.v4;
+                if let Some(i) = t.held.find(&k) {
+                    TableEntry::Held(&mut t.held.entries[i].1)
+                } else if let Some(i) = t.tombs.find(&k) {
+                    TableEntry::Tomb(FoundTomb::V4(t, k, i))
+                } else {
+                    TableEntry::Vacant(VacantSlot::V4(&mut t.held, k))
+                }
+            }
+            None => {
+                let t = &mut self.v6;
+                if let Some(i) = t.held.find(&key) {
+                    TableEntry::Held(&mut t.held.entries[i].1)
+                } else if let Some(i) = t.tombs.find(&key) {
+                    TableEntry::Tomb(FoundTomb::V6(t, key, i))
+                } else {
+                    TableEntry::Vacant(VacantSlot::V6(&mut t.held, key))
+                }
+            }
         }
     }
 
-    fn get(&self, key: &FlowKey) -> Option<&Slot> {
+    /// The slot of `key` if its connection is held.
+    fn get_held(&self, key: &FlowKey) -> Option<&Slot> {
         match key.v4() {
-            Some(k) => self.v4.get(&k),
-            None => self.v6.get(key),
+            Some(k) => self.v4.held.get(&k),
+            None => self.v6.held.get(key),
         }
     }
 
-    fn get_mut(&mut self, key: &FlowKey) -> Option<&mut Slot> {
+    /// The slot of `key` if its connection is held.
+    fn get_held_mut(&mut self, key: &FlowKey) -> Option<&mut Slot> {
         match key.v4() {
-            Some(k) => self.v4.get_mut(&k),
-            None => self.v6.get_mut(key),
+            Some(k) => self.v4.held.get_mut(&k),
+            None => self.v6.held.get_mut(key),
         }
     }
 
-    fn remove(&mut self, key: &FlowKey) -> Option<Slot> {
+    /// The held connection of `key` becomes tombstone `tomb`.
+    fn entomb(&mut self, key: &FlowKey, tomb: u32) {
         match key.v4() {
-            Some(k) => self.v4.remove(&k),
-            None => self.v6.remove(key),
+            Some(k) => self.v4.entomb(k, tomb),
+            None => self.v6.entomb(*key, tomb),
         }
     }
 
+    /// Removes the slot of `key` if its connection is held.
+    fn remove_held(&mut self, key: &FlowKey) -> Option<Slot> {
+        match key.v4() {
+            Some(k) => self.v4.held.remove(&k),
+            None => self.v6.held.remove(key),
+        }
+    }
+
+    /// Held connections and tombstones.
     fn len(&self) -> usize {
-        self.v4.len() + self.v6.len()
+        self.v4.held.len() + self.v4.tombs.len() + self.v6.held.len() + self.v6.tombs.len()
     }
 
-    fn iter(&self) -> impl Iterator<Item = (FlowKey, &Slot)> {
-        let v4 = self.v4.iter().map(|(k, s)| (FlowKey::from(*k), s));
-        v4.chain(self.v6.iter().map(|(k, s)| (*k, s)))
+    /// The slots of held connections.
+    fn iter_held(&self) -> impl Iterator<Item = (FlowKey, &Slot)> {
+        let v4 = self.v4.held.iter().map(|(k, s)| (FlowKey::from(*k), s));
+        v4.chain(self.v6.held.iter().map(|(k, s)| (*k, s)))
     }
 
-    fn retain(&mut self, mut keep: impl FnMut(&mut Slot) -> bool) {
-        self.v4.retain(&mut keep);
-        self.v6.retain(&mut keep);
+    /// Keeps the held connections `keep_held` says yes to, and the
+    /// tombstones `keep_tomb` does.
+    fn retain(
+        &mut self,
+        mut keep_held: impl FnMut(&mut Slot) -> bool,
+        mut keep_tomb: impl FnMut(&mut TombSlot) -> bool,
+    ) {
+        self.v4.held.retain(&mut keep_held);
+        self.v4.tombs.retain(&mut keep_tomb);
+        self.v6.held.retain(&mut keep_held);
+        self.v6.tombs.retain(&mut keep_tomb);
     }
 }
 
@@ -323,17 +463,13 @@ struct Slot {
     /// Which silence retires the connection ([`Idle::limit`]).
     idle: Idle,
     closed: bool,
-    /// The connection's record was written early: `conn` is its key in
-    /// [`Tracker::tombs`], not in [`Tracker::conns`].
-    tomb: bool,
     /// No TIME_WAIT this connection can still start begins before this
     /// (see [`Connection::time_wait_lower_bound`]); before both FINs,
     /// `Timestamp(i64::MAX)` (no bound of its own: 8 bytes, not 16, per
     /// live connection).
     tw_floor: Timestamp,
-    /// Key of the connection in [`Tracker::conns`] (or of its tombstone in
-    /// [`Tracker::tombs`]): 32 bits, so that a slot is 24 bytes and a table
-    /// entry with its key 64.
+    /// Key of the connection in [`Tracker::conns`]: 32 bits, so that a
+    /// slot is 24 bytes and a table entry with its key 40 (IPv4) or 64.
     conn: u32,
 }
 
@@ -362,7 +498,7 @@ impl Closing {
     /// Whether `slot`, found under [`Closing::key`], is still this closed
     /// connection held whole (not reopened or compacted).
     fn names(&self, slot: &Slot) -> bool {
-        !slot.tomb && slot.closed && slot.conn == self.conn
+        slot.closed && slot.conn == self.conn
     }
 }
 
@@ -538,45 +674,52 @@ impl Tracker {
         let mut reuse = None;
         let conns = &mut self.conns;
         let slot = match self.live.entry(key) {
-            TableEntry::Occupied(slot) => {
-                if slot.tomb {
-                    let tomb = &self.tombs[slot.key()];
-                    if !tomb.is_new_incarnation(seg) {
-                        self.late_segments += 1;
-                        slot.last_ts = seg.ts;
-                        let obs = Observation {
-                            conn: tomb.id,
-                            sender: tomb.side_of(seg),
-                            notes: SegmentNotes::default(),
-                            states: tomb.states,
-                            reuse: None,
-                        };
-                        return (obs, None);
-                    }
-                    let tomb = self.tombs.remove(slot.key());
-                    let id = self.next_id;
-                    self.next_id = id.next();
-                    let r = tomb.reuse(&key, self.time_wait_secs);
-                    if let (Some(from), Some(until)) = (r.time_wait_from, r.time_wait_until)
-                        && until > seg.ts
-                    {
-                        let (client, server) = tomb.endpoints(&key);
-                        self.cuts.push(TimeWaitCut {
-                            id: tomb.id,
-                            client,
-                            server,
-                            holder: r.holder,
-                            from,
-                            until,
-                            at: seg.ts,
-                            reused_by: id,
-                        });
-                    }
-                    reuse = Some(Box::new(r));
-                    slot.tomb = false;
-                    slot.closed = false;
-                    slot.conn = slab_key(conns.insert(Connection::new(id, self.capture, seg)));
-                } else if conns[slot.key()].is_new_incarnation(seg) {
+            TableEntry::Tomb(mut found) => {
+                let slot = found.slot();
+                let tomb = &self.tombs[slot.tomb()];
+                if !tomb.is_new_incarnation(seg) {
+                    self.late_segments += 1;
+                    slot.set_last_ts(seg.ts);
+                    let obs = Observation {
+                        conn: tomb.id,
+                        sender: tomb.side_of(seg),
+                        notes: SegmentNotes::default(),
+                        states: tomb.states,
+                        reuse: None,
+                    };
+                    return (obs, None);
+                }
+                let tomb = self.tombs.remove(slot.tomb());
+                let id = self.next_id;
+                self.next_id = id.next();
+                let r = tomb.reuse(&key, self.time_wait_secs);
+                if let (Some(from), Some(until)) = (r.time_wait_from, r.time_wait_until)
+                    && until > seg.ts
+                {
+                    let (client, server) = tomb.endpoints(&key);
+                    self.cuts.push(TimeWaitCut {
+                        id: tomb.id,
+                        client,
+                        server,
+                        holder: r.holder,
+                        from,
+                        until,
+                        at: seg.ts,
+                        reused_by: id,
+                    });
+                }
+                reuse = Some(Box::new(r));
+                // The sweep's facts are filled in after the update below.
+                found.revive(Slot {
+                    last_ts: seg.ts,
+                    idle: Idle::Open,
+                    closed: false,
+                    tw_floor: Timestamp(i64::MAX),
+                    conn: slab_key(conns.insert(Connection::new(id, self.capture, seg))),
+                })
+            }
+            TableEntry::Held(slot) => {
+                if conns[slot.key()].is_new_incarnation(seg) {
                     if slot.closed {
                         self.closed_full -= 1;
                         slot.closed = false;
@@ -616,7 +759,6 @@ impl Tracker {
                     last_ts: seg.ts,
                     idle: Idle::Open,
                     closed: false,
-                    tomb: false,
                     tw_floor: Timestamp(i64::MAX),
                     conn: slab_key(conns.insert(Connection::new(id, self.capture, seg))),
                 })
@@ -661,7 +803,7 @@ impl Tracker {
             let (live, conns) = (&self.live, &self.conns);
             self.closing.retain(|c| {
                 c.key(conns)
-                    .and_then(|k| live.get(&k))
+                    .and_then(|k| live.get_held(&k))
                     .is_some_and(|s| c.names(s))
             });
         }
@@ -685,8 +827,8 @@ impl Tracker {
                 break;
             }
             let key = front.key(&self.conns);
-            let slot = match key.and_then(|k| self.live.get_mut(&k)) {
-                Some(s) if front.names(s) => s,
+            let (key, slot) = match key.and_then(|k| Some((k, self.live.get_held_mut(&k)?))) {
+                Some((k, s)) if front.names(s) => (k, s),
                 _ => {
                     // Retired, reused, reopened or compacted since.
                     self.closing.pop_front();
@@ -711,10 +853,8 @@ impl Tracker {
             let record = c.finish(self.time_wait_secs);
             let tw = &record.time_wait;
             debug_assert_eq!(tw.until, tw.from.map(|f| f.add_secs(self.time_wait_secs)));
-            let tomb = Tomb::of(&c, tw.holder, tw.from);
-            slot.conn = slab_key(self.tombs.insert(tomb));
-            slot.tomb = true;
-            slot.tw_floor = Timestamp(i64::MAX);
+            let tomb = slab_key(self.tombs.insert(Tomb::of(&c, tw.holder, tw.from)));
+            self.live.entomb(&key, tomb);
             self.retired.push(record);
             self.closed_full -= 1;
             self.compacted += 1;
@@ -753,24 +893,30 @@ impl Tracker {
         // Connections without both FINs start any TIME_WAIT at a later
         // packet (at or after `now`, in a capture whose time runs forward).
         let mut floor = now;
-        self.live.retain(|slot| {
-            if now.secs_since(slot.last_ts) <= slot.idle.limit(tw) {
-                floor = floor.min(slot.tw_floor);
-                return true;
-            }
-            if slot.tomb {
-                // Its record was written when it was compacted.
-                tombs.remove(slot.key());
-                return false;
-            }
-            if slot.closed {
-                *closed_full -= 1;
-            } else {
-                *idle_retired += 1;
-            }
-            swept.push(slot.conn);
-            false
-        });
+        self.live.retain(
+            |slot| {
+                if now.secs_since(slot.last_ts) <= slot.idle.limit(tw) {
+                    floor = floor.min(slot.tw_floor);
+                    return true;
+                }
+                if slot.closed {
+                    *closed_full -= 1;
+                } else {
+                    *idle_retired += 1;
+                }
+                swept.push(slot.conn);
+                false
+            },
+            |t| {
+                // Closed: gone a TIME_WAIT length after its last segment;
+                // its record was written when it was compacted.
+                if now.secs_since(t.last_ts()) <= Idle::TimeWait.limit(tw) {
+                    return true;
+                }
+                tombs.remove(t.tomb());
+                false
+            },
+        );
         self.prune_closing();
         self.live_after_sweep = self.live.len();
         self.time_wait_floor = Some(floor);
@@ -783,7 +929,7 @@ impl Tracker {
     fn evict_handshakes(&mut self) {
         let mut pending: Vec<(Timestamp, FlowKey)> = self
             .live
-            .iter()
+            .iter_held()
             .filter(|(_, s)| !s.closed && self.conns[s.key()].handshake.synack.is_none())
             .map(|(k, s)| (s.last_ts, k))
             .collect();
@@ -793,7 +939,7 @@ impl Tracker {
             pending.select_nth_unstable_by_key(excess - 1, |(ts, _)| *ts);
             self.start_sweeping();
             for (_, key) in &pending[..excess] {
-                if let Some(s) = self.live.remove(key) {
+                if let Some(s) = self.live.remove_held(key) {
                     self.swept.push(s.conn);
                     self.idle_retired += 1;
                 }
@@ -805,8 +951,7 @@ impl Tracker {
     /// The live connection a segment belongs to (after `on_segment`).
     pub fn connection_of(&self, seg: &Segment) -> Option<&Connection> {
         self.live
-            .get(&FlowKey::new(seg.src, seg.dst))
-            .filter(|s| !s.tomb)
+            .get_held(&FlowKey::new(seg.src, seg.dst))
             .map(|s| &self.conns[s.key()])
     }
 
@@ -987,7 +1132,6 @@ mod tests {
             last_ts: Timestamp(0),
             idle: Idle::Open,
             closed: false,
-            tomb: false,
             tw_floor: Timestamp(i64::MAX),
             conn: 0,
         };
@@ -1212,8 +1356,28 @@ mod tests {
 
     #[test]
     fn a_table_entry_is_40_bytes_for_ipv4_and_64_for_ipv6() {
-        assert_eq!(std::mem::size_of::<(FlowKey4, Slot)>(), 40);
-        assert_eq!(std::mem::size_of::<(FlowKey, Slot)>(), 64);
+        use std::mem::size_of;
+        assert_eq!(size_of::<(FlowKey4, Slot)>(), 40);
+        assert_eq!(size_of::<(FlowKey, Slot)>(), 64);
+        // A tombstone's: 24 and 56, a tag in the key's niche.
+        assert_eq!(size_of::<(FlowKey4, TombSlot)>(), 24);
+        assert_eq!(size_of::<Option<(FlowKey4, TombSlot)>>(), 24);
+        assert_eq!(size_of::<(FlowKey, TombSlot)>(), 56);
+        assert_eq!(size_of::<Option<(FlowKey, TombSlot)>>(), 56);
+    }
+
+    /// A tombstone gives back the time and key it was made with, whatever
+    /// the time's sign and size.
+    #[test]
+    fn a_tomb_slot_keeps_its_time_and_key() {
+        for t in [0, 1, -1, 1_700_000_000_123_456_789, i64::MIN, i64::MAX] {
+            for key in [0, 1, 77, u32::MAX - 1] {
+                let mut s = TombSlot::new(Timestamp(t), key);
+                assert_eq!((s.last_ts(), s.tomb()), (Timestamp(t), key as usize));
+                s.set_last_ts(Timestamp(t.wrapping_add(5)));
+                assert_eq!(s.last_ts(), Timestamp(t.wrapping_add(5)));
+            }
+        }
     }
 
     /// A closed connection that keeps getting a segment (here its peer's
