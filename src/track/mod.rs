@@ -370,29 +370,50 @@ impl<K: std::hash::Hash + Eq> Split<K> {
     }
 }
 
+/// A key type of the table: how its tombstones and places are named in
+/// the type-free [`TableEntry`].
+trait TableKey: std::hash::Hash + Eq + Sized {
+    fn tomb(t: &mut Split<Self>, key: Self, i: usize) -> FoundTomb<'_>;
+    fn vacant(t: &mut Flows<Self>, key: Self) -> VacantSlot<'_>;
+}
+
+impl TableKey for FlowKey4 {
+    fn tomb(t: &mut Split<Self>, key: Self, i: usize) -> FoundTomb<'_> {
+        FoundTomb::V4(t, key, i)
+    }
+    fn vacant(t: &mut Flows<Self>, key: Self) -> VacantSlot<'_> {
+        VacantSlot::V4(t, key)
+    }
+}
+
+impl TableKey for FlowKey {
+    fn tomb(t: &mut Split<Self>, key: Self, i: usize) -> FoundTomb<'_> {
+        FoundTomb::V6(t, key, i)
+    }
+    fn vacant(t: &mut Flows<Self>, key: Self) -> VacantSlot<'_> {
+        VacantSlot::V6(t, key)
+    }
+}
+
+impl<K: TableKey> Split<K> {
+    /// Among the held connections first (nearly every segment's), then
+    /// among the tombstones.
+    fn entry(&mut self, key: K) -> TableEntry<'_> {
+        if let Some(i) = self.held.find(&key) {
+            TableEntry::Held(&mut self.held.entries[i].1)
+        } else if let Some(i) = self.tombs.find(&key) {
+            TableEntry::Tomb(K::tomb(self, key, i))
+        } else {
+            TableEntry::Vacant(K::vacant(&mut self.held, key))
+        }
+    }
+}
+
 impl Table {
     fn entry(&mut self, key: FlowKey) -> TableEntry<'_> {
         match key.v4() {
-            Some(k) => {
-                let t = &mut self.v4;
-                if let Some(i) = t.held.find(&k) {
-                    TableEntry::Held(&mut t.held.entries[i].1)
-                } else if let Some(i) = t.tombs.find(&k) {
-                    TableEntry::Tomb(FoundTomb::V4(t, k, i))
-                } else {
-                    TableEntry::Vacant(VacantSlot::V4(&mut t.held, k))
-                }
-            }
-            None => {
-                let t = &mut self.v6;
-                if let Some(i) = t.held.find(&key) {
-                    TableEntry::Held(&mut t.held.entries[i].1)
-                } else if let Some(i) = t.tombs.find(&key) {
-                    TableEntry::Tomb(FoundTomb::V6(t, key, i))
-                } else {
-                    TableEntry::Vacant(VacantSlot::V6(&mut t.held, key))
-                }
-            }
+            Some(k) => self.v4.entry(k),
+            None => self.v6.entry(key),
         }
     }
 
