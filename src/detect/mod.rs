@@ -63,7 +63,7 @@ pub fn sorted_if<K: Ord, V>(groups: Groups<K, V>, mut keep: impl FnMut(&V) -> bo
 /// pairs (connection-churn on a busy server: 6,000 findings of up to 50
 /// formatted rows each) formats them after the capture is read, when the
 /// other threads are done, so one core would sit idle (a tenth of the
-/// wall time on a 1 GB capture). Each thread takes the next [`CHUNK`]
+/// wall time on a 1 GB capture). Each thread takes the next `CHUNK` (32)
 /// groups not taken until none are left: groups differ in work (a pair of
 /// 50,000 connections beside pairs of a hundred), and with the halves
 /// split up front one thread ran 10 ms longer than the other on 1 GB. If
