@@ -5,26 +5,50 @@ use serde::{Serialize, Serializer};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
-/// One side of a TCP flow: an IP address and a port.
+/// One side of a TCP flow: an IP address and a port. 20 bytes, where a
+/// `SocketAddr` takes 32 (it has room for an IPv6 flow label and scope id,
+/// which no endpoint of a capture carries): every segment carries two, and
+/// the segments, their facts and the records are copied from thread to
+/// thread. Ordered as `SocketAddr`s are (IPv4 before IPv6, then address,
+/// then port) and printed as they are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Endpoint(pub SocketAddr);
+pub struct Endpoint {
+    ip: IpAddr,
+    port: u16,
+}
 
 impl Endpoint {
     pub fn new(ip: IpAddr, port: u16) -> Endpoint {
-        Endpoint(SocketAddr::new(ip, port))
+        Endpoint { ip, port }
     }
     pub fn ip(&self) -> IpAddr {
-        self.0.ip()
+        self.ip
     }
     pub fn port(&self) -> u16 {
-        self.0.port()
+        self.port
+    }
+}
+
+impl From<SocketAddr> for Endpoint {
+    /// The address and port (an IPv6 flow label and scope id are dropped).
+    fn from(a: SocketAddr) -> Endpoint {
+        Endpoint::new(a.ip(), a.port())
+    }
+}
+
+impl std::str::FromStr for Endpoint {
+    type Err = std::net::AddrParseError;
+
+    /// `10.0.0.1:80` or `[fd00::1]:80`.
+    fn from_str(s: &str) -> Result<Endpoint, Self::Err> {
+        s.parse::<SocketAddr>().map(Endpoint::from)
     }
 }
 
 impl fmt::Display for Endpoint {
     /// `10.0.0.1:80` or `[fd00::1]:80`, as `ss` and Wireshark print them.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
+        write!(f, "{}", SocketAddr::new(self.ip, self.port))
     }
 }
 
@@ -230,33 +254,33 @@ mod tests {
 
     #[test]
     fn flow_key_is_the_same_in_both_directions() {
-        let c = Endpoint("10.0.0.1:40000".parse().unwrap());
-        let s = Endpoint("10.0.0.2:80".parse().unwrap());
+        let c = "10.0.0.1:40000".parse::<Endpoint>().unwrap();
+        let s = "10.0.0.2:80".parse::<Endpoint>().unwrap();
         assert_eq!(FlowKey::new(c, s), FlowKey::new(s, c));
     }
 
     #[test]
     fn ipv4_and_its_mapped_ipv6_form_are_different_flows() {
-        let v4 = Endpoint("10.0.0.1:40000".parse().unwrap());
-        let mapped = Endpoint("[::ffff:10.0.0.1]:40000".parse().unwrap());
-        let s = Endpoint("10.0.0.2:80".parse().unwrap());
-        let s6 = Endpoint("[::ffff:10.0.0.2]:80".parse().unwrap());
+        let v4 = "10.0.0.1:40000".parse::<Endpoint>().unwrap();
+        let mapped = "[::ffff:10.0.0.1]:40000".parse::<Endpoint>().unwrap();
+        let s = "10.0.0.2:80".parse::<Endpoint>().unwrap();
+        let s6 = "[::ffff:10.0.0.2]:80".parse::<Endpoint>().unwrap();
         assert_ne!(FlowKey::new(v4, s), FlowKey::new(mapped, s6));
         assert_ne!(FlowKey::new(v4, s), FlowKey::new(v4, s6));
     }
 
     #[test]
     fn flow_key_tells_ports_and_directions_apart() {
-        let c = Endpoint("10.0.0.1:40000".parse().unwrap());
-        let c2 = Endpoint("10.0.0.1:40001".parse().unwrap());
-        let s = Endpoint("10.0.0.2:80".parse().unwrap());
+        let c = "10.0.0.1:40000".parse::<Endpoint>().unwrap();
+        let c2 = "10.0.0.1:40001".parse::<Endpoint>().unwrap();
+        let s = "10.0.0.2:80".parse::<Endpoint>().unwrap();
         assert_ne!(FlowKey::new(c, s), FlowKey::new(c2, s));
         assert_ne!(FlowKey::new(c, s), FlowKey::new(c, c2));
     }
 
     #[test]
     fn ipv6_endpoint_prints_in_brackets() {
-        let e = Endpoint("[fd00::1]:443".parse().unwrap());
+        let e = "[fd00::1]:443".parse::<Endpoint>().unwrap();
         assert_eq!(e.to_string(), "[fd00::1]:443");
     }
 }
@@ -268,11 +292,11 @@ mod key_tests {
 
     #[test]
     fn a_key_gives_its_endpoints_back_lower_first() {
-        let a = Endpoint("10.0.0.2:80".parse().unwrap());
-        let b = Endpoint("10.0.0.10:40000".parse().unwrap());
+        let a = "10.0.0.2:80".parse::<Endpoint>().unwrap();
+        let b = "10.0.0.10:40000".parse::<Endpoint>().unwrap();
         assert_eq!(FlowKey::new(b, a).endpoints(), (a, b));
-        let c = Endpoint("[::ffff:10.0.0.2]:80".parse().unwrap());
-        let d = Endpoint("[2001:db8::1]:443".parse().unwrap());
+        let c = "[::ffff:10.0.0.2]:80".parse::<Endpoint>().unwrap();
+        let d = "[2001:db8::1]:443".parse::<Endpoint>().unwrap();
         assert_eq!(FlowKey::new(d, c).endpoints(), (c, d));
         assert_ne!(FlowKey::new(a, b), FlowKey::new(c, b));
         // IPv4 pairs have a 12-byte key that gives the same key back; an

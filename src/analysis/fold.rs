@@ -24,8 +24,8 @@ use std::thread::JoinHandle;
 /// with 300 KB of records.
 const BATCH: usize = 64;
 
-/// Segment facts handed over at once, at most (200 bytes each): a batch
-/// then holds those of about 500 segments, in 50 KB.
+/// Segment facts handed over at once, at most (176 bytes each): a batch
+/// then holds those of about 500 segments, in 45 KB.
 const FACTS: usize = 256;
 
 /// Events (records, facts, cuts, floor advances: 16 bytes each) in a batch,
@@ -512,12 +512,15 @@ mod tests {
     }
 
     /// Each batch in flight holds up to [`FACTS`] of them: a copy of the
-    /// segment (136 bytes, two 32-byte socket addresses), the server's
+    /// segment (112 bytes with its two 20-byte endpoints; 136 when they
+    /// were socket addresses), the server's
     /// TIME_WAIT socket when it was made, a fin-retransmit-rst case (boxed:
     /// rare), a few flags. Naming the connection's endpoints again took 64
     /// bytes more.
     #[test]
-    fn segment_facts_take_200_bytes() {
-        assert_eq!(std::mem::size_of::<SegmentFacts>(), 200);
+    fn segment_facts_take_176_bytes() {
+        assert_eq!(std::mem::size_of::<SegmentFacts>(), 176);
+        assert_eq!(std::mem::size_of::<crate::flow::Endpoint>(), 20);
+        assert_eq!(std::mem::size_of::<crate::decode::Segment>(), 112);
     }
 }

@@ -1201,7 +1201,7 @@ mod tests {
     }
 
     fn ep(s: &str) -> Endpoint {
-        Endpoint(s.parse().unwrap())
+        s.parse::<Endpoint>().unwrap()
     }
 
     #[test]

@@ -43,8 +43,8 @@ impl Wire {
             frame: FrameId(frame),
             ts: Timestamp::from_parts(1_000, 0).add_secs(t),
             fragmentation: Default::default(),
-            src: Endpoint(from.parse().unwrap()),
-            dst: Endpoint(to.parse().unwrap()),
+            src: from.parse::<Endpoint>().unwrap(),
+            dst: to.parse::<Endpoint>().unwrap(),
             seq: SeqNum(seq),
             ack: SeqNum(ack),
             flags: TcpFlags(flags),
@@ -778,7 +778,7 @@ fn syn_flood_keeps_bounded_evidence_and_no_records() {
         rng ^= rng << 17;
         rng
     };
-    let server: Endpoint = Endpoint(SRV.parse().unwrap());
+    let server: Endpoint = SRV.parse::<Endpoint>().unwrap();
     for i in 0..N {
         let r = next();
         let ip = std::net::Ipv4Addr::from(0x0a00_0000 | i);
@@ -787,7 +787,7 @@ fn syn_flood_keeps_bounded_evidence_and_no_records() {
             frame: FrameId(u64::from(i) + 1),
             ts: Timestamp::from_parts(1_000, 0).add_secs(f64::from(i) / 2_000.0),
             fragmentation: Default::default(),
-            src: Endpoint(std::net::SocketAddr::new(ip.into(), port)),
+            src: Endpoint::new(ip.into(), port),
             dst: server,
             seq: SeqNum((r >> 32) as u32),
             ack: SeqNum(0),
@@ -805,8 +805,8 @@ fn syn_flood_keeps_bounded_evidence_and_no_records() {
         frame: FrameId(u64::from(N) + 1),
         ts: Timestamp::from_parts(1_000, 0).add_secs(f64::from(N) / 2_000.0 + 2.0),
         fragmentation: Default::default(),
-        src: Endpoint("10.255.0.1:1234".parse().unwrap()),
-        dst: Endpoint("10.255.0.2:80".parse().unwrap()),
+        src: "10.255.0.1:1234".parse::<Endpoint>().unwrap(),
+        dst: "10.255.0.2:80".parse::<Endpoint>().unwrap(),
         seq: SeqNum(1),
         ack: SeqNum(1),
         flags: TcpFlags(A),

@@ -451,7 +451,9 @@ mod tests {
         for (i, &frame) in frames.iter().enumerate() {
             let mut r = base.clone();
             r.id = ConnId(i as u32);
-            r.client = Endpoint(format!("10.0.0.1:{}", 40000 + i).parse().unwrap());
+            r.client = format!("10.0.0.1:{}", 40000 + i)
+                .parse::<Endpoint>()
+                .unwrap();
             r.time_wait.from = Some(from.add_secs(i as f64));
             r.time_wait.until = Some(from.add_secs(60.0 + i as f64));
             r.close.first_fin_frame = Some(FrameId(frame));
@@ -508,7 +510,9 @@ mod tests {
         for i in 0..4u32 {
             let mut r = template();
             r.id = ConnId(i);
-            r.client = Endpoint(format!("10.0.0.1:{}", 40000 + i % 2).parse().unwrap());
+            r.client = format!("10.0.0.1:{}", 40000 + i % 2)
+                .parse::<Endpoint>()
+                .unwrap();
             r.time_wait.from = Some(end);
             r.time_wait.until = Some(end.add_secs(60.0));
             d.on_connection_end(&r, &mut claims);
@@ -534,7 +538,9 @@ mod tests {
         for i in 0..200u32 {
             let mut r = base.clone();
             r.id = ConnId(i);
-            r.client = Endpoint(format!("10.0.0.1:{}", 40000 + i % 2).parse().unwrap());
+            r.client = format!("10.0.0.1:{}", 40000 + i % 2)
+                .parse::<Endpoint>()
+                .unwrap();
             let start = from.add_secs(f64::from(i) / 1000.0);
             r.time_wait.from = Some(start);
             r.time_wait.until = Some(start.add_secs(60.0));
@@ -561,7 +567,7 @@ mod tests {
             let record = |i: u32, port: u32| {
                 let mut r = base.clone();
                 r.id = ConnId(i);
-                r.client = Endpoint(format!("10.0.0.1:{port}").parse().unwrap());
+                r.client = format!("10.0.0.1:{port}").parse::<Endpoint>().unwrap();
                 r.time_wait.from = Some(from.add_secs(f64::from(i)));
                 r.time_wait.until = Some(from.add_secs(60.0 + f64::from(i)));
                 r
@@ -645,11 +651,9 @@ mod tests {
         for (i, &(pair, at, len)) in starts.iter().enumerate() {
             let mut r = base.clone();
             r.id = ConnId(i as u32);
-            r.client = Endpoint(
-                format!("10.1.{}.{}:{}", pair / 200, pair % 200, 40000 + i % 200)
-                    .parse()
-                    .unwrap(),
-            );
+            r.client = format!("10.1.{}.{}:{}", pair / 200, pair % 200, 40000 + i % 200)
+                .parse()
+                .unwrap();
             let from = t0.add_secs(at as f64 / 1000.0);
             r.time_wait.from = Some(from);
             r.time_wait.until = Some(from.add_secs(len as f64 / 1000.0));

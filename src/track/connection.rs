@@ -1512,8 +1512,8 @@ pub(crate) mod tests {
             frame: FrameId(frame),
             ts: Timestamp::from_parts(1000, frame as i64 * 1_000_000),
             fragmentation: Default::default(),
-            src: Endpoint(from.parse().unwrap()),
-            dst: Endpoint(to.parse().unwrap()),
+            src: from.parse::<Endpoint>().unwrap(),
+            dst: to.parse::<Endpoint>().unwrap(),
             seq: SeqNum(seq),
             ack: SeqNum(ack),
             flags: TcpFlags(flags),
@@ -1894,8 +1894,8 @@ pub(crate) mod tests {
     fn a_connection_gives_back_its_endpoints() {
         for (c, s) in [(C, S), ("[2001:db8::1]:40000", "[2001:db8::2]:443")] {
             let conn = Connection::new(ConnId(0), 0, &seg(1, c, s, F::SYN, 100, 0, 0));
-            assert_eq!(conn.client(), Endpoint(c.parse().unwrap()));
-            assert_eq!(conn.server(), Endpoint(s.parse().unwrap()));
+            assert_eq!(conn.client(), c.parse::<Endpoint>().unwrap());
+            assert_eq!(conn.server(), s.parse::<Endpoint>().unwrap());
             assert_eq!(conn.side_of(conn.client()), Side::Client);
             assert_eq!(conn.side_of(conn.server()), Side::Server);
         }

@@ -292,8 +292,10 @@ mod tests {
                 let mut r = base.clone();
                 // Clients are 10.0.0.{1,2,3}; every server is 10.0.1.1, so
                 // server-side holds pile onto one host.
-                r.client = Endpoint(format!("10.0.0.{}:{}", host + 1, 1024 + i).parse().unwrap());
-                r.server = Endpoint("10.0.1.1:80".parse().unwrap());
+                r.client = format!("10.0.0.{}:{}", host + 1, 1024 + i)
+                    .parse::<Endpoint>()
+                    .unwrap();
+                r.server = "10.0.1.1:80".parse::<Endpoint>().unwrap();
                 let from = Timestamp::from_parts(1_000, from_ms * 1_000_000);
                 r.time_wait.holder = holder;
                 r.time_wait.from = Some(from);

@@ -389,7 +389,7 @@ mod tests {
         // The server never sent the option: no PAWS on its socket.
         for s in segs
             .iter_mut()
-            .filter(|s| s.src == Endpoint(S.parse().unwrap()))
+            .filter(|s| s.src == S.parse::<Endpoint>().unwrap())
         {
             s.tsopt = None;
         }
@@ -435,7 +435,7 @@ mod tests {
             .reuse
             .expect("a new ISN reopens the tuple");
         assert_eq!(r.previous, ConnId(0));
-        assert_eq!(r.previous_client, Endpoint(C.parse().unwrap()));
+        assert_eq!(r.previous_client, C.parse::<Endpoint>().unwrap());
         let s = r.sockets.get(Side::Server).unwrap();
         assert_eq!(
             (s.since_frame, s.ts_recent),
