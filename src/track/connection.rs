@@ -663,9 +663,8 @@ pub struct Connection {
     pub capture: u32,
     /// The client's and the server's address and port, read through
     /// [`Connection::client`] and [`Connection::server`]: kept apart they
-    /// take 38 bytes where two [`Endpoint`]s take 64 (a `SocketAddr` has
-    /// room for an IPv6 flow label and scope id, which no endpoint of a
-    /// capture carries: decode makes them with [`Endpoint::new`]).
+    /// take 38 bytes, where two [`Endpoint`]s take 40 (64 when they were
+    /// socket addresses).
     client_ip: IpAddr,
     server_ip: IpAddr,
     client_port: u16,
