@@ -283,6 +283,38 @@ mod tests {
         let e = "[fd00::1]:443".parse::<Endpoint>().unwrap();
         assert_eq!(e.to_string(), "[fd00::1]:443");
     }
+
+    fn socket_addr() -> impl proptest::strategy::Strategy<Value = SocketAddr> {
+        use proptest::prelude::*;
+        // Few distinct addresses and ports, so that ties in each are common.
+        let v4 = (0u32..4, 0u16..4).prop_map(|(a, p)| {
+            SocketAddr::new(
+                IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 | a)),
+                80 + p,
+            )
+        });
+        let v6 = (0u128..4, 0u16..4).prop_map(|(a, p)| {
+            SocketAddr::new(
+                IpAddr::from(std::net::Ipv6Addr::from(0x2001_0db8 << 96 | a)),
+                80 + p,
+            )
+        });
+        prop_oneof![v4, v6]
+    }
+
+    proptest::proptest! {
+        /// An endpoint sorts, compares and prints as the socket address it
+        /// was made from (reports sort and print endpoints; they were
+        /// `SocketAddr`s).
+        #[test]
+        fn an_endpoint_sorts_and_prints_as_its_socket_address(a in socket_addr(), b in socket_addr()) {
+            let (x, y) = (Endpoint::from(a), Endpoint::from(b));
+            proptest::prop_assert_eq!(x.cmp(&y), a.cmp(&b));
+            proptest::prop_assert_eq!(x == y, a == b);
+            proptest::prop_assert_eq!(x.to_string(), a.to_string());
+            proptest::prop_assert_eq!(x.to_string().parse::<Endpoint>().unwrap(), x);
+        }
+    }
 }
 
 #[cfg(test)]
