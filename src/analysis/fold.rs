@@ -17,7 +17,7 @@ use crate::track::{ConnId, ConnectionRecord, HostRecord, HostTally, TimeWaitCut}
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
-/// Records handed over at once, at most (568 bytes each, 36 KB). A batch
+/// Records handed over at once, at most (544 bytes each, 35 KB). A batch
 /// cut by its facts holds about 35 of the generated traffic's; this bounds
 /// the batches of a sweep, or of the end of the run, which retire tens of
 /// thousands at once: at 512 a batch, those filled every batch in flight

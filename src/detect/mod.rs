@@ -73,58 +73,60 @@ pub fn findings_of<T: Send>(
     groups: Vec<T>,
     make: impl Fn(T) -> Option<Finding> + Sync,
 ) -> Vec<Finding> {
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicUsize, Ordering};
     /// Fewer than this are not worth a thread.
     const ON_TWO_THREADS: usize = 256;
     /// Groups taken at a time.
     const CHUNK: usize = 32;
-    /// Some groups, then the findings made from them.
-    struct Chunk<T> {
-        groups: Vec<T>,
-        made: Vec<Finding>,
-    }
     if groups.len() < ON_TWO_THREADS {
         return groups.into_iter().filter_map(make).collect();
     }
     let mut groups = groups.into_iter();
-    let chunks: Vec<Mutex<Chunk<T>>> = std::iter::from_fn(|| {
+    let chunks: Vec<Vec<T>> = std::iter::from_fn(|| {
         let part: Vec<T> = groups.by_ref().take(CHUNK).collect();
-        (!part.is_empty()).then(|| {
-            Mutex::new(Chunk {
-                groups: part,
-                made: Vec::new(),
-            })
-        })
+        (!part.is_empty()).then_some(part)
     })
     .collect();
-    let next = AtomicUsize::new(0);
-    let work = || {
-        // A chunk is taken by one thread only; a lock is poisoned only by
-        // a panic, which the join raises.
-        while let Some(Ok(mut chunk)) = chunks
-            .get(next.fetch_add(1, Ordering::Relaxed))
-            .map(|c| c.lock())
-        {
-            let part = std::mem::take(&mut chunk.groups);
-            chunk.made = part.into_iter().filter_map(&make).collect();
-        }
-    };
-    on_two_threads("timewait-findings", work);
-    chunks
-        .into_iter()
-        .flat_map(|c| c.into_inner().map(|c| c.made).unwrap_or_default())
-        .collect()
+    each_on_two_threads("timewait-findings", chunks, |part| {
+        part.into_iter().filter_map(&make).collect::<Vec<_>>()
+    })
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
-/// Runs `work` here and, at the same time, on a scoped thread named
-/// `name` (each call takes its share of a common queue); only here if no
-/// thread can be made. A panic on the thread is raised here.
-fn on_two_threads(name: &str, work: impl Fn() + Sync) {
+/// `f` of every item, in the items' order, made here and at the same time
+/// on a scoped thread named `name`, each taking the next item not taken
+/// (only here if no thread can be made). A panic on the thread is raised
+/// here.
+fn each_on_two_threads<T: Send, R: Send>(
+    name: &str,
+    items: Vec<T>,
+    f: impl Fn(T) -> R + Sync,
+) -> Vec<R> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // An item, then what `f` made of it.
+    let slots: Vec<Mutex<(Option<T>, Option<R>)>> = items
+        .into_iter()
+        .map(|t| Mutex::new((Some(t), None)))
+        .collect();
+    let next = AtomicUsize::new(0);
+    let work = || {
+        // A slot is taken by one thread only; a lock is poisoned only by
+        // a panic, which the join raises.
+        while let Some(Ok(mut slot)) = slots
+            .get(next.fetch_add(1, Ordering::Relaxed))
+            .map(|s| s.lock())
+        {
+            if let Some(item) = slot.0.take() {
+                slot.1 = Some(f(item));
+            }
+        }
+    };
     std::thread::scope(|scope| {
         let helper = std::thread::Builder::new()
             .name(name.into())
-            .spawn_scoped(scope, &work);
+            .spawn_scoped(scope, work);
         work();
         if let Ok(helper) = helper
             && let Err(panic) = helper.join()
@@ -132,6 +134,10 @@ fn on_two_threads(name: &str, work: impl Fn() + Sync) {
             std::panic::resume_unwind(panic);
         }
     });
+    slots
+        .into_iter()
+        .filter_map(|s| s.into_inner().ok().and_then(|s| s.1))
+        .collect()
 }
 
 /// How much a finding matters; ordered, so `--fail-on warning` means
@@ -1371,37 +1377,19 @@ pub fn finish_all(
     ctx: &Context<'_>,
     selection: &Selection,
 ) -> Vec<Finding> {
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let alone: Vec<bool> = detectors.iter().map(|d| d.finishes_alone()).collect();
-    let waiting: Vec<Mutex<Option<Box<dyn Detector>>>> =
-        detectors.into_iter().map(|d| Mutex::new(Some(d))).collect();
-    let made: Vec<Mutex<Vec<Finding>>> = waiting.iter().map(|_| Mutex::default()).collect();
-    let finish = |i: usize| {
-        // A lock is only poisoned by a panic, which the join raises.
-        if let Some(mut d) = waiting[i].lock().ok().and_then(|mut d| d.take()) {
-            let findings = d.finish(ctx);
-            drop(d);
-            if let Ok(mut m) = made[i].lock() {
-                *m = findings;
-            }
-        }
-    };
-    let shared: Vec<usize> = (0..alone.len()).filter(|&i| !alone[i]).collect();
-    let next = AtomicUsize::new(0);
-    let work = || {
-        while let Some(&i) = shared.get(next.fetch_add(1, Ordering::Relaxed)) {
-            finish(i);
-        }
-    };
-    on_two_threads("timewait-finish", work);
-    for i in (0..alone.len()).filter(|&i| alone[i]) {
-        finish(i);
-    }
-    let mut findings: Vec<Finding> = made
+    let (alone, shared): (Vec<_>, Vec<_>) = detectors
         .into_iter()
-        .flat_map(|m| m.into_inner().unwrap_or_default())
-        .collect();
+        .enumerate()
+        .partition(|(_, d)| d.finishes_alone());
+    let finish = |(i, mut d): (usize, Box<dyn Detector>)| {
+        let findings = d.finish(ctx);
+        drop(d);
+        (i, findings)
+    };
+    let mut made = each_on_two_threads("timewait-finish", shared, finish);
+    made.extend(alone.into_iter().map(finish));
+    made.sort_by_key(|(i, _)| *i);
+    let mut findings: Vec<Finding> = made.into_iter().flat_map(|(_, f)| f).collect();
     findings.retain(|f| selection.wants(f.kind));
     findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.kind.cmp(&b.kind)));
     findings
