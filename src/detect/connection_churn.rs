@@ -225,65 +225,12 @@ impl Conns {
     }
 }
 
-/// Byte-packed lists of a pair's connections: LEB128 varints of zigzagged
-/// differences from the previous entry. Connections of a pair come close
-/// together in id, frame and time, so an entry takes a few bytes.
+/// Byte-packed lists of a pair's connections ([`varint`](super::varint)).
 mod packed {
     use super::{ConnId, MAX_EVIDENCE, MAX_LISTED, Sample};
+    use crate::detect::varint::{get, get_delta, get_signed, put, put_delta, put_signed, reserve};
     use crate::frame::FrameId;
     use crate::time::Timestamp;
-
-    fn put(buf: &mut Vec<u8>, mut v: u64) {
-        while v >= 0x80 {
-            buf.push(v as u8 | 0x80);
-            v >>= 7;
-        }
-        buf.push(v as u8);
-    }
-
-    fn get(buf: &[u8], at: &mut usize) -> u64 {
-        let mut v = 0u64;
-        let mut shift = 0;
-        loop {
-            let b = buf[*at];
-            *at += 1;
-            v |= u64::from(b & 0x7f) << shift;
-            if b < 0x80 {
-                return v;
-            }
-            shift += 7;
-        }
-    }
-
-    /// Small magnitudes of either sign to small numbers.
-    fn zigzag(d: i64) -> u64 {
-        ((d << 1) ^ (d >> 63)) as u64
-    }
-
-    fn unzigzag(z: u64) -> i64 {
-        ((z >> 1) as i64) ^ -((z & 1) as i64)
-    }
-
-    /// `to - from` as a varint, whatever the sign (wrapping, so exact for
-    /// any two u64).
-    fn put_delta(buf: &mut Vec<u8>, from: u64, to: u64) {
-        put(buf, zigzag(to.wrapping_sub(from) as i64));
-    }
-
-    fn get_delta(buf: &[u8], at: &mut usize, from: u64) -> u64 {
-        from.wrapping_add(unzigzag(get(buf, at)) as u64)
-    }
-
-    /// Grows by an eighth rather than doubling: these buffers live long
-    /// and there are thousands of them; by 128 bytes at least, about ten
-    /// connections (by the 40 bytes a push asks for, a pair's buffer was
-    /// reallocated every second connection: a twentieth of the folding
-    /// thread on 1G/3).
-    fn reserve(buf: &mut Vec<u8>, more: usize) {
-        if buf.capacity() - buf.len() < more {
-            buf.reserve_exact(more.max(buf.capacity() / 8).max(128));
-        }
-    }
 
     /// Samples in the order pushed. Each is a flags byte and varints:
     /// start (difference from the last start kept, in microseconds when
@@ -336,9 +283,9 @@ mod packed {
                 let d = start.wrapping_sub(self.prev.0) as i64;
                 if d % 1000 == 0 {
                     flags |= START_US;
-                    put(&mut self.buf, zigzag(d / 1000));
+                    put_signed(&mut self.buf, d / 1000);
                 } else {
-                    put(&mut self.buf, zigzag(d));
+                    put_signed(&mut self.buf, d);
                 }
                 self.prev.0 = start;
             }
@@ -380,7 +327,7 @@ mod packed {
                 at += 1;
                 let mut start = 0;
                 if flags & START != 0 {
-                    let mut d = unzigzag(get(&self.buf, &mut at));
+                    let mut d = get_signed(&self.buf, &mut at);
                     if flags & START_US != 0 {
                         d *= 1000;
                     }

@@ -23,6 +23,7 @@ mod paws_syn_drop;
 mod server_active_close;
 mod time_wait_pressure;
 mod tuple_reuse;
+mod varint;
 
 #[cfg(test)]
 mod scenarios;
