@@ -232,14 +232,17 @@ mod packed {
     use crate::frame::FrameId;
     use crate::time::Timestamp;
 
-    /// Samples in the order pushed. Each is a flags byte and varints:
-    /// start (difference from the last start kept, in microseconds when
-    /// exact), id and frame (differences from the last sample), duration
-    /// (nanoseconds, in microseconds when exact, or the f64's bits) and
-    /// payload. A sample later than each of the first [`MAX_EVIDENCE`]
-    /// (by start, then id) cannot be one of the earliest, the evidence
-    /// rows: its start is not kept. Connections of a pair mostly end in
-    /// the order they started, so past the first rows most are such.
+    /// Samples in the order pushed. Each is varints: a head (the
+    /// duration and three flags), start (difference from the last start
+    /// kept, in microseconds when exact), id and frame (differences from
+    /// the last sample) and payload. The duration is nanoseconds, in
+    /// microseconds when exact, plus one, shifted past the flags: a short
+    /// one shares the head's bytes with them (a flags byte of its own was
+    /// a tenth of a sample); 0 there says the f64's bits follow the head.
+    /// A sample later than each of the first [`MAX_EVIDENCE`] (by start,
+    /// then id) cannot be one of the earliest, the evidence rows: its
+    /// start is not kept. Connections of a pair mostly end in the order
+    /// they started, so past the first rows most are such.
     #[derive(Default)]
     pub struct Samples {
         buf: Vec<u8>,
@@ -251,10 +254,13 @@ mod packed {
         first_rows: (Timestamp, ConnId),
     }
 
-    const START: u8 = 1;
-    const START_US: u8 = 2;
-    const DURATION_BITS: u8 = 4;
-    const DURATION_US: u8 = 8;
+    /// The head's flags, below the duration.
+    const START: u64 = 1;
+    const START_US: u64 = 2;
+    const DURATION_US: u64 = 4;
+    const FLAGS: u32 = 3;
+    /// Durations up to this many units fit beside the flags.
+    const MAX_PACKED: u64 = (u64::MAX >> FLAGS) - 1;
 
     impl Samples {
         pub fn len(&self) -> usize {
@@ -274,44 +280,51 @@ mod packed {
             if (self.n as usize) < MAX_EVIDENCE {
                 self.first_rows = self.first_rows.max(key);
             }
-            let flags_at = self.buf.len();
-            self.buf.push(0);
             let mut flags = 0;
             let (start, id, frame) = (s.start.0 as u64, u64::from(s.id.0), s.first_frame.0);
+            let d = start.wrapping_sub(self.prev.0) as i64;
             if may_be_row {
                 flags |= START;
-                let d = start.wrapping_sub(self.prev.0) as i64;
                 if d % 1000 == 0 {
                     flags |= START_US;
-                    put_signed(&mut self.buf, d / 1000);
-                } else {
-                    put_signed(&mut self.buf, d);
                 }
-                self.prev.0 = start;
             }
-            put_delta(&mut self.buf, self.prev.1, id);
-            put_delta(&mut self.buf, self.prev.2, frame);
             // A duration is nanoseconds over 1e9 (Timestamp::secs_since):
             // those nanoseconds, when they give back exactly this f64;
             // otherwise its bits.
             let ns = (s.duration_s * 1e9).round();
+            let mut exact = None;
             if (0.0..4e18).contains(&ns)
                 && ((ns as u64) as f64 / 1e9).to_bits() == s.duration_s.to_bits()
             {
                 let ns = ns as u64;
-                if ns.is_multiple_of(1000) {
+                exact = Some(if ns.is_multiple_of(1000) {
                     flags |= DURATION_US;
-                    put(&mut self.buf, ns / 1000);
+                    ns / 1000
                 } else {
-                    put(&mut self.buf, ns);
-                }
-            } else {
-                flags |= DURATION_BITS;
-                self.buf
-                    .extend_from_slice(&s.duration_s.to_bits().to_le_bytes());
+                    ns
+                });
             }
+            match exact {
+                Some(units) if units <= MAX_PACKED => {
+                    put(&mut self.buf, ((units + 1) << FLAGS) | flags);
+                }
+                _ => {
+                    put(&mut self.buf, flags & !DURATION_US);
+                    self.buf
+                        .extend_from_slice(&s.duration_s.to_bits().to_le_bytes());
+                }
+            }
+            if may_be_row {
+                put_signed(
+                    &mut self.buf,
+                    if flags & START_US != 0 { d / 1000 } else { d },
+                );
+                self.prev.0 = start;
+            }
+            put_delta(&mut self.buf, self.prev.1, id);
+            put_delta(&mut self.buf, self.prev.2, frame);
             put(&mut self.buf, s.bytes);
-            self.buf[flags_at] = flags;
             self.prev.1 = id;
             self.prev.2 = frame;
             self.n += 1;
@@ -323,12 +336,22 @@ mod packed {
             let mut out = Vec::with_capacity(self.len());
             let (mut at, mut prev) = (0, (0u64, 0u64, 0u64));
             while at < self.buf.len() {
-                let flags = self.buf[at];
-                at += 1;
+                let head = get(&self.buf, &mut at);
+                let units = head >> FLAGS;
+                let duration_s = if units == 0 {
+                    let mut b = [0u8; 8];
+                    b.copy_from_slice(&self.buf[at..at + 8]);
+                    at += 8;
+                    f64::from_bits(u64::from_le_bytes(b))
+                } else if head & DURATION_US != 0 {
+                    ((units - 1) * 1000) as f64 / 1e9
+                } else {
+                    (units - 1) as f64 / 1e9
+                };
                 let mut start = 0;
-                if flags & START != 0 {
+                if head & START != 0 {
                     let mut d = get_signed(&self.buf, &mut at);
-                    if flags & START_US != 0 {
+                    if head & START_US != 0 {
                         d *= 1000;
                     }
                     start = prev.0.wrapping_add(d as u64);
@@ -336,18 +359,6 @@ mod packed {
                 }
                 let id = get_delta(&self.buf, &mut at, prev.1);
                 let frame = get_delta(&self.buf, &mut at, prev.2);
-                let duration_s = if flags & DURATION_BITS != 0 {
-                    let mut b = [0u8; 8];
-                    b.copy_from_slice(&self.buf[at..at + 8]);
-                    at += 8;
-                    f64::from_bits(u64::from_le_bytes(b))
-                } else {
-                    let mut ns = get(&self.buf, &mut at);
-                    if flags & DURATION_US != 0 {
-                        ns *= 1000;
-                    }
-                    ns as f64 / 1e9
-                };
                 let bytes = get(&self.buf, &mut at);
                 out.push((
                     Sample {
@@ -357,7 +368,7 @@ mod packed {
                         duration_s,
                         bytes,
                     },
-                    flags & START != 0,
+                    head & START != 0,
                 ));
                 prev.1 = id;
                 prev.2 = frame;
@@ -850,6 +861,8 @@ mod packed_tests {
                 2 => -1.5,
                 3 => 1e300,
                 4 => 0.1 + 0.2,
+                // Rounds to 0 ns, which does not give it back.
+                5 => 1e-12,
                 _ => (r.next() % 5_000_000_000) as f64 / 1e9,
             };
             v.push(Sample {
@@ -926,7 +939,9 @@ mod packed_tests {
         );
         // Connections that end in the order they start, 2.7 s apart,
         // timed in microseconds (as most captures are): past the first
-        // rows no start is kept, and a sample takes about 10 bytes.
+        // rows no start is kept, and a sample takes 10 bytes: a head of
+        // three (the 12 ms duration and the flags), 2 for the id, 3 for
+        // the frame, 2 for the payload (a flags byte of its own made 11).
         let mut p = packed::Samples::default();
         for i in 0..EXACT_MEDIANS as i64 {
             p.push(&Sample {
@@ -939,7 +954,7 @@ mod packed_tests {
         }
         let got = p.to_vec();
         assert_eq!(got.iter().filter(|(_, r)| *r).count(), MAX_EVIDENCE);
-        assert!(p.bytes() <= 12 * EXACT_MEDIANS, "{} bytes", p.bytes());
+        assert!(p.bytes() <= 21 * EXACT_MEDIANS / 2, "{} bytes", p.bytes());
     }
 
     /// What the pair kept before: every (id, frame) in a Vec, sorted and
