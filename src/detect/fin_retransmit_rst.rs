@@ -81,20 +81,21 @@ impl Case {
     }
 }
 
-/// A closer's first cases are kept packed, this many at most; past them,
-/// its earliest [`MAX_EVIDENCE`](super::MAX_EVIDENCE) as rows and the
-/// rest only counted and listed. Most closers of a busy server have a few
-/// cases: packed (about 16 bytes a case) they cost a tenth of what rows
-/// do (a row, its frames' box and the list's slack, about 150 bytes);
-/// this many packed take about what a closer's rows take once full.
+/// A closer's cases wait packed, this many at most; then they join its
+/// earliest [`MAX_EVIDENCE`](super::MAX_EVIDENCE) rows and the rest,
+/// only counted and listed. Most closers of a busy server have a few
+/// cases, which never leave the packed list: packed (about 16 bytes a
+/// case) they cost a tenth of what rows do (a row, its frames' box and
+/// the list's slack, about 150 bytes); this many packed take about what a
+/// closer's rows take once full.
 const PACKED_CASES: u32 = 256;
 
-/// One closer's cases: the first [`PACKED_CASES`] packed in the order they
-/// came; past them, its earliest ones with their notes unformatted (about
-/// 60 bytes a row instead of 250 with the note and the row), and every
-/// other case counted and listed, never a row. The finding's evidence is
-/// built from all of them as if every case had been added to one
-/// [`EvidenceSet`].
+/// One closer's cases: the last up to [`PACKED_CASES`] packed in the order
+/// they came; those before them, its earliest ones with their notes
+/// unformatted (about 60 bytes a row instead of 250 with the note and the
+/// row), and every other case counted and listed, never a row. The
+/// finding's evidence is built from all of them as if every case had been
+/// added to one [`EvidenceSet`] in the order they came.
 #[derive(Default)]
 struct ByCloser {
     packed: packed::Cases,
@@ -108,16 +109,14 @@ struct ByCloser {
 
 impl ByCloser {
     fn add(&mut self, conn: ConnId, case: Case) {
-        if self.packed.len() < PACKED_CASES {
-            self.packed.push(conn, &case);
-            return;
+        self.packed.push(conn, &case);
+        if self.packed.len() >= PACKED_CASES {
+            self.unpack();
         }
-        self.unpack();
-        self.add_unpacked(conn, case);
     }
 
-    /// Adds the packed cases, in the order they came, as if they had
-    /// never been packed.
+    /// Adds the packed cases to the rows and the rest, in the order they
+    /// came, as if they had never been packed.
     fn unpack(&mut self) {
         for (conn, case) in std::mem::take(&mut self.packed).to_vec() {
             self.add_unpacked(conn, case);
@@ -153,7 +152,7 @@ impl ByCloser {
 /// Cases packed ([`varint`](super::varint)), each against the one before.
 mod packed {
     use super::Case;
-    use crate::detect::varint::{get, get_delta, put, put_delta, reserve};
+    use crate::detect::varint::{get, get_delta, get_signed, put, put_delta, put_signed, reserve};
     use crate::flow::Side;
     use crate::frame::FrameId;
     use crate::time::Timestamp;
@@ -192,11 +191,7 @@ mod packed {
                 head |= AT_US;
             }
             put(&mut self.buf, head);
-            if head & AT_US != 0 {
-                put_delta(&mut self.buf, 0, (d / 1000) as u64);
-            } else {
-                put_delta(&mut self.buf, self.prev.0, at);
-            }
+            put_signed(&mut self.buf, if head & AT_US != 0 { d / 1000 } else { d });
             put_delta(&mut self.buf, self.prev.1, u64::from(conn.0));
             put(&mut self.buf, case.frames.len() as u64);
             let first = case.frames.first().map_or(self.prev.2, |f| f.0);
@@ -215,12 +210,11 @@ mod packed {
             let (mut at, mut prev) = (0, (0u64, 0u64, 0u64));
             while at < self.buf.len() {
                 let head = get(&self.buf, &mut at);
-                let time = if head & AT_US != 0 {
-                    let d = get_delta(&self.buf, &mut at, 0) as i64;
-                    prev.0.wrapping_add(d.wrapping_mul(1000) as u64)
-                } else {
-                    get_delta(&self.buf, &mut at, prev.0)
-                };
+                let mut d = get_signed(&self.buf, &mut at);
+                if head & AT_US != 0 {
+                    d = d.wrapping_mul(1000);
+                }
+                let time = prev.0.wrapping_add(d as u64);
                 let conn = get_delta(&self.buf, &mut at, prev.1);
                 let n = get(&self.buf, &mut at) as usize;
                 let mut frames = Vec::with_capacity(n);
@@ -367,7 +361,7 @@ mod tests {
     /// MAX_EVIDENCE rows and MAX_LISTED ids, arriving out of time order.
     #[test]
     fn kept_apart_equals_adding_every_case() {
-        for n in [1u32, 3, 50, 51, 400, 2_600] {
+        for n in [1u32, 3, 50, 51, 256, 400, 2_600] {
             let mut x: u64 = u64::from(n);
             let mut by = ByCloser::default();
             let mut every = EvidenceSet::new();
