@@ -20,6 +20,7 @@ mod handshake_failure;
 mod host_setting;
 pub use host_setting::{CounterReading, HostCheck, Verdict};
 mod paws_syn_drop;
+pub use paws_syn_drop::AttemptGate;
 mod server_active_close;
 mod time_wait_pressure;
 mod tuple_reuse;
@@ -1254,22 +1255,35 @@ pub struct SegmentFacts {
     /// An RST from the active closer after the peer's FIN came again
     /// (`fin-retransmit-rst`), as read from the live connection.
     pub(crate) fin_case: Option<Box<fin_retransmit_rst::Case>>,
+    /// A segment [`SegmentFacts::wanted`] leaves out, handed on all the
+    /// same (the test that shows the detectors every segment).
+    #[cfg(test)]
+    pub(crate) left_out: bool,
 }
 
 impl SegmentFacts {
     /// Whether a detector that reads facts could do anything with this
     /// segment, whatever its own state: a segment that reopened a 4-tuple,
-    /// a SYN or SYN-ACK, what tells a SYN's attempt on a TIME_WAIT socket
-    /// how it went (a bare ACK, a SYN-ACK, an RST; the RST is also what
-    /// fin-retransmit-rst reads), and the segment that made the server's
-    /// TIME_WAIT socket. About half the segments of the generated server
-    /// traffic (the bare ACKs most of them); the data segments stay behind.
+    /// a SYN or SYN-ACK, an RST (it may tell a SYN's attempt on a TIME_WAIT
+    /// socket how it went, and is what fin-retransmit-rst reads), and the
+    /// segment that made the server's TIME_WAIT socket. A bare ACK also
+    /// tells an attempt how it went: `gate` says whether its connection
+    /// may have made one. About a fifth of the segments of the generated
+    /// server traffic; the data segments, FINs and most bare ACKs stay
+    /// behind.
     #[inline]
-    pub fn wanted(seg: &Segment, obs: &Observation, conn: &Connection) -> bool {
+    pub fn wanted(
+        seg: &Segment,
+        obs: &Observation,
+        conn: &Connection,
+        gate: &mut AttemptGate,
+    ) -> bool {
+        let f = seg.flags;
         obs.reuse.is_some()
-            || seg.flags.syn()
-            || paws_syn_drop::tells_an_attempt(seg)
+            || f.syn()
+            || f.rst()
             || conn.time_wait_opened(Side::Server)
+            || (paws_syn_drop::tells_an_attempt(seg) && gate.wants_bare_ack(seg, obs.conn))
     }
 
     /// The facts of `seg`, read from its connection just after the
@@ -1298,6 +1312,8 @@ impl SegmentFacts {
             } else {
                 None
             },
+            #[cfg(test)]
+            left_out: false,
         }
     }
 

@@ -488,15 +488,9 @@ impl PawsSynDrop {
         if reuse.sockets.is_empty() {
             return;
         }
-        let client = reuse.previous_client;
-        let server = if seg.src == client { seg.dst } else { seg.src };
-        for s in reuse.sockets.iter() {
-            let (peer, holder) = match s.holder {
-                Side::Client => (server, client),
-                Side::Server => (client, server),
-            };
+        for (key, s) in handed_over(seg, reuse) {
             self.tombs.insert(
-                (peer, holder),
+                key,
                 Tomb {
                     conn: reuse.previous,
                     socket: *s,
@@ -903,6 +897,131 @@ impl PawsSynDrop {
     }
 }
 
+/// The TIME_WAIT sockets a reuse handed over, each keyed as
+/// [`PawsSynDrop::take_sockets`] keeps it: (peer, holder), the source and
+/// destination of a SYN that would meet it.
+fn handed_over<'r>(
+    seg: &Segment,
+    reuse: &'r Reuse,
+) -> impl Iterator<Item = ((Endpoint, Endpoint), &'r TimeWaitSocket)> + 'r {
+    let client = reuse.previous_client;
+    let server = if seg.src == client { seg.dst } else { seg.src };
+    reuse.sockets.iter().map(move |s| {
+        let key = match s.holder {
+            Side::Client => (server, client),
+            Side::Server => (client, server),
+        };
+        (key, s)
+    })
+}
+
+/// Which connections' bare ACKs [`PawsSynDrop`] could read, decided on the
+/// tracking thread before the facts are handed on: a bare ACK only tells
+/// an attempt how it went ([`PawsSynDrop::on_attempt_segment`]), and most
+/// connections never make one. Bare ACKs are about three in five of the
+/// segments a busy server's facts were (a SYN, a SYN-ACK, an ACK or two per
+/// connection); building and folding them was about an eighth of a run's
+/// CPU.
+///
+/// The tracking thread cannot see the detector's attempts, so it keeps a
+/// superset of what they could be, by the same rules and never smaller:
+/// per (SYN source, SYN destination), until when a TIME_WAIT socket may
+/// still be there (the sockets a reuse handed over, as `take_sockets`
+/// keeps them; the later of two, where the detector keeps the newer;
+/// every bare ACK of a marked connection re-arming it as a PAWS reject
+/// may, `TCP_PAWS_MSL` or the TIME_WAIT length from then; never the
+/// removals). A SYN without ACK that arrives on one before its end marks
+/// its connection, as `on_syn` would open an attempt, and the marked
+/// connections' bare ACKs are handed on until their record. The map is
+/// purged as the detector's is, of sockets ended before the newest
+/// segment; a SYN older than that (the capture's clock went back) marks
+/// its connection whatever the map says. Test
+/// `detectors_shown_only_the_segments_they_want_find_what_they_find_shown_every_segment`,
+/// which also checks that no bare ACK left out belonged to an attempt.
+#[derive(Debug)]
+pub struct AttemptGate {
+    time_wait_s: f64,
+    /// (SYN source, SYN destination): until when a TIME_WAIT socket there
+    /// may still take a SYN.
+    sockets: HashMap<(Endpoint, Endpoint), Timestamp>,
+    sockets_after_purge: usize,
+    /// Sockets that ended before this were purged.
+    purged_before: Option<Timestamp>,
+    /// The newest segment's time.
+    newest: Option<Timestamp>,
+    /// Connections whose SYN may have opened an attempt.
+    marked: rustc_hash::FxHashSet<ConnId>,
+}
+
+impl AttemptGate {
+    pub fn new(config: &DetectConfig) -> AttemptGate {
+        AttemptGate {
+            time_wait_s: config.time_wait_s,
+            sockets: HashMap::default(),
+            sockets_after_purge: 0,
+            purged_before: None,
+            newest: None,
+            marked: rustc_hash::FxHashSet::default(),
+        }
+    }
+
+    /// Whether the bare ACK `seg` of connection `conn` is to be handed on
+    /// (then it may re-arm the socket its connection's SYN met).
+    #[inline]
+    pub fn wants_bare_ack(&mut self, seg: &Segment, conn: ConnId) -> bool {
+        if self.marked.is_empty() || !self.marked.contains(&conn) {
+            return false;
+        }
+        // From the holder to the SYN's source: the key of the SYN's socket.
+        let until = seg.ts.add_secs(self.time_wait_s.max(PAWS_MSL_S));
+        self.extend((seg.dst, seg.src), until);
+        true
+    }
+
+    /// Facts about to be handed on (every one, before the detectors see
+    /// it).
+    pub fn hand_on(&mut self, facts: &SegmentFacts) {
+        let seg = &facts.seg;
+        self.newest = Some(self.newest.map_or(seg.ts, |n| n.max(seg.ts)));
+        if let Some(r) = &facts.reuse {
+            for (key, s) in handed_over(seg, r) {
+                self.extend(key, s.until(self.time_wait_s));
+            }
+        }
+        let f = seg.flags;
+        if f.syn() && !f.ack() && !f.rst() {
+            let met = self
+                .sockets
+                .get(&(seg.src, seg.dst))
+                .is_some_and(|&until| seg.ts <= until)
+                || self.purged_before.is_some_and(|p| seg.ts < p);
+            if met {
+                self.marked.insert(facts.conn);
+            }
+        }
+    }
+
+    /// A connection's record was handed on: no fact of it follows.
+    #[inline]
+    pub fn ended(&mut self, conn: ConnId) {
+        if !self.marked.is_empty() {
+            self.marked.remove(&conn);
+        }
+    }
+
+    fn extend(&mut self, key: (Endpoint, Endpoint), until: Timestamp) {
+        let u = self.sockets.entry(key).or_insert(until);
+        *u = (*u).max(until);
+        if self.sockets.len() >= 1024 && self.sockets.len() >= 2 * self.sockets_after_purge {
+            if let Some(now) = self.newest {
+                self.sockets.retain(|_, u| *u >= now);
+                self.purged_before = Some(self.purged_before.map_or(now, |p| p.max(now)));
+            }
+            self.sockets_after_purge = self.sockets.len();
+        }
+    }
+}
+
 /// Segments of a connection that met a TIME_WAIT socket: only a SYN-ACK,
 /// a bare ACK or an RST tells an attempt something
 /// ([`PawsSynDrop::on_attempt_segment`]); data and FINs, most segments,
@@ -923,6 +1042,12 @@ impl Detector for PawsSynDrop {
 
     fn on_segment_facts(&mut self, facts: &mut SegmentFacts) {
         let seg = &facts.seg;
+        #[cfg(test)]
+        assert!(
+            !(facts.left_out && tells_an_attempt(seg) && self.attempts.contains_key(&facts.conn)),
+            "a bare ACK the gate leaves out belongs to an attempt: frame {}",
+            seg.frame.0
+        );
         if let Some(r) = &facts.reuse {
             self.take_sockets(seg, r);
         }
@@ -1133,6 +1258,7 @@ mod tests {
     struct Run {
         tracker: Tracker,
         paws: PawsSynDrop,
+        gate: AttemptGate,
         frame: u64,
     }
 
@@ -1141,6 +1267,7 @@ mod tests {
             Run {
                 tracker: Tracker::new(60.0),
                 paws: PawsSynDrop::new(&DetectConfig::default()),
+                gate: AttemptGate::new(&DetectConfig::default()),
                 frame: 0,
             }
         }
@@ -1180,10 +1307,15 @@ mod tests {
             if let Some(conn) = conn
                 && !obs.notes.duplicate
                 && !obs.notes.ignored
-                && SegmentFacts::wanted(&seg, &obs, conn)
+                && SegmentFacts::wanted(&seg, &obs, conn, &mut self.gate)
             {
-                self.paws
-                    .on_segment_facts(&mut SegmentFacts::of(&seg, &obs, conn));
+                let mut facts = SegmentFacts::of(&seg, &obs, conn);
+                self.gate.hand_on(&facts);
+                self.paws.on_segment_facts(&mut facts);
+            }
+            // The gate never leaves out a bare ACK an attempt could read.
+            for conn in self.paws.attempts.keys() {
+                assert!(self.gate.marked.contains(conn), "frame {}", self.frame);
             }
         }
 
@@ -1243,6 +1375,116 @@ mod tests {
             .filter(|a| a.pending.is_some_and(|p| p.verdict == Verdict::Accept))
             .count();
         assert_eq!(accepted, 1);
+    }
+
+    #[test]
+    fn a_paws_reject_keeps_the_socket_marking_syns_after_its_first_end() {
+        let mut run = Run::new();
+        let (client, server) = (ep("10.0.0.1:20005"), ep("10.0.0.2:80"));
+        run.server_closes(0, client, server, 1000);
+        // The server entered TIME_WAIT at 6 ms (rcv_nxt 102, snd_nxt 502,
+        // ts_recent 1003): a SYN with an older TSval is turned away, and
+        // the server's ACK for the old connection re-arms the socket.
+        run.send(40_000, client, server, F::SYN, 9000, 0, 50);
+        let first = *run.paws.attempts.keys().next().expect("an attempt");
+        assert!(run.gate.marked.contains(&first));
+        let ack = |run: &mut Run, ms: i64| {
+            run.frame += 1;
+            let seg = Segment {
+                frame: FrameId(run.frame),
+                ts: Timestamp::from_parts(1000, ms * 1_000_000),
+                fragmentation: Default::default(),
+                src: server,
+                dst: client,
+                seq: SeqNum(502),
+                ack: SeqNum(102),
+                flags: crate::decode::TcpFlags(F::ACK),
+                window: 1000,
+                payload_len: 0,
+                tsopt: Some(TcpTimestamps {
+                    tsval: TsVal(7003),
+                    tsecr: TsVal(1003),
+                }),
+                ip_id: None,
+                wscale: None,
+            };
+            let (obs, conn) = run.tracker.on_segment_conn(&seg);
+            let conn = conn.expect("the attempt's connection");
+            let wanted = SegmentFacts::wanted(&seg, &obs, conn, &mut run.gate);
+            if wanted {
+                run.paws
+                    .on_segment_facts(&mut SegmentFacts::of(&seg, &obs, conn));
+            }
+            wanted
+        };
+        assert!(ack(&mut run, 40_001), "a marked connection's bare ACK");
+        let t = run.paws.tombs[&(client, server)];
+        assert_eq!(t.until, Timestamp::from_parts(1100, 1_000_000));
+        // 64 s after the server's TIME_WAIT began, 24 after the reject: the
+        // socket's first end has passed, the re-armed one not. A new SYN
+        // meets it, and `Run::send` checks that the gate marked it.
+        run.send(64_000, client, server, F::SYN, 20_000, 0, 60);
+        let second = run
+            .paws
+            .attempts
+            .iter()
+            .find(|(_, a)| a.pending.is_some_and(|p| p.frame == FrameId(run.frame)))
+            .map(|(c, _)| *c)
+            .expect("the new SYN met the re-armed socket");
+        assert_ne!(second, first, "a new connection");
+        assert!(run.gate.marked.contains(&second));
+        assert!(run.gate.sockets[&(client, server)] >= t.until);
+        // Its record handed on, a connection's bare ACKs stay behind.
+        for c in run.gate.marked.clone() {
+            run.gate.ended(c);
+        }
+        assert!(!ack(&mut run, 64_001));
+    }
+
+    #[test]
+    fn a_syn_from_before_the_gates_purge_is_marked_whatever_its_map_says() {
+        let mut gate = AttemptGate::new(&DetectConfig::default());
+        let at = |s: i64| Timestamp::from_parts(s, 0);
+        let key = |port: u16| (ep(&format!("10.0.0.1:{port}")), ep("10.0.0.2:80"));
+        gate.newest = Some(at(1000));
+        for port in 0..1024u16 {
+            gate.extend(key(port), at(500));
+        }
+        assert!(gate.sockets.is_empty(), "ended before the newest segment");
+        assert_eq!(gate.purged_before, Some(at(1000)));
+        let syn = |gate: &mut AttemptGate, s: i64, conn: u32| {
+            let (src, dst) = key(7);
+            let seg = Segment {
+                frame: FrameId(1),
+                ts: at(s),
+                fragmentation: Default::default(),
+                src,
+                dst,
+                seq: SeqNum(1),
+                ack: SeqNum(0),
+                flags: crate::decode::TcpFlags(F::SYN),
+                window: 1000,
+                payload_len: 0,
+                tsopt: None,
+                ip_id: None,
+                wscale: None,
+            };
+            gate.hand_on(&SegmentFacts {
+                seg,
+                conn: ConnId(conn),
+                syn_retransmit: false,
+                reuse: None,
+                from_client: true,
+                own_socket_at_dst: false,
+                server_socket_opened: None,
+                fin_case: None,
+                left_out: false,
+            });
+            gate.marked.contains(&ConnId(conn))
+        };
+        // The capture's clock went back: port 7's socket may have been there.
+        assert!(syn(&mut gate, 400, 1));
+        assert!(!syn(&mut gate, 1001, 2));
     }
 
     #[test]
