@@ -427,9 +427,50 @@ mod packed {
                 self.n += kept.len();
                 self.max = ConnId(self.last.0 as u32);
             } else {
-                let all = merged(self.unpacked(), &tail);
-                self.pack(&all);
+                self.merge(&tail);
             }
+        }
+
+        /// Merges an ascending `tail` into the packed entries: those below
+        /// its first stay packed as they are, the rest are written again
+        /// after them (re-packing the whole list, a thousand entries for
+        /// every 32 pushed out of order, was half of the merge).
+        fn merge(&mut self, tail: &[(ConnId, FrameId)]) {
+            let first = tail.first().map_or(ConnId(0), |f| f.0);
+            let (mut at, mut prev) = (0, (0u64, 0u64));
+            // The last entry below the tail's first, and how many there are.
+            let (mut below, mut kept) = ((0u64, 0u64), 0);
+            // Where the first entry not below it starts, and the entries
+            // from there on.
+            let mut cut = None;
+            let mut rest = Vec::new();
+            while at < self.packed.len() {
+                let entry_at = at;
+                let id = get_delta(&self.packed, &mut at, prev.0);
+                let frame = get_delta(&self.packed, &mut at, prev.1);
+                prev = (id, frame);
+                if cut.is_none() && ConnId(id as u32) < first {
+                    below = prev;
+                    kept += 1;
+                    continue;
+                }
+                if cut.is_none() {
+                    cut = Some(entry_at);
+                    rest.reserve(self.n - kept);
+                }
+                rest.push((ConnId(id as u32), FrameId(frame)));
+            }
+            let all = merged(rest, tail, MAX_LISTED - kept);
+            self.packed.truncate(cut.unwrap_or(self.packed.len()));
+            self.last = below;
+            for &(id, FrameId(frame)) in &all {
+                put_delta(&mut self.packed, self.last.0, u64::from(id.0));
+                put_delta(&mut self.packed, self.last.1, frame);
+                self.last = (u64::from(id.0), frame);
+            }
+            self.packed.shrink_to_fit();
+            self.n = kept + all.len();
+            self.max = ConnId(self.last.0 as u32);
         }
 
         /// The packed entries, ascending.
@@ -445,40 +486,26 @@ mod packed {
             all
         }
 
-        fn pack(&mut self, all: &[(ConnId, FrameId)]) {
-            let mut buf = Vec::with_capacity(self.packed.len() + 8 * TAIL);
-            let mut prev = (0u64, 0u64);
-            for &(id, FrameId(frame)) in all {
-                put_delta(&mut buf, prev.0, u64::from(id.0));
-                put_delta(&mut buf, prev.1, frame);
-                prev = (u64::from(id.0), frame);
-            }
-            buf.shrink_to_fit();
-            self.packed = buf;
-            self.n = all.len();
-            self.last = prev;
-            self.max = all.last().map_or(ConnId(0), |l| l.0);
-        }
-
         /// Every kept entry, ascending, cut to MAX_LISTED.
         pub fn into_sorted(mut self) -> Vec<(ConnId, FrameId)> {
             let mut tail = std::mem::take(&mut self.tail);
             tail.sort_unstable();
-            merged(self.unpacked(), &tail)
+            merged(self.unpacked(), &tail, MAX_LISTED)
         }
     }
 
-    /// Two ascending lists of distinct entries as one, cut to MAX_LISTED.
+    /// Two ascending lists of distinct entries as one, cut to `most`.
     fn merged(
         packed: Vec<(ConnId, FrameId)>,
         tail: &[(ConnId, FrameId)],
+        most: usize,
     ) -> Vec<(ConnId, FrameId)> {
-        let mut all = Vec::with_capacity((packed.len() + tail.len()).min(MAX_LISTED));
+        let mut all = Vec::with_capacity((packed.len() + tail.len()).min(most));
         let (mut a, mut b) = (
             packed.into_iter().peekable(),
             tail.iter().copied().peekable(),
         );
-        while all.len() < MAX_LISTED {
+        while all.len() < most {
             let next = match (a.peek(), b.peek()) {
                 (Some(x), Some(y)) if y < x => b.next(),
                 (Some(_), _) => a.next(),

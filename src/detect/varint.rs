@@ -10,17 +10,29 @@
 use integer_encoding::VarInt;
 
 /// Appends `v`.
+#[inline]
 pub(crate) fn put(buf: &mut Vec<u8>, v: u64) {
     let mut bytes = [0u8; 10];
     let n = v.encode_var(&mut bytes);
-    buf.extend_from_slice(&bytes[..n]);
+    append(buf, &bytes[..n]);
 }
 
 /// Appends `v`, zigzagged: small magnitudes of either sign are small.
+#[inline]
 pub(crate) fn put_signed(buf: &mut Vec<u8>, v: i64) {
     let mut bytes = [0u8; 10];
     let n = v.encode_var(&mut bytes);
-    buf.extend_from_slice(&bytes[..n]);
+    append(buf, &bytes[..n]);
+}
+
+/// A varint's one to ten bytes, a byte at a time: `extend_from_slice`
+/// called `memcpy` for each, a fifth of the instructions of a
+/// `connection-churn` sample (callgrind).
+#[inline]
+fn append(buf: &mut Vec<u8>, bytes: &[u8]) {
+    for &b in bytes {
+        buf.push(b);
+    }
 }
 
 /// The value at `at`, which moves past it.
