@@ -384,8 +384,14 @@ impl Folder {
         }
     }
 
-    /// Records the tracker retired.
-    pub(super) fn records(&mut self, retired: impl Iterator<Item = ConnectionRecord>) {
+    /// Records the tracker retired; `each` sees every one as it goes (read
+    /// in the batch: an adapter that looked at them on the way, `inspect`,
+    /// copied each once more).
+    pub(super) fn records(
+        &mut self,
+        retired: impl Iterator<Item = ConnectionRecord>,
+        mut each: impl FnMut(&ConnectionRecord),
+    ) {
         // A sweep can retire tens of thousands at once: hand them on a
         // batch at a time, so that no batch holds them all. (Not through a
         // `Peekable`: each record moved in and out of its slot, two copies
@@ -393,7 +399,10 @@ impl Folder {
         let mut retired = retired;
         loop {
             let room = BATCH.saturating_sub(self.batch().records.len()).max(1);
-            let taken = self.batch().take(retired.by_ref().take(room));
+            let batch = self.batch();
+            let start = batch.records.len();
+            let taken = batch.take(retired.by_ref().take(room));
+            batch.records[start..].iter().for_each(&mut each);
             if taken == 0 {
                 break;
             }

@@ -197,7 +197,7 @@ impl Retire<'_> {
             }
             Retire::Analyze(a) => {
                 let Analyzer { fold, gate, .. } = &mut **a;
-                fold.records(retired.inspect(|r| gate.ended(r.id)));
+                fold.records(retired, |r| gate.ended(r.id));
             }
         }
     }
