@@ -1285,38 +1285,33 @@ mod tests {
             tsval: u32,
         ) {
             self.frame += 1;
-            let seg = Segment {
-                frame: FrameId(self.frame),
-                ts: Timestamp::from_parts(1000, ms * 1_000_000),
-                fragmentation: Default::default(),
-                src,
-                dst,
-                seq: SeqNum(seq),
-                ack: SeqNum(ack),
-                flags: crate::decode::TcpFlags(flags),
-                window: 1000,
-                payload_len: 0,
-                tsopt: Some(TcpTimestamps {
-                    tsval: TsVal(tsval),
-                    tsecr: TsVal(0),
-                }),
-                ip_id: None,
-                wscale: None,
-            };
-            let (obs, conn) = self.tracker.on_segment_conn(&seg);
+            let mut seg = segment(self.frame, at_ms(ms), (src, dst), flags, seq, ack);
+            seg.tsopt = Some(TcpTimestamps {
+                tsval: TsVal(tsval),
+                tsecr: TsVal(0),
+            });
+            self.feed(&seg);
+        }
+
+        /// Tracks `seg` and hands its facts on if wanted; whether they were.
+        fn feed(&mut self, seg: &Segment) -> bool {
+            let (obs, conn) = self.tracker.on_segment_conn(seg);
+            let mut wanted = false;
             if let Some(conn) = conn
                 && !obs.notes.duplicate
                 && !obs.notes.ignored
-                && SegmentFacts::wanted(&seg, &obs, conn, &mut self.gate)
+                && SegmentFacts::wanted(seg, &obs, conn, &mut self.gate)
             {
-                let mut facts = SegmentFacts::of(&seg, &obs, conn);
+                let mut facts = SegmentFacts::of(seg, &obs, conn);
                 self.gate.hand_on(&facts);
                 self.paws.on_segment_facts(&mut facts);
+                wanted = true;
             }
             // The gate never leaves out a bare ACK an attempt could read.
             for conn in self.paws.attempts.keys() {
                 assert!(self.gate.marked.contains(conn), "frame {}", self.frame);
             }
+            wanted
         }
 
         /// A connection from `client` that the server closes first; the
@@ -1334,6 +1329,37 @@ mod tests {
 
     fn ep(s: &str) -> Endpoint {
         s.parse::<Endpoint>().unwrap()
+    }
+
+    /// `ms` milliseconds into the test's capture.
+    fn at_ms(ms: i64) -> Timestamp {
+        Timestamp::from_parts(1000, ms * 1_000_000)
+    }
+
+    /// A segment without options or payload from `ends.0` to `ends.1`.
+    fn segment(
+        frame: u64,
+        ts: Timestamp,
+        ends: (Endpoint, Endpoint),
+        flags: u8,
+        seq: u32,
+        ack: u32,
+    ) -> Segment {
+        Segment {
+            frame: FrameId(frame),
+            ts,
+            fragmentation: Default::default(),
+            src: ends.0,
+            dst: ends.1,
+            seq: SeqNum(seq),
+            ack: SeqNum(ack),
+            flags: crate::decode::TcpFlags(flags),
+            window: 1000,
+            payload_len: 0,
+            tsopt: None,
+            ip_id: None,
+            wscale: None,
+        }
     }
 
     #[test]
@@ -1390,32 +1416,12 @@ mod tests {
         assert!(run.gate.marked.contains(&first));
         let ack = |run: &mut Run, ms: i64| {
             run.frame += 1;
-            let seg = Segment {
-                frame: FrameId(run.frame),
-                ts: Timestamp::from_parts(1000, ms * 1_000_000),
-                fragmentation: Default::default(),
-                src: server,
-                dst: client,
-                seq: SeqNum(502),
-                ack: SeqNum(102),
-                flags: crate::decode::TcpFlags(F::ACK),
-                window: 1000,
-                payload_len: 0,
-                tsopt: Some(TcpTimestamps {
-                    tsval: TsVal(7003),
-                    tsecr: TsVal(1003),
-                }),
-                ip_id: None,
-                wscale: None,
-            };
-            let (obs, conn) = run.tracker.on_segment_conn(&seg);
-            let conn = conn.expect("the attempt's connection");
-            let wanted = SegmentFacts::wanted(&seg, &obs, conn, &mut run.gate);
-            if wanted {
-                run.paws
-                    .on_segment_facts(&mut SegmentFacts::of(&seg, &obs, conn));
-            }
-            wanted
+            let mut seg = segment(run.frame, at_ms(ms), (server, client), F::ACK, 502, 102);
+            seg.tsopt = Some(TcpTimestamps {
+                tsval: TsVal(7003),
+                tsecr: TsVal(1003),
+            });
+            run.feed(&seg)
         };
         assert!(ack(&mut run, 40_001), "a marked connection's bare ACK");
         let t = run.paws.tombs[&(client, server)];
@@ -1434,8 +1440,10 @@ mod tests {
         assert_ne!(second, first, "a new connection");
         assert!(run.gate.marked.contains(&second));
         assert!(run.gate.sockets[&(client, server)] >= t.until);
-        // Its record handed on, a connection's bare ACKs stay behind.
+        // Their records handed on (the attempts end with them), the
+        // connections' bare ACKs stay behind.
         for c in run.gate.marked.clone() {
+            run.paws.attempts.remove(&c);
             run.gate.ended(c);
         }
         assert!(!ack(&mut run, 64_001));
@@ -1453,24 +1461,8 @@ mod tests {
         assert!(gate.sockets.is_empty(), "ended before the newest segment");
         assert_eq!(gate.purged_before, Some(at(1000)));
         let syn = |gate: &mut AttemptGate, s: i64, conn: u32| {
-            let (src, dst) = key(7);
-            let seg = Segment {
-                frame: FrameId(1),
-                ts: at(s),
-                fragmentation: Default::default(),
-                src,
-                dst,
-                seq: SeqNum(1),
-                ack: SeqNum(0),
-                flags: crate::decode::TcpFlags(F::SYN),
-                window: 1000,
-                payload_len: 0,
-                tsopt: None,
-                ip_id: None,
-                wscale: None,
-            };
             gate.hand_on(&SegmentFacts {
-                seg,
+                seg: segment(1, at(s), key(7), F::SYN, 1, 0),
                 conn: ConnId(conn),
                 syn_retransmit: false,
                 reuse: None,
