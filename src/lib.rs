@@ -6,6 +6,7 @@ pub mod detect;
 pub mod flow;
 pub mod frame;
 pub mod host;
+pub mod mem;
 pub mod peak;
 pub mod report;
 pub mod seq;

@@ -1387,8 +1387,9 @@ impl Selection {
 /// (paws-syn-drop's maps, say), before its thread takes the next: the
 /// run's peak memory on 1 GB is in `connection-churn`'s findings, made
 /// last, when the others' state is gone (finished beside another
-/// detector, they raised the 1 GB peak by 7 MB). If no thread can be
-/// made, all of them finish here.
+/// detector, they raised the 1 GB peak by 7 MB) and the pages freed so far
+/// are back with the kernel ([`crate::mem::release_freed_pages`]). If no
+/// thread can be made, all of them finish here.
 pub fn finish_all(
     detectors: Vec<Box<dyn Detector>>,
     ctx: &Context<'_>,
@@ -1404,6 +1405,11 @@ pub fn finish_all(
         (i, findings)
     };
     let mut made = each_on_two_threads("timewait-finish", shared, finish);
+    if !alone.is_empty() {
+        // What the tracker and the other detectors freed goes back to the
+        // kernel before the largest burst of allocations at the end.
+        crate::mem::release_freed_pages();
+    }
     made.extend(alone.into_iter().map(finish));
     made.sort_by_key(|(i, _)| *i);
     let mut findings: Vec<Finding> = made.into_iter().flat_map(|(_, f)| f).collect();
