@@ -557,22 +557,17 @@ fn feed_segment(
         && !obs.notes.ignored
         && let Retire::Analyze(a) = retire
     {
-        let wanted = a.facts.is_some() && SegmentFacts::wanted(seg, obs, conn, &mut a.gate);
+        let wanted = a.facts.is_some() && SegmentFacts::wanted(seg, obs, conn, &a.gate);
+        if wanted {
+            let facts = SegmentFacts::of(seg, obs, conn);
+            a.gate.hand_on(&facts);
+            a.fold.facts(facts);
+        }
         // The test that shows the detectors every segment marks those left out.
         #[cfg(test)]
-        let every = a.facts == Some(FactsOf::Every);
-        #[cfg(not(test))]
-        let every = false;
-        if wanted || every {
-            #[cfg_attr(not(test), allow(unused_mut))]
+        if !wanted && a.facts == Some(FactsOf::Every) {
             let mut facts = SegmentFacts::of(seg, obs, conn);
-            #[cfg(test)]
-            {
-                facts.left_out = !wanted;
-            }
-            if wanted {
-                a.gate.hand_on(&facts);
-            }
+            facts.left_out = true;
             a.fold.facts(facts);
         }
     }

@@ -1272,18 +1272,13 @@ impl SegmentFacts {
     /// server traffic; the data segments, FINs and most bare ACKs stay
     /// behind.
     #[inline]
-    pub fn wanted(
-        seg: &Segment,
-        obs: &Observation,
-        conn: &Connection,
-        gate: &mut AttemptGate,
-    ) -> bool {
+    pub fn wanted(seg: &Segment, obs: &Observation, conn: &Connection, gate: &AttemptGate) -> bool {
         let f = seg.flags;
         obs.reuse.is_some()
             || f.syn()
             || f.rst()
             || conn.time_wait_opened(Side::Server)
-            || (paws_syn_drop::tells_an_attempt(seg) && gate.wants_bare_ack(seg, obs.conn))
+            || (paws_syn_drop::is_bare_ack(seg) && gate.marks(obs.conn))
     }
 
     /// The facts of `seg`, read from its connection just after the

@@ -615,7 +615,7 @@ impl PawsSynDrop {
             }
             return;
         }
-        if from_holder && f.ack() && !f.syn() && !f.rst() && !f.fin() && seg.payload_len == 0 {
+        if from_holder && is_bare_ack(seg) {
             let Some(p) = a.pending else { return };
             let echoes = seg.ack == a.tomb.socket.rcv_nxt
                 && seg.seq == a.tomb.socket.snd_nxt
@@ -969,23 +969,23 @@ impl AttemptGate {
         }
     }
 
-    /// Whether the bare ACK `seg` of connection `conn` is to be handed on
-    /// (then it may re-arm the socket its connection's SYN met).
+    /// Whether connection `conn` may have an attempt: then its bare ACKs
+    /// are handed on.
     #[inline]
-    pub fn wants_bare_ack(&mut self, seg: &Segment, conn: ConnId) -> bool {
-        if self.marked.is_empty() || !self.marked.contains(&conn) {
-            return false;
-        }
-        // From the holder to the SYN's source: the key of the SYN's socket.
-        let until = seg.ts.add_secs(self.time_wait_s.max(PAWS_MSL_S));
-        self.extend((seg.dst, seg.src), until);
-        true
+    pub fn marks(&self, conn: ConnId) -> bool {
+        !self.marked.is_empty() && self.marked.contains(&conn)
     }
 
     /// Facts about to be handed on (every one, before the detectors see
     /// it).
     pub fn hand_on(&mut self, facts: &SegmentFacts) {
         let seg = &facts.seg;
+        if is_bare_ack(seg) && self.marks(facts.conn) {
+            // It may re-arm the socket its connection's SYN met: from the
+            // holder to the SYN's source, the key of that socket.
+            let until = seg.ts.add_secs(self.time_wait_s.max(PAWS_MSL_S));
+            self.extend((seg.dst, seg.src), until);
+        }
         self.newest = Some(self.newest.map_or(seg.ts, |n| n.max(seg.ts)));
         if let Some(r) = &facts.reuse {
             for (key, s) in handed_over(seg, r) {
@@ -1038,7 +1038,14 @@ fn pair_hash(pair: (Endpoint, Endpoint)) -> u64 {
 /// are not looked up (nor handed over, [`super::SegmentFacts::wanted`]).
 pub(super) fn tells_an_attempt(seg: &Segment) -> bool {
     let f = seg.flags;
-    (f.syn() && f.ack()) || f.rst() || (f.ack() && !f.syn() && !f.fin() && seg.payload_len == 0)
+    (f.syn() && f.ack()) || f.rst() || is_bare_ack(seg)
+}
+
+/// An ACK without SYN, RST, FIN or payload: what a TIME_WAIT socket
+/// answers a SYN it turns away with (`tcp_timewait_state_process`).
+pub(super) fn is_bare_ack(seg: &Segment) -> bool {
+    let f = seg.flags;
+    f.ack() && !f.syn() && !f.rst() && !f.fin() && seg.payload_len == 0
 }
 
 impl Detector for PawsSynDrop {
@@ -1310,7 +1317,7 @@ mod tests {
             if let Some(conn) = conn
                 && !obs.notes.duplicate
                 && !obs.notes.ignored
-                && SegmentFacts::wanted(seg, &obs, conn, &mut self.gate)
+                && SegmentFacts::wanted(seg, &obs, conn, &self.gate)
             {
                 let mut facts = SegmentFacts::of(seg, &obs, conn);
                 self.gate.hand_on(&facts);
