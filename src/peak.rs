@@ -31,13 +31,14 @@ fn take_one<T, V>(
 }
 
 /// How many more intervals a full list of `capacity` makes room for: an
-/// eighth more, not twice as many. A busy server has a sweep for each of
-/// thousands of pairs, each list as long as the most intervals open at once
-/// so far; doubling left a quarter of them unused on average, and a longer
-/// capture, whose most open at once is a little higher, crossed more
-/// doublings.
+/// eighth more (four at least), not twice as many
+/// ([`crate::mem::eighth_more`]). A busy server has a sweep for each of
+/// thousands of pairs, each list as long as the most intervals open at
+/// once so far; doubling left a quarter of them unused on average, and a
+/// longer capture, whose most open at once is a little higher, crossed
+/// more doublings.
 fn room(capacity: usize) -> usize {
-    (capacity / 8).max(4)
+    crate::mem::eighth_more(capacity, 1, 4)
 }
 
 /// One interval [from, until) and what the caller wants back of it.

@@ -419,13 +419,7 @@ mod packed {
                 let room = MAX_LISTED - self.n.min(MAX_LISTED);
                 let kept = &tail[..tail.len().min(room)];
                 reserve(&mut self.packed, kept.len() * 8);
-                for &(id, FrameId(frame)) in kept {
-                    put_delta(&mut self.packed, self.last.0, u64::from(id.0));
-                    put_delta(&mut self.packed, self.last.1, frame);
-                    self.last = (u64::from(id.0), frame);
-                }
-                self.n += kept.len();
-                self.max = ConnId(self.last.0 as u32);
+                self.append(kept);
             } else {
                 self.merge(&tail);
             }
@@ -462,14 +456,20 @@ mod packed {
             }
             let all = merged(rest, tail, MAX_LISTED - kept);
             self.packed.truncate(cut.unwrap_or(self.packed.len()));
-            self.last = below;
-            for &(id, FrameId(frame)) in &all {
+            (self.last, self.n) = (below, kept);
+            self.append(&all);
+            self.packed.shrink_to_fit();
+        }
+
+        /// Packs `entries`, ascending and above every packed one, after
+        /// the last.
+        fn append(&mut self, entries: &[(ConnId, FrameId)]) {
+            for &(id, FrameId(frame)) in entries {
                 put_delta(&mut self.packed, self.last.0, u64::from(id.0));
                 put_delta(&mut self.packed, self.last.1, frame);
                 self.last = (u64::from(id.0), frame);
             }
-            self.packed.shrink_to_fit();
-            self.n = kept + all.len();
+            self.n += entries.len();
             self.max = ConnId(self.last.0 as u32);
         }
 

@@ -310,12 +310,8 @@ impl Detector for FinRetransmitRst {
         }
         if let Some(case) = self.cases.remove(&c.id) {
             claims.claim(FindingKind::FinRetransmitRst, c.id);
-            let closer_ip = match case.closer {
-                Side::Client => c.client.ip(),
-                Side::Server => c.server.ip(),
-            };
             self.by_closer
-                .entry(closer_ip)
+                .entry(c.endpoint(case.closer).ip())
                 .or_default()
                 .add(c.id, *case);
         }

@@ -59,15 +59,13 @@ pub(crate) fn get_delta(buf: &[u8], at: &mut usize, from: u64) -> u64 {
     from.wrapping_add(get_signed(buf, at) as u64)
 }
 
-/// Room for `more` bytes, growing by an eighth rather than doubling:
-/// these buffers live long and there are thousands of them; by 128 bytes
-/// at least (by the 40 bytes a `connection-churn` sample asks for, a
-/// pair's buffer was reallocated every second connection: a twentieth of
-/// the folding thread on 1G/3).
+/// Room for `more` bytes ([`crate::mem::reserve_by_eighth`]): these
+/// buffers live long and there are thousands of them; by 128 bytes at
+/// least (by the 40 bytes a `connection-churn` sample asks for, a pair's
+/// buffer was reallocated every second connection: a twentieth of the
+/// folding thread on 1G/3).
 pub(crate) fn reserve(buf: &mut Vec<u8>, more: usize) {
-    if buf.capacity() - buf.len() < more {
-        buf.reserve_exact(more.max(buf.capacity() / 8).max(128));
-    }
+    crate::mem::reserve_by_eighth(buf, more, 128);
 }
 
 #[cfg(test)]
