@@ -389,9 +389,23 @@ mod packed {
         /// The largest id kept (packed or in `tail`).
         max: ConnId,
         tail: Vec<(ConnId, FrameId)>,
+        /// Where each [`STRIDE`]th packed entry starts, and the id and
+        /// frame before it: a merge decodes from the last one below the
+        /// tail, not from the first entry (a thousand varint pairs decoded
+        /// for each tail that came out of order, most of the merge).
+        marks: Vec<Mark>,
     }
 
     const TAIL: usize = 32;
+
+    /// Packed entries between two [`Mark`]s.
+    const STRIDE: usize = 128;
+
+    #[derive(Clone, Copy)]
+    struct Mark {
+        at: usize,
+        before: (u64, u64),
+    }
 
     impl Smallest {
         /// Ids are distinct. Ids come nearly in order, so past the first
@@ -431,9 +445,19 @@ mod packed {
         /// every 32 pushed out of order, was half of the merge).
         fn merge(&mut self, tail: &[(ConnId, FrameId)]) {
             let first = tail.first().map_or(ConnId(0), |f| f.0);
-            let (mut at, mut prev) = (0, (0u64, 0u64));
+            // Every entry before the last mark below the tail's first is
+            // below it too (ids ascend): decoding starts there.
+            let m = self
+                .marks
+                .partition_point(|m| m.before.0 < u64::from(first.0))
+                .saturating_sub(1);
+            let start = self.marks.get(m).copied().unwrap_or(Mark {
+                at: 0,
+                before: (0, 0),
+            });
+            let (mut at, mut prev) = (start.at, start.before);
             // The last entry below the tail's first, and how many there are.
-            let (mut below, mut kept) = ((0u64, 0u64), 0);
+            let (mut below, mut kept) = (start.before, m * STRIDE);
             // Where the first entry not below it starts, and the entries
             // from there on.
             let mut cut = None;
@@ -455,7 +479,9 @@ mod packed {
                 rest.push((ConnId(id as u32), FrameId(frame)));
             }
             let all = merged(rest, tail, MAX_LISTED - kept);
-            self.packed.truncate(cut.unwrap_or(self.packed.len()));
+            let cut = cut.unwrap_or(self.packed.len());
+            self.packed.truncate(cut);
+            self.marks.truncate(kept.div_ceil(STRIDE));
             (self.last, self.n) = (below, kept);
             self.append(&all);
             self.packed.shrink_to_fit();
@@ -464,7 +490,13 @@ mod packed {
         /// Packs `entries`, ascending and above every packed one, after
         /// the last.
         fn append(&mut self, entries: &[(ConnId, FrameId)]) {
-            for &(id, FrameId(frame)) in entries {
+            for (k, &(id, FrameId(frame))) in (self.n..).zip(entries) {
+                if k.is_multiple_of(STRIDE) {
+                    self.marks.push(Mark {
+                        at: self.packed.len(),
+                        before: self.last,
+                    });
+                }
                 put_delta(&mut self.packed, self.last.0, u64::from(id.0));
                 put_delta(&mut self.packed, self.last.1, frame);
                 self.last = (u64::from(id.0), frame);
