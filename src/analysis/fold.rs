@@ -216,11 +216,10 @@ impl Fold {
             capture_start: end.capture_start,
             capture_end: end.capture_end,
         };
-        // The hosts' sweeps beside the detectors' findings, freed before
-        // `connection-churn` makes its own (see `detect::finish_all`).
-        let hosts = self.hosts;
-        let (findings, hosts) =
-            detect::finish_all(self.detectors, &ctx, &end.selection, || hosts.finish());
+        // The hosts first: their sweeps are freed before the findings are
+        // made (see `detect::finish_all`).
+        let hosts = self.hosts.finish();
+        let findings = detect::finish_all(self.detectors, &ctx, &end.selection);
         Folded {
             tally: self.tally,
             hosts,

@@ -1389,11 +1389,9 @@ impl Selection {
 }
 
 /// Runs every detector's `finish` and keeps the selected findings, in
-/// detector order; `beside` (the hosts' sweeps, say) runs first among
-/// them, and what it makes is handed back. After the capture's last packet
-/// nothing else runs, and one after another these left a core idle (about
-/// 6 ms of the last 12 of a 100 MB run; the hosts' 1.2 ms before the
-/// findings, another tenth): those that do not spread their own work
+/// detector order. After the capture's last packet nothing else runs, and
+/// one after another the detectors left a core idle (about 6 ms of the
+/// last 12 of a 100 MB run): those that do not spread their own work
 /// ([`Detector::finishes_alone`]) finish first, on two threads, each
 /// taking the next one not taken; then the others, one at a time. A
 /// detector goes once it has finished, with what its finish left
@@ -1403,21 +1401,11 @@ impl Selection {
 /// detector, they raised the 1 GB peak by 7 MB) and the pages freed so far
 /// are back with the kernel ([`crate::mem::release_freed_pages`]). If no
 /// thread can be made, all of them finish here.
-pub fn finish_all<B: Send>(
+pub fn finish_all(
     detectors: Vec<Box<dyn Detector>>,
     ctx: &Context<'_>,
     selection: &Selection,
-    beside: impl FnOnce() -> B + Send,
-) -> (Vec<Finding>, B) {
-    /// What the two threads take, and what they make of it.
-    enum Job<F> {
-        Beside(F),
-        Detector(usize, Box<dyn Detector>),
-    }
-    enum Made<B> {
-        Beside(B),
-        Findings(usize, Vec<Finding>),
-    }
+) -> Vec<Finding> {
     let (alone, shared): (Vec<_>, Vec<_>) = detectors
         .into_iter()
         .enumerate()
@@ -1427,23 +1415,7 @@ pub fn finish_all<B: Send>(
         drop(d);
         (i, findings)
     };
-    let jobs = std::iter::once(Job::Beside(beside))
-        .chain(shared.into_iter().map(|(i, d)| Job::Detector(i, d)))
-        .collect();
-    let mut made = Vec::new();
-    let mut beside = None;
-    for m in each_on_two_threads("timewait-finish", jobs, |job| match job {
-        Job::Beside(f) => Made::Beside(f()),
-        Job::Detector(i, d) => {
-            let (i, findings) = finish((i, d));
-            Made::Findings(i, findings)
-        }
-    }) {
-        match m {
-            Made::Beside(b) => beside = Some(b),
-            Made::Findings(i, findings) => made.push((i, findings)),
-        }
-    }
+    let mut made = each_on_two_threads("timewait-finish", shared, finish);
     if !alone.is_empty() {
         // What the tracker and the other detectors freed goes back to the
         // kernel before the largest burst of allocations at the end.
@@ -1454,8 +1426,7 @@ pub fn finish_all<B: Send>(
     let mut findings: Vec<Finding> = made.into_iter().flat_map(|(_, f)| f).collect();
     findings.retain(|f| selection.wants(f.kind));
     findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.kind.cmp(&b.kind)));
-    let beside = beside.expect("each job is made once, and the first is beside");
-    (findings, beside)
+    findings
 }
 
 /// `client-ip → server-ip:port`, the pair most findings are about.
