@@ -231,6 +231,7 @@ mod packed {
     use crate::detect::varint::{get, get_delta, get_signed, put, put_delta, put_signed, reserve};
     use crate::frame::FrameId;
     use crate::time::Timestamp;
+    use arrayvec::ArrayVec;
 
     /// Samples in the order pushed. Each is varints: a head (the
     /// duration and three flags), start (difference from the last start
@@ -392,8 +393,9 @@ mod packed {
         /// Where each [`STRIDE`]th packed entry starts, and the id and
         /// frame before it: a merge decodes from the last one below the
         /// tail, not from the first entry (a thousand varint pairs decoded
-        /// for each tail that came out of order, most of the merge).
-        marks: Vec<Mark>,
+        /// for each tail that came out of order, most of the merge). In
+        /// place: an allocation of their own cost each pair 0.2 KB more.
+        marks: ArrayVec<Mark, MARKS>,
     }
 
     const TAIL: usize = 32;
@@ -401,10 +403,27 @@ mod packed {
     /// Packed entries between two [`Mark`]s.
     const STRIDE: usize = 128;
 
-    #[derive(Clone, Copy)]
+    /// Marks of a full list.
+    const MARKS: usize = MAX_LISTED.div_ceil(STRIDE);
+
+    /// 16 bytes: a packed list is a few kilobytes, ids are 32 bits.
+    #[derive(Clone, Copy, Default)]
     struct Mark {
-        at: usize,
-        before: (u64, u64),
+        at: u32,
+        id: u32,
+        frame: u64,
+    }
+
+    impl Mark {
+        fn at(&self) -> usize {
+            self.at as usize
+        }
+
+        /// The id and frame of the entry before it, which its first is
+        /// encoded against.
+        fn before(&self) -> (u64, u64) {
+            (u64::from(self.id), self.frame)
+        }
     }
 
     impl Smallest {
@@ -449,15 +468,12 @@ mod packed {
             // below it too (ids ascend): decoding starts there.
             let m = self
                 .marks
-                .partition_point(|m| m.before.0 < u64::from(first.0))
+                .partition_point(|m| m.id < first.0)
                 .saturating_sub(1);
-            let start = self.marks.get(m).copied().unwrap_or(Mark {
-                at: 0,
-                before: (0, 0),
-            });
-            let (mut at, mut prev) = (start.at, start.before);
+            let start = self.marks.get(m).copied().unwrap_or_default();
+            let (mut at, mut prev) = (start.at(), start.before());
             // The last entry below the tail's first, and how many there are.
-            let (mut below, mut kept) = (start.before, m * STRIDE);
+            let (mut below, mut kept) = (start.before(), m * STRIDE);
             // Where the first entry not below it starts, and the entries
             // from there on.
             let mut cut = None;
@@ -493,8 +509,9 @@ mod packed {
             for (k, &(id, FrameId(frame))) in (self.n..).zip(entries) {
                 if k.is_multiple_of(STRIDE) {
                     self.marks.push(Mark {
-                        at: self.packed.len(),
-                        before: self.last,
+                        at: self.packed.len() as u32,
+                        id: self.last.0 as u32,
+                        frame: self.last.1,
                     });
                 }
                 put_delta(&mut self.packed, self.last.0, u64::from(id.0));
