@@ -30,9 +30,10 @@ fn take_one<T, V>(
     Some(taken)
 }
 
-/// How many more intervals a full list of `capacity` makes room for: an
+/// How many more intervals a full heap of `capacity` makes room for: an
 /// eighth more (four at least), not twice as many
-/// ([`crate::mem::eighth_more`]). A busy server has a sweep for each of
+/// ([`crate::mem::eighth_more`]; the waiting list grows by the same rule,
+/// [`crate::mem::reserve_by_eighth`]). A busy server has a sweep for each of
 /// thousands of pairs, each list as long as the most intervals open at
 /// once so far; doubling left a quarter of them unused on average, and a
 /// longer capture, whose most open at once is a little higher, crossed
@@ -167,9 +168,7 @@ impl<T: Copy + PartialEq> PeakSweep<T> {
     /// TIME_WAIT began) is never open.
     pub fn add(&mut self, from: Timestamp, until: Timestamp, item: T) {
         if until > from {
-            if self.pending.len() == self.pending.capacity() {
-                self.pending.reserve_exact(room(self.pending.capacity()));
-            }
+            crate::mem::reserve_by_eighth(&mut self.pending, 1, 4);
             self.pending.push(Interval { from, until, item });
         }
     }

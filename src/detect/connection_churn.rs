@@ -471,20 +471,15 @@ mod packed {
                 .partition_point(|m| m.id < first.0)
                 .saturating_sub(1);
             let start = self.marks.get(m).copied().unwrap_or_default();
-            let (mut at, mut prev) = (start.at(), start.before());
             // The last entry below the tail's first, and how many there are.
             let (mut below, mut kept) = (start.before(), m * STRIDE);
             // Where the first entry not below it starts, and the entries
             // from there on.
             let mut cut = None;
             let mut rest = Vec::new();
-            while at < self.packed.len() {
-                let entry_at = at;
-                let id = get_delta(&self.packed, &mut at, prev.0);
-                let frame = get_delta(&self.packed, &mut at, prev.1);
-                prev = (id, frame);
+            for (entry_at, (id, frame)) in self.entries_from(start) {
                 if cut.is_none() && ConnId(id as u32) < first {
-                    below = prev;
+                    below = (id, frame);
                     kept += 1;
                     continue;
                 }
@@ -522,16 +517,29 @@ mod packed {
             self.max = ConnId(self.last.0 as u32);
         }
 
+        /// The packed entries from `mark` on, ascending, each with where
+        /// it starts.
+        fn entries_from(&self, mark: Mark) -> impl Iterator<Item = (usize, (u64, u64))> + '_ {
+            let (mut at, mut prev) = (mark.at(), mark.before());
+            std::iter::from_fn(move || {
+                if at >= self.packed.len() {
+                    return None;
+                }
+                let entry_at = at;
+                let id = get_delta(&self.packed, &mut at, prev.0);
+                let frame = get_delta(&self.packed, &mut at, prev.1);
+                prev = (id, frame);
+                Some((entry_at, prev))
+            })
+        }
+
         /// The packed entries, ascending.
         fn unpacked(&self) -> Vec<(ConnId, FrameId)> {
             let mut all = Vec::with_capacity(self.n + TAIL);
-            let (mut at, mut prev) = (0, (0u64, 0u64));
-            while at < self.packed.len() {
-                let id = get_delta(&self.packed, &mut at, prev.0);
-                let frame = get_delta(&self.packed, &mut at, prev.1);
-                all.push((ConnId(id as u32), FrameId(frame)));
-                prev = (id, frame);
-            }
+            all.extend(
+                self.entries_from(Mark::default())
+                    .map(|(_, (id, frame))| (ConnId(id as u32), FrameId(frame))),
+            );
             all
         }
 
