@@ -19,13 +19,13 @@
 
 use super::{
     Claims, Context, Detector, EvidenceSet, Finding, FindingKind, Groups, KindSpec, MAX_EVIDENCE,
-    MAX_LISTED, Severity, findings_of, pair, push_fixed3, secs, sorted_if,
+    MAX_LISTED, Severity, findings_of, fixed, pair, push_fixed3, secs, sorted_if,
 };
 use crate::flow::Endpoint;
 use crate::frame::FrameId;
 use crate::time::Timestamp;
 use crate::track::{Closer, ConnId, ConnectionRecord, HandshakeState};
-use compact_str::{CompactString, ToCompactString};
+use compact_str::CompactString;
 use sketches_ddsketch::{Config, DDSketch};
 use std::collections::BinaryHeap;
 use std::net::IpAddr;
@@ -580,9 +580,9 @@ mod packed {
 /// A rate for people: `12.5/s` or, below one a second, `3.0/min`.
 fn per_time(rate: f64) -> String {
     if rate >= 1.0 {
-        format!("{rate:.1}/s")
+        format!("{}/s", fixed(rate, 1))
     } else {
-        format!("{:.1}/min", rate * 60.0)
+        format!("{}/min", fixed(rate * 60.0, 1))
     }
 }
 
@@ -655,7 +655,7 @@ impl Detector for ConnectionChurn {
                     let mut note = CompactString::default();
                     push_fixed3(&mut note, s.duration_s);
                     note.push_str(" s, ");
-                    note.push_str(&s.bytes.to_compact_string());
+                    note.push_str(itoa::Buffer::new().format(s.bytes));
                     note.push_str(" bytes");
                     note
                 });
@@ -701,11 +701,12 @@ impl Detector for ConnectionChurn {
             let about = if about { "about " } else { "" };
             let mut summary = format!(
                 "{n} connections from {client} to {server} in {} ({}), median \
-                 {about}{} and {about}{med_bytes:.0} bytes each; one pooled connection would \
+                 {about}{} and {about}{} bytes each; one pooled connection would \
                  save {} handshakes, about {} packets and {where_tw}",
                 secs(span),
                 per_time(rate),
                 secs(med_dur),
+                fixed(med_bytes, 0),
                 n - 1,
                 overhead.saturating_sub(7),
             );
@@ -714,11 +715,12 @@ impl Detector for ConnectionChurn {
                 let range = u64::from(hi.saturating_sub(lo)) + 1;
                 let tw = ctx.config.time_wait_s;
                 summary.push_str(&format!(
-                    "; at this rate it costs little: it starts to hurt at about {WARN_RATE:.0}/s \
-                     ({:.0} TIME_WAIT sockets held at once), and a client that closes first runs \
-                     out of its {range} ports at {:.0}/s",
-                    WARN_RATE * tw,
-                    range as f64 / tw
+                    "; at this rate it costs little: it starts to hurt at about {}/s \
+                     ({} TIME_WAIT sockets held at once), and a client that closes first runs \
+                     out of its {range} ports at {}/s",
+                    fixed(WARN_RATE, 0),
+                    fixed(WARN_RATE * tw, 0),
+                    fixed(range as f64 / tw, 0)
                 ));
             }
             let broad = match client {

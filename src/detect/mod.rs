@@ -34,7 +34,7 @@ use crate::flow::{Endpoint, Side};
 use crate::frame::FrameId;
 use crate::time::Timestamp;
 use crate::track::{ConnId, Connection, ConnectionRecord, Observation, Reuse, TimeWaitSocket};
-use compact_str::{CompactString, ToCompactString};
+use compact_str::CompactString;
 use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::BinaryHeap;
@@ -938,7 +938,6 @@ struct BoundedFilter {
 /// only to learn it was too long (thousands of findings on a busy
 /// capture, after its last packet, when nothing else runs beside it).
 fn bounded_set_filter(field: &str, values: &[u64], max_len: usize) -> BoundedFilter {
-    use std::fmt::Write;
     let mut filter = format!("{field} in {{");
     let mut covered = 0;
     let mut i = 0;
@@ -953,12 +952,14 @@ fn bounded_set_filter(field: &str, values: &[u64], max_len: usize) -> BoundedFil
         if covered > 0 {
             filter.push_str(", ");
         }
-        // Writing to a String cannot fail.
-        let _ = if last > i {
-            write!(filter, "{}..{}", values[i], values[last])
-        } else {
-            write!(filter, "{}", values[i])
-        };
+        // itoa: the general formatter took most of the time of a report's
+        // thousands of filters.
+        let mut digits = itoa::Buffer::new();
+        filter.push_str(digits.format(values[i]));
+        if last > i {
+            filter.push_str("..");
+            filter.push_str(digits.format(values[last]));
+        }
         // With the closing brace.
         if filter.len() + 1 > max_len {
             filter.truncate(before);
@@ -1098,11 +1099,11 @@ pub const MAX_FILTER_LEN: usize = 2000;
 /// Seconds for people: `2.0 s`, `0.013 s`, `0.2 ms`.
 pub fn secs(s: f64) -> String {
     if s >= 1.0 {
-        format!("{s:.1} s")
+        format!("{} s", fixed(s, 1))
     } else if s >= 0.001 {
-        format!("{s:.3} s")
+        format!("{} s", fixed(s, 3))
     } else {
-        format!("{:.1} ms", s * 1000.0)
+        format!("{} ms", fixed(s * 1000.0, 1))
     }
 }
 
@@ -1434,31 +1435,82 @@ pub fn pair(client: std::net::IpAddr, server: Endpoint) -> String {
     format!("{client} → {server}")
 }
 
-/// Appends `value` as `format!("{value:.3}")` writes it. The evidence
-/// rows of a busy server's churn findings (a hundred thousand on a 1 GB
-/// capture) spent most of their making in the general float formatter. A
-/// plain value (not negative, below a million) is rounded here, exactly:
-/// `value * 1000` is then within 1.2e-7 of the exact product, so away from
-/// a tie (farther than 1e-4) it rounds to the integer the exact value
-/// rounds to, which is what the formatter prints. Near a tie, and for any
-/// other value, the formatter writes it.
-pub fn push_fixed3(out: &mut CompactString, value: f64) {
-    if (0.0..1e6).contains(&value) && value.is_sign_positive() {
-        let scaled = value * 1000.0;
+/// `value` with `decimals` (at most 3) digits after the point, as
+/// `format!("{value:.decimals$}")` writes it: `{}` of [`fixed`]. The
+/// findings of a busy capture (thousands of `connection-churn` and
+/// `fin-retransmit-rst` findings, made after its last packet, when nothing
+/// else runs beside them) spent most of their making in the general float
+/// formatter. A plain value (not negative, below a million) is rounded
+/// here, exactly: `value * 10^decimals` is then within 1.2e-7 of the exact
+/// product, so away from a tie (farther than 1e-4) it rounds to the
+/// integer the exact value rounds to, which is what the formatter prints.
+/// Near a tie, and for any other value, the formatter writes it.
+#[derive(Debug, Clone, Copy)]
+pub struct Fixed {
+    value: f64,
+    decimals: usize,
+}
+
+/// See [`Fixed`].
+pub fn fixed(value: f64, decimals: usize) -> Fixed {
+    debug_assert!(decimals <= 3);
+    Fixed { value, decimals }
+}
+
+impl Fixed {
+    /// The digits, when the plain rounding gives them exactly.
+    fn digits(self) -> Option<arrayvec::ArrayString<16>> {
+        const SCALE: [u64; 4] = [1, 10, 100, 1000];
+        let Fixed { value, decimals } = self;
+        let scale = *SCALE.get(decimals)?;
+        if !(0.0..1e6).contains(&value) || !value.is_sign_positive() {
+            return None;
+        }
+        let scaled = value * scale as f64;
         let rounded = scaled.round();
-        if (scaled - rounded).abs() < 0.4999 {
-            let thousandths = rounded as u64;
-            let fraction = thousandths % 1000;
-            out.push_str(&(thousandths / 1000).to_compact_string());
-            out.push('.');
-            for digit in [fraction / 100, fraction / 10 % 10, fraction % 10] {
-                out.push(char::from(b'0' + digit as u8));
+        if (scaled - rounded).abs() >= 0.4999 {
+            return None;
+        }
+        let units = rounded as u64;
+        // At most "1000000.000": 11 bytes.
+        let mut text = arrayvec::ArrayString::new();
+        text.push_str(itoa::Buffer::new().format(units / scale));
+        if decimals > 0 {
+            text.push('.');
+            let fraction = units % scale;
+            for place in SCALE[..decimals].iter().rev() {
+                text.push(char::from(b'0' + (fraction / place % 10) as u8));
             }
-            return;
+        }
+        Some(text)
+    }
+
+    /// Appends the value to `out` (a finding's evidence note): the digits
+    /// at once, where a `CompactString` push costs about 70 instructions
+    /// a character.
+    pub fn push_to(self, out: &mut CompactString) {
+        match self.digits() {
+            Some(text) => out.push_str(&text),
+            None => {
+                use std::fmt::Write;
+                let _ = write!(out, "{self}");
+            }
         }
     }
-    use std::fmt::Write;
-    let _ = write!(out, "{value:.3}");
+}
+
+impl std::fmt::Display for Fixed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.digits() {
+            Some(text) => f.pad(&text),
+            None => f.pad(&format!("{:.*}", self.decimals, self.value)),
+        }
+    }
+}
+
+/// Appends `value` as `format!("{value:.3}")` writes it ([`Fixed`]).
+pub fn push_fixed3(out: &mut CompactString, value: f64) {
+    fixed(value, 3).push_to(out);
 }
 
 /// "1 connection" / "3 connections".
@@ -1475,26 +1527,44 @@ pub(crate) mod tests {
     use super::*;
     use crate::frame::frames;
 
-    /// `push_fixed3` writes what `{:.3}` writes: durations of whole
-    /// nanoseconds as the tracker makes them, values at and around ties,
-    /// random bit patterns, and what it leaves to the formatter.
+    /// [`fixed`] writes what `{:.N}` writes for N of 0 to 3, and so does
+    /// `push_fixed3` for 3: durations of whole nanoseconds as the tracker
+    /// makes them, values at and around ties, random bit patterns, and what
+    /// it leaves to the formatter; padded as the formatter pads.
     #[test]
-    fn fixed3_writes_what_the_formatter_writes() {
-        let check = |v: f64| {
+    fn fixed_writes_what_the_formatter_writes() {
+        let check_in = |v: f64, decimals: std::ops::RangeInclusive<usize>| {
             let mut got = CompactString::default();
             push_fixed3(&mut got, v);
             assert_eq!(got, format!("{v:.3}"), "{v:e} ({:#x})", v.to_bits());
+            for d in decimals {
+                let want = format!("{v:.d$}");
+                assert_eq!(
+                    fixed(v, d).to_string(),
+                    want,
+                    "{v:e} ({:#x}) .{d}",
+                    v.to_bits()
+                );
+                assert_eq!(format!("{:>14}", fixed(v, d)), format!("{want:>14}"));
+            }
         };
-        // Durations: nanoseconds over 1e9, as Timestamp::secs_since.
-        for ns in (0..1_000_000i64).chain((0..100_000).map(|i| i * 4_999_999 + 7)) {
+        let check = |v: f64| check_in(v, 0..=3);
+        // Durations: nanoseconds over 1e9, as Timestamp::secs_since; every
+        // one below a millisecond with 3 decimals (evidence notes).
+        for ns in 0..1_000_000i64 {
+            check_in(ns as f64 / 1e9, 3..=3);
+        }
+        for ns in (0..100_000i64).map(|i| i * 4_999_999 + 7) {
             check(ns as f64 / 1e9);
         }
         // Ties and near ties in binary and decimal, and the bounds.
         for k in 0..20_000u64 {
-            let tie = (k as f64 + 0.5) / 1000.0;
-            check(tie);
-            check(f64::from_bits(tie.to_bits() + 1));
-            check(f64::from_bits(tie.to_bits() - 1));
+            for scale in [1.0, 10.0, 100.0, 1000.0] {
+                let tie = (k as f64 + 0.5) / scale;
+                check(tie);
+                check(f64::from_bits(tie.to_bits() + 1));
+                check(f64::from_bits(tie.to_bits() - 1));
+            }
             check(k as f64 * 0.125);
         }
         for v in [
@@ -1518,13 +1588,14 @@ pub(crate) mod tests {
         }
         // Random bit patterns of values below a million.
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        for _ in 0..300_000 {
+        for i in 0..300_000 {
             x = x
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             let v = f64::from_bits(x >> 2) % 1e6;
-            check(v);
-            check(v / 1e6);
+            let decimals = if i % 6 == 0 { 0..=3 } else { 3..=3 };
+            check_in(v, decimals.clone());
+            check_in(v / 1e6, decimals);
         }
     }
 
