@@ -19,12 +19,13 @@
 
 use super::{
     Claims, Context, Detector, EvidenceSet, Finding, FindingKind, Groups, KindSpec, MAX_EVIDENCE,
-    MAX_LISTED, Severity, findings_of, fixed, pair, push_fixed3, secs, sorted_if,
+    MAX_LISTED, Severity, findings_of, fixed, pair, secs, sorted_if,
 };
 use crate::flow::Endpoint;
 use crate::frame::FrameId;
 use crate::time::Timestamp;
 use crate::track::{Closer, ConnId, ConnectionRecord, HandshakeState};
+use arrayvec::ArrayString;
 use compact_str::CompactString;
 use sketches_ddsketch::{Config, DDSketch};
 use std::collections::BinaryHeap;
@@ -651,13 +652,22 @@ impl Detector for ConnectionChurn {
             let mut evidence = EvidenceSet::new();
             for s in &rows {
                 evidence.add(s.id, s.start, &[s.first_frame], || {
-                    // "0.084 s, 1085 bytes", as `{:.3} s, {} bytes` writes it.
-                    let mut note = CompactString::default();
-                    push_fixed3(&mut note, s.duration_s);
+                    // "0.084 s, 1085 bytes", as `{:.3} s, {} bytes` writes it,
+                    // put together on the stack (at most 11 + 4 + 20 + 6
+                    // bytes) and made a `CompactString` once.
+                    let mut note = ArrayString::<48>::new();
+                    let duration = fixed(s.duration_s, 3);
+                    match duration.digits() {
+                        Some(digits) => note.push_str(&digits),
+                        // Left to the formatter: not a plain duration.
+                        None => {
+                            return CompactString::from(format!("{duration} s, {} bytes", s.bytes));
+                        }
+                    }
                     note.push_str(" s, ");
                     note.push_str(itoa::Buffer::new().format(s.bytes));
                     note.push_str(" bytes");
-                    note
+                    CompactString::from(note.as_str())
                 });
             }
             let start = p.first;

@@ -1458,8 +1458,9 @@ pub fn fixed(value: f64, decimals: usize) -> Fixed {
 }
 
 impl Fixed {
-    /// The digits, when the plain rounding gives them exactly.
-    fn digits(self) -> Option<arrayvec::ArrayString<16>> {
+    /// The digits, when the plain rounding gives them exactly (else the
+    /// formatter's are `{}` of this).
+    pub fn digits(self) -> Option<arrayvec::ArrayString<16>> {
         const SCALE: [u64; 4] = [1, 10, 100, 1000];
         let Fixed { value, decimals } = self;
         let scale = *SCALE.get(decimals)?;
@@ -1484,19 +1485,6 @@ impl Fixed {
         }
         Some(text)
     }
-
-    /// Appends the value to `out` (a finding's evidence note): the digits
-    /// at once, where a `CompactString` push costs about 70 instructions
-    /// a character.
-    pub fn push_to(self, out: &mut CompactString) {
-        match self.digits() {
-            Some(text) => out.push_str(&text),
-            None => {
-                use std::fmt::Write;
-                let _ = write!(out, "{self}");
-            }
-        }
-    }
 }
 
 impl std::fmt::Display for Fixed {
@@ -1506,11 +1494,6 @@ impl std::fmt::Display for Fixed {
             None => f.pad(&format!("{:.*}", self.decimals, self.value)),
         }
     }
-}
-
-/// Appends `value` as `format!("{value:.3}")` writes it ([`Fixed`]).
-pub fn push_fixed3(out: &mut CompactString, value: f64) {
-    fixed(value, 3).push_to(out);
 }
 
 /// "1 connection" / "3 connections".
@@ -1527,16 +1510,14 @@ pub(crate) mod tests {
     use super::*;
     use crate::frame::frames;
 
-    /// [`fixed`] writes what `{:.N}` writes for N of 0 to 3, and so does
-    /// `push_fixed3` for 3: durations of whole nanoseconds as the tracker
-    /// makes them, values at and around ties, random bit patterns, and what
-    /// it leaves to the formatter; padded as the formatter pads.
+    /// [`fixed`] writes what `{:.N}` writes for N of 0 to 3, and its
+    /// digits, when it gives them, are those: durations of whole
+    /// nanoseconds as the tracker makes them, values at and around ties,
+    /// random bit patterns, and what it leaves to the formatter; padded as
+    /// the formatter pads.
     #[test]
     fn fixed_writes_what_the_formatter_writes() {
         let check_in = |v: f64, decimals: std::ops::RangeInclusive<usize>| {
-            let mut got = CompactString::default();
-            push_fixed3(&mut got, v);
-            assert_eq!(got, format!("{v:.3}"), "{v:e} ({:#x})", v.to_bits());
             for d in decimals {
                 let want = format!("{v:.d$}");
                 assert_eq!(
@@ -1546,6 +1527,9 @@ pub(crate) mod tests {
                     v.to_bits()
                 );
                 assert_eq!(format!("{:>14}", fixed(v, d)), format!("{want:>14}"));
+                if let Some(digits) = fixed(v, d).digits() {
+                    assert_eq!(digits.as_str(), want);
+                }
             }
         };
         let check = |v: f64| check_in(v, 0..=3);
