@@ -1437,10 +1437,10 @@ pub fn pair(client: std::net::IpAddr, server: Endpoint) -> String {
 
 /// `value` with `decimals` (at most 3) digits after the point, as
 /// `format!("{value:.decimals$}")` writes it: `{}` of [`fixed`]. The
-/// findings of a busy capture (thousands of `connection-churn` and
-/// `fin-retransmit-rst` findings, made after its last packet, when nothing
-/// else runs beside them) spent most of their making in the general float
-/// formatter. A plain value (not negative, below a million) is rounded
+/// findings of a busy capture (thousands of `connection-churn` findings,
+/// made after its last packet, when nothing else runs beside them, with
+/// up to 50 durations each) spent most of their making in the general
+/// float formatter. A plain value (not negative, below a million) is rounded
 /// here, exactly: `value * 10^decimals` is then within 1.2e-7 of the exact
 /// product, so away from a tie (farther than 1e-4) it rounds to the
 /// integer the exact value rounds to, which is what the formatter prints.
