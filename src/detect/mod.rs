@@ -60,6 +60,10 @@ pub fn sorted_if<K: Ord, V>(groups: Groups<K, V>, mut keep: impl FnMut(&V) -> bo
     v
 }
 
+/// [`findings_of`] spreads this many groups or more over two threads;
+/// fewer are not worth a thread.
+pub const FINDINGS_ON_TWO_THREADS: usize = 256;
+
 /// Findings made from `groups` one each (or none), in order, on two
 /// threads when there are many: a detector that fires for thousands of
 /// pairs (connection-churn on a busy server: 6,000 findings of up to 50
@@ -75,11 +79,9 @@ pub fn findings_of<T: Send>(
     groups: Vec<T>,
     make: impl Fn(T) -> Option<Finding> + Sync,
 ) -> Vec<Finding> {
-    /// Fewer than this are not worth a thread.
-    const ON_TWO_THREADS: usize = 256;
     /// Groups taken at a time.
     const CHUNK: usize = 32;
-    if groups.len() < ON_TWO_THREADS {
+    if groups.len() < FINDINGS_ON_TWO_THREADS {
         return groups.into_iter().filter_map(make).collect();
     }
     let mut groups = groups.into_iter();
