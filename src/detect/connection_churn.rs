@@ -81,6 +81,14 @@ struct Pair {
     conns: Conns,
 }
 
+impl Pair {
+    /// Enough connections to be churn: a finding is made for it, unless
+    /// its medians say the connections are not short ones.
+    fn may_fire(&self) -> bool {
+        self.n >= MIN_CONNECTIONS as u64
+    }
+}
+
 /// One connection of a pair, as the evidence and the medians need it.
 #[derive(PartialEq, Debug, Clone, Copy)]
 struct Sample {
@@ -640,17 +648,11 @@ impl Detector for ConnectionChurn {
     /// findings and 0.9 ms, which waited for the others and for the
     /// freed pages to be given back, 0.7 ms more).
     fn finishes_alone(&self) -> bool {
-        self.pairs
-            .values()
-            .filter(|p| p.n >= MIN_CONNECTIONS as u64)
-            .count()
-            >= FINDINGS_ON_TWO_THREADS
+        self.pairs.values().filter(|p| p.may_fire()).count() >= FINDINGS_ON_TWO_THREADS
     }
 
     fn finish(&mut self, ctx: &Context<'_>) -> Vec<Finding> {
-        let pairs = sorted_if(std::mem::take(&mut self.pairs), |p| {
-            p.n >= MIN_CONNECTIONS as u64
-        });
+        let pairs = sorted_if(std::mem::take(&mut self.pairs), Pair::may_fire);
         findings_of(pairs, |((client, server), p)| {
             let n = p.n;
             let ((med_dur, med_bytes, about), rows, listed) = p.conns.finish();
